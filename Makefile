@@ -1,0 +1,135 @@
+# fcgi-session. `make run` serves the demo, `make check` runs every test.
+# Everything lands under $(BUILD); SANITIZE=1 builds an ASan+UBSan copy in
+# build/asan so the two never mix.
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+PORT    ?= 8080
+SERVER  ?= lighttpd
+CC      ?= cc
+
+ifeq ($(SANITIZE),1)
+BUILD   ?= build/asan
+SANFLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+OPT      = -O1
+else
+BUILD   ?= build
+SANFLAGS =
+OPT      = -O2 -D_FORTIFY_SOURCE=2
+endif
+
+WARN    = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
+          -Wvla -Wimplicit-fallthrough -Wundef -Wpointer-arith
+CFLAGS  ?= -g
+CFLAGS  += -std=c11 $(OPT) $(WARN) -fstack-protector-strong -fPIC -D_GNU_SOURCE \
+           -Ilib $(shell pkg-config --cflags hiredis 2>/dev/null) $(SANFLAGS)
+LDFLAGS += $(SANFLAGS)
+DEPLIBS  = -lfcgi -llmdb -lsodium -ljansson -lhiredis
+LDLIBS  += $(DEPLIBS)
+
+LIB_SRC   := $(sort $(wildcard lib/*.c))
+LIB_OBJ   := $(LIB_SRC:lib/%.c=$(BUILD)/obj/lib/%.o)
+ROUTES    := $(sort $(basename $(notdir $(wildcard cgi-bin/*.c))))
+ROUTE_BIN := $(ROUTES:%=$(BUILD)/cgi-bin/%.fcgi)
+UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz-replay/%)
+BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
+
+DEPS_STAMP := build/.deps-ok
+
+.PHONY: all deps check unit integration run install uninstall fuzz bench bench-lib format \
+        format-check clean
+
+all: $(BUILD)/libfcgi-session.a $(BUILD)/libfcgi-session.so $(ROUTE_BIN) $(BUILD)/sessctl \
+     $(BUILD)/fcgi-session.pc
+
+# The dependency script runs once per machine (again when it changes); every
+# build target depends on it, so a fresh machine needs no step by hand.
+deps: $(DEPS_STAMP)
+$(DEPS_STAMP): scripts/deps
+	@scripts/deps
+	@mkdir -p $(@D) && touch $@
+
+$(BUILD)/obj/%.o: %.c lib/sess.h $(wildcard lib/*.h) | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/obj/tests/unit/%.o: CFLAGS += -Itests/unit
+
+$(BUILD)/libfcgi-session.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libfcgi-session.so: $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,libfcgi-session.so.0 $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/cgi-bin/%.fcgi: $(BUILD)/obj/cgi-bin/%.o $(BUILD)/libfcgi-session.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/sessctl: $(BUILD)/obj/tools/sessctl.o $(BUILD)/libfcgi-session.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/obj/tests/unit/fixture.o \
+                  $(BUILD)/libfcgi-session.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
+
+# Fuzz targets built as plain programs that replay their corpus (make check);
+# `make fuzz` builds them with libFuzzer instead.
+$(BUILD)/fuzz-replay/%: $(BUILD)/obj/tests/fuzz/%.o $(BUILD)/obj/tests/fuzz/replay_main.o \
+                        $(BUILD)/libfcgi-session.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/libfcgi-session.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/fcgi-session.pc: scripts/fcgi-session.pc.in
+	@mkdir -p $(@D)
+	sed -e 's|@PREFIX@|$(PREFIX)|g' $< > $@
+
+check: all $(UNIT_BIN) $(FUZZ_BIN) $(BENCH_BIN)
+	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run
+
+unit: $(UNIT_BIN)
+	@BUILD=$(BUILD) tests/run unit
+
+run: all
+	@BUILD=$(BUILD) PORT=$(PORT) SERVER=$(SERVER) scripts/run
+
+fuzz: | $(DEPS_STAMP)
+	@BUILD=$(BUILD) scripts/fuzz $(FUZZ_SECONDS)
+
+bench: all $(BENCH_BIN)
+	@BUILD=$(BUILD) bench/run
+
+bench-lib: $(BUILD)/bench/bench_lib
+	$(BUILD)/bench/bench_lib
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	           $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/fcgi-session/cgi-bin \
+	           $(DESTDIR)$(PREFIX)/share/man/man3 $(DESTDIR)$(PREFIX)/share/man/man8
+	install -m 644 $(BUILD)/libfcgi-session.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(BUILD)/libfcgi-session.so $(DESTDIR)$(PREFIX)/lib/libfcgi-session.so.0
+	ln -sf libfcgi-session.so.0 $(DESTDIR)$(PREFIX)/lib/libfcgi-session.so
+	install -m 644 lib/sess.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(BUILD)/fcgi-session.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	install -m 755 $(BUILD)/sessctl $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(ROUTE_BIN) $(DESTDIR)$(PREFIX)/lib/fcgi-session/cgi-bin/
+	install -m 644 $(wildcard man/*.3) $(DESTDIR)$(PREFIX)/share/man/man3/
+	install -m 644 $(wildcard man/*.8) $(DESTDIR)$(PREFIX)/share/man/man8/
+
+format:
+	clang-format -i lib/*.[ch] cgi-bin/*.c tools/*.c tests/unit/*.[ch] tests/fuzz/*.c bench/*.c
+
+format-check:
+	clang-format --dry-run -Werror lib/*.[ch] cgi-bin/*.c tools/*.c tests/unit/*.[ch] \
+	    tests/fuzz/*.c bench/*.c
+
+clean:
+	rm -rf build

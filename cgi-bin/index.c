@@ -1,0 +1,17 @@
+/* GET /: the welcome page, naming the user when logged in. Creates no
+ * session. */
+#include <sess.h>
+
+static void
+welcome(struct sess_request *req)
+{
+    if (!sess_allow(req, "GET, HEAD"))
+        return;
+    sess_send_page(req, 200, "index", json_pack("{s:s}", "title", "Welcome"));
+}
+
+int
+main(void)
+{
+    return sess_run("index", welcome);
+}

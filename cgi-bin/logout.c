@@ -1,0 +1,31 @@
+/* GET /logout: a confirm form that changes nothing. POST /logout: destroys
+ * the stored session and expires the cookie; forms then go to /. */
+#include <sess.h>
+
+static void
+logout(struct sess_request *req)
+{
+    if (!sess_allow(req, "GET, HEAD, POST"))
+        return;
+    if (!sess_is_method(req, "POST")) {
+        sess_send_page(req, 200, "logout", json_pack("{s:s}", "title", "Log out"));
+        return;
+    }
+    if (!sess_body(req))
+        return;
+    if (sess_destroy(req) != SESS_OK) {
+        sess_fail(req, 503, "Session store unavailable; try again shortly");
+        return;
+    }
+    if (sess_wants_json(req)) {
+        sess_send_json(req, 200, json_pack("{s:s}", "msg", "Logged out"));
+        return;
+    }
+    sess_redirect(req, "/");
+}
+
+int
+main(void)
+{
+    return sess_run("logout", logout);
+}

@@ -1,0 +1,17 @@
+/* GET /profile: "Hello USER" when logged in, "You're not logged in"
+ * otherwise (the page decides from {{user}}). */
+#include <sess.h>
+
+static void
+profile(struct sess_request *req)
+{
+    if (!sess_allow(req, "GET, HEAD"))
+        return;
+    sess_send_page(req, 200, "profile", json_pack("{s:s}", "title", "Profile"));
+}
+
+int
+main(void)
+{
+    return sess_run("profile", profile);
+}

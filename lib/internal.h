@@ -1,0 +1,106 @@
+/* What the library's own files share beyond sess.h: the app and request
+ * structures and a few helpers. Internal to lib/. */
+#ifndef SESS_INTERNAL_H
+#define SESS_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdio.h>
+
+#include <fcgiapp.h>
+
+#include "sess.h"
+#include "store.h"
+
+/* Login failures allowed per username or client address in the window. */
+#define SESS_THROTTLE_MAX       5
+#define SESS_THROTTLE_WINDOW_MS (5 * 60 * 1000)
+/* How long a form's CSRF token stays valid. */
+#define SESS_CSRF_TTL_MS (2 * 3600 * 1000)
+/* gc: at most this many records per batch on the request path. */
+#define SESS_GC_BATCH 256
+
+struct sess_app {
+    struct sess_config cfg;
+    struct sess_secrets secrets;
+    struct sess_store *store;
+    struct sess_templates *templates;
+    unsigned char csrf_key[32];
+    sess_clock_fn clock;
+    struct sess_buf scratch; /* store reads land here */
+    char errmsg[SESS_ERRMSG_MAX];
+};
+
+/* One request, from accept to the end of its response. Lives in the
+ * process's request loop (request.c) and is reset between requests; every
+ * buffer keeps its capacity, so a warm process allocates only what the
+ * request's own data needs (JSON values). */
+struct sess_request {
+    struct sess_app *app;
+    FCGX_Request *fcgx; /* NULL when run as plain CGI */
+    FILE *cgi_out;      /* where plain CGI (and tests) write the response */
+    char **envp;
+    int64_t now_ms;
+    bool is_answered;
+    bool is_secure;
+
+    /* input */
+    json_t *body;
+    json_t *query;
+    bool is_input_drained;
+
+    /* session (session.c) */
+    char cookie_id[SESS_ID_MAX_LEN + 1]; /* the id the cookie verified to, or "" */
+    char id[SESS_ID_MAX_LEN + 1];        /* the current id, or "" */
+    bool has_cookie;    /* the client sent a cookie of our name */
+    bool is_loaded;     /* a live stored record backs `id` */
+    bool is_new;        /* `id` is not stored yet (generated or regenerated) */
+    bool is_cookie_due; /* regenerated, or saved early while new */
+    bool is_destroyed;
+    bool store_failed;  /* the store could not be read: answer 503 */
+    json_t *data;       /* the session's top-level keys except "cookie" */
+    json_t *dirty;      /* keys changed since load or save: key -> true */
+    int64_t expires_ms; /* stored idle expiry of a loaded session */
+    int64_t deadline_ms;
+    int64_t created_ms;
+    char csrf[64];
+
+    /* response */
+    int status;
+    struct sess_buf headers;
+    struct sess_buf out;
+    char cookie_buf[SESS_COOKIE_MAX_LEN];
+};
+
+/* Runs one request through `route`: the session is loaded first and the
+ * answer (saved session, headers, body) is written to fcgx or cgi_out. The
+ * response stays in req->headers/req->out until sess_request_reset(), so
+ * tests can read it. */
+void sess_request_handle(struct sess_request *req, sess_route_fn route);
+void sess_request_reset(struct sess_request *req);
+
+/* Session life of a request (session.c). */
+void sess_session_begin(struct sess_request *req);
+/* Applies express-session's end-of-request rules: save or touch, and the
+ * Set-Cookie header. SESS_OK, or a store error (answer 503). */
+enum sess_err sess_session_commit(struct sess_request *req) SESS_MUST_CHECK;
+void sess_session_end(struct sess_request *req);
+
+/* Formats the app's specific error message; returns `err` for chaining. */
+enum sess_err sess_app_fail(struct sess_app *app, enum sess_err err, const char *fmt, ...)
+    SESS_PRINTF(3, 4);
+
+/* What sess_cookie_build() accepts (cookie.c): config.c refuses at load time
+ * what would otherwise fail on every response. Name: an RFC 7230 token. Path:
+ * printable ASCII without ';'. Domain: cookie 0.7.2's rule, RFC 1123 labels
+ * with an optional leading '.'. */
+bool sess_cookie_name_is_valid(struct sess_str name);
+bool sess_cookie_path_is_valid(const char *path);
+bool sess_cookie_domain_is_valid(const char *domain);
+
+/* snprintf that never overflows and returns nothing to check. */
+void sess_fmt(char *out, size_t out_len, const char *fmt, ...) SESS_PRINTF(3, 4);
+
+/* Milliseconds of the real clock. */
+int64_t sess_clock_real_ms(void);
+
+#endif

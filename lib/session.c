@@ -1,0 +1,614 @@
+/* The session of one request, with express-session's lifecycle: load from
+ * the signed cookie, read and change top-level keys, regenerate, destroy,
+ * and at the end save, touch and Set-Cookie by its rules (EXPRESS-SESSION.md
+ * §2), closing its gaps: absolute timeout, lazy touch, merge of changed keys
+ * only, never re-creating a destroyed record, and writes before headers. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "internal.h"
+
+/* ------------------------------------------------------------------------
+ * Cookie attributes and expiry
+ * ------------------------------------------------------------------------ */
+
+static int64_t
+cap_at_deadline(int64_t t_ms, int64_t deadline_ms)
+{
+    return deadline_ms && deadline_ms < t_ms ? deadline_ms : t_ms;
+}
+
+/* Where a session's expiry moves on activity: now + max_age, never past the
+ * absolute deadline. */
+static int64_t
+next_expiry(const struct sess_request *req)
+{
+    return cap_at_deadline(req->now_ms + req->app->cfg.max_age_s * 1000, req->deadline_ms);
+}
+
+static bool
+cookie_is_secure(const struct sess_request *req)
+{
+    switch (req->app->cfg.cookie_secure) {
+    case SESS_SECURE_ALWAYS:
+        return true;
+    case SESS_SECURE_NEVER:
+        return false;
+    case SESS_SECURE_AUTO:
+        break;
+    }
+    return req->is_secure || strncmp(req->app->cfg.name, "__Host-", 7) == 0 ||
+           strncmp(req->app->cfg.name, "__Secure-", 9) == 0;
+}
+
+static const char *
+same_site_name(enum sess_same_site s)
+{
+    switch (s) {
+    case SESS_SAME_SITE_LAX:
+        return "lax";
+    case SESS_SAME_SITE_STRICT:
+        return "strict";
+    case SESS_SAME_SITE_NONE:
+        return "none";
+    case SESS_SAME_SITE_OFF:
+        break;
+    }
+    return NULL;
+}
+
+/* The "cookie" object as express-session stores and shows it, keys in
+ * Cookie.data's order so it compares byte for byte with the Express peer. */
+static json_t *
+cookie_json(const struct sess_request *req, int64_t expires_ms)
+{
+    const struct sess_config *cfg = &req->app->cfg;
+    char iso[25];
+    json_t *c = json_object();
+    const char *same_site = same_site_name(cfg->cookie_same_site);
+
+    if (!c)
+        return NULL;
+    sess_iso_date(expires_ms, iso);
+    json_object_set_new(c, "originalMaxAge", json_integer(cfg->max_age_s * 1000));
+    if (cfg->cookie_partitioned)
+        json_object_set_new(c, "partitioned", json_true());
+    if (cfg->cookie_priority)
+        json_object_set_new(c, "priority", json_string(cfg->cookie_priority));
+    json_object_set_new(c, "expires", json_string(iso));
+    json_object_set_new(c, "secure", json_boolean(cookie_is_secure(req)));
+    json_object_set_new(c, "httpOnly", json_boolean(cfg->cookie_http_only));
+    if (cfg->cookie_domain)
+        json_object_set_new(c, "domain", json_string(cfg->cookie_domain));
+    json_object_set_new(c, "path", json_string(cfg->cookie_path));
+    if (same_site)
+        json_object_set_new(c, "sameSite", json_string(same_site));
+    return c;
+}
+
+static void
+cookie_attrs(const struct sess_request *req, struct sess_cookie_attrs *a)
+{
+    const struct sess_config *cfg = &req->app->cfg;
+    memset(a, 0, sizeof *a);
+    a->path = cfg->cookie_path;
+    a->domain = cfg->cookie_domain;
+    a->priority = cfg->cookie_priority;
+    a->same_site = cfg->cookie_same_site;
+    a->secure = cookie_is_secure(req);
+    a->http_only = cfg->cookie_http_only;
+    a->partitioned = cfg->cookie_partitioned;
+    a->has_expiry = true;
+}
+
+/* Set-Cookie for the current id, expiring with the stored session. */
+static enum sess_err
+set_cookie(struct sess_request *req, int64_t expires_ms)
+{
+    struct sess_cookie_attrs a;
+    char signed_value[SESS_ID_MAX_LEN + SESS_SIG_LEN + 8];
+    size_t signed_len, len;
+    enum sess_err err;
+
+    cookie_attrs(req, &a);
+    /* Browsers drop a Secure cookie sent over plain HTTP; express-session
+     * drops the header too (and we never store such a session). */
+    if (a.secure && !req->is_secure)
+        return SESS_OK;
+    a.expires_at = (expires_ms + 999) / 1000;
+    err = sess_sign(&req->app->secrets, sess_str_c(req->id), signed_value, sizeof signed_value,
+                    &signed_len);
+    if (err == SESS_OK)
+        err = sess_cookie_build(req->cookie_buf, sizeof req->cookie_buf, &len,
+                                sess_str_c(req->app->cfg.name),
+                                (struct sess_str){signed_value, signed_len}, &a, req->now_ms / 1000);
+    if (err == SESS_OK)
+        err = sess_header(req, "Set-Cookie", req->cookie_buf);
+    sodium_memzero(signed_value, sizeof signed_value);
+    return err;
+}
+
+/* Expires the browser's cookie with the same Path and Domain (or the
+ * browser ignores it), Max-Age=0 as OWASP asks. */
+static enum sess_err
+clear_cookie(struct sess_request *req)
+{
+    struct sess_cookie_attrs a;
+    size_t len;
+    enum sess_err err;
+
+    cookie_attrs(req, &a);
+    a.expires_at = 0;
+    err = sess_cookie_build(req->cookie_buf, sizeof req->cookie_buf, &len,
+                            sess_str_c(req->app->cfg.name), (struct sess_str){"", 0}, &a,
+                            req->now_ms / 1000);
+    if (err == SESS_OK)
+        err = sess_header(req, "Set-Cookie", req->cookie_buf);
+    return err;
+}
+
+/* ------------------------------------------------------------------------
+ * Loading
+ * ------------------------------------------------------------------------ */
+
+static void
+reset_session(struct sess_request *req)
+{
+    json_decref(req->data);
+    json_decref(req->dirty);
+    req->data = NULL;
+    req->dirty = NULL;
+    req->id[0] = '\0';
+    req->is_loaded = false;
+    req->is_new = false;
+    req->is_cookie_due = false;
+    req->expires_ms = req->deadline_ms = req->created_ms = 0;
+}
+
+/* Parses a stored record into the request. A record that is not a JSON
+ * object is treated as absent: a corrupt value must not give a 500 on every
+ * request that carries its cookie (express-session 1.16.1). */
+static enum sess_err
+adopt_record(struct sess_request *req, const struct sess_record *rec)
+{
+    json_error_t jerr;
+    json_t *data = json_loadb(rec->data.ptr, rec->data.len, 0, &jerr);
+
+    if (!json_is_object(data)) {
+        json_decref(data);
+        fprintf(stderr, "fcgi-session: a stored session is not a JSON object; ignored\n");
+        return SESS_ENOTFOUND;
+    }
+    json_object_del(data, "cookie");
+    json_decref(req->data);
+    json_decref(req->dirty);
+    req->data = data;
+    req->dirty = json_object();
+    req->expires_ms = rec->expires_ms;
+    req->deadline_ms = rec->deadline_ms;
+    req->created_ms = rec->created_ms;
+    return req->dirty ? SESS_OK : SESS_ENOMEM;
+}
+
+static enum sess_err
+load(struct sess_request *req, const char *id)
+{
+    struct sess_app *app = req->app;
+    struct sess_record rec;
+    enum sess_err err;
+
+    err = app->store->ops->get(app->store, sess_str_c(id), req->now_ms, &rec, &app->scratch);
+    if (err == SESS_OK)
+        err = adopt_record(req, &rec);
+    return err;
+}
+
+void
+sess_session_begin(struct sess_request *req)
+{
+    const char *header = sess_param(req, "HTTP_COOKIE");
+    char value[SESS_COOKIE_MAX_LEN];
+    struct sess_str id;
+    size_t len;
+    enum sess_err err;
+
+    reset_session(req);
+    req->cookie_id[0] = '\0';
+    req->has_cookie = false;
+    req->is_destroyed = false;
+    req->store_failed = false;
+    if (!header)
+        return;
+    err = sess_cookie_find(sess_str_c(header), sess_str_c(req->app->cfg.name), value, sizeof value,
+                           &len);
+    if (err == SESS_ENOTFOUND)
+        return;
+    req->has_cookie = true;
+    /* Unsigned, forged, malformed or oversized: no session, silently, and
+     * the id is never adopted (no fixation). */
+    if (err != SESS_OK || sess_unsign(&req->app->secrets, (struct sess_str){value, len}, &id) != SESS_OK)
+        return;
+    memcpy(req->cookie_id, id.ptr, id.len);
+    req->cookie_id[id.len] = '\0';
+    err = load(req, req->cookie_id);
+    if (err == SESS_OK) {
+        memcpy(req->id, req->cookie_id, id.len + 1);
+        req->is_loaded = true;
+    } else if (err != SESS_ENOTFOUND) {
+        /* Never a fake empty session that would log the user out. */
+        fprintf(stderr, "fcgi-session: reading the session failed: %s: %s\n", sess_strerror(err),
+                req->app->store->errmsg);
+        req->store_failed = true;
+    }
+}
+
+void
+sess_session_end(struct sess_request *req)
+{
+    reset_session(req);
+    sodium_memzero(req->cookie_buf, sizeof req->cookie_buf);
+}
+
+/* ------------------------------------------------------------------------
+ * Reading and changing
+ * ------------------------------------------------------------------------ */
+
+bool
+sess_exists(const struct sess_request *req)
+{
+    return req->id[0] != '\0' && !req->is_destroyed;
+}
+
+const char *
+sess_id(const struct sess_request *req)
+{
+    return sess_exists(req) ? req->id : NULL;
+}
+
+int64_t
+sess_expires_ms(const struct sess_request *req)
+{
+    if (!sess_exists(req))
+        return 0;
+    return req->is_loaded ? cap_at_deadline(req->expires_ms, req->deadline_ms) : next_expiry(req);
+}
+
+json_t *
+sess_get(const struct sess_request *req, const char *key)
+{
+    return req->data ? json_object_get(req->data, key) : NULL;
+}
+
+const char *
+sess_get_str(const struct sess_request *req, const char *path)
+{
+    json_t *v = req->data;
+    const char *p = path;
+
+    while (v && *p) {
+        char part[128];
+        size_t len = strcspn(p, ".");
+        if (len >= sizeof part || !json_is_object(v))
+            return NULL;
+        memcpy(part, p, len);
+        part[len] = '\0';
+        v = json_object_get(v, part);
+        p += len;
+        if (*p == '.')
+            p++;
+    }
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* A new, unsaved session: the first write of a request without one. */
+static enum sess_err
+generate(struct sess_request *req)
+{
+    json_decref(req->data);
+    json_decref(req->dirty);
+    req->data = json_object();
+    req->dirty = json_object();
+    if (!req->data || !req->dirty)
+        return SESS_ENOMEM;
+    sess_id_new(req->id);
+    req->is_new = true;
+    req->is_loaded = false;
+    req->is_destroyed = false;
+    req->created_ms = req->now_ms;
+    req->deadline_ms = req->app->cfg.absolute_timeout_s
+                           ? req->now_ms + req->app->cfg.absolute_timeout_s * 1000
+                           : 0;
+    req->expires_ms = 0;
+    return SESS_OK;
+}
+
+static enum sess_err
+ensure_session(struct sess_request *req)
+{
+    return sess_exists(req) ? SESS_OK : generate(req);
+}
+
+enum sess_err
+sess_set(struct sess_request *req, const char *key, json_t *value)
+{
+    enum sess_err err = SESS_OK;
+    json_t *old;
+
+    if (!value)
+        return SESS_ENOMEM;
+    if (!*key || strcmp(key, "cookie") == 0) {
+        err = SESS_EBADINPUT;
+        goto out;
+    }
+    err = ensure_session(req);
+    if (err != SESS_OK)
+        goto out;
+    old = json_object_get(req->data, key);
+    /* express-session hashes the data: an equal value is no change. */
+    if (old && json_equal(old, value))
+        goto out;
+    if (json_object_set(req->data, key, value) != 0 ||
+        json_object_set_new(req->dirty, key, json_true()) != 0)
+        err = SESS_ENOMEM;
+out:
+    json_decref(value);
+    return err;
+}
+
+enum sess_err
+sess_unset(struct sess_request *req, const char *key)
+{
+    if (!sess_exists(req) || !json_object_get(req->data, key))
+        return SESS_OK;
+    json_object_del(req->data, key);
+    return json_object_set_new(req->dirty, key, json_true()) == 0 ? SESS_OK : SESS_ENOMEM;
+}
+
+enum sess_err
+sess_regenerate(struct sess_request *req)
+{
+    enum sess_err err = SESS_OK;
+    struct sess_store *st = req->app->store;
+
+    if (req->is_loaded)
+        err = st->ops->destroy(st, sess_str_c(req->id));
+    if (err != SESS_OK)
+        return err;
+    err = generate(req);
+    req->is_cookie_due = true;
+    return err;
+}
+
+enum sess_err
+sess_destroy(struct sess_request *req)
+{
+    enum sess_err err = SESS_OK;
+    struct sess_store *st = req->app->store;
+
+    if (req->is_loaded)
+        err = st->ops->destroy(st, sess_str_c(req->id));
+    if (err != SESS_OK)
+        return err;
+    reset_session(req);
+    req->is_destroyed = true;
+    return SESS_OK;
+}
+
+enum sess_err
+sess_reload(struct sess_request *req)
+{
+    enum sess_err err;
+    if (!req->is_loaded)
+        return SESS_ENOTFOUND;
+    err = load(req, req->id);
+    if (err == SESS_ENOTFOUND) {
+        reset_session(req);
+        req->is_destroyed = true;
+    }
+    return err;
+}
+
+/* ------------------------------------------------------------------------
+ * Saving
+ * ------------------------------------------------------------------------ */
+
+/* The username a session belongs to, for revoke --user. */
+static struct sess_str
+owner_of(json_t *data)
+{
+    json_t *user = json_object_get(data, "user");
+    json_t *name = json_is_object(user) ? json_object_get(user, "username") : NULL;
+    if (!json_is_string(name))
+        return (struct sess_str){"", 0};
+    return (struct sess_str){json_string_value(name), json_string_length(name)};
+}
+
+struct merge {
+    struct sess_request *req;
+    int64_t expires_ms;
+    json_t *merged;
+    char *text;
+};
+
+/* Inside the store's write transaction: the record as stored now, with
+ * only this request's changed keys applied on top, so concurrent requests
+ * of one session lose nothing but a same-key race. */
+static enum sess_err
+merge_changes(void *arg, const struct sess_record *current, struct sess_record *next)
+{
+    struct merge *m = arg;
+    struct sess_request *req = m->req;
+    json_error_t jerr;
+    const char *key;
+    json_t *v;
+
+    json_decref(m->merged);
+    free(m->text);
+    m->text = NULL;
+    m->merged = json_loadb(current->data.ptr, current->data.len, 0, &jerr);
+    if (!json_is_object(m->merged))
+        return SESS_ENOTFOUND;
+    json_object_foreach(req->dirty, key, v)
+    {
+        json_t *value = json_object_get(req->data, key);
+        if (value)
+            json_object_set(m->merged, key, value);
+        else
+            json_object_del(m->merged, key);
+    }
+    json_object_set_new(m->merged, "cookie", cookie_json(req, m->expires_ms));
+    m->text = json_dumps(m->merged, JSON_COMPACT);
+    if (!m->text)
+        return SESS_ENOMEM;
+    *next = *current;
+    next->expires_ms = m->expires_ms;
+    next->owner = owner_of(m->merged);
+    next->data = sess_str_c(m->text);
+    return SESS_OK;
+}
+
+static enum sess_err
+save_new(struct sess_request *req, int64_t expires_ms)
+{
+    struct sess_store *st = req->app->store;
+    struct sess_record rec;
+    json_t *whole = json_object();
+    char *text = NULL;
+    enum sess_err err = SESS_ENOMEM;
+
+    if (!whole)
+        return SESS_ENOMEM;
+    json_object_set_new(whole, "cookie", cookie_json(req, expires_ms));
+    if (json_object_update(whole, req->data) != 0)
+        goto out;
+    text = json_dumps(whole, JSON_COMPACT);
+    if (!text)
+        goto out;
+    rec.expires_ms = expires_ms;
+    rec.deadline_ms = req->deadline_ms;
+    rec.created_ms = req->created_ms;
+    rec.owner = owner_of(req->data);
+    rec.data = sess_str_c(text);
+    err = st->ops->create(st, sess_str_c(req->id), &rec);
+out:
+    free(text);
+    json_decref(whole);
+    return err;
+}
+
+static enum sess_err
+save_loaded(struct sess_request *req, int64_t expires_ms)
+{
+    struct sess_store *st = req->app->store;
+    struct merge m = {req, expires_ms, NULL, NULL};
+    enum sess_err err;
+
+    err = st->ops->update(st, sess_str_c(req->id), req->now_ms, merge_changes, &m);
+    json_decref(m.merged);
+    free(m.text);
+    return err;
+}
+
+/* Writes the session now, whatever changed. */
+static enum sess_err
+write_session(struct sess_request *req)
+{
+    int64_t expires_ms = next_expiry(req);
+    enum sess_err err = req->is_new ? save_new(req, expires_ms) : save_loaded(req, expires_ms);
+
+    if (err != SESS_OK)
+        return err;
+    req->is_new = false;
+    req->is_loaded = true;
+    req->expires_ms = expires_ms;
+    json_object_clear(req->dirty);
+    return SESS_OK;
+}
+
+enum sess_err
+sess_save(struct sess_request *req)
+{
+    enum sess_err err;
+    bool was_new = req->is_new;
+
+    if (!sess_exists(req))
+        return SESS_ENOTFOUND;
+    err = write_session(req);
+    /* A new session saved early still gets its cookie at the end. */
+    if (err == SESS_OK && was_new)
+        req->is_cookie_due = true;
+    return err;
+}
+
+enum sess_err
+sess_session_commit(struct sess_request *req)
+{
+    const struct sess_config *cfg = &req->app->cfg;
+    struct sess_store *st = req->app->store;
+    bool is_modified;
+    enum sess_err err;
+    int64_t target;
+
+    if (req->is_destroyed)
+        return req->has_cookie ? clear_cookie(req) : SESS_OK;
+    if (!sess_exists(req))
+        return SESS_OK;
+    is_modified = json_object_size(req->dirty) > 0;
+
+    if (req->is_new) {
+        if (!cfg->save_uninitialized && !is_modified && !req->is_cookie_due)
+            return SESS_OK;
+        /* A Secure cookie cannot reach a client over plain HTTP: storing the
+         * session would only leave an orphan (express-session does). */
+        if (cookie_is_secure(req) && !req->is_secure)
+            return SESS_OK;
+        err = write_session(req);
+        return err == SESS_OK ? set_cookie(req, req->expires_ms) : err;
+    }
+
+    if (is_modified || cfg->resave) {
+        err = write_session(req);
+        if (err == SESS_ENOTFOUND) {
+            /* Destroyed or regenerated by another request since we loaded
+             * it: never re-create it, and hand out no cookie for it. */
+            reset_session(req);
+            return SESS_OK;
+        }
+        if (err != SESS_OK)
+            return err;
+        return is_modified || cfg->rolling || req->is_cookie_due ? set_cookie(req, req->expires_ms)
+                                                                 : SESS_OK;
+    }
+
+    /* Unmodified: move the stored expiry only when it would move by at
+     * least touch_after (lazy touch), so a page view is no write. */
+    target = next_expiry(req);
+    if (req->expires_ms < target - cfg->touch_after_s * 1000) {
+        err = st->ops->touch(st, sess_str_c(req->id), req->now_ms, target);
+        if (err == SESS_ENOTFOUND) {
+            reset_session(req);
+            return SESS_OK;
+        }
+        if (err != SESS_OK)
+            return err;
+        req->expires_ms = target;
+    }
+    return cfg->rolling || req->is_cookie_due ? set_cookie(req, req->expires_ms) : SESS_OK;
+}
+
+json_t *
+sess_to_json(struct sess_request *req)
+{
+    json_t *out = json_object();
+    if (!out)
+        return NULL;
+    if (sess_exists(req)) {
+        int64_t expires = req->is_loaded ? req->expires_ms : next_expiry(req);
+        json_object_set_new(out, "cookie", cookie_json(req, expires));
+        json_object_update(out, req->data);
+    }
+    return out;
+}

@@ -1,0 +1,155 @@
+/* The store interface: where sessions, accounts and login-failure counters
+ * live. Two implementations: store_lmdb.c (one machine, embedded) and
+ * store_redis.c (several machines). Session records travel as plaintext
+ * JSON; sealing at rest is the store's business (seal.c). Internal to lib/. */
+#ifndef SESS_STORE_H
+#define SESS_STORE_H
+
+#include "sess.h"
+
+/* A growing buffer a store call copies its result into, reused across calls
+ * so that reads allocate nothing once warm. */
+struct sess_buf {
+    char *ptr;
+    size_t len;
+    size_t cap;
+};
+
+enum sess_err sess_buf_reserve(struct sess_buf *buf, size_t extra) SESS_MUST_CHECK;
+enum sess_err sess_buf_append(struct sess_buf *buf, const void *data, size_t len) SESS_MUST_CHECK;
+void sess_buf_free(struct sess_buf *buf);
+
+/* One stored session. */
+struct sess_record {
+    int64_t expires_ms;  /* idle expiry, Unix ms; the record is dead at or after it */
+    int64_t deadline_ms; /* absolute timeout, Unix ms; 0 = none */
+    int64_t created_ms;  /* creation or last regenerate */
+    struct sess_str owner; /* username, for destroy-all-for-user; may be empty */
+    struct sess_str data;  /* the session JSON as express-session stores it */
+};
+
+/* A record is live while now < expires_ms and (no deadline or now < deadline). */
+bool sess_record_is_live(const struct sess_record *rec, int64_t now_ms);
+
+/* Called inside the store's write transaction with the current live record;
+ * fills `next` (its views must stay valid until the call returns to the
+ * store: keep them in `arg`). Returning an error aborts the update. */
+typedef enum sess_err (*sess_merge_fn)(void *arg, const struct sess_record *current,
+                                       struct sess_record *next);
+
+struct sess_store_stats {
+    uint64_t sessions;       /* records, live or not */
+    uint64_t expired;        /* of which dead, awaiting gc */
+    uint64_t users;
+    uint64_t owners;         /* distinct usernames with sessions */
+    int64_t oldest_created_ms;  /* 0 without sessions */
+    int64_t newest_created_ms;
+    uint64_t map_size_bytes;    /* LMDB: map size; 0 elsewhere */
+    uint64_t map_used_bytes;    /* LMDB: pages in use x page size */
+    uint64_t readers_used;
+    uint64_t readers_max;
+};
+
+/* A visitor for sessctl: return false to stop. Views valid during the call. */
+typedef bool (*sess_record_visit_fn)(void *arg, struct sess_str id, const struct sess_record *rec);
+typedef bool (*sess_user_visit_fn)(void *arg, struct sess_str name, struct sess_str value);
+
+struct sess_store;
+
+struct sess_store_ops {
+    const char *kind; /* "lmdb", "redis" */
+
+    /* Copies the live record of `id` into `out`, its views borrowing from
+     * `buf`. SESS_ENOTFOUND if absent, dead, or unreadable (a corrupt or
+     * foreign value is logged by the caller as not found, never a 500). */
+    enum sess_err (*get)(struct sess_store *st, struct sess_str id, int64_t now_ms,
+                         struct sess_record *out, struct sess_buf *buf);
+    /* Stores a new record. SESS_EEXISTS if the id is taken. */
+    enum sess_err (*create)(struct sess_store *st, struct sess_str id, const struct sess_record *rec);
+    /* Read-modify-write in one transaction. SESS_ENOTFOUND (never re-created)
+     * if the record is absent or dead. */
+    enum sess_err (*update)(struct sess_store *st, struct sess_str id, int64_t now_ms,
+                            sess_merge_fn merge, void *arg);
+    /* Moves the expiry of a live record, leaving its data alone. */
+    enum sess_err (*touch)(struct sess_store *st, struct sess_str id, int64_t now_ms,
+                           int64_t expires_ms);
+    /* SESS_OK also when it was already gone. */
+    enum sess_err (*destroy)(struct sess_store *st, struct sess_str id);
+    /* Destroys every session owned by `owner`; *count says how many. */
+    enum sess_err (*destroy_owner)(struct sess_store *st, struct sess_str owner, size_t *count);
+    /* Deletes at most `max` dead records (and stale throttle counters);
+     * *more is true when more may remain. */
+    enum sess_err (*gc)(struct sess_store *st, int64_t now_ms, size_t max, size_t *purged,
+                        bool *more);
+    /* A bounded gc batch if one is due (at most one process per interval,
+     * decided through the store); cheap when not due. Called after a response
+     * has gone out. */
+    void (*gc_if_due)(struct sess_store *st, int64_t now_ms);
+    enum sess_err (*stats)(struct sess_store *st, int64_t now_ms, struct sess_store_stats *out);
+    /* Visits every record (owner non-empty only if `owner.len`). */
+    enum sess_err (*each)(struct sess_store *st, struct sess_str owner, sess_record_visit_fn visit,
+                          void *arg);
+
+    /* Accounts: `value` is the account's JSON ({"role":..,"hash":..}). */
+    enum sess_err (*user_get)(struct sess_store *st, struct sess_str name, struct sess_buf *value);
+    enum sess_err (*user_put)(struct sess_store *st, struct sess_str name, struct sess_str value);
+    enum sess_err (*user_del)(struct sess_store *st, struct sess_str name);
+    enum sess_err (*user_each)(struct sess_store *st, sess_user_visit_fn visit, void *arg);
+
+    /* Login-failure counters in a fixed window that starts at the first
+     * failure. `key` is any bytes (hashed to fit the store's key limit).
+     * hit: count one failure, return the new count and the window start.
+     * peek: the current count (0 when none or the window has passed).
+     * clear: forget the key. */
+    enum sess_err (*throttle_hit)(struct sess_store *st, struct sess_str key, int64_t now_ms,
+                                  int64_t window_ms, uint32_t *count, int64_t *first_ms);
+    enum sess_err (*throttle_peek)(struct sess_store *st, struct sess_str key, int64_t now_ms,
+                                   int64_t window_ms, uint32_t *count, int64_t *first_ms);
+    enum sess_err (*throttle_clear)(struct sess_store *st, struct sess_str key);
+
+    void (*close)(struct sess_store *st);
+};
+
+/* Every store begins with this, so the generic code reaches the ops. */
+struct sess_store {
+    const struct sess_store_ops *ops;
+    char errmsg[SESS_ERRMSG_MAX]; /* the last failure, specific */
+};
+
+/* Opens the store named by cfg->store ("lmdb:DIR", "redis://...",
+ * "unix:/path"). The keys for sealing come from `secrets` (all tried on
+ * read, the first seals). Must be called after any fork (LMDB). */
+enum sess_err sess_store_open(struct sess_store **st, const struct sess_config *cfg,
+                              const struct sess_secrets *secrets, char *errmsg,
+                              size_t errmsg_len) SESS_MUST_CHECK;
+void sess_store_close(struct sess_store *st);
+
+enum sess_err sess_store_lmdb_open(struct sess_store **st, const char *dir,
+                                   const struct sess_config *cfg,
+                                   const struct sess_secrets *secrets, char *errmsg,
+                                   size_t errmsg_len) SESS_MUST_CHECK;
+enum sess_err sess_store_redis_open(struct sess_store **st, const char *url,
+                                    const struct sess_config *cfg,
+                                    const struct sess_secrets *secrets, char *errmsg,
+                                    size_t errmsg_len) SESS_MUST_CHECK;
+
+/* --- sealing at rest (seal.c): XChaCha20-Poly1305, the id as AD --- */
+
+#define SESS_SEAL_OVERHEAD (24 + 16) /* nonce + tag */
+
+struct sess_sealer {
+    size_t count;
+    unsigned char key[SESS_SECRETS_MAX][32]; /* wiped by sess_sealer_wipe */
+};
+
+void sess_sealer_init(struct sess_sealer *s, const struct sess_secrets *secrets);
+void sess_sealer_wipe(struct sess_sealer *s);
+/* Appends nonce || ciphertext || tag of `plain` to `out`, under key 0. */
+enum sess_err sess_seal(const struct sess_sealer *s, struct sess_str id, struct sess_str plain,
+                        struct sess_buf *out) SESS_MUST_CHECK;
+/* Appends the plaintext to `out`, trying every key. SESS_ECRYPTO if none
+ * opens it (tampered, truncated, another id, unknown key). */
+enum sess_err sess_unseal(const struct sess_sealer *s, struct sess_str id, struct sess_str sealed,
+                          struct sess_buf *out) SESS_MUST_CHECK;
+
+#endif

@@ -1,0 +1,1660 @@
+/* The LMDB store: one environment in a directory, shared by every process
+ * of every route. A session record carries its expiry in a small header and
+ * its data sealed at rest (seal.c); indexes by expiry and by owner let gc and
+ * revoke-by-user touch only what they delete. One store per process, used
+ * from one thread, opened after any fork. */
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <lmdb.h>
+#include <sodium.h>
+
+#include "internal.h"
+#include "store.h"
+
+/* Session value: header, owner bytes, then the payload (sealed or JSON).
+ * Fields are read and written with memcpy at fixed offsets, so the layout
+ * never depends on a compiler's struct padding. Native byte order: an LMDB
+ * file is only ever opened by machines of one byte order anyway. */
+#define REC_VERSION      1
+#define REC_FLAG_SEALED  0x01
+#define REC_OFF_VERSION  0
+#define REC_OFF_FLAGS    1
+#define REC_OFF_OWNERLEN 2
+#define REC_OFF_EXPIRES  8
+#define REC_OFF_DEADLINE 16
+#define REC_OFF_CREATED  24
+#define REC_HEADER_BYTES 32
+
+/* Throttle value: {u32 count, u32 reserved, i64 first_ms, i64 until_ms}.
+ * until_ms is the end of the window the entry was filed under in the
+ * throttle_expiry index, so the index entry can be found again. */
+#define THR_OFF_COUNT  0
+#define THR_OFF_FIRST  8
+#define THR_OFF_UNTIL  16
+#define THR_BYTES      24
+#define THR_HASH_BYTES 32
+
+/* How often, across all processes, a request pays for a gc batch. */
+#define GC_INTERVAL_MS 60000
+
+/* 8 routes times a few dozen FastCGI processes each, each holding one
+ * reader slot for its renewed read transaction, plus sessctl. The lock file
+ * costs 64 bytes per slot. */
+#define MAX_READERS 1022
+
+enum db {
+    DB_SESSIONS,        /* id -> header || owner || payload */
+    DB_EXPIRY,          /* be64(effective expiry) || id -> "" */
+    DB_OWNERS,          /* owner -> id (dupsort) */
+    DB_USERS,           /* username -> account JSON */
+    DB_THROTTLE,        /* BLAKE2b(key) -> throttle value */
+    DB_THROTTLE_EXPIRY, /* be64(window end) || BLAKE2b(key) -> "" */
+    DB_META,            /* "gc_next" -> i64 */
+    DB_COUNT,
+};
+
+static const char *const db_names[DB_COUNT] = {
+    "sessions", "expiry", "owners", "users", "throttle", "throttle_expiry", "meta",
+};
+
+struct lmdb_store {
+    struct sess_store base; /* first: the generic code sees only this */
+    MDB_env *env;
+    MDB_dbi dbi[DB_COUNT];
+    bool is_ready;          /* the named databases are open */
+    MDB_txn *rtxn;          /* read transaction, reset between calls, renewed */
+    unsigned open_reads;    /* other read txns open now (each, stats): pin the map */
+    int rc;                 /* LMDB code of the last failure in a write txn */
+    size_t max_key;         /* mdb_env_get_maxkeysize */
+    bool is_sealing;
+    struct sess_sealer sealer;
+    int64_t gc_check_ms;    /* before this, gc_if_due does not even look */
+    struct sess_buf cur;    /* update: the current record, unsealed */
+    struct sess_buf val;    /* the value being written */
+    char dir[];
+};
+
+struct header {
+    uint8_t flags;
+    size_t owner_len;
+    int64_t expires_ms, deadline_ms, created_ms;
+};
+
+static const struct sess_store_ops lmdb_ops;
+
+/* ------------------------------------------------------------------------
+ * Small helpers
+ * ------------------------------------------------------------------------ */
+
+static MDB_val
+mval(const void *ptr, size_t len)
+{
+    return (MDB_val){.mv_size = len, .mv_data = (void *)ptr};
+}
+
+static void
+put_be64(unsigned char *p, int64_t v)
+{
+    uint64_t u = v < 0 ? 0 : (uint64_t)v;
+    int i;
+
+    for (i = 7; i >= 0; i--) {
+        p[i] = (unsigned char)(u & 0xff);
+        u >>= 8;
+    }
+}
+
+static int64_t
+get_be64(const unsigned char *p)
+{
+    uint64_t u = 0;
+    int i;
+
+    for (i = 0; i < 8; i++)
+        u = (u << 8) | p[i];
+    return u > INT64_MAX ? INT64_MAX : (int64_t)u;
+}
+
+static int64_t
+get_i64(const unsigned char *p)
+{
+    int64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static void
+set_i64(unsigned char *p, int64_t v)
+{
+    memcpy(p, &v, sizeof v);
+}
+
+/* The instant a record dies: idle expiry, or the absolute deadline if
+ * sooner. The expiry index is keyed by it so gc reads only dead records. */
+static int64_t
+effective_expiry(int64_t expires_ms, int64_t deadline_ms)
+{
+    return deadline_ms != 0 && deadline_ms < expires_ms ? deadline_ms : expires_ms;
+}
+
+static bool
+id_is_usable(struct sess_str id)
+{
+    return id.len > 0 && id.len <= SESS_ID_MAX_LEN;
+}
+
+static bool
+str_eq(struct sess_str a, struct sess_str b)
+{
+    return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
+}
+
+static enum sess_err
+fail(struct lmdb_store *ls, int rc, const char *what)
+{
+    ls->rc = rc;
+    sess_fmt(ls->base.errmsg, sizeof ls->base.errmsg, "lmdb %s: %s: %s", ls->dir, what,
+             mdb_strerror(rc));
+    if (rc == MDB_MAP_FULL)
+        return SESS_EFULL;
+    if (rc == ENOMEM)
+        return SESS_ENOMEM;
+    return SESS_ESTORE;
+}
+
+static bool
+header_read(const MDB_val *v, struct header *h)
+{
+    const unsigned char *p = v->mv_data;
+    uint16_t owner_len;
+
+    if (v->mv_size < REC_HEADER_BYTES || p[REC_OFF_VERSION] != REC_VERSION)
+        return false;
+    memcpy(&owner_len, p + REC_OFF_OWNERLEN, sizeof owner_len);
+    if (owner_len > v->mv_size - REC_HEADER_BYTES)
+        return false;
+    h->flags = p[REC_OFF_FLAGS];
+    h->owner_len = owner_len;
+    h->expires_ms = get_i64(p + REC_OFF_EXPIRES);
+    h->deadline_ms = get_i64(p + REC_OFF_DEADLINE);
+    h->created_ms = get_i64(p + REC_OFF_CREATED);
+    return true;
+}
+
+static size_t
+expiry_key(unsigned char out[8 + SESS_ID_MAX_LEN], int64_t at_ms, struct sess_str id)
+{
+    put_be64(out, at_ms);
+    memcpy(out + 8, id.ptr, id.len);
+    return 8 + id.len;
+}
+
+/* ------------------------------------------------------------------------
+ * Transactions
+ * ------------------------------------------------------------------------ */
+
+/* Another process grew the map past ours: take its size. Only legal with
+ * no transaction of ours mapping the old size. */
+static enum sess_err
+adopt_map_size(struct lmdb_store *ls)
+{
+    int rc;
+
+    if (ls->open_reads) {
+        sess_fmt(ls->base.errmsg, sizeof ls->base.errmsg,
+                 "lmdb %s: another process grew the map while a listing was open; retry",
+                 ls->dir);
+        return SESS_ESTORE;
+    }
+    rc = mdb_env_set_mapsize(ls->env, 0);
+    return rc ? fail(ls, rc, "mdb_env_set_mapsize") : SESS_OK;
+}
+
+/* The renewed transaction for short reads: no allocation and no reader-slot
+ * search once warm (MDB_NOTLS ties the slot to the handle). */
+static enum sess_err
+read_begin(struct lmdb_store *ls, MDB_txn **txn)
+{
+    int rc, attempt;
+    enum sess_err err;
+
+    for (attempt = 0;; attempt++) {
+        if (ls->rtxn)
+            rc = mdb_txn_renew(ls->rtxn);
+        else
+            rc = mdb_txn_begin(ls->env, NULL, MDB_RDONLY, &ls->rtxn);
+        if (rc == MDB_SUCCESS) {
+            *txn = ls->rtxn;
+            return SESS_OK;
+        }
+        if (rc != MDB_MAP_RESIZED || attempt == 3)
+            return fail(ls, rc, "mdb_txn_begin (read)");
+        err = adopt_map_size(ls);
+        if (err != SESS_OK)
+            return err;
+    }
+}
+
+static void
+read_end(struct lmdb_store *ls)
+{
+    mdb_txn_reset(ls->rtxn);
+}
+
+/* A read transaction of its own, for walks whose visitor may call back into
+ * the store (and so use the renewed one). */
+static enum sess_err
+walk_begin(struct lmdb_store *ls, MDB_txn **txn)
+{
+    int rc, attempt;
+    enum sess_err err;
+
+    for (attempt = 0;; attempt++) {
+        rc = mdb_txn_begin(ls->env, NULL, MDB_RDONLY, txn);
+        if (rc == MDB_SUCCESS) {
+            ls->open_reads++;
+            return SESS_OK;
+        }
+        if (rc != MDB_MAP_RESIZED || attempt == 3)
+            return fail(ls, rc, "mdb_txn_begin (read)");
+        err = adopt_map_size(ls);
+        if (err != SESS_OK)
+            return err;
+    }
+}
+
+static void
+walk_end(struct lmdb_store *ls, MDB_txn *txn)
+{
+    mdb_txn_abort(txn);
+    ls->open_reads--;
+}
+
+typedef enum sess_err (*write_fn)(struct lmdb_store *ls, MDB_txn *txn, void *arg);
+
+struct gc_arg {
+    int64_t now_ms;
+    size_t max;
+    size_t purged;
+    bool more;
+};
+
+static enum sess_err write_txn(struct lmdb_store *ls, write_fn fn, void *arg, int64_t now_ms,
+                               bool may_recover);
+static enum sess_err do_gc(struct lmdb_store *ls, MDB_txn *txn, void *arg);
+
+static enum sess_err
+grow_map(struct lmdb_store *ls)
+{
+    MDB_envinfo info;
+    int rc;
+
+    if (ls->open_reads) {
+        sess_fmt(ls->base.errmsg, sizeof ls->base.errmsg,
+                 "lmdb %s: the map is full and cannot grow while a listing is open", ls->dir);
+        return SESS_EFULL;
+    }
+    rc = mdb_env_info(ls->env, &info);
+    if (rc)
+        return fail(ls, rc, "mdb_env_info");
+    if (info.me_mapsize > SIZE_MAX / 2) {
+        sess_fmt(ls->base.errmsg, sizeof ls->base.errmsg, "lmdb %s: the map cannot grow past %zu",
+                 ls->dir, info.me_mapsize);
+        return SESS_EFULL;
+    }
+    rc = mdb_env_set_mapsize(ls->env, info.me_mapsize * 2);
+    return rc ? fail(ls, rc, "mdb_env_set_mapsize (growing)") : SESS_OK;
+}
+
+/* Runs `fn` in one write transaction and commits it. MDB_MAP_FULL is met
+ * as DESIGN.md says: purge a batch of dead records and retry, then double
+ * the map and retry, then give up with SESS_EFULL. `fn` may therefore run
+ * more than once; it must start from scratch each time. */
+static enum sess_err
+write_txn(struct lmdb_store *ls, write_fn fn, void *arg, int64_t now_ms, bool may_recover)
+{
+    enum sess_err err;
+    MDB_txn *txn;
+    MDB_envinfo info;
+    int rc, resized = 0, stage = 0;
+    struct gc_arg gc;
+
+    for (;;) {
+        ls->rc = MDB_SUCCESS;
+        rc = mdb_txn_begin(ls->env, NULL, 0, &txn);
+        if (rc == MDB_MAP_RESIZED && resized++ < 3) {
+            err = adopt_map_size(ls);
+            if (err != SESS_OK)
+                return err;
+            continue;
+        }
+        if (rc != MDB_SUCCESS)
+            return fail(ls, rc, "mdb_txn_begin");
+        err = fn(ls, txn, arg);
+        if (err == SESS_OK) {
+            rc = mdb_txn_commit(txn);
+            if (rc != MDB_SUCCESS)
+                err = fail(ls, rc, "mdb_txn_commit");
+        } else {
+            mdb_txn_abort(txn);
+        }
+        if (err == SESS_OK || ls->rc != MDB_MAP_FULL || !may_recover)
+            return err;
+
+        if (stage == 0 && ls->is_ready) {
+            stage = 1;
+            gc = (struct gc_arg){.now_ms = now_ms, .max = SESS_GC_BATCH};
+            if (write_txn(ls, do_gc, &gc, now_ms, false) == SESS_OK && gc.purged > 0)
+                continue;
+        }
+        if (stage < 2) {
+            stage = 2;
+            err = grow_map(ls);
+            if (err != SESS_OK)
+                return err;
+            continue;
+        }
+        if (mdb_env_info(ls->env, &info) != MDB_SUCCESS)
+            info.me_mapsize = 0;
+        sess_fmt(ls->base.errmsg, sizeof ls->base.errmsg,
+                 "lmdb %s: MDB_MAP_FULL: the map (%zu bytes) is full even after purging expired "
+                 "sessions and growing it; free disk space or raise lmdb_map_size",
+                 ls->dir, info.me_mapsize);
+        return SESS_EFULL;
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * Records
+ * ------------------------------------------------------------------------ */
+
+/* Builds the stored value of `rec` in ls->val. */
+static enum sess_err
+encode_record(struct lmdb_store *ls, struct sess_str id, const struct sess_record *rec)
+{
+    enum sess_err err;
+    unsigned char *p;
+    uint16_t owner_len = (uint16_t)rec->owner.len;
+
+    if (rec->owner.len > ls->max_key || rec->owner.len > UINT16_MAX) {
+        sess_fmt(ls->base.errmsg, sizeof ls->base.errmsg,
+                 "lmdb %s: owner of %zu bytes is over the key limit of %zu", ls->dir,
+                 rec->owner.len, ls->max_key);
+        return SESS_EBADINPUT;
+    }
+    ls->val.len = 0;
+    err = sess_buf_reserve(&ls->val, REC_HEADER_BYTES + rec->owner.len);
+    if (err != SESS_OK)
+        return err;
+    p = (unsigned char *)ls->val.ptr;
+    memset(p, 0, REC_HEADER_BYTES);
+    p[REC_OFF_VERSION] = REC_VERSION;
+    p[REC_OFF_FLAGS] = ls->is_sealing ? REC_FLAG_SEALED : 0;
+    memcpy(p + REC_OFF_OWNERLEN, &owner_len, sizeof owner_len);
+    set_i64(p + REC_OFF_EXPIRES, rec->expires_ms);
+    set_i64(p + REC_OFF_DEADLINE, rec->deadline_ms);
+    set_i64(p + REC_OFF_CREATED, rec->created_ms);
+    ls->val.len = REC_HEADER_BYTES;
+    err = sess_buf_append(&ls->val, rec->owner.ptr, rec->owner.len);
+    if (err != SESS_OK)
+        return err;
+    if (ls->is_sealing)
+        return sess_seal(&ls->sealer, id, rec->data, &ls->val);
+    return sess_buf_append(&ls->val, rec->data.ptr, rec->data.len);
+}
+
+/* Copies a stored value into `buf` as "owner\0data\0" and points `out` at
+ * it. A value that does not parse or open is SESS_ENOTFOUND: one corrupt
+ * record must not turn into a 500 on every request that names it. With
+ * `check_live`, a dead record is SESS_ENOTFOUND before any decryption. */
+static enum sess_err
+decode_record(struct lmdb_store *ls, struct sess_str id, const MDB_val *v, bool check_live,
+              int64_t now_ms, struct sess_record *out, struct sess_buf *buf)
+{
+    enum sess_err err;
+    struct header h;
+    struct sess_str payload;
+    size_t data_off;
+
+    if (!header_read(v, &h)) {
+        sess_fmt(ls->base.errmsg, sizeof ls->base.errmsg,
+                 "lmdb %s: a session record has an unknown layout; ignored", ls->dir);
+        return SESS_ENOTFOUND;
+    }
+    out->expires_ms = h.expires_ms;
+    out->deadline_ms = h.deadline_ms;
+    out->created_ms = h.created_ms;
+    if (check_live && !sess_record_is_live(out, now_ms))
+        return SESS_ENOTFOUND;
+
+    payload.ptr = (const char *)v->mv_data + REC_HEADER_BYTES + h.owner_len;
+    payload.len = v->mv_size - REC_HEADER_BYTES - h.owner_len;
+    buf->len = 0;
+    err = sess_buf_append(buf, (const char *)v->mv_data + REC_HEADER_BYTES, h.owner_len);
+    if (err == SESS_OK)
+        err = sess_buf_append(buf, "", 1);
+    if (err != SESS_OK)
+        return err;
+    data_off = buf->len;
+    if (h.flags & REC_FLAG_SEALED) {
+        err = sess_unseal(&ls->sealer, id, payload, buf);
+        if (err == SESS_ECRYPTO) {
+            sess_fmt(ls->base.errmsg, sizeof ls->base.errmsg,
+                     "lmdb %s: a session record does not open under any secret (tampered, "
+                     "moved, or sealed with a secret no longer in secret_file); ignored",
+                     ls->dir);
+            return SESS_ENOTFOUND;
+        }
+    } else {
+        err = sess_buf_append(buf, payload.ptr, payload.len);
+    }
+    if (err == SESS_OK)
+        err = sess_buf_append(buf, "", 1);
+    if (err != SESS_OK)
+        return err;
+    out->owner = (struct sess_str){buf->ptr, h.owner_len};
+    out->data = (struct sess_str){buf->ptr + data_off, buf->len - 1 - data_off};
+    return SESS_OK;
+}
+
+static enum sess_err
+index_put(struct lmdb_store *ls, MDB_txn *txn, enum db db, const void *key, size_t key_len,
+          const void *data, size_t data_len)
+{
+    MDB_val k = mval(key, key_len), d = mval(data, data_len);
+    int rc = mdb_put(txn, ls->dbi[db], &k, &d, 0);
+
+    return rc ? fail(ls, rc, "mdb_put (index)") : SESS_OK;
+}
+
+/* Deleting an entry that is already gone is fine: indexes are repaired by
+ * whoever finds them stale. */
+static enum sess_err
+index_del(struct lmdb_store *ls, MDB_txn *txn, enum db db, const void *key, size_t key_len,
+          const void *data, size_t data_len)
+{
+    MDB_val k = mval(key, key_len), d = mval(data, data_len);
+    int rc = mdb_del(txn, ls->dbi[db], &k, data ? &d : NULL);
+
+    return rc && rc != MDB_NOTFOUND ? fail(ls, rc, "mdb_del (index)") : SESS_OK;
+}
+
+static enum sess_err
+expiry_put(struct lmdb_store *ls, MDB_txn *txn, struct sess_str id, int64_t at_ms)
+{
+    unsigned char key[8 + SESS_ID_MAX_LEN];
+    return index_put(ls, txn, DB_EXPIRY, key, expiry_key(key, at_ms, id), "", 0);
+}
+
+static enum sess_err
+expiry_del(struct lmdb_store *ls, MDB_txn *txn, struct sess_str id, int64_t at_ms)
+{
+    unsigned char key[8 + SESS_ID_MAX_LEN];
+    return index_del(ls, txn, DB_EXPIRY, key, expiry_key(key, at_ms, id), NULL, 0);
+}
+
+/* Deletes a session record and its index entries, given its parsed header. */
+static enum sess_err
+delete_record(struct lmdb_store *ls, MDB_txn *txn, struct sess_str id, const MDB_val *v)
+{
+    enum sess_err err = SESS_OK;
+    struct header h;
+    MDB_val k = mval(id.ptr, id.len);
+    int rc;
+
+    if (header_read(v, &h)) {
+        err = expiry_del(ls, txn, id, effective_expiry(h.expires_ms, h.deadline_ms));
+        if (err == SESS_OK && h.owner_len)
+            err = index_del(ls, txn, DB_OWNERS, (const char *)v->mv_data + REC_HEADER_BYTES,
+                            h.owner_len, id.ptr, id.len);
+        if (err != SESS_OK)
+            return err;
+    }
+    rc = mdb_del(txn, ls->dbi[DB_SESSIONS], &k, NULL);
+    return rc && rc != MDB_NOTFOUND ? fail(ls, rc, "mdb_del") : SESS_OK;
+}
+
+/* ------------------------------------------------------------------------
+ * Sessions
+ * ------------------------------------------------------------------------ */
+
+static enum sess_err
+lmdb_get(struct sess_store *st, struct sess_str id, int64_t now_ms, struct sess_record *out,
+         struct sess_buf *buf)
+{
+    struct lmdb_store *ls = (struct lmdb_store *)st;
+    MDB_txn *txn;
+    MDB_val k = mval(id.ptr, id.len), v;
+    enum sess_err err;
+    int rc;
+
+    if (!id_is_usable(id))
+        return SESS_ENOTFOUND;
+    err = read_begin(ls, &txn);
+    if (err != SESS_OK)
+        return err;
+    rc = mdb_get(txn, ls->dbi[DB_SESSIONS], &k, &v);
+    if (rc == MDB_NOTFOUND)
+        err = SESS_ENOTFOUND;
+    else if (rc)
+        err = fail(ls, rc, "mdb_get");
+    else
+        err = decode_record(ls, id, &v, true, now_ms, out, buf);
+    read_end(ls);
+    return err;
+}
+
+struct create_arg {
+    struct sess_str id;
+    const struct sess_record *rec;
+};
+
+static enum sess_err
+do_create(struct lmdb_store *ls, MDB_txn *txn, void *arg)
+{
+    const struct create_arg *a = arg;
+    MDB_val k = mval(a->id.ptr, a->id.len), v = mval(ls->val.ptr, ls->val.len);
+    enum sess_err err;
+    int rc;
+
+    rc = mdb_put(txn, ls->dbi[DB_SESSIONS], &k, &v, MDB_NOOVERWRITE);
+    if (rc == MDB_KEYEXIST)
+        return SESS_EEXISTS;
+    if (rc)
+        return fail(ls, rc, "mdb_put");
+    err = expiry_put(ls, txn, a->id, effective_expiry(a->rec->expires_ms, a->rec->deadline_ms));
+    if (err == SESS_OK && a->rec->owner.len)
+        err = index_put(ls, txn, DB_OWNERS, a->rec->owner.ptr, a->rec->owner.len, a->id.ptr,
+                        a->id.len);
+    return err;
+}
+
+static enum sess_err
+lmdb_create(struct sess_store *st, struct sess_str id, const struct sess_record *rec)
+{
+    struct lmdb_store *ls = (struct lmdb_store *)st;
+    struct create_arg a = {id, rec};
+    enum sess_err err;
+
+    if (!id_is_usable(id))
+        return SESS_EBADINPUT;
+    /* Sealed before the write lock is taken: other writers wait for less. */
+    err = encode_record(ls, id, rec);
+    if (err != SESS_OK)
+        return err;
+    return write_txn(ls, do_create, &a, sess_clock_real_ms(), true);
+}
+
+struct update_arg {
+    struct sess_str id;
+    int64_t now_ms;
+    sess_merge_fn merge;
+    void *arg;
+};
+
+static enum sess_err
+do_update(struct lmdb_store *ls, MDB_txn *txn, void *arg)
+{
+    const struct update_arg *a = arg;
+    MDB_val k = mval(a->id.ptr, a->id.len), v;
+    struct sess_record cur, next;
+    int64_t cur_at, next_at;
+    enum sess_err err;
+    int rc;
+
+    rc = mdb_get(txn, ls->dbi[DB_SESSIONS], &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return SESS_ENOTFOUND;
+    if (rc)
+        return fail(ls, rc, "mdb_get");
+    /* Copied out of the map: the put below may reuse the pages `v` is on,
+     * and `next` may borrow from `cur`. */
+    err = decode_record(ls, a->id, &v, true, a->now_ms, &cur, &ls->cur);
+    if (err != SESS_OK)
+        return err;
+    next = cur;
+    err = a->merge(a->arg, &cur, &next);
+    if (err != SESS_OK)
+        return err;
+    err = encode_record(ls, a->id, &next);
+    if (err != SESS_OK)
+        return err;
+    v = mval(ls->val.ptr, ls->val.len);
+    rc = mdb_put(txn, ls->dbi[DB_SESSIONS], &k, &v, 0);
+    if (rc)
+        return fail(ls, rc, "mdb_put");
+
+    cur_at = effective_expiry(cur.expires_ms, cur.deadline_ms);
+    next_at = effective_expiry(next.expires_ms, next.deadline_ms);
+    if (cur_at != next_at) {
+        err = expiry_del(ls, txn, a->id, cur_at);
+        if (err == SESS_OK)
+            err = expiry_put(ls, txn, a->id, next_at);
+        if (err != SESS_OK)
+            return err;
+    }
+    if (!str_eq(cur.owner, next.owner)) {
+        if (cur.owner.len)
+            err = index_del(ls, txn, DB_OWNERS, cur.owner.ptr, cur.owner.len, a->id.ptr,
+                            a->id.len);
+        if (err == SESS_OK && next.owner.len)
+            err = index_put(ls, txn, DB_OWNERS, next.owner.ptr, next.owner.len, a->id.ptr,
+                            a->id.len);
+    }
+    return err;
+}
+
+static enum sess_err
+lmdb_update(struct sess_store *st, struct sess_str id, int64_t now_ms, sess_merge_fn merge,
+            void *arg)
+{
+    struct lmdb_store *ls = (struct lmdb_store *)st;
+    struct update_arg a = {id, now_ms, merge, arg};
+    enum sess_err err;
+
+    if (!id_is_usable(id))
+        return SESS_ENOTFOUND;
+    err = write_txn(ls, do_update, &a, now_ms, true);
+    /* The current record was plaintext in our buffer; do not keep it. */
+    if (ls->cur.ptr)
+        sodium_memzero(ls->cur.ptr, ls->cur.len);
+    return err;
+}
+
+struct touch_arg {
+    struct sess_str id;
+    int64_t now_ms;
+    int64_t expires_ms;
+};
+
+static enum sess_err
+do_touch(struct lmdb_store *ls, MDB_txn *txn, void *arg)
+{
+    const struct touch_arg *a = arg;
+    MDB_val k = mval(a->id.ptr, a->id.len), v;
+    struct header h;
+    struct sess_record rec;
+    enum sess_err err;
+    int64_t old_at, new_at;
+    int rc;
+
+    rc = mdb_get(txn, ls->dbi[DB_SESSIONS], &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return SESS_ENOTFOUND;
+    if (rc)
+        return fail(ls, rc, "mdb_get");
+    if (!header_read(&v, &h))
+        return SESS_ENOTFOUND;
+    rec = (struct sess_record){.expires_ms = h.expires_ms, .deadline_ms = h.deadline_ms};
+    if (!sess_record_is_live(&rec, a->now_ms))
+        return SESS_ENOTFOUND;
+    /* Same payload bytes: the seal covers the data and the id, not the
+     * header, so only the expiry field changes. */
+    ls->val.len = 0;
+    err = sess_buf_append(&ls->val, v.mv_data, v.mv_size);
+    if (err != SESS_OK)
+        return err;
+    set_i64((unsigned char *)ls->val.ptr + REC_OFF_EXPIRES, a->expires_ms);
+    v = mval(ls->val.ptr, ls->val.len);
+    rc = mdb_put(txn, ls->dbi[DB_SESSIONS], &k, &v, 0);
+    if (rc)
+        return fail(ls, rc, "mdb_put");
+    old_at = effective_expiry(h.expires_ms, h.deadline_ms);
+    new_at = effective_expiry(a->expires_ms, h.deadline_ms);
+    if (old_at == new_at)
+        return SESS_OK;
+    err = expiry_del(ls, txn, a->id, old_at);
+    return err == SESS_OK ? expiry_put(ls, txn, a->id, new_at) : err;
+}
+
+static enum sess_err
+lmdb_touch(struct sess_store *st, struct sess_str id, int64_t now_ms, int64_t expires_ms)
+{
+    struct lmdb_store *ls = (struct lmdb_store *)st;
+    struct touch_arg a = {id, now_ms, expires_ms};
+
+    if (!id_is_usable(id))
+        return SESS_ENOTFOUND;
+    return write_txn(ls, do_touch, &a, now_ms, true);
+}
+
+static enum sess_err
+do_destroy(struct lmdb_store *ls, MDB_txn *txn, void *arg)
+{
+    const struct sess_str *id = arg;
+    MDB_val k = mval(id->ptr, id->len), v;
+    int rc;
+
+    rc = mdb_get(txn, ls->dbi[DB_SESSIONS], &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return SESS_OK;
+    if (rc)
+        return fail(ls, rc, "mdb_get");
+    return delete_record(ls, txn, *id, &v);
+}
+
+static enum sess_err
+lmdb_destroy(struct sess_store *st, struct sess_str id)
+{
+    struct lmdb_store *ls = (struct lmdb_store *)st;
+
+    if (!id_is_usable(id))
+        return SESS_OK;
+    return write_txn(ls, do_destroy, &id, sess_clock_real_ms(), true);
+}
+
+struct owner_arg {
+    struct sess_str owner;
+    size_t count;
+};
+
+static enum sess_err
+do_destroy_owner(struct lmdb_store *ls, MDB_txn *txn, void *arg)
+{
+    struct owner_arg *a = arg;
+    MDB_cursor *cur = NULL;
+    MDB_val k = mval(a->owner.ptr, a->owner.len), d, v;
+    struct header h;
+    struct sess_str id;
+    enum sess_err err = SESS_OK;
+    int rc;
+
+    a->count = 0;
+    rc = mdb_cursor_open(txn, ls->dbi[DB_OWNERS], &cur);
+    if (rc)
+        return fail(ls, rc, "mdb_cursor_open");
+    for (rc = mdb_cursor_get(cur, &k, &d, MDB_SET_KEY); rc == MDB_SUCCESS;
+         rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT_DUP)) {
+        MDB_val ik;
+
+        id = (struct sess_str){d.mv_data, d.mv_size};
+        ik = mval(id.ptr, id.len);
+        rc = mdb_get(txn, ls->dbi[DB_SESSIONS], &ik, &v);
+        if (rc == MDB_NOTFOUND)
+            continue;
+        if (rc)
+            break;
+        /* An index entry left by an older owner of this id is not proof. */
+        if (!header_read(&v, &h) || h.owner_len != a->owner.len ||
+            memcmp((const char *)v.mv_data + REC_HEADER_BYTES, a->owner.ptr, a->owner.len) != 0)
+            continue;
+        err = expiry_del(ls, txn, id, effective_expiry(h.expires_ms, h.deadline_ms));
+        if (err != SESS_OK)
+            goto out;
+        rc = mdb_del(txn, ls->dbi[DB_SESSIONS], &ik, NULL);
+        if (rc)
+            break;
+        a->count++;
+    }
+    if (rc != MDB_NOTFOUND) {
+        err = fail(ls, rc, "destroying an owner's sessions");
+        goto out;
+    }
+    k = mval(a->owner.ptr, a->owner.len);
+    err = index_del(ls, txn, DB_OWNERS, k.mv_data, k.mv_size, NULL, 0);
+out:
+    mdb_cursor_close(cur);
+    return err;
+}
+
+static enum sess_err
+lmdb_destroy_owner(struct sess_store *st, struct sess_str owner, size_t *count)
+{
+    struct lmdb_store *ls = (struct lmdb_store *)st;
+    struct owner_arg a = {owner, 0};
+    enum sess_err err;
+
+    *count = 0;
+    if (owner.len == 0 || owner.len > ls->max_key)
+        return SESS_OK;
+    err = write_txn(ls, do_destroy_owner, &a, sess_clock_real_ms(), true);
+    if (err == SESS_OK)
+        *count = a.count;
+    return err;
+}
+
+/* ------------------------------------------------------------------------
+ * Garbage collection
+ * ------------------------------------------------------------------------ */
+
+/* Deletes up to a->max dead sessions, walking the expiry index from its
+ * oldest entry, then up to a->max stale throttle counters the same way. */
+static enum sess_err
+do_gc(struct lmdb_store *ls, MDB_txn *txn, void *arg)
+{
+    struct gc_arg *a = arg;
+    MDB_cursor *cur = NULL;
+    MDB_val k, d, v, ik;
+    struct header h;
+    struct sess_str id;
+    enum sess_err err = SESS_OK;
+    size_t n;
+    int rc;
+
+    a->purged = 0;
+    a->more = false;
+    rc = mdb_cursor_open(txn, ls->dbi[DB_EXPIRY], &cur);
+    if (rc)
+        return fail(ls, rc, "mdb_cursor_open");
+    /* Each deletion moves the next candidate to the front, so MDB_FIRST is
+     * always the right place to look again. */
+    for (n = 0;; n++) {
+        rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST);
+        if (rc)
+            break;
+        if (k.mv_size > 8 && get_be64(k.mv_data) > a->now_ms)
+            break;
+        if (n == a->max) {
+            a->more = true;
+            break;
+        }
+        if (k.mv_size > 8) {
+            id = (struct sess_str){(const char *)k.mv_data + 8, k.mv_size - 8};
+            ik = mval(id.ptr, id.len);
+            rc = mdb_get(txn, ls->dbi[DB_SESSIONS], &ik, &v);
+            /* Only a record still filed under this instant dies; one that
+             * moved (touched) has its own, later entry. */
+            if (rc == MDB_SUCCESS && header_read(&v, &h) &&
+                effective_expiry(h.expires_ms, h.deadline_ms) == get_be64(k.mv_data)) {
+                if (h.owner_len) {
+                    err = index_del(ls, txn, DB_OWNERS, (const char *)v.mv_data + REC_HEADER_BYTES,
+                                    h.owner_len, id.ptr, id.len);
+                    if (err != SESS_OK)
+                        goto out;
+                }
+                rc = mdb_del(txn, ls->dbi[DB_SESSIONS], &ik, NULL);
+                if (rc) {
+                    err = fail(ls, rc, "mdb_del");
+                    goto out;
+                }
+                a->purged++;
+            } else if (rc && rc != MDB_NOTFOUND) {
+                err = fail(ls, rc, "mdb_get");
+                goto out;
+            }
+        }
+        rc = mdb_cursor_del(cur, 0);
+        if (rc) {
+            err = fail(ls, rc, "mdb_cursor_del");
+            goto out;
+        }
+    }
+    if (rc && rc != MDB_NOTFOUND) {
+        err = fail(ls, rc, "mdb_cursor_get");
+        goto out;
+    }
+    mdb_cursor_close(cur);
+    cur = NULL;
+
+    rc = mdb_cursor_open(txn, ls->dbi[DB_THROTTLE_EXPIRY], &cur);
+    if (rc)
+        return fail(ls, rc, "mdb_cursor_open");
+    for (n = 0;; n++) {
+        rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST);
+        if (rc)
+            break;
+        if (k.mv_size == 8 + THR_HASH_BYTES && get_be64(k.mv_data) > a->now_ms)
+            break;
+        if (n == a->max) {
+            a->more = true;
+            break;
+        }
+        if (k.mv_size == 8 + THR_HASH_BYTES) {
+            ik = mval((const char *)k.mv_data + 8, THR_HASH_BYTES);
+            rc = mdb_get(txn, ls->dbi[DB_THROTTLE], &ik, &v);
+            if (rc == MDB_SUCCESS && v.mv_size == THR_BYTES &&
+                get_i64((const unsigned char *)v.mv_data + THR_OFF_UNTIL) ==
+                    get_be64(k.mv_data)) {
+                rc = mdb_del(txn, ls->dbi[DB_THROTTLE], &ik, NULL);
+                if (rc) {
+                    err = fail(ls, rc, "mdb_del (throttle)");
+                    goto out;
+                }
+            } else if (rc && rc != MDB_NOTFOUND) {
+                err = fail(ls, rc, "mdb_get (throttle)");
+                goto out;
+            }
+        }
+        rc = mdb_cursor_del(cur, 0);
+        if (rc) {
+            err = fail(ls, rc, "mdb_cursor_del");
+            goto out;
+        }
+    }
+    if (rc && rc != MDB_NOTFOUND)
+        err = fail(ls, rc, "mdb_cursor_get");
+out:
+    mdb_cursor_close(cur);
+    return err;
+}
+
+static enum sess_err
+lmdb_gc(struct sess_store *st, int64_t now_ms, size_t max, size_t *purged, bool *more)
+{
+    struct lmdb_store *ls = (struct lmdb_store *)st;
+    struct gc_arg a = {.now_ms = now_ms, .max = max ? max : 1};
+    enum sess_err err;
+    int dead;
+
+    *purged = 0;
+    *more = false;
+    /* A process killed inside a read txn pins every page since; free its
+     * slot before the purge, or the space freed cannot be reused. */
+    mdb_reader_check(ls->env, &dead);
+    err = write_txn(ls, do_gc, &a, now_ms, false);
+    if (err == SESS_OK) {
+        *purged = a.purged;
+        *more = a.more;
+    }
+    return err;
+}
+
+static const char gc_next_key[] = "gc_next";
+
+struct gc_due_arg {
+    struct gc_arg gc;
+    int64_t next_ms;
+};
+
+static enum sess_err
+do_gc_if_due(struct lmdb_store *ls, MDB_txn *txn, void *arg)
+{
+    struct gc_due_arg *a = arg;
+    MDB_val k = mval(gc_next_key, sizeof gc_next_key - 1), v;
+    unsigned char next[8];
+    int rc;
+
+    /* Re-read under the write lock: of all the processes that found gc due,
+     * only the first to get here does the batch. */
+    rc = mdb_get(txn, ls->dbi[DB_META], &k, &v);
+    if (rc == MDB_SUCCESS && v.mv_size == 8 && get_i64(v.mv_data) > a->gc.now_ms) {
+        a->next_ms = get_i64(v.mv_data);
+        return SESS_OK;
+    }
+    if (rc && rc != MDB_NOTFOUND)
+        return fail(ls, rc, "mdb_get (meta)");
+    a->next_ms = a->gc.now_ms + GC_INTERVAL_MS;
+    set_i64(next, a->next_ms);
+    v = mval(next, sizeof next);
+    rc = mdb_put(txn, ls->dbi[DB_META], &k, &v, 0);
+    if (rc)
+        return fail(ls, rc, "mdb_put (meta)");
+    return do_gc(ls, txn, &a->gc);
+}
+
+static void
+lmdb_gc_if_due(struct sess_store *st, int64_t now_ms)
+{
+    struct lmdb_store *ls = (struct lmdb_store *)st;
+    struct gc_due_arg a = {.gc = {.now_ms = now_ms, .max = SESS_GC_BATCH}};
+    MDB_val k = mval(gc_next_key, sizeof gc_next_key - 1), v;
+    MDB_txn *txn;
+    int dead;
+
+    if (now_ms < ls->gc_check_ms)
+        return;
+    /* The shared schedule in "meta" is read without the write lock; most
+     * processes learn here that another one did the work. The first call
+     * of a process always looks, so even one-request CGI processes share
+     * the duty. */
+    a.next_ms = 0;
+    if (read_begin(ls, &txn) == SESS_OK) {
+        if (mdb_get(txn, ls->dbi[DB_META], &k, &v) == MDB_SUCCESS && v.mv_size == 8)
+            a.next_ms = get_i64(v.mv_data);
+        read_end(ls);
+    }
+    if (a.next_ms <= now_ms) {
+        mdb_reader_check(ls->env, &dead);
+        if (write_txn(ls, do_gc_if_due, &a, now_ms, false) != SESS_OK)
+            a.next_ms = now_ms + GC_INTERVAL_MS;
+    }
+    /* Spread over the next interval so the processes do not all look at
+     * the same instant. */
+    ls->gc_check_ms = a.next_ms + (int64_t)randombytes_uniform(GC_INTERVAL_MS);
+}
+
+/* ------------------------------------------------------------------------
+ * Listing and statistics (sessctl)
+ * ------------------------------------------------------------------------ */
+
+static int
+count_reader(const char *msg, void *ctx)
+{
+    size_t *n = ctx;
+
+    while (*msg == ' ')
+        msg++;
+    if (*msg >= '0' && *msg <= '9')
+        (*n)++;
+    return 0;
+}
+
+static enum sess_err
+lmdb_stats(struct sess_store *st, int64_t now_ms, struct sess_store_stats *out)
+{
+    struct lmdb_store *ls = (struct lmdb_store *)st;
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_stat ms;
+    MDB_envinfo info;
+    MDB_val k, v;
+    struct header h;
+    enum sess_err err;
+    size_t readers = 0;
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    err = walk_begin(ls, &txn);
+    if (err != SESS_OK)
+        return err;
+    if ((rc = mdb_stat(txn, ls->dbi[DB_SESSIONS], &ms)) != 0)
+        goto lmdb_fail;
+    out->sessions = ms.ms_entries;
+    if ((rc = mdb_stat(txn, ls->dbi[DB_USERS], &ms)) != 0)
+        goto lmdb_fail;
+    out->users = ms.ms_entries;
+
+    if ((rc = mdb_cursor_open(txn, ls->dbi[DB_OWNERS], &cur)) != 0)
+        goto lmdb_fail;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_NODUP))
+        out->owners++;
+    mdb_cursor_close(cur);
+    cur = NULL;
+    if (rc != MDB_NOTFOUND)
+        goto lmdb_fail;
+
+    if ((rc = mdb_cursor_open(txn, ls->dbi[DB_EXPIRY], &cur)) != 0)
+        goto lmdb_fail;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size <= 8 || get_be64(k.mv_data) > now_ms)
+            break;
+        out->expired++;
+    }
+    mdb_cursor_close(cur);
+    cur = NULL;
+    if (rc && rc != MDB_NOTFOUND)
+        goto lmdb_fail;
+
+    if ((rc = mdb_cursor_open(txn, ls->dbi[DB_SESSIONS], &cur)) != 0)
+        goto lmdb_fail;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (!header_read(&v, &h))
+            continue;
+        if (out->oldest_created_ms == 0 || h.created_ms < out->oldest_created_ms)
+            out->oldest_created_ms = h.created_ms;
+        if (h.created_ms > out->newest_created_ms)
+            out->newest_created_ms = h.created_ms;
+    }
+    mdb_cursor_close(cur);
+    cur = NULL;
+    if (rc != MDB_NOTFOUND)
+        goto lmdb_fail;
+
+    if ((rc = mdb_env_info(ls->env, &info)) != 0 || (rc = mdb_env_stat(ls->env, &ms)) != 0)
+        goto lmdb_fail;
+    out->map_size_bytes = info.me_mapsize;
+    out->map_used_bytes = (uint64_t)(info.me_last_pgno + 1) * ms.ms_psize;
+    out->readers_max = info.me_maxreaders;
+    mdb_reader_list(ls->env, count_reader, &readers);
+    out->readers_used = readers;
+    walk_end(ls, txn);
+    return SESS_OK;
+
+lmdb_fail:
+    mdb_cursor_close(cur);
+    walk_end(ls, txn);
+    return fail(ls, rc, "stats");
+}
+
+static enum sess_err
+lmdb_each(struct sess_store *st, struct sess_str owner, sess_record_visit_fn visit, void *arg)
+{
+    struct lmdb_store *ls = (struct lmdb_store *)st;
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_val k, d, v;
+    MDB_cursor_op first = MDB_FIRST, next = MDB_NEXT;
+    struct sess_buf buf = {0};
+    struct sess_record rec;
+    struct sess_str id;
+    enum sess_err err;
+    int rc;
+
+    err = walk_begin(ls, &txn);
+    if (err != SESS_OK)
+        return err;
+    if (owner.len) {
+        if (owner.len > ls->max_key)
+            goto out;
+        k = mval(owner.ptr, owner.len);
+        first = MDB_SET_KEY;
+        next = MDB_NEXT_DUP;
+        rc = mdb_cursor_open(txn, ls->dbi[DB_OWNERS], &cur);
+    } else {
+        rc = mdb_cursor_open(txn, ls->dbi[DB_SESSIONS], &cur);
+    }
+    if (rc) {
+        err = fail(ls, rc, "mdb_cursor_open");
+        goto out;
+    }
+    for (rc = mdb_cursor_get(cur, &k, &d, first); rc == MDB_SUCCESS;
+         rc = mdb_cursor_get(cur, &k, &d, next)) {
+        if (owner.len) {
+            MDB_val ik = d;
+
+            id = (struct sess_str){d.mv_data, d.mv_size};
+            rc = mdb_get(txn, ls->dbi[DB_SESSIONS], &ik, &v);
+            if (rc == MDB_NOTFOUND)
+                continue;
+            if (rc)
+                break;
+        } else {
+            id = (struct sess_str){k.mv_data, k.mv_size};
+            v = d;
+        }
+        err = decode_record(ls, id, &v, false, 0, &rec, &buf);
+        if (err == SESS_ENOTFOUND || (owner.len && !str_eq(rec.owner, owner)))
+            continue;
+        if (err != SESS_OK)
+            goto out;
+        if (!visit(arg, id, &rec))
+            break;
+    }
+    err = SESS_OK;
+    if (rc && rc != MDB_NOTFOUND)
+        err = fail(ls, rc, "mdb_cursor_get");
+out:
+    mdb_cursor_close(cur);
+    walk_end(ls, txn);
+    if (buf.ptr)
+        sodium_memzero(buf.ptr, buf.cap);
+    sess_buf_free(&buf);
+    return err;
+}
+
+/* ------------------------------------------------------------------------
+ * Accounts
+ * ------------------------------------------------------------------------ */
+
+static bool
+name_is_usable(struct lmdb_store *ls, struct sess_str name)
+{
+    return name.len > 0 && name.len <= ls->max_key;
+}
+
+static enum sess_err
+lmdb_user_get(struct sess_store *st, struct sess_str name, struct sess_buf *value)
+{
+    struct lmdb_store *ls = (struct lmdb_store *)st;
+    MDB_txn *txn;
+    MDB_val k = mval(name.ptr, name.len), v;
+    enum sess_err err;
+    int rc;
+
+    if (!name_is_usable(ls, name))
+        return SESS_ENOTFOUND;
+    err = read_begin(ls, &txn);
+    if (err != SESS_OK)
+        return err;
+    rc = mdb_get(txn, ls->dbi[DB_USERS], &k, &v);
+    if (rc == MDB_NOTFOUND) {
+        err = SESS_ENOTFOUND;
+    } else if (rc) {
+        err = fail(ls, rc, "mdb_get (users)");
+    } else {
+        value->len = 0;
+        err = sess_buf_append(value, v.mv_data, v.mv_size);
+        if (err == SESS_OK)
+            err = sess_buf_append(value, "", 1);
+        if (err == SESS_OK)
+            value->len--;
+    }
+    read_end(ls);
+    return err;
+}
+
+struct user_arg {
+    struct sess_str name;
+    struct sess_str value;
+};
+
+static enum sess_err
+do_user_put(struct lmdb_store *ls, MDB_txn *txn, void *arg)
+{
+    const struct user_arg *a = arg;
+    MDB_val k = mval(a->name.ptr, a->name.len), v = mval(a->value.ptr, a->value.len);
+    int rc = mdb_put(txn, ls->dbi[DB_USERS], &k, &v, 0);
+
+    return rc ? fail(ls, rc, "mdb_put (users)") : SESS_OK;
+}
+
+static enum sess_err
+lmdb_user_put(struct sess_store *st, struct sess_str name, struct sess_str value)
+{
+    struct lmdb_store *ls = (struct lmdb_store *)st;
+    struct user_arg a = {name, value};
+
+    if (!name_is_usable(ls, name))
+        return SESS_EBADINPUT;
+    return write_txn(ls, do_user_put, &a, sess_clock_real_ms(), true);
+}
+
+static enum sess_err
+do_user_del(struct lmdb_store *ls, MDB_txn *txn, void *arg)
+{
+    const struct user_arg *a = arg;
+    MDB_val k = mval(a->name.ptr, a->name.len);
+    int rc = mdb_del(txn, ls->dbi[DB_USERS], &k, NULL);
+
+    if (rc == MDB_NOTFOUND)
+        return SESS_ENOTFOUND;
+    return rc ? fail(ls, rc, "mdb_del (users)") : SESS_OK;
+}
+
+static enum sess_err
+lmdb_user_del(struct sess_store *st, struct sess_str name)
+{
+    struct lmdb_store *ls = (struct lmdb_store *)st;
+    struct user_arg a = {name, {NULL, 0}};
+
+    if (!name_is_usable(ls, name))
+        return SESS_ENOTFOUND;
+    return write_txn(ls, do_user_del, &a, sess_clock_real_ms(), true);
+}
+
+static enum sess_err
+lmdb_user_each(struct sess_store *st, sess_user_visit_fn visit, void *arg)
+{
+    struct lmdb_store *ls = (struct lmdb_store *)st;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    enum sess_err err;
+    int rc;
+
+    err = walk_begin(ls, &txn);
+    if (err != SESS_OK)
+        return err;
+    rc = mdb_cursor_open(txn, ls->dbi[DB_USERS], &cur);
+    if (rc == MDB_SUCCESS) {
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == MDB_SUCCESS;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+            if (!visit(arg, (struct sess_str){k.mv_data, k.mv_size},
+                       (struct sess_str){v.mv_data, v.mv_size}))
+                break;
+        }
+        mdb_cursor_close(cur);
+    }
+    if (rc && rc != MDB_NOTFOUND)
+        err = fail(ls, rc, "listing users");
+    walk_end(ls, txn);
+    return err;
+}
+
+/* ------------------------------------------------------------------------
+ * Login throttling
+ * ------------------------------------------------------------------------ */
+
+/* Any bytes become a fixed 32-byte key: an attacker's 12 KB username must
+ * not meet LMDB's 511-byte key limit. */
+static void
+throttle_key(unsigned char out[THR_HASH_BYTES], struct sess_str key)
+{
+    crypto_generichash(out, THR_HASH_BYTES, (const unsigned char *)key.ptr, key.len, NULL, 0);
+}
+
+struct throttle_state {
+    uint32_t count;
+    int64_t first_ms, until_ms;
+};
+
+static bool
+throttle_read(const MDB_val *v, struct throttle_state *t)
+{
+    if (v->mv_size != THR_BYTES)
+        return false;
+    memcpy(&t->count, (const unsigned char *)v->mv_data + THR_OFF_COUNT, sizeof t->count);
+    t->first_ms = get_i64((const unsigned char *)v->mv_data + THR_OFF_FIRST);
+    t->until_ms = get_i64((const unsigned char *)v->mv_data + THR_OFF_UNTIL);
+    return true;
+}
+
+static size_t
+throttle_index_key(unsigned char out[8 + THR_HASH_BYTES], int64_t until_ms,
+                   const unsigned char hash[THR_HASH_BYTES])
+{
+    put_be64(out, until_ms);
+    memcpy(out + 8, hash, THR_HASH_BYTES);
+    return 8 + THR_HASH_BYTES;
+}
+
+struct throttle_arg {
+    unsigned char hash[THR_HASH_BYTES];
+    int64_t now_ms;
+    int64_t window_ms;
+    struct throttle_state state;
+};
+
+static enum sess_err
+do_throttle_hit(struct lmdb_store *ls, MDB_txn *txn, void *arg)
+{
+    struct throttle_arg *a = arg;
+    MDB_val k = mval(a->hash, THR_HASH_BYTES), v;
+    struct throttle_state old = {0};
+    unsigned char value[THR_BYTES] = {0}, ikey[8 + THR_HASH_BYTES];
+    bool has_old;
+    enum sess_err err;
+    int rc;
+
+    rc = mdb_get(txn, ls->dbi[DB_THROTTLE], &k, &v);
+    if (rc && rc != MDB_NOTFOUND)
+        return fail(ls, rc, "mdb_get (throttle)");
+    has_old = rc == MDB_SUCCESS && throttle_read(&v, &old);
+    if (has_old && a->now_ms < old.first_ms + a->window_ms) {
+        a->state = old;
+        if (a->state.count < UINT32_MAX)
+            a->state.count++;
+    } else {
+        a->state = (struct throttle_state){1, a->now_ms, a->now_ms + a->window_ms};
+    }
+    memcpy(value + THR_OFF_COUNT, &a->state.count, sizeof a->state.count);
+    set_i64(value + THR_OFF_FIRST, a->state.first_ms);
+    set_i64(value + THR_OFF_UNTIL, a->state.until_ms);
+    v = mval(value, sizeof value);
+    rc = mdb_put(txn, ls->dbi[DB_THROTTLE], &k, &v, 0);
+    if (rc)
+        return fail(ls, rc, "mdb_put (throttle)");
+    if (has_old && old.until_ms == a->state.until_ms)
+        return SESS_OK;
+    if (has_old) {
+        err = index_del(ls, txn, DB_THROTTLE_EXPIRY, ikey,
+                        throttle_index_key(ikey, old.until_ms, a->hash), NULL, 0);
+        if (err != SESS_OK)
+            return err;
+    }
+    return index_put(ls, txn, DB_THROTTLE_EXPIRY, ikey,
+                     throttle_index_key(ikey, a->state.until_ms, a->hash), "", 0);
+}
+
+static enum sess_err
+lmdb_throttle_hit(struct sess_store *st, struct sess_str key, int64_t now_ms, int64_t window_ms,
+                  uint32_t *count, int64_t *first_ms)
+{
+    struct lmdb_store *ls = (struct lmdb_store *)st;
+    struct throttle_arg a = {.now_ms = now_ms, .window_ms = window_ms};
+    enum sess_err err;
+
+    throttle_key(a.hash, key);
+    err = write_txn(ls, do_throttle_hit, &a, now_ms, true);
+    *count = err == SESS_OK ? a.state.count : 0;
+    *first_ms = err == SESS_OK ? a.state.first_ms : 0;
+    return err;
+}
+
+static enum sess_err
+lmdb_throttle_peek(struct sess_store *st, struct sess_str key, int64_t now_ms, int64_t window_ms,
+                   uint32_t *count, int64_t *first_ms)
+{
+    struct lmdb_store *ls = (struct lmdb_store *)st;
+    unsigned char hash[THR_HASH_BYTES];
+    struct throttle_state t;
+    MDB_txn *txn;
+    MDB_val k = mval(hash, sizeof hash), v;
+    enum sess_err err;
+    int rc;
+
+    *count = 0;
+    *first_ms = 0;
+    throttle_key(hash, key);
+    err = read_begin(ls, &txn);
+    if (err != SESS_OK)
+        return err;
+    rc = mdb_get(txn, ls->dbi[DB_THROTTLE], &k, &v);
+    if (rc == MDB_SUCCESS && throttle_read(&v, &t) && now_ms < t.first_ms + window_ms) {
+        *count = t.count;
+        *first_ms = t.first_ms;
+    } else if (rc && rc != MDB_NOTFOUND) {
+        err = fail(ls, rc, "mdb_get (throttle)");
+    }
+    read_end(ls);
+    return err;
+}
+
+static enum sess_err
+do_throttle_clear(struct lmdb_store *ls, MDB_txn *txn, void *arg)
+{
+    struct throttle_arg *a = arg;
+    MDB_val k = mval(a->hash, THR_HASH_BYTES), v;
+    struct throttle_state t;
+    unsigned char ikey[8 + THR_HASH_BYTES];
+    enum sess_err err = SESS_OK;
+    int rc;
+
+    rc = mdb_get(txn, ls->dbi[DB_THROTTLE], &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return SESS_OK;
+    if (rc)
+        return fail(ls, rc, "mdb_get (throttle)");
+    if (throttle_read(&v, &t))
+        err = index_del(ls, txn, DB_THROTTLE_EXPIRY, ikey,
+                        throttle_index_key(ikey, t.until_ms, a->hash), NULL, 0);
+    if (err != SESS_OK)
+        return err;
+    rc = mdb_del(txn, ls->dbi[DB_THROTTLE], &k, NULL);
+    return rc ? fail(ls, rc, "mdb_del (throttle)") : SESS_OK;
+}
+
+static enum sess_err
+lmdb_throttle_clear(struct sess_store *st, struct sess_str key)
+{
+    struct lmdb_store *ls = (struct lmdb_store *)st;
+    struct throttle_arg a = {0};
+
+    throttle_key(a.hash, key);
+    return write_txn(ls, do_throttle_clear, &a, sess_clock_real_ms(), true);
+}
+
+/* ------------------------------------------------------------------------
+ * Opening and closing
+ * ------------------------------------------------------------------------ */
+
+static void
+wipe_buf(struct sess_buf *buf)
+{
+    if (buf->ptr)
+        sodium_memzero(buf->ptr, buf->cap);
+    sess_buf_free(buf);
+}
+
+static void
+lmdb_close(struct sess_store *st)
+{
+    struct lmdb_store *ls = (struct lmdb_store *)st;
+
+    if (!ls)
+        return;
+    if (ls->rtxn)
+        mdb_txn_abort(ls->rtxn);
+    if (ls->env)
+        mdb_env_close(ls->env);
+    sess_sealer_wipe(&ls->sealer);
+    wipe_buf(&ls->cur);
+    wipe_buf(&ls->val);
+    free(ls);
+}
+
+/* mkdir -p, the last component (and any it creates) with mode 0700: the
+ * directory holds every session of the site. */
+static int
+make_dirs(const char *dir)
+{
+    char path[PATH_MAX];
+    size_t i, len = strlen(dir);
+
+    if (len == 0 || len >= sizeof path)
+        return ENAMETOOLONG;
+    memcpy(path, dir, len + 1);
+    for (i = 1; i <= len; i++) {
+        if (path[i] != '/' && path[i] != '\0')
+            continue;
+        path[i] = '\0';
+        if (mkdir(path, 0700) != 0 && errno != EEXIST)
+            return errno;
+        path[i] = dir[i];
+    }
+    return 0;
+}
+
+static enum sess_err
+do_open_dbs(struct lmdb_store *ls, MDB_txn *txn, void *arg)
+{
+    int i, rc;
+
+    (void)arg;
+    for (i = 0; i < DB_COUNT; i++) {
+        rc = mdb_dbi_open(txn, db_names[i], MDB_CREATE | (i == DB_OWNERS ? MDB_DUPSORT : 0),
+                          &ls->dbi[i]);
+        if (rc)
+            return fail(ls, rc, "mdb_dbi_open");
+    }
+    return SESS_OK;
+}
+
+static unsigned
+sync_flags(enum sess_sync sync)
+{
+    switch (sync) {
+    case SESS_SYNC_FULL:
+        return 0;
+    case SESS_SYNC_NONE:
+        return MDB_NOSYNC;
+    case SESS_SYNC_META:
+        break;
+    }
+    return MDB_NOMETASYNC;
+}
+
+enum sess_err
+sess_store_lmdb_open(struct sess_store **st, const char *dir, const struct sess_config *cfg,
+                     const struct sess_secrets *secrets, char *errmsg, size_t errmsg_len)
+{
+    struct lmdb_store *ls;
+    struct stat sb;
+    MDB_envinfo info;
+    enum sess_err err = SESS_ESTORE;
+    char data_path[PATH_MAX];
+    bool is_new;
+    int rc, dead;
+
+    *st = NULL;
+    ls = calloc(1, sizeof *ls + strlen(dir) + 1);
+    if (!ls) {
+        sess_fmt(errmsg, errmsg_len, "lmdb %s: out of memory", dir);
+        return SESS_ENOMEM;
+    }
+    memcpy(ls->dir, dir, strlen(dir) + 1);
+    ls->base.ops = &lmdb_ops;
+    ls->is_sealing = cfg->encrypt != SESS_ENCRYPT_NO;
+    if (ls->is_sealing && secrets->count == 0) {
+        sess_fmt(errmsg, errmsg_len, "lmdb %s: encrypt needs at least one secret in secret_file",
+                 dir);
+        err = SESS_ECONFIG;
+        goto out;
+    }
+    sess_sealer_init(&ls->sealer, secrets);
+
+    rc = make_dirs(dir);
+    if (rc == 0 && access(dir, W_OK | X_OK) != 0)
+        rc = errno;
+    if (rc) {
+        sess_fmt(errmsg, errmsg_len,
+                 "lmdb %s: %s (as uid %ld: create the directory and give it to the user the "
+                 "FastCGI processes and sessctl run as, or point store = lmdb:DIR elsewhere)",
+                 dir, strerror(rc), (long)geteuid());
+        err = SESS_ECONFIG;
+        goto out;
+    }
+    sess_fmt(data_path, sizeof data_path, "%s/data.mdb", dir);
+    is_new = stat(data_path, &sb) != 0;
+
+    rc = mdb_env_create(&ls->env);
+    if (rc == 0)
+        rc = mdb_env_set_maxreaders(ls->env, MAX_READERS);
+    if (rc == 0)
+        rc = mdb_env_set_maxdbs(ls->env, 8);
+    /* An existing environment keeps the size it has grown to (the map size
+     * recorded in the file); only a new one starts at lmdb_map_size. */
+    if (rc == 0 && is_new)
+        rc = mdb_env_set_mapsize(ls->env, cfg->lmdb_map_size_bytes);
+    if (rc) {
+        sess_fmt(errmsg, errmsg_len, "lmdb %s: mdb_env_create: %s", dir, mdb_strerror(rc));
+        goto out;
+    }
+    /* MDB_NOTLS: reader slots belong to transaction handles, so the renewed
+     * read handle keeps its slot. Never MDB_NOMEMINIT: freed pages would
+     * keep old bytes. */
+    rc = mdb_env_open(ls->env, dir, MDB_NOTLS | sync_flags(cfg->lmdb_sync), 0600);
+    if (rc) {
+        sess_fmt(errmsg, errmsg_len, "lmdb %s: mdb_env_open: %s%s", dir, mdb_strerror(rc),
+                 rc == EACCES ? " (the files must belong to the user the FastCGI processes and "
+                                "sessctl run as)"
+                              : "");
+        err = rc == EACCES ? SESS_ECONFIG : SESS_ESTORE;
+        goto out;
+    }
+    if (!is_new && mdb_env_info(ls->env, &info) == 0 &&
+        info.me_mapsize < cfg->lmdb_map_size_bytes) {
+        rc = mdb_env_set_mapsize(ls->env, cfg->lmdb_map_size_bytes);
+        if (rc) {
+            sess_fmt(errmsg, errmsg_len, "lmdb %s: mdb_env_set_mapsize: %s", dir,
+                     mdb_strerror(rc));
+            goto out;
+        }
+    }
+    /* Slots of processes that died inside a read txn would pin pages. */
+    mdb_reader_check(ls->env, &dead);
+    ls->max_key = (size_t)mdb_env_get_maxkeysize(ls->env);
+
+    err = write_txn(ls, do_open_dbs, NULL, 0, true);
+    if (err != SESS_OK) {
+        sess_fmt(errmsg, errmsg_len, "%s", ls->base.errmsg);
+        goto out;
+    }
+    ls->is_ready = true;
+    *st = &ls->base;
+out:
+    if (err != SESS_OK)
+        lmdb_close(&ls->base);
+    return err;
+}
+
+static const struct sess_store_ops lmdb_ops = {
+    .kind = "lmdb",
+    .get = lmdb_get,
+    .create = lmdb_create,
+    .update = lmdb_update,
+    .touch = lmdb_touch,
+    .destroy = lmdb_destroy,
+    .destroy_owner = lmdb_destroy_owner,
+    .gc = lmdb_gc,
+    .gc_if_due = lmdb_gc_if_due,
+    .stats = lmdb_stats,
+    .each = lmdb_each,
+    .user_get = lmdb_user_get,
+    .user_put = lmdb_user_put,
+    .user_del = lmdb_user_del,
+    .user_each = lmdb_user_each,
+    .throttle_hit = lmdb_throttle_hit,
+    .throttle_peek = lmdb_throttle_peek,
+    .throttle_clear = lmdb_throttle_clear,
+    .close = lmdb_close,
+};

@@ -1,0 +1,1048 @@
+/* The renderer behind sess_send_page: a Mustache subset over the pages in
+ * html_dir. Each file is compiled once into a token list that points into its
+ * text, and compiled again when stat() shows it changed, so an edited page
+ * shows on the next reload. What the pages say is html/'s business. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "sess.h"
+
+#define TPL_NAME_MAX          64        /* bytes in a page or partial name */
+#define TPL_TAG_NAME_MAX      128       /* bytes in a {{variable.path}} */
+#define TPL_FILE_MAX          (1 << 20) /* bytes in one template file */
+#define TPL_NEST_MAX          32        /* sections open at once in one file */
+#define TPL_PARTIAL_DEPTH_MAX 8         /* {{>a}} including {{>b}} including ... */
+#define TPL_OUTPUT_MAX        (8 << 20) /* bytes one render may produce */
+#define TPL_STEPS_MAX         (1 << 22) /* tokens one render may visit */
+#define TPL_SCRATCH_KEEP      (1 << 20) /* a bigger scratch buffer is not kept */
+
+enum tok_kind {
+    TOK_TEXT,     /* literal bytes */
+    TOK_VAR,      /* {{a.b}}: HTML-escaped */
+    TOK_RAW,      /* {{{a}}} or {{&a}} */
+    TOK_SECTION,  /* {{#a}}: body is the tokens up to `end` */
+    TOK_INVERTED, /* {{^a}} */
+    TOK_PARTIAL,  /* {{>name}} */
+};
+
+/* Offsets fit in 32 bits because files are at most TPL_FILE_MAX bytes. */
+struct tok {
+    uint32_t off; /* the text, or the tag's name, inside the file's text */
+    uint32_t len;
+    uint32_t line;
+    uint32_t end; /* sections: index of the first token after the body */
+    enum tok_kind kind;
+};
+
+/* One compiled file; `dev` .. `ctim` identify the version that was read. */
+struct tpl_file {
+    char name[TPL_NAME_MAX + 1];
+    char *text;
+    size_t text_len;
+    struct tok *toks;
+    size_t ntoks;
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtim;
+    struct timespec ctim;
+    uint64_t checked_gen; /* the render that last stat()ed it */
+};
+
+struct sess_templates {
+    char *dir;
+    struct tpl_file **files; /* pointers, so an entry stays put while rendered */
+    size_t nfiles;
+    size_t files_cap;
+    /* Each render stats a file at most once, and so never swaps the tokens
+     * of a file that an outer section or partial is still walking. */
+    uint64_t gen;
+    char *scratch; /* the page, before it goes into the layout */
+    size_t scratch_len;
+    size_t scratch_cap;
+};
+
+/* A value found by name: JSON from the vars, or the page output that the
+ * layout sees as "content". */
+struct val {
+    const json_t *json;
+    const char *str;
+    size_t str_len;
+    bool is_str;
+};
+
+/* The context stack: sections push the value they open, lookups walk up. */
+struct frame {
+    struct val v;
+    const struct frame *up;
+};
+
+struct render {
+    struct sess_templates *tpl;
+    char **buf;
+    size_t *len;
+    size_t *cap;
+    size_t limit; /* *len may not grow past this */
+    size_t steps;
+    struct val content; /* is_str when rendering the layout */
+    char *errmsg;
+    size_t errmsg_len;
+};
+
+static void SESS_PRINTF(3, 4) say(char *errmsg, size_t errmsg_len, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!errmsg || errmsg_len == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(errmsg, errmsg_len, fmt, ap);
+    va_end(ap);
+}
+
+/* A tag as the page author wrote it, for messages: at most 40 bytes, with
+ * control bytes shown as '?' so a message stays one line. */
+static void
+snip(const char *p, size_t n, char out[48])
+{
+    size_t i;
+
+    if (n > 40)
+        n = 40;
+    for (i = 0; i < n; i++)
+        out[i] = (unsigned char)p[i] < 0x20 || p[i] == 0x7f ? '?' : p[i];
+    out[n] = '\0';
+}
+
+static bool
+is_name_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+}
+
+/* Page and partial names become file names: this is the whole defence
+ * against "../" and absolute paths, so nothing but [a-z0-9_-] gets through. */
+static bool
+is_file_name(const char *p, size_t n)
+{
+    size_t i;
+
+    if (n == 0 || n > TPL_NAME_MAX)
+        return false;
+    for (i = 0; i < n; i++)
+        if (!is_name_char(p[i]))
+            return false;
+    return true;
+}
+
+/* "." or dot-separated segments of [A-Za-z0-9_-]. */
+static bool
+is_var_name(const char *p, size_t n)
+{
+    size_t i, seg = 0;
+
+    if (n == 1 && p[0] == '.')
+        return true;
+    if (n == 0 || n > TPL_TAG_NAME_MAX)
+        return false;
+    for (i = 0; i < n; i++) {
+        if (p[i] == '.') {
+            if (seg == 0)
+                return false;
+            seg = 0;
+        } else if (is_name_char(p[i]) || (p[i] >= 'A' && p[i] <= 'Z')) {
+            seg++;
+        } else {
+            return false;
+        }
+    }
+    return seg > 0;
+}
+
+/* Keeps the buffer NUL-terminated, so callers may use it as a C string. */
+static enum sess_err
+buf_reserve(char **buf, size_t *len, size_t *cap, size_t extra)
+{
+    size_t need, next;
+    char *p;
+
+    if (extra > SIZE_MAX - 1 - *len)
+        return SESS_ETOOBIG;
+    need = *len + extra + 1;
+    if (need <= *cap)
+        return SESS_OK;
+    next = *cap ? *cap : 256;
+    while (next < need)
+        next = next > SIZE_MAX / 2 ? need : next * 2;
+    p = realloc(*buf, next);
+    if (!p)
+        return SESS_ENOMEM;
+    *buf = p;
+    *cap = next;
+    return SESS_OK;
+}
+
+static enum sess_err
+buf_put(char **buf, size_t *len, size_t *cap, size_t limit, const char *p, size_t n)
+{
+    enum sess_err err;
+
+    if (n > limit - *len)
+        return SESS_ETOOBIG;
+    err = buf_reserve(buf, len, cap, n);
+    if (err != SESS_OK)
+        return err;
+    if (n)
+        memcpy(*buf + *len, p, n);
+    *len += n;
+    (*buf)[*len] = '\0';
+    return SESS_OK;
+}
+
+/* The OWASP set for element content and quoted attributes, plus '`', which
+ * old Internet Explorer took as an attribute quote. */
+static const char *
+escape_of(unsigned char c)
+{
+    switch (c) {
+    case '&':
+        return "&amp;";
+    case '<':
+        return "&lt;";
+    case '>':
+        return "&gt;";
+    case '"':
+        return "&quot;";
+    case '\'':
+        return "&#39;";
+    case '`':
+        return "&#96;";
+    default:
+        return NULL;
+    }
+}
+
+static enum sess_err
+escape_put(char **buf, size_t *len, size_t *cap, size_t limit, const char *in, size_t in_len)
+{
+    size_t i, run, out_len = 0;
+    const char *e;
+    char *w;
+    enum sess_err err;
+
+    /* Size first, so the bound is checked before anything is written. */
+    for (i = 0; i < in_len; i++) {
+        e = escape_of((unsigned char)in[i]);
+        out_len += e ? strlen(e) : 1;
+    }
+    if (out_len > limit - *len)
+        return SESS_ETOOBIG;
+    err = buf_reserve(buf, len, cap, out_len);
+    if (err != SESS_OK)
+        return err;
+    w = *buf + *len;
+    for (i = 0; i < in_len;) {
+        for (run = 0; i + run < in_len && !escape_of((unsigned char)in[i + run]); run++)
+            ;
+        memcpy(w, in + i, run);
+        w += run;
+        i += run;
+        if (i < in_len) {
+            e = escape_of((unsigned char)in[i++]);
+            memcpy(w, e, strlen(e));
+            w += strlen(e);
+        }
+    }
+    *len += out_len;
+    (*buf)[*len] = '\0';
+    return SESS_OK;
+}
+
+enum sess_err
+sess_html_escape(struct sess_str in, char **out, size_t *out_len, size_t *out_cap)
+{
+    /* At most 6 bytes out per byte in, so the size sum cannot overflow. */
+    if (in.len > SIZE_MAX / 6)
+        return SESS_ETOOBIG;
+    return escape_put(out, out_len, out_cap, SIZE_MAX, in.ptr, in.len);
+}
+
+/* ------------------------------------------------------------------------
+ * Compiling
+ * ------------------------------------------------------------------------ */
+
+struct compiler {
+    struct tpl_file *f;
+    const char *path;
+    size_t toks_cap;
+    size_t line_pos; /* line counting is incremental: tags come in order */
+    uint32_t line;
+    char *errmsg;
+    size_t errmsg_len;
+};
+
+static uint32_t
+line_at(struct compiler *c, size_t pos)
+{
+    const char *t = c->f->text;
+
+    for (; c->line_pos < pos; c->line_pos++)
+        if (t[c->line_pos] == '\n')
+            c->line++;
+    return c->line;
+}
+
+static enum sess_err
+add_tok(struct compiler *c, enum tok_kind kind, size_t off, size_t len, uint32_t line)
+{
+    struct tpl_file *f = c->f;
+    struct tok *t;
+
+    if (kind == TOK_TEXT && len == 0)
+        return SESS_OK;
+    if (f->ntoks == c->toks_cap) {
+        size_t next = c->toks_cap ? c->toks_cap * 2 : 32;
+        t = realloc(f->toks, next * sizeof *t);
+        if (!t)
+            return SESS_ENOMEM;
+        f->toks = t;
+        c->toks_cap = next;
+    }
+    t = &f->toks[f->ntoks++];
+    t->kind = kind;
+    t->off = (uint32_t)off;
+    t->len = (uint32_t)len;
+    t->line = line;
+    t->end = 0;
+    return SESS_OK;
+}
+
+static bool
+is_blank(char ch)
+{
+    return ch == ' ' || ch == '\t';
+}
+
+static bool
+is_space(char ch)
+{
+    return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\f' || ch == '\v';
+}
+
+static char
+sigil_of(enum tok_kind kind)
+{
+    return kind == TOK_INVERTED ? '^' : '#';
+}
+
+static enum sess_err
+compile(struct compiler *c)
+{
+    struct tpl_file *f = c->f;
+    const char *t = f->text;
+    size_t n = f->text_len, pos = 0, text_start = 0;
+    size_t open[TPL_NEST_MAX];
+    size_t depth = 0;
+    char shown[48];
+    enum sess_err err = SESS_OK;
+
+    c->line = 1;
+    c->line_pos = 0;
+    while (pos < n) {
+        const char *hit = memmem(t + pos, n - pos, "{{", 2);
+        size_t q, cs, ce, tag_end, ns, ne, ls, re;
+        bool triple, standalone;
+        char sig = 0;
+        uint32_t line, text_line;
+
+        if (!hit)
+            break;
+        q = (size_t)(hit - t);
+        text_line = line_at(c, text_start);
+        line = line_at(c, q);
+        triple = q + 2 < n && t[q + 2] == '{';
+        cs = q + (triple ? 3 : 2);
+        hit = memmem(t + cs, n - cs, triple ? "}}}" : "}}", triple ? 3 : 2);
+        if (!hit) {
+            snip(t + q, n - q, shown);
+            say(c->errmsg, c->errmsg_len, "%s:%u: unclosed tag %s", c->path, line, shown);
+            err = SESS_EBADINPUT;
+            goto out;
+        }
+        ce = (size_t)(hit - t);
+        tag_end = ce + (triple ? 3 : 2);
+        snip(t + q, tag_end - q, shown);
+        ns = cs;
+        if (!triple && ns < ce && t[ns] != '\0' && strchr("!#^/>&=", t[ns]))
+            sig = t[ns++];
+        for (; ns < ce && is_space(t[ns]); ns++)
+            ;
+        for (ne = ce; ne > ns && is_space(t[ne - 1]); ne--)
+            ;
+
+        if (sig == '=') {
+            say(c->errmsg, c->errmsg_len, "%s:%u: custom delimiters %s are not supported", c->path,
+                line, shown);
+            err = SESS_EBADINPUT;
+            goto out;
+        }
+        if (sig == '>' ? !is_file_name(t + ns, ne - ns)
+                       : sig != '!' && !is_var_name(t + ns, ne - ns)) {
+            say(c->errmsg, c->errmsg_len, "%s:%u: bad tag %s (names are %s)", c->path, line, shown,
+                sig == '>' ? "a-z 0-9 _ -" : "a.b.c of A-Z a-z 0-9 _ -, or \".\"");
+            err = SESS_EBADINPUT;
+            goto out;
+        }
+
+        /* Mustache's standalone rule: a section, closing or comment tag alone
+         * on its line takes the line with it, so pages can indent logic
+         * without leaving blank lines in the HTML. Scanning back over blanks
+         * cannot cross a tag, whose last byte is '}'. */
+        standalone = false;
+        if (sig == '#' || sig == '^' || sig == '/' || sig == '!') {
+            for (ls = q; ls > 0 && is_blank(t[ls - 1]); ls--)
+                ;
+            for (re = tag_end; re < n && is_blank(t[re]); re++)
+                ;
+            if ((ls == 0 || t[ls - 1] == '\n') &&
+                (re == n || t[re] == '\n' || (t[re] == '\r' && re + 1 < n && t[re + 1] == '\n'))) {
+                standalone = true;
+                err = add_tok(c, TOK_TEXT, text_start, ls - text_start, text_line);
+                text_start = re == n ? n : re + (t[re] == '\r' ? 2 : 1);
+            }
+        }
+        if (!standalone) {
+            err = add_tok(c, TOK_TEXT, text_start, q - text_start, text_line);
+            text_start = tag_end;
+        }
+        if (err != SESS_OK)
+            goto out;
+        pos = tag_end;
+
+        switch (sig) {
+        case '!':
+            break;
+        case '#':
+        case '^':
+            if (depth == TPL_NEST_MAX) {
+                say(c->errmsg, c->errmsg_len, "%s:%u: sections nested deeper than %d at %s",
+                    c->path, line, TPL_NEST_MAX, shown);
+                err = SESS_EBADINPUT;
+                goto out;
+            }
+            open[depth++] = f->ntoks;
+            err = add_tok(c, sig == '#' ? TOK_SECTION : TOK_INVERTED, ns, ne - ns, line);
+            break;
+        case '/': {
+            struct tok *o;
+
+            if (depth == 0) {
+                say(c->errmsg, c->errmsg_len, "%s:%u: %s closes no open section", c->path, line,
+                    shown);
+                err = SESS_EBADINPUT;
+                goto out;
+            }
+            o = &f->toks[open[--depth]];
+            if (o->len != ne - ns || memcmp(t + o->off, t + ns, o->len) != 0) {
+                char opened[48];
+
+                snip(t + o->off, o->len, opened);
+                say(c->errmsg, c->errmsg_len, "%s:%u: %s closes {{%c%s}} from line %u", c->path,
+                    line, shown, sigil_of(o->kind), opened, o->line);
+                err = SESS_EBADINPUT;
+                goto out;
+            }
+            o->end = (uint32_t)f->ntoks;
+            break;
+        }
+        case '>':
+            err = add_tok(c, TOK_PARTIAL, ns, ne - ns, line);
+            break;
+        case '&':
+            err = add_tok(c, TOK_RAW, ns, ne - ns, line);
+            break;
+        default:
+            err = add_tok(c, triple ? TOK_RAW : TOK_VAR, ns, ne - ns, line);
+            break;
+        }
+        if (err != SESS_OK)
+            goto out;
+    }
+    if (depth > 0) {
+        const struct tok *o = &f->toks[open[depth - 1]];
+
+        snip(t + o->off, o->len, shown);
+        say(c->errmsg, c->errmsg_len, "%s:%u: unclosed section {{%c%s}}", c->path, o->line,
+            sigil_of(o->kind), shown);
+        err = SESS_EBADINPUT;
+        goto out;
+    }
+    err = add_tok(c, TOK_TEXT, text_start, n - text_start, line_at(c, text_start));
+out:
+    if (err == SESS_ENOMEM)
+        say(c->errmsg, c->errmsg_len, "%s: out of memory", c->path);
+    return err;
+}
+
+/* ------------------------------------------------------------------------
+ * The cache
+ * ------------------------------------------------------------------------ */
+
+static void
+file_clear(struct tpl_file *f)
+{
+    free(f->text);
+    free(f->toks);
+    f->text = NULL;
+    f->toks = NULL;
+    f->text_len = 0;
+    f->ntoks = 0;
+}
+
+static bool
+same_version(const struct tpl_file *f, const struct stat *st)
+{
+    return f->dev == st->st_dev && f->ino == st->st_ino && f->size == st->st_size &&
+           f->mtim.tv_sec == st->st_mtim.tv_sec && f->mtim.tv_nsec == st->st_mtim.tv_nsec &&
+           f->ctim.tv_sec == st->st_ctim.tv_sec && f->ctim.tv_nsec == st->st_ctim.tv_nsec;
+}
+
+/* Reads and compiles `path` into `f`, whose old contents are kept on error. */
+static enum sess_err
+file_load(struct tpl_file *f, const char *path, char *errmsg, size_t errmsg_len)
+{
+    struct tpl_file next = {.checked_gen = 0};
+    struct compiler c = {.f = &next, .path = path, .errmsg = errmsg, .errmsg_len = errmsg_len};
+    struct stat st;
+    size_t got = 0;
+    ssize_t r;
+    int fd;
+    enum sess_err err = SESS_OK;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        err = errno == ENOENT || errno == ENOTDIR ? SESS_ENOTFOUND : SESS_EIO;
+        say(errmsg, errmsg_len, "%s: %s", path, strerror(errno));
+        goto out;
+    }
+    if (fstat(fd, &st) != 0) {
+        err = SESS_EIO;
+        say(errmsg, errmsg_len, "%s: %s", path, strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        err = SESS_EBADINPUT;
+        say(errmsg, errmsg_len, "%s: not a regular file", path);
+        goto out;
+    }
+    if (st.st_size > TPL_FILE_MAX) {
+        err = SESS_ETOOBIG;
+        say(errmsg, errmsg_len, "%s: over %d bytes", path, TPL_FILE_MAX);
+        goto out;
+    }
+    /* One byte more than the size, to see a file that grew meanwhile. */
+    next.text = malloc((size_t)st.st_size + 2);
+    if (!next.text) {
+        err = SESS_ENOMEM;
+        say(errmsg, errmsg_len, "%s: out of memory", path);
+        goto out;
+    }
+    while (got < (size_t)st.st_size + 1) {
+        r = read(fd, next.text + got, (size_t)st.st_size + 1 - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            err = SESS_EIO;
+            say(errmsg, errmsg_len, "%s: %s", path, strerror(errno));
+            goto out;
+        }
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    if (got > (size_t)st.st_size) {
+        /* Being written right now: the next render sees a new mtime. */
+        err = SESS_EIO;
+        say(errmsg, errmsg_len, "%s: changed while being read", path);
+        goto out;
+    }
+    next.text[got] = '\0';
+    next.text_len = got;
+    err = compile(&c);
+    if (err != SESS_OK)
+        goto out;
+    next.dev = st.st_dev;
+    next.ino = st.st_ino;
+    next.size = st.st_size;
+    next.mtim = st.st_mtim;
+    next.ctim = st.st_ctim;
+    file_clear(f);
+    f->text = next.text;
+    f->text_len = next.text_len;
+    f->toks = next.toks;
+    f->ntoks = next.ntoks;
+    f->dev = next.dev;
+    f->ino = next.ino;
+    f->size = next.size;
+    f->mtim = next.mtim;
+    f->ctim = next.ctim;
+    next.text = NULL;
+    next.toks = NULL;
+out:
+    if (fd >= 0)
+        close(fd);
+    file_clear(&next);
+    return err;
+}
+
+static void
+file_forget(struct sess_templates *tpl, size_t i)
+{
+    file_clear(tpl->files[i]);
+    free(tpl->files[i]);
+    tpl->files[i] = tpl->files[--tpl->nfiles];
+}
+
+/* The current compiled version of NAME.html: stat()ed once per render and
+ * re-read when it is not the version in the cache. */
+static enum sess_err
+file_get(struct sess_templates *tpl, const char *name, size_t name_len, struct tpl_file **out,
+         char *errmsg, size_t errmsg_len)
+{
+    char path[PATH_MAX];
+    struct tpl_file *f = NULL;
+    struct stat st;
+    size_t i;
+    enum sess_err err = SESS_OK;
+
+    if (!is_file_name(name, name_len)) {
+        say(errmsg, errmsg_len, "bad page name (1 to %d of a-z 0-9 _ -)", TPL_NAME_MAX);
+        return SESS_EBADINPUT;
+    }
+    snprintf(path, sizeof path, "%s/%.*s.html", tpl->dir, (int)name_len, name);
+    for (i = 0; i < tpl->nfiles; i++)
+        if (strlen(tpl->files[i]->name) == name_len &&
+            memcmp(tpl->files[i]->name, name, name_len) == 0)
+            break;
+    if (i < tpl->nfiles) {
+        f = tpl->files[i];
+        if (f->checked_gen == tpl->gen)
+            goto out;
+        if (stat(path, &st) == 0 && same_version(f, &st)) {
+            f->checked_gen = tpl->gen;
+            goto out;
+        }
+        err = file_load(f, path, errmsg, errmsg_len);
+        if (err != SESS_OK) {
+            file_forget(tpl, i);
+            f = NULL;
+            goto out;
+        }
+        f->checked_gen = tpl->gen;
+        goto out;
+    }
+
+    if (tpl->nfiles == tpl->files_cap) {
+        size_t cap = tpl->files_cap ? tpl->files_cap * 2 : 16;
+        struct tpl_file **files = realloc(tpl->files, cap * sizeof *files);
+
+        if (!files) {
+            err = SESS_ENOMEM;
+            goto out;
+        }
+        tpl->files = files;
+        tpl->files_cap = cap;
+    }
+    f = calloc(1, sizeof *f);
+    if (!f) {
+        err = SESS_ENOMEM;
+        goto out;
+    }
+    memcpy(f->name, name, name_len);
+    f->name[name_len] = '\0';
+    err = file_load(f, path, errmsg, errmsg_len);
+    if (err != SESS_OK) {
+        free(f);
+        f = NULL;
+        goto out;
+    }
+    f->checked_gen = tpl->gen;
+    tpl->files[tpl->nfiles++] = f;
+out:
+    if (err == SESS_ENOMEM)
+        say(errmsg, errmsg_len, "%s: out of memory", path);
+    *out = f;
+    return err;
+}
+
+enum sess_err
+sess_templates_open(struct sess_templates **tpl, const char *dir)
+{
+    struct sess_templates *t;
+    size_t len;
+
+    *tpl = NULL;
+    if (!dir || !*dir)
+        return SESS_EBADINPUT;
+    len = strlen(dir);
+    /* Room for "/NAME.html" with the longest name. */
+    if (len > PATH_MAX - (TPL_NAME_MAX + 7))
+        return SESS_ETOOBIG;
+    t = calloc(1, sizeof *t);
+    if (!t)
+        return SESS_ENOMEM;
+    t->dir = strdup(dir);
+    if (!t->dir) {
+        free(t);
+        return SESS_ENOMEM;
+    }
+    while (len > 1 && t->dir[len - 1] == '/')
+        t->dir[--len] = '\0';
+    *tpl = t;
+    return SESS_OK;
+}
+
+void
+sess_templates_close(struct sess_templates *tpl)
+{
+    if (!tpl)
+        return;
+    while (tpl->nfiles > 0)
+        file_forget(tpl, tpl->nfiles - 1);
+    free(tpl->files);
+    free(tpl->scratch);
+    free(tpl->dir);
+    free(tpl);
+}
+
+/* ------------------------------------------------------------------------
+ * Rendering
+ * ------------------------------------------------------------------------ */
+
+static enum sess_err SESS_PRINTF(5, 6)
+    fail(struct render *r, enum sess_err err, const struct tpl_file *f, const struct tok *t,
+         const char *fmt, ...)
+{
+    static const char *const sigil[] = {
+        [TOK_TEXT] = "",     [TOK_VAR] = "",       [TOK_RAW] = "&",
+        [TOK_SECTION] = "#", [TOK_INVERTED] = "^", [TOK_PARTIAL] = ">",
+    };
+    char what[256];
+    char shown[48];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    if (t->kind == TOK_TEXT) {
+        say(r->errmsg, r->errmsg_len, "%s/%s.html:%u: %s", r->tpl->dir, f->name, t->line, what);
+        return err;
+    }
+    snip(f->text + t->off, t->len, shown);
+    say(r->errmsg, r->errmsg_len, "%s/%s.html:%u: %s at {{%s%s}}", r->tpl->dir, f->name, t->line,
+        what, sigil[t->kind], shown);
+    return err;
+}
+
+/* Mustache's rule: the first name resolves against the innermost section
+ * that has it, then outward; the rest descend from there and nowhere
+ * else. The layout's "content" sits just above the vars. */
+static struct val
+lookup(const struct render *r, const struct frame *ctx, const char *name, size_t len)
+{
+    struct val v = {.json = NULL};
+    const struct frame *fr;
+    const char *dot;
+    size_t seg;
+
+    if (len == 1 && name[0] == '.')
+        return ctx->v;
+    dot = memchr(name, '.', len);
+    seg = dot ? (size_t)(dot - name) : len;
+    for (fr = ctx; fr; fr = fr->up) {
+        if (!fr->up && r->content.is_str && seg == 7 && memcmp(name, "content", 7) == 0) {
+            if (dot)
+                return v;
+            return r->content;
+        }
+        if (json_is_object(fr->v.json)) {
+            v.json = json_object_getn(fr->v.json, name, seg);
+            if (v.json)
+                break;
+        }
+    }
+    while (v.json && dot) {
+        name += seg + 1;
+        len -= seg + 1;
+        dot = memchr(name, '.', len);
+        seg = dot ? (size_t)(dot - name) : len;
+        v.json = json_is_object(v.json) ? json_object_getn(v.json, name, seg) : NULL;
+    }
+    return v;
+}
+
+static bool
+is_truthy(struct val v)
+{
+    if (v.is_str)
+        return v.str_len > 0;
+    if (!v.json)
+        return false;
+    switch (json_typeof(v.json)) {
+    case JSON_STRING:
+        return json_string_length(v.json) > 0;
+    case JSON_INTEGER:
+        return json_integer_value(v.json) != 0;
+    case JSON_REAL:
+        return json_real_value(v.json) != 0.0;
+    case JSON_TRUE:
+        return true;
+    case JSON_OBJECT:
+        return json_object_size(v.json) > 0;
+    case JSON_ARRAY:
+        return json_array_size(v.json) > 0;
+    default:
+        return false;
+    }
+}
+
+/* Integers as printf does; reals as the shortest of %.15g and %.17g that
+ * reads back to the same double, which is how JSON.stringify shows most. */
+static enum sess_err
+put_val(struct render *r, struct val v, bool escape)
+{
+    char num[40];
+    const char *p = NULL;
+    size_t n = 0;
+
+    if (v.is_str) {
+        p = v.str;
+        n = v.str_len;
+    } else if (!v.json) {
+        return SESS_OK;
+    } else {
+        switch (json_typeof(v.json)) {
+        case JSON_STRING:
+            p = json_string_value(v.json);
+            n = json_string_length(v.json);
+            break;
+        case JSON_INTEGER:
+            n = (size_t)snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT,
+                                 json_integer_value(v.json));
+            p = num;
+            break;
+        case JSON_REAL:
+            n = (size_t)snprintf(num, sizeof num, "%.15g", json_real_value(v.json));
+            if (strtod(num, NULL) != json_real_value(v.json))
+                n = (size_t)snprintf(num, sizeof num, "%.17g", json_real_value(v.json));
+            p = num;
+            break;
+        case JSON_TRUE:
+            p = "true";
+            n = 4;
+            break;
+        case JSON_FALSE:
+            p = "false";
+            n = 5;
+            break;
+        default:
+            return SESS_OK;
+        }
+    }
+    if (escape)
+        return escape_put(r->buf, r->len, r->cap, r->limit, p, n);
+    return buf_put(r->buf, r->len, r->cap, r->limit, p, n);
+}
+
+static enum sess_err render_range(struct render *r, const struct tpl_file *f, size_t begin,
+                                  size_t end, const struct frame *ctx, unsigned depth);
+
+static enum sess_err
+render_section(struct render *r, const struct tpl_file *f, size_t i, const struct frame *ctx,
+               unsigned depth)
+{
+    const struct tok *t = &f->toks[i];
+    struct val v = lookup(r, ctx, f->text + t->off, t->len);
+    struct frame inner = {.up = ctx};
+    size_t k;
+    enum sess_err err = SESS_OK;
+
+    if (t->kind == TOK_INVERTED)
+        return is_truthy(v) ? SESS_OK : render_range(r, f, i + 1, t->end, ctx, depth);
+    if (!is_truthy(v))
+        return SESS_OK;
+    if (json_is_array(v.json)) {
+        for (k = 0; k < json_array_size(v.json) && err == SESS_OK; k++) {
+            inner.v.json = json_array_get(v.json, k);
+            err = render_range(r, f, i + 1, t->end, &inner, depth);
+        }
+        return err;
+    }
+    inner.v = v;
+    return render_range(r, f, i + 1, t->end, &inner, depth);
+}
+
+static enum sess_err
+render_partial(struct render *r, const struct tpl_file *f, const struct tok *t,
+               const struct frame *ctx, unsigned depth)
+{
+    struct tpl_file *p;
+    enum sess_err err;
+
+    if (depth >= TPL_PARTIAL_DEPTH_MAX)
+        return fail(r, SESS_EBADINPUT, f, t, "partials nested deeper than %d",
+                    TPL_PARTIAL_DEPTH_MAX);
+    err = file_get(r->tpl, f->text + t->off, t->len, &p, r->errmsg, r->errmsg_len);
+    if (err == SESS_ENOTFOUND)
+        return fail(r, err, f, t, "unknown partial (no %s/%.*s.html)", r->tpl->dir, (int)t->len,
+                    f->text + t->off);
+    if (err != SESS_OK)
+        return err;
+    return render_range(r, p, 0, p->ntoks, ctx, depth + 1);
+}
+
+static enum sess_err
+render_range(struct render *r, const struct tpl_file *f, size_t begin, size_t end,
+             const struct frame *ctx, unsigned depth)
+{
+    const struct tok *t;
+    size_t i;
+    enum sess_err err = SESS_OK;
+
+    for (i = begin; i < end && err == SESS_OK; i++) {
+        t = &f->toks[i];
+        /* Output is bounded, but a loop over an array that prints nothing
+         * is not: this bounds the work. */
+        if (++r->steps > TPL_STEPS_MAX)
+            return fail(r, SESS_ETOOBIG, f, t, "over %d steps", TPL_STEPS_MAX);
+        switch (t->kind) {
+        case TOK_TEXT:
+            err = buf_put(r->buf, r->len, r->cap, r->limit, f->text + t->off, t->len);
+            break;
+        case TOK_VAR:
+        case TOK_RAW:
+            err = put_val(r, lookup(r, ctx, f->text + t->off, t->len), t->kind == TOK_VAR);
+            break;
+        case TOK_SECTION:
+        case TOK_INVERTED:
+            err = render_section(r, f, i, ctx, depth);
+            i = t->end - 1;
+            /* Already described by the innermost failure. */
+            if (err != SESS_OK)
+                return err;
+            break;
+        case TOK_PARTIAL:
+            err = render_partial(r, f, t, ctx, depth);
+            if (err != SESS_OK)
+                return err;
+            break;
+        }
+        if (err == SESS_ETOOBIG)
+            return fail(r, err, f, t, "output over %d bytes", TPL_OUTPUT_MAX);
+        if (err == SESS_ENOMEM)
+            return fail(r, err, f, t, "out of memory");
+    }
+    return err;
+}
+
+/* HTML allows whitespace before the doctype, and pages open with a comment
+ * line that leaves some. */
+static bool
+starts_with_doctype(const char *p, size_t n)
+{
+    static const char want[] = "<!doctype";
+    size_t i;
+
+    if (n >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) {
+        p += 3;
+        n -= 3;
+    }
+    while (n > 0 && is_space(*p)) {
+        p++;
+        n--;
+    }
+    if (n < sizeof want - 1)
+        return false;
+    for (i = 0; i < sizeof want - 1; i++) {
+        char ch = p[i] >= 'A' && p[i] <= 'Z' ? (char)(p[i] - 'A' + 'a') : p[i];
+
+        if (ch != want[i])
+            return false;
+    }
+    return true;
+}
+
+enum sess_err
+sess_templates_render(struct sess_templates *tpl, const char *name, const json_t *vars, char **out,
+                      size_t *out_len, size_t *out_cap, char *errmsg, size_t errmsg_len)
+{
+    struct render r = {.tpl = tpl, .errmsg = errmsg, .errmsg_len = errmsg_len};
+    struct frame root = {.v = {.json = vars}, .up = NULL};
+    struct tpl_file *page, *layout;
+    size_t start = *out_len;
+    enum sess_err err;
+
+    say(errmsg, errmsg_len, "%s", "");
+    tpl->gen++;
+    err = file_get(tpl, name, name ? strlen(name) : 0, &page, errmsg, errmsg_len);
+    if (err != SESS_OK)
+        goto out;
+
+    tpl->scratch_len = 0;
+    r.buf = &tpl->scratch;
+    r.len = &tpl->scratch_len;
+    r.cap = &tpl->scratch_cap;
+    r.limit = TPL_OUTPUT_MAX;
+    err = render_range(&r, page, 0, page->ntoks, &root, 0);
+    if (err != SESS_OK)
+        goto out;
+
+    r.buf = out;
+    r.len = out_len;
+    r.cap = out_cap;
+    r.limit = start > SIZE_MAX - TPL_OUTPUT_MAX ? SIZE_MAX : start + TPL_OUTPUT_MAX;
+    if (starts_with_doctype(tpl->scratch, tpl->scratch_len)) {
+        err = buf_put(out, out_len, out_cap, r.limit, tpl->scratch, tpl->scratch_len);
+        if (err != SESS_OK)
+            say(errmsg, errmsg_len, "%s/%s.html: %s", tpl->dir, page->name,
+                err == SESS_ENOMEM ? "out of memory" : "output too big");
+        goto out;
+    }
+    err = file_get(tpl, "layout", 6, &layout, errmsg, errmsg_len);
+    if (err == SESS_ENOTFOUND) {
+        say(errmsg, errmsg_len,
+            "%s/%s.html: needs %s/layout.html, which is missing (or start "
+            "the page with <!doctype html>)",
+            tpl->dir, page->name, tpl->dir);
+        goto out;
+    }
+    if (err != SESS_OK)
+        goto out;
+    r.content.is_str = true;
+    r.content.str = tpl->scratch ? tpl->scratch : "";
+    r.content.str_len = tpl->scratch_len;
+    r.steps = 0;
+    err = render_range(&r, layout, 0, layout->ntoks, &root, 0);
+out:
+    if (tpl->scratch_cap > TPL_SCRATCH_KEEP) {
+        free(tpl->scratch);
+        tpl->scratch = NULL;
+        tpl->scratch_cap = 0;
+    }
+    tpl->scratch_len = 0;
+    if (err != SESS_OK) {
+        *out_len = start;
+        if (*out)
+            (*out)[start] = '\0';
+    }
+    return err;
+}
