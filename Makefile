@@ -104,8 +104,7 @@ run: all
 fuzz: | $(DEPS_STAMP)
 	@BUILD=$(BUILD) scripts/fuzz $(FUZZ_SECONDS)
 
-bench: all $(BENCH_BIN)
-	@BUILD=$(BUILD) bench/run
+bench: bench-lib
 
 bench-lib: $(BUILD)/bench/bench_lib
 	$(BUILD)/bench/bench_lib

@@ -20,18 +20,6 @@ sess_clock_real_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void
-sess_fmt(char *out, size_t out_len, const char *fmt, ...)
-{
-    va_list ap;
-    if (out_len == 0)
-        return;
-    va_start(ap, fmt);
-    if (vsnprintf(out, out_len, fmt, ap) < 0)
-        out[0] = '\0';
-    va_end(ap);
-}
-
 enum sess_err
 sess_app_fail(struct sess_app *app, enum sess_err err, const char *fmt, ...)
 {

@@ -28,6 +28,10 @@ struct sess_app {
     sess_clock_fn clock;
     struct sess_buf scratch; /* store reads land here */
     char errmsg[SESS_ERRMSG_MAX];
+    /* users.c: an argon2id hash verified against for unknown users, so they
+     * cost the same work as known ones; made on first use ("" until then).
+     * 128 = crypto_pwhash_STRBYTES. */
+    char dummy_hash[128];
 };
 
 /* One request, from accept to the end of its response. Lives in the

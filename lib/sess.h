@@ -296,7 +296,8 @@ void sess_templates_close(struct sess_templates *tpl);
  * "layout.html" as {{{content}}}. Files are stat()ed on every render and
  * re-read when changed. Errors, with "DIR/FILE.html:LINE: what" in `errmsg`:
  * SESS_ENOTFOUND for a missing page, partial or layout, SESS_EBADINPUT for a
- * syntax error, SESS_ETOOBIG past 8 MiB of output, SESS_EIO, SESS_ENOMEM.
+ * syntax error, SESS_ETOOBIG past 8 MiB of output or 2^20 tags visited
+ * (loops), SESS_EIO, SESS_ENOMEM.
  * Not thread-safe: one set per thread. */
 enum sess_err sess_templates_render(struct sess_templates *tpl, const char *name,
                                     const json_t *vars, char **out, size_t *out_len,

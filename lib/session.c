@@ -206,22 +206,36 @@ load(struct sess_request *req, const char *id)
     return err;
 }
 
+static enum sess_err generate(struct sess_request *req);
+static void load_from_cookie(struct sess_request *req, const char *header);
+
 void
 sess_session_begin(struct sess_request *req)
 {
     const char *header = sess_param(req, "HTTP_COOKIE");
-    char value[SESS_COOKIE_MAX_LEN];
-    struct sess_str id;
-    size_t len;
-    enum sess_err err;
 
     reset_session(req);
     req->cookie_id[0] = '\0';
     req->has_cookie = false;
     req->is_destroyed = false;
     req->store_failed = false;
-    if (!header)
-        return;
+    if (header)
+        load_from_cookie(req, header);
+    /* express-session makes a session for every request; with
+     * saveUninitialized it is stored even when nothing is written. */
+    if (!req->is_loaded && !req->store_failed && req->app->cfg.save_uninitialized &&
+        generate(req) != SESS_OK)
+        req->store_failed = true;
+}
+
+static void
+load_from_cookie(struct sess_request *req, const char *header)
+{
+    char value[SESS_COOKIE_MAX_LEN];
+    struct sess_str id;
+    size_t len;
+    enum sess_err err;
+
     err = sess_cookie_find(sess_str_c(header), sess_str_c(req->app->cfg.name), value, sizeof value,
                            &len);
     if (err == SESS_ENOTFOUND)

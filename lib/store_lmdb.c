@@ -1408,13 +1408,14 @@ lmdb_throttle_peek(struct sess_store *st, struct sess_str key, int64_t now_ms, i
     unsigned char hash[THR_HASH_BYTES];
     struct throttle_state t;
     MDB_txn *txn;
-    MDB_val k = mval(hash, sizeof hash), v;
+    MDB_val k, v;
     enum sess_err err;
     int rc;
 
     *count = 0;
     *first_ms = 0;
     throttle_key(hash, key);
+    k = mval(hash, sizeof hash);
     err = read_begin(ls, &txn);
     if (err != SESS_OK)
         return err;

@@ -22,7 +22,7 @@
 #define TPL_NEST_MAX          32        /* sections open at once in one file */
 #define TPL_PARTIAL_DEPTH_MAX 8         /* {{>a}} including {{>b}} including ... */
 #define TPL_OUTPUT_MAX        (8 << 20) /* bytes one render may produce */
-#define TPL_STEPS_MAX         (1 << 22) /* tokens one render may visit */
+#define TPL_STEPS_MAX         (1 << 20) /* tokens one render may visit */
 #define TPL_SCRATCH_KEEP      (1 << 20) /* a bigger scratch buffer is not kept */
 
 enum tok_kind {
@@ -98,7 +98,10 @@ struct render {
     size_t errmsg_len;
 };
 
-static void SESS_PRINTF(3, 4) say(char *errmsg, size_t errmsg_len, const char *fmt, ...)
+static void say(char *errmsg, size_t errmsg_len, const char *fmt, ...) SESS_PRINTF(3, 4);
+
+static void
+say(char *errmsg, size_t errmsg_len, const char *fmt, ...)
 {
     va_list ap;
 
@@ -728,9 +731,12 @@ sess_templates_close(struct sess_templates *tpl)
  * Rendering
  * ------------------------------------------------------------------------ */
 
-static enum sess_err SESS_PRINTF(5, 6)
-    fail(struct render *r, enum sess_err err, const struct tpl_file *f, const struct tok *t,
-         const char *fmt, ...)
+static enum sess_err fail(struct render *r, enum sess_err err, const struct tpl_file *f,
+                          const struct tok *t, const char *fmt, ...) SESS_PRINTF(5, 6);
+
+static enum sess_err
+fail(struct render *r, enum sess_err err, const struct tpl_file *f, const struct tok *t,
+     const char *fmt, ...)
 {
     static const char *const sigil[] = {
         [TOK_TEXT] = "",     [TOK_VAR] = "",       [TOK_RAW] = "&",
@@ -993,6 +999,13 @@ sess_templates_render(struct sess_templates *tpl, const char *name, const json_t
 
     say(errmsg, errmsg_len, "%s", "");
     tpl->gen++;
+    /* The promise of a NUL-terminated buffer holds for empty output too. */
+    err = buf_reserve(out, out_len, out_cap, 0);
+    if (err != SESS_OK) {
+        say(errmsg, errmsg_len, "out of memory");
+        return err;
+    }
+    (*out)[start] = '\0';
     err = file_get(tpl, name, name ? strlen(name) : 0, &page, errmsg, errmsg_len);
     if (err != SESS_OK)
         goto out;

@@ -22,6 +22,7 @@
 STACK_ROUTES=(index login logout profile dashboard session views prefs)
 STACK_BIND=${STACK_BIND:-127.0.0.1}
 STACK_LIGHTTPD_PID=
+STACK_BACKEND_PIDS=
 declare -gA STACK_ROUTE_PIDS=()
 
 stack_err() {
@@ -53,7 +54,8 @@ stack_port_open() {
 stack_alive() {
     local stat
     [ -n "${1:-}" ] || return 1
-    stat=$(cat "/proc/$1/stat" 2> /dev/null) || return 1
+    # read, not cat: no fork, so a Ctrl-C never lands in a helper process.
+    read -r stat 2> /dev/null < "/proc/$1/stat" || return 1
     stat=${stat##*) }
     [ "${stat%% *}" != Z ]
 }
@@ -62,7 +64,7 @@ stack_alive() {
 stack_children() {
     local f line pid rest state ppid
     for f in /proc/[0-9]*/stat; do
-        line=$(cat "$f" 2> /dev/null) || continue
+        read -r line 2> /dev/null < "$f" || continue
         pid=${line%% *}
         rest=${line##*) }
         read -r state ppid _ <<< "$rest"
@@ -70,6 +72,22 @@ stack_children() {
             printf '%s\n' "$pid"
         fi
     done
+}
+
+# Prints the pids of processes that hold a unix socket bound under
+# $STACK_RUN: the executables, even after the socket file is gone.
+stack_socket_holders() {
+    local inode path expr=()
+    # Num RefCount Protocol Flags Type St Inode Path
+    while read -r _ _ _ _ _ _ inode path; do
+        if [[ $path == "$STACK_RUN"/* ]]; then
+            [ ${#expr[@]} -gt 0 ] && expr+=(-o)
+            expr+=(-lname "socket:\\[$inode\\]")
+        fi
+    done < /proc/net/unix
+    [ ${#expr[@]} -gt 0 ] || return 0
+    find /proc/[0-9]*/fd -maxdepth 1 \( "${expr[@]}" \) 2> /dev/null |
+        sed -n 's|^/proc/\([0-9]*\)/fd/.*|\1|p' | sort -u
 }
 
 # Creates a secret file (one line: 32 random bytes in base64, mode 0600)
@@ -206,7 +224,13 @@ stack_spawn() {
 # processes, since they share one listening socket). Call it every second.
 stack_supervise() {
     local route pid dead
-    [ "${STACK_FCGI:-}" = spawn-fcgi ] || return 0
+    if [ "${STACK_FCGI:-}" != spawn-fcgi ]; then
+        # lighttpd restarts its own; remember them in case it dies first.
+        if stack_alive "$STACK_LIGHTTPD_PID"; then
+            STACK_BACKEND_PIDS=$(stack_children "$STACK_LIGHTTPD_PID")
+        fi
+        return 0
+    fi
     for route in "${STACK_ROUTES[@]}"; do
         dead=
         for pid in ${STACK_ROUTE_PIDS[$route]:-}; do
@@ -261,10 +285,13 @@ stack_start() {
             }
         done
     fi
+    # In a session of its own, so that a Ctrl-C reaches only the caller,
+    # which stops lighttpd in order (lighttpd would restart an executable
+    # killed by the same Ctrl-C while it shuts down).
     if [ -n "${STACK_LOG:-}" ]; then
-        "$STACK_LIGHTTPD" -D -f "$STACK_RUN/lighttpd.conf" >> "$STACK_LOG" 2>&1 < /dev/null &
+        setsid "$STACK_LIGHTTPD" -D -f "$STACK_RUN/lighttpd.conf" >> "$STACK_LOG" 2>&1 < /dev/null &
     else
-        "$STACK_LIGHTTPD" -D -f "$STACK_RUN/lighttpd.conf" < /dev/null &
+        setsid "$STACK_LIGHTTPD" -D -f "$STACK_RUN/lighttpd.conf" < /dev/null &
     fi
     STACK_LIGHTTPD_PID=$!
     # lighttpd listens before it spawns the executables and answers only
@@ -284,7 +311,10 @@ stack_start() {
         fi
         status=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 \
             "http://$STACK_BIND:$STACK_PORT/.fcgi-session-ready" 2> /dev/null) || true
-        [ "$status" = 404 ] && return 0
+        if [ "$status" = 404 ]; then
+            stack_supervise
+            return 0
+        fi
         sleep 0.05
     done
     stack_err "lighttpd started but does not answer on $STACK_BIND:$STACK_PORT"
@@ -297,9 +327,12 @@ stack_start() {
 # Fails when a process needed SIGKILL or the port still accepts connections.
 stack_stop() {
     local rc=0 pids=() route
+    # shellcheck disable=SC2206 # a list of pids
+    pids=($STACK_BACKEND_PIDS)
+    STACK_BACKEND_PIDS=
     if [ -n "$STACK_LIGHTTPD_PID" ]; then
         if stack_alive "$STACK_LIGHTTPD_PID"; then
-            mapfile -t pids < <(stack_children "$STACK_LIGHTTPD_PID")
+            mapfile -t -O ${#pids[@]} pids < <(stack_children "$STACK_LIGHTTPD_PID")
             stack_kill_wait "$STACK_LIGHTTPD_PID" || rc=1
         fi
         wait "$STACK_LIGHTTPD_PID" 2> /dev/null
@@ -312,6 +345,12 @@ stack_stop() {
     STACK_ROUTE_PIDS=()
     if [ ${#pids[@]} -gt 0 ]; then
         stack_kill_wait "${pids[@]}" || rc=1
+    fi
+    mapfile -t pids < <(stack_socket_holders)
+    if [ ${#pids[@]} -gt 0 ]; then
+        stack_err "still listening on a socket in $STACK_RUN, stopped now: ${pids[*]}"
+        stack_kill_wait "${pids[@]}"
+        rc=1
     fi
     rm -f "$STACK_RUN"/*.sock "$STACK_RUN"/*.sock-[0-9]* "$STACK_RUN"/*.pid
     if [ -n "${STACK_PORT:-}" ] && stack_port_open "$STACK_PORT"; then

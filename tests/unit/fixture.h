@@ -11,7 +11,7 @@
 
 struct fixture {
     char dir[64];
-    char config_path[128];
+    char config_path[256];
     struct sess_app *app;
     int64_t now_ms;
     bool https;

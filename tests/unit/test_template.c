@@ -1,7 +1,6 @@
 /* Unit tests for template.c: escaping, the Mustache subset, layout wrapping,
  * reloading edited files, the errors a page author sees, and the demo pages
  * in html/ themselves. Each test works in its own mkdtemp() directory. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -20,9 +19,10 @@
 #include <jansson.h>
 
 #include "sess.h"
+#include "tmpfiles.h"
 
 struct fx {
-    char dir[64];
+    struct tmpdir td;
     struct sess_templates *tpl;
     char *out;
     size_t out_len;
@@ -33,14 +33,7 @@ struct fx {
 static void
 put_file(const struct fx *fx, const char *name, const char *text)
 {
-    char path[PATH_MAX];
-    FILE *f;
-
-    snprintf(path, sizeof path, "%s/%s", fx->dir, name);
-    f = fopen(path, "w");
-    assert_non_null(f);
-    assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
-    assert_int_equal(fclose(f), 0);
+    assert_int_equal(tmpdir_write_str(&fx->td, name, text), 0);
 }
 
 /* Moves a file's mtime by `delta_s`, as an editor saving later would. */
@@ -51,7 +44,7 @@ shift_mtime(const struct fx *fx, const char *name, time_t delta_s)
     struct stat st;
     struct timespec times[2];
 
-    snprintf(path, sizeof path, "%s/%s", fx->dir, name);
+    tmpdir_path(&fx->td, name, path);
     assert_int_equal(stat(path, &st), 0);
     times[0] = st.st_atim;
     times[1] = st.st_mtim;
@@ -65,9 +58,8 @@ setup(void **state)
     struct fx *fx = calloc(1, sizeof *fx);
 
     assert_non_null(fx);
-    snprintf(fx->dir, sizeof fx->dir, "/tmp/test_template.XXXXXX");
-    assert_non_null(mkdtemp(fx->dir));
-    assert_int_equal(sess_templates_open(&fx->tpl, fx->dir), SESS_OK);
+    assert_int_equal(tmpdir_make(&fx->td), 0);
+    assert_int_equal(sess_templates_open(&fx->tpl, fx->td.path), SESS_OK);
     *state = fx;
     return 0;
 }
@@ -76,21 +68,9 @@ static int
 teardown(void **state)
 {
     struct fx *fx = *state;
-    char path[PATH_MAX];
-    struct dirent *e;
-    DIR *d;
 
     sess_templates_close(fx->tpl);
-    d = opendir(fx->dir);
-    assert_non_null(d);
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", fx->dir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    rmdir(fx->dir);
+    tmpdir_remove(&fx->td);
     free(fx->out);
     free(fx);
     return 0;
@@ -141,7 +121,7 @@ expect_error(struct fx *fx, const char *page, enum sess_err want_err, const char
     snprintf(text, sizeof text, "<!doctype x>%s", page);
     put_file(fx, "p.html", text);
     assert_int_equal(render(fx, "p", "{}"), want_err);
-    snprintf(msg, sizeof msg, "%s/%s", fx->dir, want_msg);
+    snprintf(msg, sizeof msg, "%s/%s", fx->td.path, want_msg);
     assert_string_equal(fx->errmsg, msg);
     assert_int_equal(fx->out_len, 0);
 }
@@ -367,10 +347,10 @@ static void
 test_unknown_partial_is_not_found(void **state)
 {
     struct fx *fx = *state;
-    char want[256];
+    char want[SESS_ERRMSG_MAX];
 
     snprintf(want, sizeof want, "p.html:2: unknown partial (no %s/nope.html) at {{>nope}}",
-             fx->dir);
+             fx->td.path);
     expect_error(fx, "a\n{{>nope}}", SESS_ENOTFOUND, want);
 }
 
@@ -450,10 +430,10 @@ static void
 test_missing_page_is_not_found(void **state)
 {
     struct fx *fx = *state;
-    char want[256];
+    char want[SESS_ERRMSG_MAX];
 
     assert_int_equal(render(fx, "nope", "{}"), SESS_ENOTFOUND);
-    snprintf(want, sizeof want, "%s/nope.html: %s", fx->dir, strerror(ENOENT));
+    snprintf(want, sizeof want, "%s/nope.html: %s", fx->td.path, strerror(ENOENT));
     assert_string_equal(fx->errmsg, want);
 }
 
@@ -609,6 +589,21 @@ test_error_leaves_output_unchanged(void **state)
 }
 
 static void
+test_empty_output_is_nul_terminated(void **state)
+{
+    struct fx *fx = *state;
+
+    put_file(fx, "layout.html", "{{{content}}}");
+    put_file(fx, "p.html", "{{! nothing }}");
+    assert_null(fx->out);
+    assert_int_equal(render(fx, "p", "{}"), SESS_OK);
+    assert_int_equal(fx->out_len, 0);
+    assert_non_null(fx->out);
+    assert_int_equal(fx->out[0], '\0');
+    assert_string_equal(fx->errmsg, "");
+}
+
+static void
 test_open_refuses_bad_dirs(void **state)
 {
     static char sentinel;
@@ -637,10 +632,14 @@ open_demo(struct fx *fx)
 {
     char dir[PATH_MAX];
     const char *slash = strrchr(__FILE__, '/');
+    struct stat st;
 
-    /* tests/unit/test_template.c -> html/ at the top of the tree. */
+    /* tests/unit/test_template.c -> html/ at the top of the tree, relative
+     * to where it was compiled; ./html when that is not here. */
     snprintf(dir, sizeof dir, "%.*s/../../html", slash ? (int)(slash - __FILE__) : 1,
              slash ? __FILE__ : ".");
+    if (stat(dir, &st) != 0)
+        snprintf(dir, sizeof dir, "html");
     sess_templates_close(fx->tpl);
     assert_int_equal(sess_templates_open(&fx->tpl, dir), SESS_OK);
 }
@@ -788,6 +787,7 @@ main(void)
         T(test_nesting_depth_bounded),
         T(test_output_bounded),
         T(test_error_leaves_output_unchanged),
+        T(test_empty_output_is_nul_terminated),
         cmocka_unit_test(test_open_refuses_bad_dirs),
         T(test_demo_pages_render),
         T(test_demo_pages_logged_out),

@@ -1,0 +1,458 @@
+/* Requests: form parsing, bodies and their refusals (400, 403, 405, 413,
+ * 415), CSRF tokens, the Origin check and response headers, driven as plain
+ * CGI requests through the real request path. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "fixture.h"
+
+/* ------------------------------------------------------------------------
+ * sess_form_parse
+ * ------------------------------------------------------------------------ */
+
+struct form_case {
+    const char *in;
+    enum sess_err err;
+    const char *key, *value; /* one field to check when err is SESS_OK */
+};
+
+static void
+test_form_parse_table(void **state)
+{
+    static const struct form_case cases[] = {
+        {"username=alice&password=wonderland", SESS_OK, "username", "alice"},
+        {"a=1&a=2", SESS_OK, "a", "1"}, /* the first of repeated names wins */
+        {"q=hello+world", SESS_OK, "q", "hello world"},
+        {"q=%41%42%43", SESS_OK, "q", "ABC"},
+        {"q=caf%C3%A9", SESS_OK, "q", "caf\xc3\xa9"},
+        {"flag", SESS_OK, "flag", ""},
+        {"&&a=1&&", SESS_OK, "a", "1"},
+        {"username%5B%5D=x", SESS_OK, "username[]", "x"},
+        {"q=%zz", SESS_EBADINPUT, NULL, NULL},
+        {"q=%4", SESS_EBADINPUT, NULL, NULL},
+        {"q=%FF", SESS_EBADINPUT, NULL, NULL},       /* invalid UTF-8 */
+        {"q=%C0%AF", SESS_EBADINPUT, NULL, NULL},    /* overlong */
+        {"q=%ED%A0%80", SESS_EBADINPUT, NULL, NULL}, /* surrogate */
+        {"k%00=v", SESS_EBADINPUT, NULL, NULL},      /* NUL in a name */
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_t *form = NULL;
+        enum sess_err err = sess_form_parse(sess_str_c(cases[i].in), &form);
+        if (err != cases[i].err)
+            fail_msg("case %zu (%s): got %d, want %d", i, cases[i].in, err, cases[i].err);
+        if (err == SESS_OK) {
+            json_t *v = json_object_get(form, cases[i].key);
+            assert_non_null(v);
+            assert_string_equal(json_string_value(v), cases[i].value);
+        }
+        json_decref(form);
+    }
+}
+
+static void
+test_form_parse_keeps_nul_inside_values(void **state)
+{
+    json_t *form = NULL;
+    json_t *v;
+    (void)state;
+    assert_int_equal(sess_form_parse(SESS_STR_LIT("username=alice%00x"), &form), SESS_OK);
+    v = json_object_get(form, "username");
+    assert_int_equal(json_string_length(v), 7);
+    json_decref(form);
+}
+
+static void
+test_form_parse_refuses_more_than_100_fields(void **state)
+{
+    char buf[2048] = "";
+    json_t *form = NULL;
+    (void)state;
+    for (int i = 0; i < 101; i++)
+        snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "k%d=v&", i);
+    assert_int_equal(sess_form_parse(sess_str_c(buf), &form), SESS_ETOOBIG);
+    assert_null(form);
+}
+
+/* ------------------------------------------------------------------------
+ * Bodies through a route
+ * ------------------------------------------------------------------------ */
+
+static void
+route_echo_body(struct sess_request *req)
+{
+    json_t *body;
+    if (!sess_allow(req, "GET, POST"))
+        return;
+    if (sess_is_method(req, "GET")) {
+        sess_send_json(req, 200, json_pack("{s:s}", "csrf", sess_csrf_token(req)));
+        return;
+    }
+    body = sess_body(req);
+    if (!body)
+        return;
+    sess_send_json(req, 200, json_deep_copy(body));
+}
+
+static void
+post(struct fixture *f, struct client *c, const char *type, const char *body)
+{
+    f->method = "POST";
+    f->content_type = type;
+    f->body = body;
+    fixture_get(f, c, route_echo_body);
+    f->method = NULL;
+    f->content_type = NULL;
+    f->body = NULL;
+}
+
+static void
+test_json_body_is_parsed(void **state)
+{
+    struct fixture *f = *state;
+    struct client c = {0};
+    post(f, &c, "application/json", "{\"a\":1}");
+    assert_int_equal(c.status, 200);
+    assert_string_equal(c.body, "{\"a\":1}\n");
+    client_free(&c);
+}
+
+static void
+test_json_with_charset_parameter_is_json(void **state)
+{
+    struct fixture *f = *state;
+    struct client c = {0};
+    post(f, &c, "application/json; charset=utf-8", "{}");
+    assert_int_equal(c.status, 200);
+    client_free(&c);
+}
+
+static void
+test_invalid_json_is_400(void **state)
+{
+    struct fixture *f = *state;
+    struct client c = {0};
+    post(f, &c, "application/json", "{\"a\":");
+    assert_int_equal(c.status, 400);
+    assert_non_null(strstr(c.body, "Invalid JSON"));
+    client_free(&c);
+}
+
+static void
+test_json_array_body_is_400(void **state)
+{
+    struct fixture *f = *state;
+    struct client c = {0};
+    post(f, &c, "application/json", "[1,2]");
+    assert_int_equal(c.status, 400);
+    client_free(&c);
+}
+
+static void
+test_invalid_utf8_json_is_400(void **state)
+{
+    struct fixture *f = *state;
+    struct client c = {0};
+    post(f, &c, "application/json", "{\"a\":\"\xff\"}");
+    assert_int_equal(c.status, 400);
+    assert_non_null(strstr(c.body, "UTF-8"));
+    client_free(&c);
+}
+
+static void
+test_deeply_nested_json_is_400(void **state)
+{
+    struct fixture *f = *state;
+    struct client c = {0};
+    char *deep = malloc(10003);
+    assert_non_null(deep);
+    deep[0] = '{';
+    deep[1] = '"';
+    deep[2] = 'a';
+    deep[3] = '"';
+    deep[4] = ':';
+    memset(deep + 5, '[', 5000);
+    deep[5005] = '\0';
+    post(f, &c, "application/json", deep);
+    assert_int_equal(c.status, 400);
+    free(deep);
+    client_free(&c);
+}
+
+static void
+test_text_plain_is_415(void **state)
+{
+    struct fixture *f = *state;
+    struct client c = {0};
+    post(f, &c, "text/plain", "hello");
+    assert_int_equal(c.status, 415);
+    client_free(&c);
+}
+
+static void
+test_json_lookalike_type_is_415(void **state)
+{
+    struct fixture *f = *state;
+    struct client c = {0};
+    post(f, &c, "application/jsonx", "{}");
+    assert_int_equal(c.status, 415);
+    client_free(&c);
+}
+
+static void
+test_body_over_max_body_is_413(void **state)
+{
+    struct fixture *f = *state;
+    struct client c = {0};
+    char *big = malloc(16386);
+    assert_non_null(big);
+    memset(big, 'a', 16385);
+    big[0] = '{';
+    big[16385] = '\0';
+    post(f, &c, "application/json", big);
+    assert_int_equal(c.status, 413);
+    free(big);
+    client_free(&c);
+}
+
+static void
+test_form_without_csrf_is_403(void **state)
+{
+    struct fixture *f = *state;
+    struct client c = {0};
+    post(f, &c, "application/x-www-form-urlencoded", "theme=dark");
+    assert_int_equal(c.status, 403);
+    assert_non_null(strstr(c.body, "CSRF"));
+    client_free(&c);
+}
+
+static void
+test_form_with_wrong_csrf_is_403(void **state)
+{
+    struct fixture *f = *state;
+    struct client c = {0};
+    post(f, &c, "application/x-www-form-urlencoded",
+         "theme=dark&csrf=mz1abc.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    assert_int_equal(c.status, 403);
+    client_free(&c);
+}
+
+/* Takes the token a GET hands out, for a POST by the same client. */
+static char *
+fetch_token(struct fixture *f, struct client *c)
+{
+    json_t *j;
+    char *token;
+    fixture_get(f, c, route_echo_body);
+    j = json_loads(c->body, 0, NULL);
+    assert_non_null(j);
+    token = strdup(json_string_value(json_object_get(j, "csrf")));
+    json_decref(j);
+    return token;
+}
+
+static void
+test_form_with_valid_csrf_is_accepted(void **state)
+{
+    struct fixture *f = *state;
+    struct client c = {0};
+    char body[200];
+    char *token = fetch_token(f, &c);
+    snprintf(body, sizeof body, "theme=dark&csrf=%s", token);
+    post(f, &c, "application/x-www-form-urlencoded", body);
+    assert_int_equal(c.status, 200);
+    assert_non_null(strstr(c.body, "\"theme\":\"dark\""));
+    free(token);
+    client_free(&c);
+}
+
+static void
+test_csrf_token_expires_after_two_hours(void **state)
+{
+    struct fixture *f = *state;
+    struct client c = {0};
+    char body[200];
+    char *token = fetch_token(f, &c);
+    f->now_ms += SESS_CSRF_TTL_MS + 1000;
+    snprintf(body, sizeof body, "theme=dark&csrf=%s", token);
+    post(f, &c, "application/x-www-form-urlencoded", body);
+    assert_int_equal(c.status, 403);
+    free(token);
+    client_free(&c);
+}
+
+static void
+test_foreign_origin_is_403_even_for_json(void **state)
+{
+    struct fixture *f = *state;
+    struct client c = {0};
+    f->origin = "http://evil.example";
+    post(f, &c, "application/json", "{}");
+    assert_int_equal(c.status, 403);
+    f->origin = "null";
+    post(f, &c, "application/json", "{}");
+    assert_int_equal(c.status, 403);
+    f->origin = NULL;
+    client_free(&c);
+}
+
+static void
+test_same_origin_is_accepted(void **state)
+{
+    struct fixture *f = *state;
+    struct client c = {0};
+    f->origin = "http://localhost";
+    post(f, &c, "application/json", "{}");
+    assert_int_equal(c.status, 200);
+    f->origin = NULL;
+    client_free(&c);
+}
+
+static void
+test_wrong_method_is_405_with_allow(void **state)
+{
+    struct fixture *f = *state;
+    struct client c = {0};
+    struct sess_request req;
+    f->method = "PUT";
+    fixture_get(f, &c, route_echo_body);
+    assert_int_equal(c.status, 405);
+    f->method = NULL;
+    /* The Allow header went out with the 405. */
+    fixture_begin(f, &c, &req);
+    assert_false(sess_allow(&req, "DELETE"));
+    assert_non_null(strstr(req.headers.ptr, "Allow: DELETE\r\n"));
+    fixture_end(&req);
+    client_free(&c);
+}
+
+static void
+test_header_refuses_crlf(void **state)
+{
+    struct fixture *f = *state;
+    struct client c = {0};
+    struct sess_request req;
+    fixture_begin(f, &c, &req);
+    assert_int_equal(sess_header(&req, "X-Test", "a\r\nSet-Cookie: x=1"), SESS_EBADINPUT);
+    assert_int_equal(sess_header(&req, "X Test", "a"), SESS_EBADINPUT);
+    assert_int_equal(sess_header(&req, "X-Test", "fine\tvalue"), SESS_OK);
+    fixture_end(&req);
+    client_free(&c);
+}
+
+static void
+test_httpoxy_params_are_never_returned(void **state)
+{
+    char *envp[] = {"HTTP_PROXY=http://evil:1", "HTTP_SESSION=x", "HTTP_HOST=h", NULL};
+    struct sess_request req;
+    (void)state;
+    memset(&req, 0, sizeof req);
+    req.envp = envp;
+    assert_null(sess_param(&req, "HTTP_PROXY"));
+    assert_null(sess_param(&req, "HTTP_SESSION"));
+    assert_string_equal(sess_param(&req, "HTTP_HOST"), "h");
+}
+
+static void
+test_wants_json_from_accept_or_content_type(void **state)
+{
+    char *a[] = {"HTTP_ACCEPT=text/html, application/json;q=0.9", NULL};
+    char *b[] = {"CONTENT_TYPE=application/json", NULL};
+    char *c[] = {"HTTP_ACCEPT=text/html", NULL};
+    struct sess_request req;
+    (void)state;
+    memset(&req, 0, sizeof req);
+    req.envp = a;
+    assert_true(sess_wants_json(&req));
+    req.envp = b;
+    assert_true(sess_wants_json(&req));
+    req.envp = c;
+    assert_false(sess_wants_json(&req));
+}
+
+static void
+route_redirects_elsewhere(struct sess_request *req)
+{
+    sess_redirect(req, "//evil.example/");
+}
+
+static void
+test_redirect_refuses_other_sites(void **state)
+{
+    struct fixture *f = *state;
+    struct client c = {0};
+    fixture_get(f, &c, route_redirects_elsewhere);
+    assert_int_equal(c.status, 500);
+    client_free(&c);
+}
+
+static void
+route_silent(struct sess_request *req)
+{
+    (void)req;
+}
+
+static void
+test_route_without_answer_gets_500(void **state)
+{
+    struct fixture *f = *state;
+    struct client c = {0};
+    fixture_get(f, &c, route_silent);
+    assert_int_equal(c.status, 500);
+    client_free(&c);
+}
+
+static int
+setup(void **state)
+{
+    *state = fixture_new("");
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    fixture_free(*state);
+    return 0;
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_form_parse_table),
+        cmocka_unit_test(test_form_parse_keeps_nul_inside_values),
+        cmocka_unit_test(test_form_parse_refuses_more_than_100_fields),
+        T(test_json_body_is_parsed),
+        T(test_json_with_charset_parameter_is_json),
+        T(test_invalid_json_is_400),
+        T(test_json_array_body_is_400),
+        T(test_invalid_utf8_json_is_400),
+        T(test_deeply_nested_json_is_400),
+        T(test_text_plain_is_415),
+        T(test_json_lookalike_type_is_415),
+        T(test_body_over_max_body_is_413),
+        T(test_form_without_csrf_is_403),
+        T(test_form_with_wrong_csrf_is_403),
+        T(test_form_with_valid_csrf_is_accepted),
+        T(test_csrf_token_expires_after_two_hours),
+        T(test_foreign_origin_is_403_even_for_json),
+        T(test_same_origin_is_accepted),
+        T(test_wrong_method_is_405_with_allow),
+        T(test_header_refuses_crlf),
+        cmocka_unit_test(test_httpoxy_params_are_never_returned),
+        cmocka_unit_test(test_wants_json_from_accept_or_content_type),
+        T(test_redirect_refuses_other_sites),
+        T(test_route_without_answer_gets_500),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,1407 @@
+/* The LMDB store (store_lmdb.c) in a scratch directory: the record life
+ * cycle with injected clocks, indexes, gc, map growth, throttling, accounts,
+ * sealing as seen in the database file, and several processes at once. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include <cmocka.h>
+#include <lmdb.h>
+#include <sodium.h>
+
+#include "internal.h"
+#include "store.h"
+#include "tmpfiles.h"
+
+#define SECRET_A "store test secret A, thirty-two bytes or more"
+#define SECRET_B "store test secret B, thirty-two bytes or more"
+#define ID1      "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+#define ID2      "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
+#define ID3      "CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC"
+#define T0       1795370400000LL /* 2026-11-22T18:00:00Z */
+#define MIN_MS   60000LL
+
+struct fx {
+    struct tmpdir dir;
+    char store_dir[PATH_MAX];
+    struct sess_config cfg;
+    struct sess_secrets secrets;
+    struct sess_store *st;
+    struct sess_buf buf;
+    struct sess_record rec;
+};
+
+static void
+open_store(struct fx *f)
+{
+    char errmsg[SESS_ERRMSG_MAX];
+
+    if (sess_store_lmdb_open(&f->st, f->store_dir, &f->cfg, &f->secrets, errmsg, sizeof errmsg) !=
+        SESS_OK)
+        fail_msg("open: %s", errmsg);
+}
+
+static void
+close_store(struct fx *f)
+{
+    sess_store_close(f->st);
+    f->st = NULL;
+}
+
+static int
+setup_with(void **ctx, size_t map_size, enum sess_encrypt encrypt)
+{
+    struct fx *f = calloc(1, sizeof *f);
+
+    assert_non_null(f);
+    assert_int_equal(tmpdir_make(&f->dir), 0);
+    tmpdir_path(&f->dir, "sessions", f->store_dir);
+    f->cfg.encrypt = encrypt;
+    f->cfg.lmdb_map_size_bytes = map_size;
+    f->cfg.lmdb_sync = SESS_SYNC_NONE;
+    assert_int_equal(sess_secrets_add(&f->secrets, SESS_STR_LIT(SECRET_A)), SESS_OK);
+    open_store(f);
+    *ctx = f;
+    return 0;
+}
+
+static int
+setup(void **ctx)
+{
+    return setup_with(ctx, 16u << 20, SESS_ENCRYPT_AUTO);
+}
+
+static int
+setup_tiny_map(void **ctx)
+{
+    return setup_with(ctx, 64u << 10, SESS_ENCRYPT_AUTO);
+}
+
+static int
+setup_plain(void **ctx)
+{
+    return setup_with(ctx, 16u << 20, SESS_ENCRYPT_NO);
+}
+
+static int
+teardown(void **ctx)
+{
+    struct fx *f = *ctx;
+
+    close_store(f);
+    sess_secrets_free(&f->secrets);
+    sess_buf_free(&f->buf);
+    tmpdir_remove(&f->dir);
+    free(f);
+    return 0;
+}
+
+static struct sess_record
+record(int64_t expires_ms, int64_t deadline_ms, const char *owner, const char *data)
+{
+    return (struct sess_record){
+        .expires_ms = expires_ms,
+        .deadline_ms = deadline_ms,
+        .created_ms = T0,
+        .owner = sess_str_c(owner),
+        .data = sess_str_c(data),
+    };
+}
+
+static void
+create(struct fx *f, const char *id, int64_t expires_ms, const char *owner, const char *data)
+{
+    struct sess_record rec = record(expires_ms, 0, owner, data);
+    assert_int_equal(f->st->ops->create(f->st, sess_str_c(id), &rec), SESS_OK);
+}
+
+static enum sess_err
+get(struct fx *f, const char *id, int64_t now_ms)
+{
+    return f->st->ops->get(f->st, sess_str_c(id), now_ms, &f->rec, &f->buf);
+}
+
+static void
+assert_str_view(struct sess_str view, const char *expected)
+{
+    assert_int_equal(view.len, strlen(expected));
+    assert_memory_equal(view.ptr, expected, view.len);
+}
+
+/* ------------------------------------------------------------------------
+ * create / get
+ * ------------------------------------------------------------------------ */
+
+static void
+test_create_then_get_returns_the_record(void **ctx)
+{
+    struct fx *f = *ctx;
+    struct sess_record rec = record(T0 + 30 * MIN_MS, T0 + 720 * MIN_MS, "alice", "{\"a\":1}");
+
+    rec.created_ms = T0 - 5;
+    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID1), &rec), SESS_OK);
+    assert_int_equal(get(f, ID1, T0), SESS_OK);
+    assert_int_equal(f->rec.expires_ms, T0 + 30 * MIN_MS);
+    assert_int_equal(f->rec.deadline_ms, T0 + 720 * MIN_MS);
+    assert_int_equal(f->rec.created_ms, T0 - 5);
+    assert_str_view(f->rec.owner, "alice");
+    assert_str_view(f->rec.data, "{\"a\":1}");
+    /* the data is followed by a NUL, so it can be handed to C strings */
+    assert_int_equal(f->rec.data.ptr[f->rec.data.len], '\0');
+}
+
+static void
+test_get_of_unknown_id_is_not_found(void **ctx)
+{
+    struct fx *f = *ctx;
+
+    assert_int_equal(get(f, ID1, T0), SESS_ENOTFOUND);
+}
+
+static void
+test_get_of_unusable_ids_is_not_found(void **ctx)
+{
+    struct fx *f = *ctx;
+    char long_id[SESS_ID_MAX_LEN + 2];
+
+    memset(long_id, 'a', sizeof long_id - 1);
+    long_id[sizeof long_id - 1] = '\0';
+    assert_int_equal(get(f, "", T0), SESS_ENOTFOUND);
+    assert_int_equal(get(f, long_id, T0), SESS_ENOTFOUND);
+}
+
+static void
+test_create_of_existing_id_is_eexists(void **ctx)
+{
+    struct fx *f = *ctx;
+    struct sess_record rec = record(T0 + MIN_MS, 0, "", "{\"second\":true}");
+
+    create(f, ID1, T0 + MIN_MS, "", "{\"first\":true}");
+    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID1), &rec), SESS_EEXISTS);
+    assert_int_equal(get(f, ID1, T0), SESS_OK);
+    assert_str_view(f->rec.data, "{\"first\":true}");
+}
+
+static void
+test_get_at_or_after_expiry_is_not_found(void **ctx)
+{
+    struct fx *f = *ctx;
+
+    create(f, ID1, T0 + 1000, "", "{}");
+    assert_int_equal(get(f, ID1, T0 + 999), SESS_OK);
+    assert_int_equal(get(f, ID1, T0 + 1000), SESS_ENOTFOUND);
+    assert_int_equal(get(f, ID1, T0 + 5000), SESS_ENOTFOUND);
+}
+
+static void
+test_get_at_or_after_deadline_is_not_found(void **ctx)
+{
+    struct fx *f = *ctx;
+    struct sess_record rec = record(T0 + 60 * MIN_MS, T0 + 10 * MIN_MS, "", "{}");
+
+    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID1), &rec), SESS_OK);
+    assert_int_equal(get(f, ID1, T0 + 10 * MIN_MS - 1), SESS_OK);
+    assert_int_equal(get(f, ID1, T0 + 10 * MIN_MS), SESS_ENOTFOUND);
+}
+
+static void
+test_record_is_live_follows_expiry_and_deadline(void **ctx)
+{
+    static const struct {
+        int64_t expires_ms, deadline_ms, now_ms;
+        bool is_live;
+    } cases[] = {
+        {1000, 0, 999, true},     {1000, 0, 1000, false},   {1000, 0, 1001, false},
+        {1000, 500, 499, true},   {1000, 500, 500, false},  {1000, 2000, 999, true},
+        {1000, 2000, 1000, false}, {INT64_MAX, 0, 0, true},
+    };
+    size_t i;
+
+    (void)ctx;
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct sess_record rec = {.expires_ms = cases[i].expires_ms,
+                                  .deadline_ms = cases[i].deadline_ms};
+        assert_int_equal(sess_record_is_live(&rec, cases[i].now_ms), cases[i].is_live);
+    }
+}
+
+static void
+test_get_reuses_its_buffer(void **ctx)
+{
+    struct fx *f = *ctx;
+    char *first;
+
+    create(f, ID1, T0 + MIN_MS, "bob", "{\"x\":\"a longer value than the other one\"}");
+    create(f, ID2, T0 + MIN_MS, "", "{}");
+    assert_int_equal(get(f, ID1, T0), SESS_OK);
+    first = f->buf.ptr;
+    assert_int_equal(get(f, ID2, T0), SESS_OK);
+    assert_ptr_equal(f->buf.ptr, first);
+    assert_str_view(f->rec.data, "{}");
+    assert_int_equal(f->rec.owner.len, 0);
+}
+
+static void
+test_records_survive_reopening(void **ctx)
+{
+    struct fx *f = *ctx;
+
+    create(f, ID1, T0 + MIN_MS, "carol", "{\"kept\":1}");
+    close_store(f);
+    open_store(f);
+    assert_int_equal(get(f, ID1, T0), SESS_OK);
+    assert_str_view(f->rec.data, "{\"kept\":1}");
+    assert_str_view(f->rec.owner, "carol");
+}
+
+/* ------------------------------------------------------------------------
+ * update
+ * ------------------------------------------------------------------------ */
+
+struct merge_call {
+    int calls;
+    char seen[64];
+    int64_t seen_expires_ms;
+    struct sess_record next;
+    enum sess_err result;
+};
+
+static enum sess_err
+merge_record(void *arg, const struct sess_record *current, struct sess_record *next)
+{
+    struct merge_call *m = arg;
+
+    m->calls++;
+    snprintf(m->seen, sizeof m->seen, "%.*s", (int)current->data.len, current->data.ptr);
+    m->seen_expires_ms = current->expires_ms;
+    if (m->result != SESS_OK)
+        return m->result;
+    *next = m->next;
+    return SESS_OK;
+}
+
+static void
+test_update_merges_into_the_current_record(void **ctx)
+{
+    struct fx *f = *ctx;
+    struct merge_call m = {.next = record(T0 + 40 * MIN_MS, 0, "alice", "{\"n\":2}")};
+
+    create(f, ID1, T0 + 30 * MIN_MS, "alice", "{\"n\":1}");
+    assert_int_equal(f->st->ops->update(f->st, SESS_STR_LIT(ID1), T0, merge_record, &m), SESS_OK);
+    assert_int_equal(m.calls, 1);
+    assert_string_equal(m.seen, "{\"n\":1}");
+    assert_int_equal(m.seen_expires_ms, T0 + 30 * MIN_MS);
+    assert_int_equal(get(f, ID1, T0 + 35 * MIN_MS), SESS_OK);
+    assert_str_view(f->rec.data, "{\"n\":2}");
+}
+
+static void
+test_update_of_destroyed_record_is_not_found_and_not_recreated(void **ctx)
+{
+    struct fx *f = *ctx;
+    struct merge_call m = {.next = record(T0 + 40 * MIN_MS, 0, "", "{\"n\":2}")};
+
+    create(f, ID1, T0 + 30 * MIN_MS, "", "{\"n\":1}");
+    assert_int_equal(f->st->ops->destroy(f->st, SESS_STR_LIT(ID1)), SESS_OK);
+    assert_int_equal(f->st->ops->update(f->st, SESS_STR_LIT(ID1), T0, merge_record, &m),
+                     SESS_ENOTFOUND);
+    assert_int_equal(m.calls, 0);
+    assert_int_equal(get(f, ID1, T0), SESS_ENOTFOUND);
+}
+
+static void
+test_update_of_expired_record_is_not_found(void **ctx)
+{
+    struct fx *f = *ctx;
+    struct merge_call m = {.next = record(T0 + 90 * MIN_MS, 0, "", "{\"n\":2}")};
+
+    create(f, ID1, T0 + 30 * MIN_MS, "", "{\"n\":1}");
+    assert_int_equal(f->st->ops->update(f->st, SESS_STR_LIT(ID1), T0 + 30 * MIN_MS, merge_record,
+                                        &m),
+                     SESS_ENOTFOUND);
+    assert_int_equal(m.calls, 0);
+    assert_int_equal(get(f, ID1, T0), SESS_OK);
+    assert_str_view(f->rec.data, "{\"n\":1}");
+}
+
+static void
+test_update_aborts_when_merge_fails(void **ctx)
+{
+    struct fx *f = *ctx;
+    struct merge_call m = {.next = record(T0 + 40 * MIN_MS, 0, "", "{\"n\":2}"),
+                           .result = SESS_ECONFLICT};
+
+    create(f, ID1, T0 + 30 * MIN_MS, "", "{\"n\":1}");
+    assert_int_equal(f->st->ops->update(f->st, SESS_STR_LIT(ID1), T0, merge_record, &m),
+                     SESS_ECONFLICT);
+    assert_int_equal(get(f, ID1, T0), SESS_OK);
+    assert_str_view(f->rec.data, "{\"n\":1}");
+}
+
+static void
+test_update_refiles_the_expiry_for_gc(void **ctx)
+{
+    struct fx *f = *ctx;
+    struct merge_call m = {.next = record(T0 + 90 * MIN_MS, 0, "", "{\"n\":2}")};
+    size_t purged;
+    bool more;
+
+    create(f, ID1, T0 + 30 * MIN_MS, "", "{\"n\":1}");
+    assert_int_equal(f->st->ops->update(f->st, SESS_STR_LIT(ID1), T0, merge_record, &m), SESS_OK);
+    /* after the old expiry, gc must not take the record that moved */
+    assert_int_equal(f->st->ops->gc(f->st, T0 + 60 * MIN_MS, 100, &purged, &more), SESS_OK);
+    assert_int_equal(purged, 0);
+    assert_int_equal(get(f, ID1, T0 + 60 * MIN_MS), SESS_OK);
+    assert_int_equal(f->st->ops->gc(f->st, T0 + 90 * MIN_MS, 100, &purged, &more), SESS_OK);
+    assert_int_equal(purged, 1);
+}
+
+static void
+test_update_moves_the_owner_index(void **ctx)
+{
+    struct fx *f = *ctx;
+    struct merge_call m = {.next = record(T0 + 30 * MIN_MS, 0, "alice", "{\"user\":\"alice\"}")};
+    size_t count;
+
+    create(f, ID1, T0 + 30 * MIN_MS, "", "{}");
+    assert_int_equal(f->st->ops->update(f->st, SESS_STR_LIT(ID1), T0, merge_record, &m), SESS_OK);
+    m.next = record(T0 + 30 * MIN_MS, 0, "bob", "{\"user\":\"bob\"}");
+    assert_int_equal(f->st->ops->update(f->st, SESS_STR_LIT(ID1), T0, merge_record, &m), SESS_OK);
+    assert_int_equal(f->st->ops->destroy_owner(f->st, SESS_STR_LIT("alice"), &count), SESS_OK);
+    assert_int_equal(count, 0);
+    assert_int_equal(get(f, ID1, T0), SESS_OK);
+    assert_int_equal(f->st->ops->destroy_owner(f->st, SESS_STR_LIT("bob"), &count), SESS_OK);
+    assert_int_equal(count, 1);
+    assert_int_equal(get(f, ID1, T0), SESS_ENOTFOUND);
+}
+
+/* ------------------------------------------------------------------------
+ * touch / destroy
+ * ------------------------------------------------------------------------ */
+
+static void
+test_touch_moves_the_expiry_and_keeps_the_data(void **ctx)
+{
+    struct fx *f = *ctx;
+
+    create(f, ID1, T0 + 30 * MIN_MS, "dave", "{\"keep\":true}");
+    assert_int_equal(f->st->ops->touch(f->st, SESS_STR_LIT(ID1), T0 + 20 * MIN_MS, T0 + 50 * MIN_MS),
+                     SESS_OK);
+    assert_int_equal(get(f, ID1, T0 + 45 * MIN_MS), SESS_OK);
+    assert_int_equal(f->rec.expires_ms, T0 + 50 * MIN_MS);
+    assert_str_view(f->rec.data, "{\"keep\":true}");
+    assert_str_view(f->rec.owner, "dave");
+}
+
+static void
+test_touch_of_dead_or_absent_record_is_not_found(void **ctx)
+{
+    struct fx *f = *ctx;
+
+    create(f, ID1, T0 + 30 * MIN_MS, "", "{}");
+    assert_int_equal(f->st->ops->touch(f->st, SESS_STR_LIT(ID1), T0 + 30 * MIN_MS, T0 + 90 * MIN_MS),
+                     SESS_ENOTFOUND);
+    assert_int_equal(f->st->ops->touch(f->st, SESS_STR_LIT(ID2), T0, T0 + 90 * MIN_MS),
+                     SESS_ENOTFOUND);
+    assert_int_equal(get(f, ID1, T0 + 31 * MIN_MS), SESS_ENOTFOUND);
+}
+
+static void
+test_touch_refiles_the_expiry_for_gc(void **ctx)
+{
+    struct fx *f = *ctx;
+    size_t purged;
+    bool more;
+
+    create(f, ID1, T0 + 30 * MIN_MS, "", "{}");
+    assert_int_equal(f->st->ops->touch(f->st, SESS_STR_LIT(ID1), T0, T0 + 60 * MIN_MS), SESS_OK);
+    assert_int_equal(f->st->ops->gc(f->st, T0 + 45 * MIN_MS, 100, &purged, &more), SESS_OK);
+    assert_int_equal(purged, 0);
+    assert_int_equal(get(f, ID1, T0 + 45 * MIN_MS), SESS_OK);
+}
+
+static void
+test_destroy_removes_the_record(void **ctx)
+{
+    struct fx *f = *ctx;
+
+    create(f, ID1, T0 + 30 * MIN_MS, "erin", "{}");
+    create(f, ID2, T0 + 30 * MIN_MS, "erin", "{}");
+    assert_int_equal(f->st->ops->destroy(f->st, SESS_STR_LIT(ID1)), SESS_OK);
+    assert_int_equal(get(f, ID1, T0), SESS_ENOTFOUND);
+    assert_int_equal(get(f, ID2, T0), SESS_OK);
+}
+
+static void
+test_destroy_of_absent_id_is_ok(void **ctx)
+{
+    struct fx *f = *ctx;
+
+    assert_int_equal(f->st->ops->destroy(f->st, SESS_STR_LIT(ID1)), SESS_OK);
+    assert_int_equal(f->st->ops->destroy(f->st, SESS_STR_LIT("")), SESS_OK);
+}
+
+static void
+test_destroy_owner_ends_only_that_owners_sessions(void **ctx)
+{
+    struct fx *f = *ctx;
+    size_t count;
+
+    create(f, ID1, T0 + 30 * MIN_MS, "frank", "{}");
+    create(f, ID2, T0 + 30 * MIN_MS, "frank", "{}");
+    create(f, ID3, T0 + 30 * MIN_MS, "grace", "{}");
+    assert_int_equal(f->st->ops->destroy_owner(f->st, SESS_STR_LIT("frank"), &count), SESS_OK);
+    assert_int_equal(count, 2);
+    assert_int_equal(get(f, ID1, T0), SESS_ENOTFOUND);
+    assert_int_equal(get(f, ID2, T0), SESS_ENOTFOUND);
+    assert_int_equal(get(f, ID3, T0), SESS_OK);
+    assert_int_equal(f->st->ops->destroy_owner(f->st, SESS_STR_LIT("frank"), &count), SESS_OK);
+    assert_int_equal(count, 0);
+}
+
+static void
+test_destroy_owner_of_unknown_owner_counts_zero(void **ctx)
+{
+    struct fx *f = *ctx;
+    size_t count = 99;
+
+    create(f, ID1, T0 + 30 * MIN_MS, "", "{}");
+    assert_int_equal(f->st->ops->destroy_owner(f->st, SESS_STR_LIT("nobody"), &count), SESS_OK);
+    assert_int_equal(count, 0);
+    assert_int_equal(f->st->ops->destroy_owner(f->st, SESS_STR_LIT(""), &count), SESS_OK);
+    assert_int_equal(count, 0);
+    assert_int_equal(get(f, ID1, T0), SESS_OK);
+}
+
+/* ------------------------------------------------------------------------
+ * gc
+ * ------------------------------------------------------------------------ */
+
+static void
+make_id(char out[SESS_ID_LEN + 1], unsigned n)
+{
+    snprintf(out, SESS_ID_LEN + 1, "id%041u", n);
+}
+
+static void
+test_gc_purges_only_dead_records(void **ctx)
+{
+    struct fx *f = *ctx;
+    struct sess_record capped = record(T0 + 60 * MIN_MS, T0 + 5 * MIN_MS, "h", "{}");
+    size_t purged;
+    bool more;
+
+    create(f, ID1, T0 + 10 * MIN_MS, "h", "{}");
+    create(f, ID2, T0 + 30 * MIN_MS, "h", "{}");
+    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID3), &capped), SESS_OK);
+    assert_int_equal(f->st->ops->gc(f->st, T0 + 10 * MIN_MS, 100, &purged, &more), SESS_OK);
+    assert_int_equal(purged, 2); /* ID1 by expiry, ID3 by its deadline */
+    assert_false(more);
+    assert_int_equal(get(f, ID2, T0 + 10 * MIN_MS), SESS_OK);
+    /* gone for good, not only hidden: a reader with an older clock sees nothing */
+    assert_int_equal(get(f, ID1, T0), SESS_ENOTFOUND);
+    assert_int_equal(get(f, ID3, T0), SESS_ENOTFOUND);
+}
+
+static void
+test_gc_works_in_bounded_batches(void **ctx)
+{
+    struct fx *f = *ctx;
+    char id[SESS_ID_LEN + 1];
+    size_t purged, total = 0;
+    unsigned i;
+    bool more;
+
+    for (i = 0; i < 25; i++) {
+        make_id(id, i);
+        create(f, id, T0 + i, "", "{}");
+    }
+    create(f, ID1, T0 + 60 * MIN_MS, "", "{}");
+    assert_int_equal(f->st->ops->gc(f->st, T0 + MIN_MS, 10, &purged, &more), SESS_OK);
+    assert_int_equal(purged, 10);
+    assert_true(more);
+    /* oldest first */
+    make_id(id, 9);
+    assert_int_equal(get(f, id, T0), SESS_ENOTFOUND);
+    make_id(id, 10);
+    assert_int_equal(get(f, id, T0), SESS_OK);
+    total = purged;
+    do {
+        assert_int_equal(f->st->ops->gc(f->st, T0 + MIN_MS, 10, &purged, &more), SESS_OK);
+        total += purged;
+    } while (more);
+    assert_int_equal(total, 25);
+    assert_int_equal(get(f, ID1, T0 + MIN_MS), SESS_OK);
+}
+
+static void
+test_gc_if_due_purges_at_most_once_per_interval(void **ctx)
+{
+    struct fx *f = *ctx;
+
+    create(f, ID1, T0 + 1000, "", "{}");
+    f->st->ops->gc_if_due(f->st, T0 + 2000);
+    assert_int_equal(get(f, ID1, T0), SESS_ENOTFOUND);
+
+    create(f, ID2, T0 + 3000, "", "{}");
+    f->st->ops->gc_if_due(f->st, T0 + 4000);
+    assert_int_equal(get(f, ID2, T0), SESS_OK); /* not due again yet */
+    f->st->ops->gc_if_due(f->st, T0 + 2000 + 2 * MIN_MS + 1);
+    assert_int_equal(get(f, ID2, T0), SESS_ENOTFOUND);
+}
+
+/* Another process's gc batch counts for everyone: a fresh process that
+ * finds the shared schedule not due does no purge. */
+static void
+test_gc_if_due_follows_the_shared_schedule(void **ctx)
+{
+    struct fx *f = *ctx;
+
+    create(f, ID1, T0 + 1000, "", "{}");
+    f->st->ops->gc_if_due(f->st, T0 + 2000); /* "another process", due: runs */
+    create(f, ID2, T0 + 3000, "", "{}");
+    close_store(f);
+    open_store(f); /* a new process: its own first check reads the schedule */
+    f->st->ops->gc_if_due(f->st, T0 + 4000);
+    assert_int_equal(get(f, ID2, T0), SESS_OK);
+    f->st->ops->gc_if_due(f->st, T0 + 2000 + 2 * MIN_MS);
+    assert_int_equal(get(f, ID2, T0), SESS_ENOTFOUND);
+}
+
+/* ------------------------------------------------------------------------
+ * A full map
+ * ------------------------------------------------------------------------ */
+
+static void
+test_map_grows_when_full(void **ctx)
+{
+    struct fx *f = *ctx;
+    char id[SESS_ID_LEN + 1], data[1100];
+    int64_t later = sess_clock_real_ms() + 60 * MIN_MS;
+    struct sess_store_stats stats;
+    unsigned i;
+
+    memset(data, 'x', sizeof data - 1);
+    data[0] = '"';
+    data[sizeof data - 2] = '"';
+    data[sizeof data - 1] = '\0';
+    for (i = 0; i < 600; i++) {
+        make_id(id, i);
+        create(f, id, later, "", data);
+    }
+    for (i = 0; i < 600; i++) {
+        make_id(id, i);
+        assert_int_equal(get(f, id, later - 1), SESS_OK);
+        assert_int_equal(f->rec.data.len, sizeof data - 1);
+    }
+    assert_int_equal(f->st->ops->stats(f->st, later - 1, &stats), SESS_OK);
+    assert_true(stats.map_size_bytes >= 600 * 1100);
+    assert_int_equal(stats.sessions, 600);
+}
+
+/* Before the map grows, dead records make room. */
+static void
+test_full_map_purges_dead_records_before_growing(void **ctx)
+{
+    struct fx *f = *ctx;
+    char id[SESS_ID_LEN + 1], data[1100];
+    int64_t past = sess_clock_real_ms() - MIN_MS;
+    struct sess_store_stats before, after;
+    unsigned i;
+
+    memset(data, 'x', sizeof data - 1);
+    data[sizeof data - 1] = '\0';
+    assert_int_equal(f->st->ops->stats(f->st, past, &before), SESS_OK);
+    for (i = 0; i < 300; i++) {
+        make_id(id, i);
+        create(f, id, past, "", data);
+    }
+    assert_int_equal(f->st->ops->stats(f->st, past, &after), SESS_OK);
+    assert_int_equal(after.map_size_bytes, before.map_size_bytes);
+    assert_true(after.sessions < 300);
+}
+
+static void
+test_map_size_grown_by_one_process_is_kept_by_the_next(void **ctx)
+{
+    struct fx *f = *ctx;
+    char id[SESS_ID_LEN + 1], data[1100];
+    int64_t later = sess_clock_real_ms() + 60 * MIN_MS;
+    struct sess_store_stats grown, reopened;
+    unsigned i;
+
+    memset(data, 'y', sizeof data - 1);
+    data[sizeof data - 1] = '\0';
+    for (i = 0; i < 200; i++) {
+        make_id(id, i);
+        create(f, id, later, "", data);
+    }
+    assert_int_equal(f->st->ops->stats(f->st, later - 1, &grown), SESS_OK);
+    assert_true(grown.map_size_bytes > f->cfg.lmdb_map_size_bytes);
+    close_store(f);
+    open_store(f);
+    assert_int_equal(f->st->ops->stats(f->st, later - 1, &reopened), SESS_OK);
+    assert_int_equal(reopened.map_size_bytes, grown.map_size_bytes);
+}
+
+/* Another process grows the map past ours: our next read and write meet
+ * MDB_MAP_RESIZED and take the new size. The child never touches the
+ * parent's environment; it opens its own after the fork. */
+static void
+test_map_grown_by_another_process_is_adopted(void **ctx)
+{
+    struct fx *f = *ctx;
+    char id[SESS_ID_LEN + 1], data[1100];
+    int64_t later = sess_clock_real_ms() + 60 * MIN_MS;
+    pid_t pid;
+    int status;
+    unsigned i;
+
+    create(f, ID1, later, "", "{}");
+    assert_int_equal(get(f, ID1, T0), SESS_OK);
+    memset(data, 'z', sizeof data - 1);
+    data[sizeof data - 1] = '\0';
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct sess_store *st;
+        char errmsg[SESS_ERRMSG_MAX];
+        struct sess_record rec = record(later, 0, "", data);
+
+        if (sess_store_lmdb_open(&st, f->store_dir, &f->cfg, &f->secrets, errmsg, sizeof errmsg))
+            _exit(2);
+        for (i = 0; i < 300; i++) {
+            make_id(id, i);
+            if (st->ops->create(st, sess_str_c(id), &rec) != SESS_OK)
+                _exit(3);
+        }
+        sess_store_close(st);
+        _exit(0);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    make_id(id, 299);
+    assert_int_equal(get(f, id, T0), SESS_OK);
+    assert_int_equal(f->rec.data.len, sizeof data - 1);
+    create(f, ID2, later, "", data);
+    assert_int_equal(get(f, ID2, T0), SESS_OK);
+}
+
+/* ------------------------------------------------------------------------
+ * Throttling
+ * ------------------------------------------------------------------------ */
+
+#define WINDOW_MS (5 * MIN_MS)
+
+static uint32_t
+hit(struct fx *f, const char *key, int64_t now_ms, int64_t *first_ms)
+{
+    uint32_t count = 0;
+    int64_t first = 0;
+
+    assert_int_equal(f->st->ops->throttle_hit(f->st, sess_str_c(key), now_ms, WINDOW_MS, &count,
+                                              &first),
+                     SESS_OK);
+    if (first_ms)
+        *first_ms = first;
+    return count;
+}
+
+static uint32_t
+peek(struct fx *f, const char *key, int64_t now_ms)
+{
+    uint32_t count = 99;
+    int64_t first;
+
+    assert_int_equal(f->st->ops->throttle_peek(f->st, sess_str_c(key), now_ms, WINDOW_MS, &count,
+                                               &first),
+                     SESS_OK);
+    return count;
+}
+
+static void
+test_throttle_counts_failures_in_the_window(void **ctx)
+{
+    struct fx *f = *ctx;
+    int64_t first;
+
+    assert_int_equal(hit(f, "user:alice", T0, &first), 1);
+    assert_int_equal(first, T0);
+    assert_int_equal(hit(f, "user:alice", T0 + 1000, &first), 2);
+    assert_int_equal(hit(f, "user:alice", T0 + WINDOW_MS - 1, &first), 3);
+    assert_int_equal(first, T0);
+    assert_int_equal(peek(f, "user:alice", T0 + WINDOW_MS - 1), 3);
+}
+
+static void
+test_throttle_restarts_after_the_window(void **ctx)
+{
+    struct fx *f = *ctx;
+    int64_t first;
+
+    hit(f, "ip:192.0.2.1", T0, NULL);
+    hit(f, "ip:192.0.2.1", T0 + 1, NULL);
+    assert_int_equal(peek(f, "ip:192.0.2.1", T0 + WINDOW_MS), 0);
+    assert_int_equal(hit(f, "ip:192.0.2.1", T0 + WINDOW_MS, &first), 1);
+    assert_int_equal(first, T0 + WINDOW_MS);
+}
+
+static void
+test_throttle_peek_does_not_count(void **ctx)
+{
+    struct fx *f = *ctx;
+
+    assert_int_equal(peek(f, "user:bob", T0), 0);
+    hit(f, "user:bob", T0, NULL);
+    assert_int_equal(peek(f, "user:bob", T0 + 1), 1);
+    assert_int_equal(peek(f, "user:bob", T0 + 2), 1);
+}
+
+static void
+test_throttle_clear_forgets_the_key(void **ctx)
+{
+    struct fx *f = *ctx;
+
+    hit(f, "user:carol", T0, NULL);
+    hit(f, "user:carol", T0, NULL);
+    assert_int_equal(f->st->ops->throttle_clear(f->st, SESS_STR_LIT("user:carol")), SESS_OK);
+    assert_int_equal(peek(f, "user:carol", T0), 0);
+    assert_int_equal(hit(f, "user:carol", T0, NULL), 1);
+    assert_int_equal(f->st->ops->throttle_clear(f->st, SESS_STR_LIT("user:never")), SESS_OK);
+}
+
+static void
+test_throttle_keys_are_independent(void **ctx)
+{
+    struct fx *f = *ctx;
+
+    hit(f, "user:dave", T0, NULL);
+    hit(f, "user:dave", T0, NULL);
+    assert_int_equal(hit(f, "user:Dave", T0, NULL), 1);
+    assert_int_equal(peek(f, "user:dave", T0), 2);
+}
+
+static void
+test_throttle_accepts_keys_over_the_lmdb_key_limit(void **ctx)
+{
+    struct fx *f = *ctx;
+    char *key = malloc(12001);
+
+    assert_non_null(key);
+    memset(key, 'u', 12000);
+    key[12000] = '\0';
+    assert_int_equal(hit(f, key, T0, NULL), 1);
+    assert_int_equal(hit(f, key, T0, NULL), 2);
+    key[11999] = 'v';
+    assert_int_equal(peek(f, key, T0), 0);
+    free(key);
+}
+
+/* A counter whose window has passed is deleted by gc: seen by going back
+ * in time, where a surviving counter would still count. */
+static void
+test_gc_purges_stale_throttle_counters(void **ctx)
+{
+    struct fx *f = *ctx;
+    size_t purged;
+    bool more;
+
+    hit(f, "user:old", T0, NULL);
+    hit(f, "user:new", T0 + WINDOW_MS, NULL);
+    assert_int_equal(f->st->ops->gc(f->st, T0 + WINDOW_MS, 100, &purged, &more), SESS_OK);
+    assert_int_equal(peek(f, "user:old", T0 + 1), 0);
+    assert_int_equal(peek(f, "user:new", T0 + WINDOW_MS + 1), 1);
+}
+
+/* ------------------------------------------------------------------------
+ * Accounts
+ * ------------------------------------------------------------------------ */
+
+static void
+test_user_put_get_and_del(void **ctx)
+{
+    struct fx *f = *ctx;
+    const char *json = "{\"role\":\"admin\",\"hash\":\"$argon2id$x\"}";
+
+    assert_int_equal(f->st->ops->user_put(f->st, SESS_STR_LIT("alice"), sess_str_c(json)),
+                     SESS_OK);
+    assert_int_equal(f->st->ops->user_get(f->st, SESS_STR_LIT("alice"), &f->buf), SESS_OK);
+    assert_int_equal(f->buf.len, strlen(json));
+    assert_string_equal(f->buf.ptr, json); /* NUL-terminated after its length */
+    assert_int_equal(f->st->ops->user_del(f->st, SESS_STR_LIT("alice")), SESS_OK);
+    assert_int_equal(f->st->ops->user_get(f->st, SESS_STR_LIT("alice"), &f->buf), SESS_ENOTFOUND);
+    assert_int_equal(f->st->ops->user_del(f->st, SESS_STR_LIT("alice")), SESS_ENOTFOUND);
+}
+
+static void
+test_user_put_replaces(void **ctx)
+{
+    struct fx *f = *ctx;
+
+    assert_int_equal(f->st->ops->user_put(f->st, SESS_STR_LIT("bob"), SESS_STR_LIT("{\"v\":1}")),
+                     SESS_OK);
+    assert_int_equal(f->st->ops->user_put(f->st, SESS_STR_LIT("bob"), SESS_STR_LIT("{\"v\":2}")),
+                     SESS_OK);
+    assert_int_equal(f->st->ops->user_get(f->st, SESS_STR_LIT("bob"), &f->buf), SESS_OK);
+    assert_string_equal(f->buf.ptr, "{\"v\":2}");
+}
+
+struct name_list {
+    char names[8][16];
+    size_t count;
+};
+
+static bool
+collect_user(void *arg, struct sess_str name, struct sess_str value)
+{
+    struct name_list *l = arg;
+
+    (void)value;
+    snprintf(l->names[l->count++], sizeof l->names[0], "%.*s", (int)name.len, name.ptr);
+    return l->count < 8;
+}
+
+static void
+test_user_each_visits_every_account_in_name_order(void **ctx)
+{
+    struct fx *f = *ctx;
+    struct name_list l = {0};
+
+    assert_int_equal(f->st->ops->user_put(f->st, SESS_STR_LIT("zed"), SESS_STR_LIT("{}")), SESS_OK);
+    assert_int_equal(f->st->ops->user_put(f->st, SESS_STR_LIT("amy"), SESS_STR_LIT("{}")), SESS_OK);
+    assert_int_equal(f->st->ops->user_put(f->st, SESS_STR_LIT("kim"), SESS_STR_LIT("{}")), SESS_OK);
+    assert_int_equal(f->st->ops->user_each(f->st, collect_user, &l), SESS_OK);
+    assert_int_equal(l.count, 3);
+    assert_string_equal(l.names[0], "amy");
+    assert_string_equal(l.names[1], "kim");
+    assert_string_equal(l.names[2], "zed");
+}
+
+/* ------------------------------------------------------------------------
+ * Listing and statistics
+ * ------------------------------------------------------------------------ */
+
+struct visit_list {
+    char ids[8][SESS_ID_MAX_LEN + 1];
+    char data[8][32];
+    size_t count;
+    size_t stop_after;
+};
+
+static bool
+collect_record(void *arg, struct sess_str id, const struct sess_record *rec)
+{
+    struct visit_list *l = arg;
+
+    snprintf(l->ids[l->count], sizeof l->ids[0], "%.*s", (int)id.len, id.ptr);
+    snprintf(l->data[l->count], sizeof l->data[0], "%.*s", (int)rec->data.len, rec->data.ptr);
+    l->count++;
+    return l->count != l->stop_after && l->count < 8;
+}
+
+static void
+test_each_visits_every_record_unsealed(void **ctx)
+{
+    struct fx *f = *ctx;
+    struct visit_list l = {0};
+
+    create(f, ID2, T0 + MIN_MS, "x", "{\"b\":2}");
+    create(f, ID1, T0 - MIN_MS, "", "{\"a\":1}"); /* dead records are listed too */
+    assert_int_equal(f->st->ops->each(f->st, SESS_STR_LIT(""), collect_record, &l), SESS_OK);
+    assert_int_equal(l.count, 2);
+    assert_string_equal(l.ids[0], ID1);
+    assert_string_equal(l.data[0], "{\"a\":1}");
+    assert_string_equal(l.ids[1], ID2);
+    assert_string_equal(l.data[1], "{\"b\":2}");
+}
+
+static void
+test_each_of_an_owner_visits_only_theirs(void **ctx)
+{
+    struct fx *f = *ctx;
+    struct visit_list l = {0};
+
+    create(f, ID1, T0 + MIN_MS, "ivan", "{\"i\":1}");
+    create(f, ID2, T0 + MIN_MS, "judy", "{\"j\":1}");
+    create(f, ID3, T0 + MIN_MS, "ivan", "{\"i\":2}");
+    assert_int_equal(f->st->ops->each(f->st, SESS_STR_LIT("ivan"), collect_record, &l), SESS_OK);
+    assert_int_equal(l.count, 2);
+    assert_string_equal(l.ids[0], ID1);
+    assert_string_equal(l.ids[1], ID3);
+}
+
+static void
+test_each_stops_when_the_visitor_says_so(void **ctx)
+{
+    struct fx *f = *ctx;
+    struct visit_list l = {.stop_after = 1};
+
+    create(f, ID1, T0 + MIN_MS, "", "{}");
+    create(f, ID2, T0 + MIN_MS, "", "{}");
+    assert_int_equal(f->st->ops->each(f->st, SESS_STR_LIT(""), collect_record, &l), SESS_OK);
+    assert_int_equal(l.count, 1);
+}
+
+/* A visitor may write to the store (sessctl revokes while listing). */
+static bool
+destroy_visited(void *arg, struct sess_str id, const struct sess_record *rec)
+{
+    struct sess_store *st = arg;
+
+    (void)rec;
+    return st->ops->destroy(st, id) == SESS_OK;
+}
+
+static void
+test_each_visitor_may_destroy_records(void **ctx)
+{
+    struct fx *f = *ctx;
+
+    create(f, ID1, T0 + MIN_MS, "", "{}");
+    create(f, ID2, T0 + MIN_MS, "", "{}");
+    assert_int_equal(f->st->ops->each(f->st, SESS_STR_LIT(""), destroy_visited, f->st), SESS_OK);
+    assert_int_equal(get(f, ID1, T0), SESS_ENOTFOUND);
+    assert_int_equal(get(f, ID2, T0), SESS_ENOTFOUND);
+}
+
+static void
+test_stats_counts_what_is_stored(void **ctx)
+{
+    struct fx *f = *ctx;
+    struct sess_record rec = record(T0 + 30 * MIN_MS, 0, "kate", "{}");
+    struct sess_store_stats s;
+
+    rec.created_ms = T0 - 3000;
+    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID1), &rec), SESS_OK);
+    rec.created_ms = T0 + 3000;
+    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID2), &rec), SESS_OK);
+    create(f, ID3, T0 + 1000, "leo", "{}");
+    assert_int_equal(f->st->ops->user_put(f->st, SESS_STR_LIT("kate"), SESS_STR_LIT("{}")),
+                     SESS_OK);
+    assert_int_equal(f->st->ops->stats(f->st, T0 + 2000, &s), SESS_OK);
+    assert_int_equal(s.sessions, 3);
+    assert_int_equal(s.expired, 1);
+    assert_int_equal(s.users, 1);
+    assert_int_equal(s.owners, 2);
+    assert_int_equal(s.oldest_created_ms, T0 - 3000);
+    assert_int_equal(s.newest_created_ms, T0 + 3000);
+    assert_int_equal(s.map_size_bytes, f->cfg.lmdb_map_size_bytes);
+    assert_true(s.map_used_bytes > 0 && s.map_used_bytes < s.map_size_bytes);
+    assert_true(s.readers_used >= 1);
+    assert_true(s.readers_max >= 510);
+}
+
+/* ------------------------------------------------------------------------
+ * Sealing, as seen in the file
+ * ------------------------------------------------------------------------ */
+
+#define MARKER "marker-7f3a9c-plaintext"
+
+static bool
+file_contains(const char *dir, const char *needle)
+{
+    char path[PATH_MAX];
+    FILE *fp;
+    char *data;
+    long size;
+    bool found;
+
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    fp = fopen(path, "rb");
+    assert_non_null(fp);
+    assert_int_equal(fseek(fp, 0, SEEK_END), 0);
+    size = ftell(fp);
+    assert_true(size > 0);
+    rewind(fp);
+    data = malloc((size_t)size);
+    assert_non_null(data);
+    assert_int_equal(fread(data, 1, (size_t)size, fp), (size_t)size);
+    fclose(fp);
+    found = memmem(data, (size_t)size, needle, strlen(needle)) != NULL;
+    free(data);
+    return found;
+}
+
+static void
+test_sealed_data_never_reaches_the_file_in_plaintext(void **ctx)
+{
+    struct fx *f = *ctx;
+    struct merge_call m = {.next = record(T0 + 60 * MIN_MS, 0, "", "{\"note\":\"" MARKER "2\"}")};
+
+    create(f, ID1, T0 + 30 * MIN_MS, "", "{\"note\":\"" MARKER "\"}");
+    assert_int_equal(f->st->ops->update(f->st, SESS_STR_LIT(ID1), T0, merge_record, &m), SESS_OK);
+    close_store(f);
+    assert_false(file_contains(f->store_dir, MARKER));
+    open_store(f);
+    assert_int_equal(get(f, ID1, T0), SESS_OK);
+    assert_str_view(f->rec.data, "{\"note\":\"" MARKER "2\"}");
+}
+
+/* The control for the test above: without encryption the marker is there,
+ * so the search would find it. */
+static void
+test_unsealed_store_keeps_plain_json(void **ctx)
+{
+    struct fx *f = *ctx;
+
+    create(f, ID1, T0 + 30 * MIN_MS, "", "{\"note\":\"" MARKER "\"}");
+    close_store(f);
+    assert_true(file_contains(f->store_dir, MARKER));
+    open_store(f);
+    assert_int_equal(get(f, ID1, T0), SESS_OK);
+}
+
+/* Writes `value` under `id` in the sessions database with plain LMDB, as
+ * someone with the file would. The store must be closed: one environment
+ * per process. */
+static void
+raw_put(const char *dir, const char *id, const void *value, size_t len)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_val k = {strlen(id), (void *)id}, v = {len, (void *)value};
+
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+    assert_int_equal(mdb_env_open(env, dir, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "sessions", 0, &dbi), 0);
+    assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
+static void
+raw_get(const char *dir, const char *id, struct sess_buf *out)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_val k = {strlen(id), (void *)id}, v;
+
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+    assert_int_equal(mdb_env_open(env, dir, MDB_RDONLY, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "sessions", 0, &dbi), 0);
+    assert_int_equal(mdb_get(txn, dbi, &k, &v), 0);
+    out->len = 0;
+    assert_int_equal(sess_buf_append(out, v.mv_data, v.mv_size), SESS_OK);
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+}
+
+static void
+test_value_moved_to_another_id_does_not_open(void **ctx)
+{
+    struct fx *f = *ctx;
+    struct sess_buf raw = {0};
+
+    create(f, ID1, T0 + 30 * MIN_MS, "", "{\"user\":\"mallory\"}");
+    close_store(f);
+    raw_get(f->store_dir, ID1, &raw);
+    raw_put(f->store_dir, ID2, raw.ptr, raw.len);
+    open_store(f);
+    assert_int_equal(get(f, ID2, T0), SESS_ENOTFOUND);
+    assert_int_equal(get(f, ID1, T0), SESS_OK);
+    sess_buf_free(&raw);
+}
+
+static void
+test_corrupt_records_are_not_found(void **ctx)
+{
+    struct fx *f = *ctx;
+    struct sess_buf raw = {0};
+
+    create(f, ID1, T0 + 30 * MIN_MS, "", "{\"a\":1}");
+    close_store(f);
+    raw_get(f->store_dir, ID1, &raw);
+    raw.ptr[raw.len - 1] ^= 0x40; /* a flipped bit in the tag */
+    raw_put(f->store_dir, ID1, raw.ptr, raw.len);
+    raw_put(f->store_dir, ID2, "short", 5);                /* no header */
+    raw_put(f->store_dir, ID3, raw.ptr, 20);               /* truncated header */
+    open_store(f);
+    assert_int_equal(get(f, ID1, T0), SESS_ENOTFOUND);
+    assert_int_equal(get(f, ID2, T0), SESS_ENOTFOUND);
+    assert_int_equal(get(f, ID3, T0), SESS_ENOTFOUND);
+    sess_buf_free(&raw);
+}
+
+static void
+test_records_sealed_under_an_older_secret_still_open(void **ctx)
+{
+    struct fx *f = *ctx;
+    struct sess_secrets rotated = {0};
+
+    create(f, ID1, T0 + 30 * MIN_MS, "", "{\"old\":true}");
+    close_store(f);
+    assert_int_equal(sess_secrets_add(&rotated, SESS_STR_LIT(SECRET_B)), SESS_OK);
+    assert_int_equal(sess_secrets_add(&rotated, SESS_STR_LIT(SECRET_A)), SESS_OK);
+    sess_secrets_free(&f->secrets);
+    f->secrets = rotated;
+    open_store(f);
+    assert_int_equal(get(f, ID1, T0), SESS_OK);
+    assert_str_view(f->rec.data, "{\"old\":true}");
+}
+
+static void
+test_records_of_a_retired_secret_are_not_found(void **ctx)
+{
+    struct fx *f = *ctx;
+    struct sess_secrets only_b = {0};
+
+    create(f, ID1, T0 + 30 * MIN_MS, "", "{\"old\":true}");
+    close_store(f);
+    assert_int_equal(sess_secrets_add(&only_b, SESS_STR_LIT(SECRET_B)), SESS_OK);
+    sess_secrets_free(&f->secrets);
+    f->secrets = only_b;
+    open_store(f);
+    assert_int_equal(get(f, ID1, T0), SESS_ENOTFOUND);
+}
+
+/* ------------------------------------------------------------------------
+ * Opening
+ * ------------------------------------------------------------------------ */
+
+static void
+test_open_creates_missing_directories_private(void **ctx)
+{
+    struct fx *f = *ctx;
+    struct sess_store *st = NULL;
+    char dir[PATH_MAX], errmsg[SESS_ERRMSG_MAX];
+    struct stat sb;
+
+    tmpdir_path(&f->dir, "a/b/c", dir);
+    assert_int_equal(sess_store_lmdb_open(&st, dir, &f->cfg, &f->secrets, errmsg, sizeof errmsg),
+                     SESS_OK);
+    sess_store_close(st);
+    assert_int_equal(stat(dir, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0700);
+}
+
+static void
+test_open_of_unusable_directory_names_it(void **ctx)
+{
+    struct fx *f = *ctx;
+    struct sess_store *st = NULL;
+    char dir[PATH_MAX], errmsg[SESS_ERRMSG_MAX];
+
+    assert_int_equal(tmpdir_write_str(&f->dir, "file", "not a directory"), 0);
+    tmpdir_path(&f->dir, "file/sessions", dir);
+    assert_int_equal(sess_store_lmdb_open(&st, dir, &f->cfg, &f->secrets, errmsg, sizeof errmsg),
+                     SESS_ECONFIG);
+    assert_null(st);
+    assert_non_null(strstr(errmsg, dir));
+}
+
+static void
+test_open_with_encryption_and_no_secret_is_refused(void **ctx)
+{
+    struct fx *f = *ctx;
+    struct sess_store *st = NULL;
+    struct sess_secrets none = {0};
+    char dir[PATH_MAX], errmsg[SESS_ERRMSG_MAX];
+
+    tmpdir_path(&f->dir, "other", dir);
+    assert_int_equal(sess_store_lmdb_open(&st, dir, &f->cfg, &none, errmsg, sizeof errmsg),
+                     SESS_ECONFIG);
+    assert_null(st);
+}
+
+static void
+test_store_open_dispatches_on_the_store_setting(void **ctx)
+{
+    static const struct {
+        const char *store;
+        enum sess_err err;
+        const char *message_part;
+    } cases[] = {
+        {"redis://127.0.0.1:6379/0", SESS_ECONFIG, "not built yet"},
+        {"rediss://example.org/0", SESS_ECONFIG, "not built yet"},
+        {"unix:/run/redis.sock", SESS_ECONFIG, "not built yet"},
+        {"lmdb:", SESS_ECONFIG, "lmdb:DIR"},
+        {"mysql://db", SESS_ECONFIG, "unknown kind"},
+        {"", SESS_ECONFIG, "unknown kind"},
+    };
+    struct fx *f = *ctx;
+    struct sess_config cfg = f->cfg;
+    struct sess_store *st;
+    char errmsg[SESS_ERRMSG_MAX], spec[PATH_MAX + 8];
+    size_t i;
+
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cfg.store = (char *)cases[i].store;
+        errmsg[0] = '\0';
+        assert_int_equal(sess_store_open(&st, &cfg, &f->secrets, errmsg, sizeof errmsg),
+                         cases[i].err);
+        assert_null(st);
+        assert_non_null(strstr(errmsg, cases[i].message_part));
+    }
+    snprintf(spec, sizeof spec, "lmdb:%s/via-dispatch", f->dir.path);
+    cfg.store = spec;
+    assert_int_equal(sess_store_open(&st, &cfg, &f->secrets, errmsg, sizeof errmsg), SESS_OK);
+    assert_string_equal(st->ops->kind, "lmdb");
+    sess_store_close(st);
+    sess_store_close(NULL);
+}
+
+/* ------------------------------------------------------------------------
+ * Several processes
+ * ------------------------------------------------------------------------ */
+
+#define WORKERS     4
+#define PER_WORKER  150
+#define COUNTER_ID  "counter-counter-counter-counter-counter-abc"
+
+static enum sess_err
+increment(void *arg, const struct sess_record *current, struct sess_record *next)
+{
+    char *out = arg;
+    long n = strtol(current->data.ptr, NULL, 10);
+
+    snprintf(out, 32, "%ld", n + 1);
+    *next = *current;
+    next->data = sess_str_c(out);
+    return SESS_OK;
+}
+
+static int
+worker(struct fx *f, int w, int64_t later)
+{
+    struct sess_store *st;
+    char errmsg[SESS_ERRMSG_MAX], id[SESS_ID_LEN + 1], out[32];
+    struct sess_record rec = record(later, 0, "", "{}");
+    int i, status = 0;
+
+    /* After the fork: a store of this process's own. */
+    if (sess_store_lmdb_open(&st, f->store_dir, &f->cfg, &f->secrets, errmsg, sizeof errmsg))
+        return 2;
+    for (i = 0; i < PER_WORKER && status == 0; i++) {
+        make_id(id, (unsigned)(w * 1000 + i));
+        rec.owner = w % 2 ? SESS_STR_LIT("odd") : SESS_STR_LIT("even");
+        if (st->ops->create(st, sess_str_c(id), &rec) != SESS_OK)
+            status = 3;
+        else if (st->ops->update(st, SESS_STR_LIT(COUNTER_ID), T0, increment, out) != SESS_OK)
+            status = 4;
+    }
+    sess_store_close(st);
+    return status;
+}
+
+static void
+test_processes_write_concurrently_without_losing_anything(void **ctx)
+{
+    struct fx *f = *ctx;
+    int64_t later = T0 + 600 * MIN_MS;
+    struct sess_record counter = record(later, 0, "", "0");
+    struct sess_store_stats stats;
+    char id[SESS_ID_LEN + 1];
+    pid_t pids[WORKERS];
+    int w, i, status;
+    size_t count;
+
+    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(COUNTER_ID), &counter), SESS_OK);
+    close_store(f); /* no environment of ours crosses the fork */
+    for (w = 0; w < WORKERS; w++) {
+        pids[w] = fork();
+        assert_true(pids[w] >= 0);
+        if (pids[w] == 0)
+            _exit(worker(f, w, later));
+    }
+    for (w = 0; w < WORKERS; w++) {
+        assert_int_equal(waitpid(pids[w], &status, 0), pids[w]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    open_store(f);
+    for (w = 0; w < WORKERS; w++) {
+        for (i = 0; i < PER_WORKER; i++) {
+            make_id(id, (unsigned)(w * 1000 + i));
+            assert_int_equal(get(f, id, T0), SESS_OK);
+        }
+    }
+    assert_int_equal(get(f, COUNTER_ID, T0), SESS_OK);
+    assert_int_equal(strtol(f->rec.data.ptr, NULL, 10), WORKERS * PER_WORKER);
+    assert_int_equal(f->st->ops->stats(f->st, T0, &stats), SESS_OK);
+    assert_int_equal(stats.sessions, WORKERS * PER_WORKER + 1);
+    assert_int_equal(f->st->ops->destroy_owner(f->st, SESS_STR_LIT("odd"), &count), SESS_OK);
+    assert_int_equal(count, WORKERS / 2 * PER_WORKER);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+#define T(name)    cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define TINY(name) cmocka_unit_test_setup_teardown(name, setup_tiny_map, teardown)
+        T(test_create_then_get_returns_the_record),
+        T(test_get_of_unknown_id_is_not_found),
+        T(test_get_of_unusable_ids_is_not_found),
+        T(test_create_of_existing_id_is_eexists),
+        T(test_get_at_or_after_expiry_is_not_found),
+        T(test_get_at_or_after_deadline_is_not_found),
+        T(test_record_is_live_follows_expiry_and_deadline),
+        T(test_get_reuses_its_buffer),
+        T(test_records_survive_reopening),
+        T(test_update_merges_into_the_current_record),
+        T(test_update_of_destroyed_record_is_not_found_and_not_recreated),
+        T(test_update_of_expired_record_is_not_found),
+        T(test_update_aborts_when_merge_fails),
+        T(test_update_refiles_the_expiry_for_gc),
+        T(test_update_moves_the_owner_index),
+        T(test_touch_moves_the_expiry_and_keeps_the_data),
+        T(test_touch_of_dead_or_absent_record_is_not_found),
+        T(test_touch_refiles_the_expiry_for_gc),
+        T(test_destroy_removes_the_record),
+        T(test_destroy_of_absent_id_is_ok),
+        T(test_destroy_owner_ends_only_that_owners_sessions),
+        T(test_destroy_owner_of_unknown_owner_counts_zero),
+        T(test_gc_purges_only_dead_records),
+        T(test_gc_works_in_bounded_batches),
+        T(test_gc_if_due_purges_at_most_once_per_interval),
+        T(test_gc_if_due_follows_the_shared_schedule),
+        TINY(test_map_grows_when_full),
+        TINY(test_full_map_purges_dead_records_before_growing),
+        TINY(test_map_size_grown_by_one_process_is_kept_by_the_next),
+        TINY(test_map_grown_by_another_process_is_adopted),
+        T(test_throttle_counts_failures_in_the_window),
+        T(test_throttle_restarts_after_the_window),
+        T(test_throttle_peek_does_not_count),
+        T(test_throttle_clear_forgets_the_key),
+        T(test_throttle_keys_are_independent),
+        T(test_throttle_accepts_keys_over_the_lmdb_key_limit),
+        T(test_gc_purges_stale_throttle_counters),
+        T(test_user_put_get_and_del),
+        T(test_user_put_replaces),
+        T(test_user_each_visits_every_account_in_name_order),
+        T(test_each_visits_every_record_unsealed),
+        T(test_each_of_an_owner_visits_only_theirs),
+        T(test_each_stops_when_the_visitor_says_so),
+        T(test_each_visitor_may_destroy_records),
+        T(test_stats_counts_what_is_stored),
+        T(test_sealed_data_never_reaches_the_file_in_plaintext),
+        cmocka_unit_test_setup_teardown(test_unsealed_store_keeps_plain_json, setup_plain,
+                                        teardown),
+        T(test_value_moved_to_another_id_does_not_open),
+        T(test_corrupt_records_are_not_found),
+        T(test_records_sealed_under_an_older_secret_still_open),
+        T(test_records_of_a_retired_secret_are_not_found),
+        T(test_open_creates_missing_directories_private),
+        T(test_open_of_unusable_directory_names_it),
+        T(test_open_with_encryption_and_no_secret_is_refused),
+        T(test_store_open_dispatches_on_the_store_setting),
+        T(test_processes_write_concurrently_without_losing_anything),
+#undef T
+#undef TINY
+    };
+
+    if (sodium_init() < 0)
+        return 1;
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
