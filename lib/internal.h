@@ -82,6 +82,9 @@ struct sess_request {
 void sess_request_handle(struct sess_request *req, sess_route_fn route);
 void sess_request_reset(struct sess_request *req);
 
+/* Checks a form's CSRF token against the session the request loaded. */
+bool sess_csrf_is_valid(struct sess_request *req, const char *token, size_t len);
+
 /* Session life of a request (session.c). */
 void sess_session_begin(struct sess_request *req);
 /* Applies express-session's end-of-request rules: save or touch, and the

@@ -118,7 +118,7 @@ set_cookie(struct sess_request *req, int64_t expires_ms)
      * drops the header too (and we never store such a session). */
     if (a.secure && !req->is_secure)
         return SESS_OK;
-    a.expires_at = (expires_ms + 999) / 1000;
+    a.expires_at = expires_ms / 1000; /* Date.toUTCString() truncates the ms */
     err = sess_sign(&req->app->secrets, sess_str_c(req->id), signed_value, sizeof signed_value,
                     &signed_len);
     if (err == SESS_OK)

@@ -82,8 +82,9 @@ hash_password(struct sess_app *app, const char *password, size_t password_len,
                          (size_t)crypto_pwhash_MEMLIMIT_INTERACTIVE);
 }
 
-/* Reads the account `name`. SESS_ENOTFOUND when there is none; SESS_ESTORE
- * when the stored value is not an account (someone edited the database). */
+/* Reads the account `name`. SESS_ENOTFOUND when there is none;
+ * SESS_EBADINPUT when the stored value is not an account (someone edited
+ * the database); store failures as the store reports them. */
 static enum sess_err
 get_account(struct sess_app *app, struct sess_str name, struct account *acct)
 {
@@ -105,7 +106,7 @@ get_account(struct sess_app *app, struct sess_str name, struct account *acct)
     root = json_loadb(buf.ptr, buf.len, 0, NULL);
     if (json_unpack(root, "{s:s, s:s}", "role", &role, "hash", &hash) != 0 ||
         strlen(role) > ROLE_MAX || strlen(hash) >= sizeof acct->hash) {
-        err = sess_app_fail(app, SESS_ESTORE, "the account of \"%.*s\" is damaged; set it again",
+        err = sess_app_fail(app, SESS_EBADINPUT, "the account of \"%.*s\" is damaged; set it again",
                             (int)name.len, name.ptr);
         goto out;
     }
@@ -255,7 +256,7 @@ sess_user_verify(struct sess_app *app, const char *name, size_t name_len, const 
         if (err == SESS_OK) {
             is_known = true;
             hash = acct.hash;
-        } else if (err != SESS_ENOTFOUND && err != SESS_ESTORE) {
+        } else if (err != SESS_ENOTFOUND && err != SESS_EBADINPUT) {
             return err; /* the store is down: 503, the same for every name */
         }
     }

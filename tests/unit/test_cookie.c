@@ -693,6 +693,27 @@ test_build_refuses_bad_path_domain_or_priority(void **state)
 }
 
 static void
+test_build_limits_domain_labels_to_63_characters(void **state)
+{
+    struct sess_cookie_attrs a = {.same_site = SESS_SAME_SITE_OFF};
+    char domain[80], out[256];
+    size_t len;
+
+    (void)state;
+    memset(domain, 'a', 63);
+    strcpy(domain + 63, ".example");
+    a.domain = domain;
+    assert_int_equal(sess_cookie_build(out, sizeof(out), &len, SESS_STR_LIT("sid"),
+                                       SESS_STR_LIT("v"), &a, 0),
+                     SESS_OK);
+    memset(domain, 'a', 64);
+    strcpy(domain + 64, ".example");
+    assert_int_equal(sess_cookie_build(out, sizeof(out), &len, SESS_STR_LIT("sid"),
+                                       SESS_STR_LIT("v"), &a, 0),
+                     SESS_EBADINPUT);
+}
+
+static void
 test_build_needs_room_for_the_terminator(void **state)
 {
     struct sess_cookie_attrs a = {.path = "/", .same_site = SESS_SAME_SITE_LAX};
@@ -826,6 +847,7 @@ main(void)
         cmocka_unit_test(test_build_encodes_control_bytes_and_nul),
         cmocka_unit_test(test_build_refuses_names_that_are_not_tokens),
         cmocka_unit_test(test_build_refuses_bad_path_domain_or_priority),
+        cmocka_unit_test(test_build_limits_domain_labels_to_63_characters),
         cmocka_unit_test(test_build_needs_room_for_the_terminator),
         cmocka_unit_test(test_built_value_is_found_again),
         cmocka_unit_test(test_http_date_matches_to_utc_string),

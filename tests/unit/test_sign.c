@@ -342,6 +342,22 @@ test_unsign_accepts_an_old_secret_after_rotation(void **state)
 }
 
 static void
+test_unsign_accepts_the_first_of_several_secrets(void **state)
+{
+    struct sess_secrets s = {0};
+    char value[128];
+    struct sess_str id;
+
+    (void)state;
+    add_secret(&s, secret_a);
+    add_secret(&s, secret_b);
+    add_secret(&s, "a third secret that has nothing to do with it");
+    sign_id(&s, "Yv3nRk0_2bq-LwX8sT6fJ9mHc1dQ4pZ7aE5gU0oNiK2", value, sizeof(value));
+    assert_int_equal(unsign_c(&s, value, &id), SESS_OK);
+    sess_secrets_free(&s);
+}
+
+static void
 test_unsign_refuses_a_secret_dropped_from_rotation(void **state)
 {
     struct sess_secrets old = {0}, rotated = {0};
@@ -1043,6 +1059,7 @@ main(void)
         cmocka_unit_test(test_unsign_refuses_signature_under_another_secret),
         cmocka_unit_test(test_sign_uses_the_first_secret),
         cmocka_unit_test(test_unsign_accepts_an_old_secret_after_rotation),
+        cmocka_unit_test(test_unsign_accepts_the_first_of_several_secrets),
         cmocka_unit_test(test_unsign_refuses_a_secret_dropped_from_rotation),
         cmocka_unit_test(test_unsign_refuses_without_secrets),
         cmocka_unit_test(test_sign_refuses_without_secrets),

@@ -1,0 +1,76 @@
+/* CSRF tokens for forms: stateless, TIME.HMAC(key, TIME "|" id), bound to
+ * the session the form was shown in, checked in constant time. */
+#include <string.h>
+
+#include <sodium.h>
+
+#include "internal.h"
+
+
+static void
+csrf_mac(const struct sess_request *req, const char *time36, size_t time_len, const char *bind,
+         char out[44])
+{
+    unsigned char mac[crypto_auth_hmacsha256_BYTES];
+    crypto_auth_hmacsha256_state st;
+
+    crypto_auth_hmacsha256_init(&st, req->app->csrf_key, sizeof req->app->csrf_key);
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)time36, time_len);
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)"|", 1);
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)bind, strlen(bind));
+    crypto_auth_hmacsha256_final(&st, mac);
+    sodium_bin2base64(out, 44, mac, sizeof mac, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+}
+
+static size_t
+to_base36(int64_t v, char out[16])
+{
+    char tmp[16];
+    size_t n = 0, i;
+    uint64_t u = v < 0 ? 0 : (uint64_t)v;
+    do {
+        tmp[n++] = "0123456789abcdefghijklmnopqrstuvwxyz"[u % 36];
+        u /= 36;
+    } while (u && n < sizeof tmp - 1);
+    for (i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    out[n] = '\0';
+    return n;
+}
+
+const char *
+sess_csrf_token(struct sess_request *req)
+{
+    char time36[16], mac[44];
+    size_t n = to_base36(req->now_ms, time36);
+
+    csrf_mac(req, time36, n, sess_exists(req) ? req->id : "", mac);
+    sess_fmt(req->csrf, sizeof req->csrf, "%s.%s", time36, mac);
+    return req->csrf;
+}
+
+bool
+sess_csrf_is_valid(struct sess_request *req, const char *token, size_t len)
+{
+    const char *dot = memchr(token, '.', len);
+    char mac[44];
+    size_t tlen;
+    int64_t t = 0;
+
+    if (!dot || len - (size_t)(dot - token) - 1 != 43)
+        return false;
+    tlen = (size_t)(dot - token);
+    if (tlen == 0 || tlen > 12)
+        return false;
+    for (size_t i = 0; i < tlen; i++) {
+        const char *d = strchr("0123456789abcdefghijklmnopqrstuvwxyz", token[i]);
+        if (!d || !token[i])
+            return false;
+        t = t * 36 + (d - "0123456789abcdefghijklmnopqrstuvwxyz");
+    }
+    if (req->now_ms - t > SESS_CSRF_TTL_MS || t - req->now_ms > 60 * 1000)
+        return false;
+    csrf_mac(req, token, tlen, req->is_loaded ? req->cookie_id : "", mac);
+    return sodium_memcmp(mac, dot + 1, 43) == 0;
+}
+

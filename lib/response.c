@@ -1,0 +1,271 @@
+/* Responses: status, headers that no client value can split, JSON, pages
+ * and redirects. Every answer saves the session first (session.c), so a
+ * failed store write becomes a 503 with no cookie. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <fcgiapp.h>
+
+#include "internal.h"
+
+
+static const char *
+status_text(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 303: return "See Other";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 413: return "Content Too Large";
+    case 415: return "Unsupported Media Type";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return "Status";
+    }
+}
+
+static bool
+is_header_safe(const char *s, bool is_name)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c < 0x20 || c == 0x7f)
+            if (is_name || c != '\t')
+                return false;
+        if (is_name && (c == ':' || c == ' '))
+            return false;
+    }
+    return true;
+}
+
+enum sess_err
+sess_header(struct sess_request *req, const char *name, const char *value)
+{
+    enum sess_err err;
+    if (!*name || !is_header_safe(name, true) || !is_header_safe(value, false))
+        return SESS_EBADINPUT;
+    err = sess_buf_append(&req->headers, name, strlen(name));
+    if (err == SESS_OK)
+        err = sess_buf_append(&req->headers, ": ", 2);
+    if (err == SESS_OK)
+        err = sess_buf_append(&req->headers, value, strlen(value));
+    if (err == SESS_OK)
+        err = sess_buf_append(&req->headers, "\r\n", 2);
+    return err;
+}
+
+static void
+write_out(struct sess_request *req, const char *data, size_t len)
+{
+    if (req->fcgx) {
+        while (len > 0) {
+            int n = FCGX_PutStr(data, len > 65536 ? 65536 : (int)len, req->fcgx->out);
+            if (n <= 0)
+                return;
+            data += n;
+            len -= (size_t)n;
+        }
+        return;
+    }
+    /* Nowhere to write: a request driven by hand (tests) keeps its
+     * response in req->headers and req->out. */
+    if (req->cgi_out && fwrite(data, 1, len, req->cgi_out) != len)
+        return;
+}
+
+/* Everything goes out in one piece once the status is final: headers are
+ * collected first so a failed store write can still turn into a 503. */
+static void
+emit(struct sess_request *req, int status, const char *content_type)
+{
+    char line[96];
+    bool is_head = sess_is_method(req, "HEAD");
+
+    sess_fmt(line, sizeof line, "Status: %d %s\r\nContent-Type: %s\r\n", status,
+             status_text(status), content_type);
+    write_out(req, line, strlen(line));
+    write_out(req, req->headers.ptr ? req->headers.ptr : "", req->headers.len);
+    sess_fmt(line, sizeof line, "Content-Length: %zu\r\n\r\n", req->out.len);
+    write_out(req, line, strlen(line));
+    if (!is_head)
+        write_out(req, req->out.ptr ? req->out.ptr : "", req->out.len);
+    req->status = status;
+    req->is_answered = true;
+}
+
+static void
+common_headers(struct sess_request *req, bool is_html)
+{
+    /* Pages and JSON here carry session data or a CSRF token: never cache.
+     * The header values are constants, so they cannot fail validation. */
+    (void)sess_header(req, "Cache-Control", "no-store");
+    (void)sess_header(req, "X-Content-Type-Options", "nosniff");
+    (void)sess_header(req, "Referrer-Policy", "same-origin");
+    if (is_html)
+        (void)sess_header(req, "Content-Security-Policy",
+                          "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+                          "form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
+}
+
+/* Saves the session; on failure the answer becomes a 503 with no cookie. */
+static bool
+commit_or_503(struct sess_request *req)
+{
+    enum sess_err err = sess_session_commit(req);
+    if (err == SESS_OK)
+        return true;
+    fprintf(stderr, "fcgi-session: saving the session failed: %s: %s\n", sess_strerror(err),
+            req->app->store->errmsg);
+    req->headers.len = 0;
+    sess_fail(req, 503, "Session store unavailable; try again shortly");
+    return false;
+}
+
+static void
+send_json_now(struct sess_request *req, int status, json_t *body)
+{
+    char *text = json_dumps(body, JSON_COMPACT);
+    req->out.len = 0;
+    if (!text || sess_buf_append(&req->out, text, strlen(text)) != SESS_OK ||
+        sess_buf_append(&req->out, "\n", 1) != SESS_OK) {
+        free(text);
+        req->out.len = 0;
+        status = 500;
+    } else {
+        free(text);
+    }
+    common_headers(req, false);
+    emit(req, status, "application/json; charset=utf-8");
+}
+
+void
+sess_send_json(struct sess_request *req, int status, json_t *body)
+{
+    if (req->is_answered) {
+        json_decref(body);
+        return;
+    }
+    if (commit_or_503(req))
+        send_json_now(req, status, body);
+    json_decref(body);
+}
+
+/* Sets "theme_dark": true for theme "dark", so a page can mark the chosen
+ * <option> without logic (only short [a-z] values become names). */
+static void
+flag_choice(json_t *vars, const char *name)
+{
+    const char *v = json_string_value(json_object_get(vars, name));
+    char key[40];
+
+    if (!v || strlen(v) > 16 || v[strspn(v, "abcdefghijklmnopqrstuvwxyz")] != '\0')
+        return;
+    sess_fmt(key, sizeof key, "%s_%s", name, v);
+    json_object_set_new(vars, key, json_true());
+}
+
+/* Variables every page gets: the CSRF token, the user, the preferences. */
+static void
+page_vars(struct sess_request *req, json_t *vars)
+{
+    json_t *prefs = sess_get(req, "prefs");
+    json_t *theme = json_is_object(prefs) ? json_object_get(prefs, "theme") : NULL;
+    json_t *lang = json_is_object(prefs) ? json_object_get(prefs, "lang") : NULL;
+    json_t *user = sess_get(req, "user");
+    json_t *authed = sess_get(req, "authenticated");
+
+    json_object_set_new(vars, "csrf", json_string(sess_csrf_token(req)));
+    if (json_is_true(authed) && json_is_object(user) && !json_object_get(vars, "user"))
+        json_object_set(vars, "user", user);
+    if (!json_object_get(vars, "theme"))
+        json_object_set_new(vars, "theme", json_is_string(theme) ? json_copy(theme)
+                                                                 : json_string("system"));
+    if (!json_object_get(vars, "lang"))
+        json_object_set_new(vars, "lang", json_is_string(lang) ? json_copy(lang)
+                                                               : json_string("en"));
+    flag_choice(vars, "theme");
+    flag_choice(vars, "lang");
+}
+
+static void
+send_page_now(struct sess_request *req, int status, const char *page, json_t *vars)
+{
+    char errmsg[SESS_ERRMSG_MAX];
+    enum sess_err err;
+
+    page_vars(req, vars);
+    req->out.len = 0;
+    err = sess_templates_render(req->app->templates, page, vars, &req->out.ptr, &req->out.len,
+                                &req->out.cap, errmsg, sizeof errmsg);
+    if (err != SESS_OK) {
+        /* A broken page edit must not take the site down silently. */
+        fprintf(stderr, "fcgi-session: %s\n", errmsg);
+        req->out.len = 0;
+        if (sess_buf_append(&req->out, "Page template error; see the server log.\n", 41) !=
+            SESS_OK)
+            req->out.len = 0;
+        common_headers(req, false);
+        emit(req, 500, "text/plain; charset=utf-8");
+        return;
+    }
+    common_headers(req, true);
+    emit(req, status, "text/html; charset=utf-8");
+}
+
+void
+sess_send_page(struct sess_request *req, int status, const char *page, json_t *vars)
+{
+    if (!vars)
+        vars = json_object();
+    if (!req->is_answered && vars && commit_or_503(req))
+        send_page_now(req, status, page, vars);
+    json_decref(vars);
+}
+
+void
+sess_redirect(struct sess_request *req, const char *location)
+{
+    if (req->is_answered)
+        return;
+    /* Only paths of this site: an open redirect would be a gift. */
+    if (location[0] != '/' || location[1] == '/' || location[1] == '\\' ||
+        sess_header(req, "Location", location) != SESS_OK) {
+        sess_fail(req, 500, "Bad redirect");
+        return;
+    }
+    if (!commit_or_503(req))
+        return;
+    req->out.len = 0;
+    common_headers(req, false);
+    emit(req, 303, "text/plain; charset=utf-8");
+}
+
+void
+sess_fail(struct sess_request *req, int status, const char *msg)
+{
+    if (req->is_answered)
+        return;
+    if (sess_wants_json(req)) {
+        json_t *body = json_pack("{s:s}", "msg", msg);
+        send_json_now(req, status, body);
+        json_decref(body);
+        return;
+    }
+    json_t *vars = json_pack("{s:i, s:s, s:s}", "status", status, "msg", msg, "title", msg);
+    if (!vars) {
+        req->out.len = 0;
+        emit(req, status, "text/plain; charset=utf-8");
+        return;
+    }
+    send_page_now(req, status, "error", vars);
+    json_decref(vars);
+}
+
