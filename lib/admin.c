@@ -12,6 +12,15 @@ store_fail(struct sess_app *app, enum sess_err err)
     return sess_app_fail(app, err, "%s", app->store->errmsg);
 }
 
+/* When the record dies: idle expiry, or the absolute deadline if sooner. */
+static int64_t
+ends_at(const struct sess_record *rec)
+{
+    if (rec->deadline_ms != 0 && rec->deadline_ms < rec->expires_ms)
+        return rec->deadline_ms;
+    return rec->expires_ms;
+}
+
 struct sessions_visit {
     sess_session_fn visit;
     void *arg;
@@ -44,9 +53,7 @@ visit_session(void *arg, struct sess_str id, const struct sess_record *rec)
         .id = id_buf,
         .owner = owner_buf,
         .created_ms = rec->created_ms,
-        .expires_ms = rec->deadline_ms != 0 && rec->deadline_ms < rec->expires_ms
-                          ? rec->deadline_ms
-                          : rec->expires_ms,
+        .expires_ms = ends_at(rec),
         .is_live = sess_record_is_live(rec, v->now_ms),
         .data = v->data.ptr,
     };

@@ -15,12 +15,12 @@
 
 #include "internal.h"
 
-#define MAX_AGE_MAX_S    31536000 /* one year */
-#define MAX_BODY_MAX     (64 * 1024 * 1024)
-#define MAP_SIZE_MIN     65536
-#define MAP_SIZE_MAX     ((uint64_t)1 << 40)
+#define MAX_AGE_MAX_S        31536000 /* one year */
+#define MAX_BODY_MAX         (64 * 1024 * 1024)
+#define MAP_SIZE_MIN         65536
+#define MAP_SIZE_MAX         ((uint64_t)1 << 40)
 #define REDIS_TIMEOUT_MAX_MS 60000
-#define SHOWN_VALUE_MAX  64 /* characters of a bad value quoted back */
+#define SHOWN_VALUE_MAX      64 /* characters of a bad value quoted back */
 
 /* Where one setting comes from, for messages, and what a relative path in it
  * is relative to. */
@@ -77,8 +77,7 @@ bad_value(const struct origin *o, const char *key, const char *value, const char
     char v[SHOWN_VALUE_MAX + 8];
 
     shown(v, value);
-    sess_fmt(o->errmsg, o->errmsg_len, "%s: %s = \"%s\": expected %s", o->where, key, v,
-             expected);
+    sess_fmt(o->errmsg, o->errmsg_len, "%s: %s = \"%s\": expected %s", o->where, key, v, expected);
     return SESS_ECONFIG;
 }
 
@@ -145,7 +144,7 @@ parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *out)
     }
     if (shift != 0) {
         rest++;
-        if (strcasecmp(rest, "") != 0 && strcasecmp(rest, "iB") != 0)
+        if (*rest != '\0' && strcasecmp(rest, "iB") != 0)
             return false;
         if (*out > UINT64_MAX >> shift)
             return false;
@@ -231,6 +230,19 @@ dir_of(const char *path)
     return real;
 }
 
+/* "lmdb:" and the absolute form of `dir`. */
+static char *
+lmdb_store(const char *base, const char *dir)
+{
+    char *abs_dir = resolve_path(base, dir);
+    char *out = NULL;
+
+    if (abs_dir != NULL && asprintf(&out, "lmdb:%s", abs_dir) < 0)
+        out = NULL;
+    free(abs_dir);
+    return out;
+}
+
 static enum sess_err
 replace_string(char **field, char *value)
 {
@@ -262,8 +274,7 @@ set_path_field(char **field, const struct origin *o, const char *key, const char
 }
 
 static enum sess_err
-set_secret_file(struct sess_config *cfg, const struct origin *o, const char *key,
-                const char *value)
+set_secret_file(struct sess_config *cfg, const struct origin *o, const char *key, const char *value)
 {
     return set_path_field(&cfg->secret_file, o, key, value,
                           "the path of a file with one secret of 32+ bytes per line");
@@ -335,21 +346,10 @@ set_store(struct sess_config *cfg, const struct origin *o, const char *key, cons
 {
     static const char expected[] =
         "lmdb:DIR, redis://[USER:PASSWORD@]HOST[:PORT][/DB], rediss://... or unix:/SOCKET";
-    char *dir, *store;
-
     if (strncmp(value, "lmdb:", 5) == 0) {
         if (value[5] == '\0')
             return bad_value(o, key, value, expected);
-        dir = resolve_path(o->base_dir, value + 5);
-        if (dir == NULL)
-            return SESS_ENOMEM;
-        store = malloc(5 + strlen(dir) + 1);
-        if (store != NULL) {
-            memcpy(store, "lmdb:", 5);
-            strcpy(store + 5, dir);
-        }
-        free(dir);
-        return replace_string(&cfg->store, store);
+        return replace_string(&cfg->store, lmdb_store(o->base_dir, value + 5));
     }
     if (strncmp(value, "redis://", 8) == 0 || strncmp(value, "rediss://", 9) == 0) {
         if (!is_redis_url(value))
@@ -394,8 +394,7 @@ set_absolute_timeout(struct sess_config *cfg, const struct origin *o, const char
 }
 
 static enum sess_err
-set_touch_after(struct sess_config *cfg, const struct origin *o, const char *key,
-                const char *value)
+set_touch_after(struct sess_config *cfg, const struct origin *o, const char *key, const char *value)
 {
     uint64_t v;
 
@@ -436,22 +435,19 @@ set_save_uninitialized(struct sess_config *cfg, const struct origin *o, const ch
 }
 
 static enum sess_err
-set_http_only(struct sess_config *cfg, const struct origin *o, const char *key,
-              const char *value)
+set_http_only(struct sess_config *cfg, const struct origin *o, const char *key, const char *value)
 {
     return set_bool_field(&cfg->cookie_http_only, o, key, value);
 }
 
 static enum sess_err
-set_partitioned(struct sess_config *cfg, const struct origin *o, const char *key,
-                const char *value)
+set_partitioned(struct sess_config *cfg, const struct origin *o, const char *key, const char *value)
 {
     return set_bool_field(&cfg->cookie_partitioned, o, key, value);
 }
 
 static enum sess_err
-set_trust_proxy(struct sess_config *cfg, const struct origin *o, const char *key,
-                const char *value)
+set_trust_proxy(struct sess_config *cfg, const struct origin *o, const char *key, const char *value)
 {
     return set_bool_field(&cfg->trust_proxy, o, key, value);
 }
@@ -486,8 +482,7 @@ set_encrypt(struct sess_config *cfg, const struct origin *o, const char *key, co
 }
 
 static enum sess_err
-set_same_site(struct sess_config *cfg, const struct origin *o, const char *key,
-              const char *value)
+set_same_site(struct sess_config *cfg, const struct origin *o, const char *key, const char *value)
 {
     if (strcasecmp(value, "lax") == 0)
         cfg->cookie_same_site = SESS_SAME_SITE_LAX;
@@ -503,8 +498,7 @@ set_same_site(struct sess_config *cfg, const struct origin *o, const char *key,
 }
 
 static enum sess_err
-set_cookie_path(struct sess_config *cfg, const struct origin *o, const char *key,
-                const char *value)
+set_cookie_path(struct sess_config *cfg, const struct origin *o, const char *key, const char *value)
 {
     if (value[0] != '/' || !sess_cookie_path_is_valid(value))
         return bad_value(o, key, value, "a URL path starting with '/', printable ASCII, no ';'");
@@ -553,8 +547,7 @@ set_max_body(struct sess_config *cfg, const struct origin *o, const char *key, c
 }
 
 static enum sess_err
-set_map_size(struct sess_config *cfg, const struct origin *o, const char *key,
-             const char *value)
+set_map_size(struct sess_config *cfg, const struct origin *o, const char *key, const char *value)
 {
     uint64_t v;
     uint64_t max = MAP_SIZE_MAX < SIZE_MAX ? MAP_SIZE_MAX : SIZE_MAX;
@@ -730,28 +723,24 @@ sess_config_defaults(struct sess_config *cfg, const char *base_dir)
     enum sess_err err = SESS_ENOMEM;
     char *cwd = NULL;
     char *abs_base = NULL;
-    char *dir = NULL;
 
     memset(cfg, 0, sizeof(*cfg));
-    if (base_dir == NULL || base_dir[0] != '/') {
+    if (base_dir != NULL && base_dir[0] == '/') {
+        abs_base = strdup(base_dir);
+    } else {
         cwd = current_dir();
         if (cwd == NULL) {
             err = SESS_ECONFIG;
             goto out;
         }
+        abs_base = resolve_path(cwd, base_dir != NULL ? base_dir : ".");
     }
-    abs_base = base_dir == NULL ? strdup(cwd) : cwd != NULL ? resolve_path(cwd, base_dir)
-                                                            : strdup(base_dir);
     if (abs_base == NULL)
         goto out;
     cfg->name = strdup("sid");
     cfg->cookie_path = strdup("/");
     cfg->html_dir = resolve_path(abs_base, "html");
-    dir = resolve_path(abs_base, "var/sessions");
-    if (dir != NULL && (cfg->store = malloc(5 + strlen(dir) + 1)) != NULL) {
-        memcpy(cfg->store, "lmdb:", 5);
-        strcpy(cfg->store + 5, dir);
-    }
+    cfg->store = lmdb_store(abs_base, "var/sessions");
     if (cfg->name == NULL || cfg->cookie_path == NULL || cfg->html_dir == NULL ||
         cfg->store == NULL)
         goto out;
@@ -770,7 +759,6 @@ sess_config_defaults(struct sess_config *cfg, const char *base_dir)
 out:
     if (err != SESS_OK)
         sess_config_free(cfg);
-    free(dir);
     free(abs_base);
     free(cwd);
     return err;
@@ -897,8 +885,7 @@ sess_config_load(struct sess_config *cfg, const char *path, char *errmsg, size_t
     }
     dir = dir_of(path);
     if (dir == NULL) {
-        sess_fmt(errmsg, errmsg_len, "%s: cannot resolve the directory: %s", path,
-                 strerror(errno));
+        sess_fmt(errmsg, errmsg_len, "%s: cannot resolve the directory: %s", path, strerror(errno));
         err = SESS_ECONFIG;
         goto out;
     }
@@ -957,8 +944,8 @@ sess_config_load(struct sess_config *cfg, const char *path, char *errmsg, size_t
         }
         size_t idx = (size_t)(def - keys);
         if (first_line[idx] != 0) {
-            sess_fmt(errmsg, errmsg_len, "%s: %s is set twice (first on line %u); keep one",
-                     where, key, first_line[idx]);
+            sess_fmt(errmsg, errmsg_len, "%s: %s is set twice (first on line %u); keep one", where,
+                     key, first_line[idx]);
             err = SESS_ECONFIG;
             goto out;
         }
@@ -1009,8 +996,10 @@ sess_config_check(const struct sess_config *cfg, char *errmsg, size_t errmsg_len
     }
     if (!sess_cookie_path_is_valid(cfg->cookie_path) ||
         (cfg->cookie_domain != NULL && !sess_cookie_domain_is_valid(cfg->cookie_domain))) {
-        sess_fmt(errmsg, errmsg_len, "%s: cookie_path or cookie_domain holds a character a "
-                 "Set-Cookie header cannot carry", file);
+        sess_fmt(errmsg, errmsg_len,
+                 "%s: cookie_path or cookie_domain holds a character a "
+                 "Set-Cookie header cannot carry",
+                 file);
         return SESS_ECONFIG;
     }
     if (cfg->touch_after_s > cfg->max_age_s) {

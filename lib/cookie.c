@@ -2,7 +2,6 @@
  * package cookie 0.7.2 that express-session uses, so both sides read and
  * write the same bytes. Signing is sign.c's job; deciding when to send a
  * cookie is session.c's. */
-#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>

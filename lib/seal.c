@@ -48,9 +48,8 @@ sess_seal(const struct sess_sealer *s, struct sess_str id, struct sess_str plain
     dst = (unsigned char *)out->ptr + out->len;
     randombytes_buf(dst, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
     crypto_aead_xchacha20poly1305_ietf_encrypt(
-        dst + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, &clen,
-        (const unsigned char *)plain.ptr, plain.len, (const unsigned char *)id.ptr, id.len, NULL,
-        dst, s->key[0]);
+        dst + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, &clen, (const unsigned char *)plain.ptr,
+        plain.len, (const unsigned char *)id.ptr, id.len, NULL, dst, s->key[0]);
     out->len += crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + (size_t)clen;
     return SESS_OK;
 }

@@ -153,13 +153,18 @@ struct sess_config {
  * resolved against `base_dir` (NULL: the current directory). */
 enum sess_err sess_config_defaults(struct sess_config *cfg, const char *base_dir) SESS_MUST_CHECK;
 
-/* Reads `path` over the defaults. On SESS_ECONFIG, `errmsg` says
- * "FILE:LINE: what is wrong (what is allowed)"; `cfg` is then freed. */
+/* Fills `cfg` with the defaults (relative paths taken from the directory of
+ * `path`, symlinks resolved), reads `path` over them, then runs
+ * sess_config_check(). `cfg` needs no sess_config_defaults() first and is
+ * overwritten, not freed. On SESS_ECONFIG, `errmsg` says "FILE:LINE: what is
+ * wrong (what is allowed)"; `cfg` is then freed (all NULL). */
 enum sess_err sess_config_load(struct sess_config *cfg, const char *path, char *errmsg,
                                size_t errmsg_len) SESS_MUST_CHECK;
 
 /* Sets one key as if it were a line of the file (used for STORE=... in the
- * environment). `origin` names the source in messages. */
+ * environment); a relative path is taken from the directory of cfg->path
+ * (the current one when NULL). `origin` names the source in messages. On
+ * error the key keeps its previous value. */
 enum sess_err sess_config_set(struct sess_config *cfg, const char *origin, const char *key,
                               const char *value, char *errmsg, size_t errmsg_len) SESS_MUST_CHECK;
 
@@ -207,16 +212,19 @@ enum sess_err sess_cookie_build(char *out, size_t out_cap, size_t *out_len, stru
                                 int64_t now_s) SESS_MUST_CHECK;
 
 /* Formats `t` (Unix seconds) as an IMF-fixdate, "Sun, 06 Nov 1994 08:49:37
- * GMT", into `out` (at least 30 bytes). */
+ * GMT", into `out` (at least 30 bytes), with C-locale names. `t` is clamped
+ * to 1970..9999. */
 void sess_http_date(int64_t t, char out[30]);
 
 /* Formats `t_ms` (Unix milliseconds) as JavaScript's toISOString(),
- * "2026-11-22T18:30:00.123Z", into `out` (at least 25 bytes). */
+ * "2026-11-22T18:30:00.123Z", into `out` (at least 25 bytes). `t_ms` is
+ * clamped to 1970..9999. */
 void sess_iso_date(int64_t t_ms, char out[25]);
 
-/* Percent-decodes `in` into `out` (at least `in.len + 1` bytes), '+' kept
- * as is unless `plus_is_space` (form bodies). SESS_EBADINPUT on a bad
- * escape. */
+/* Percent-decodes `in` into `out` (at least `in.len + 1` bytes) and
+ * NUL-terminates it, '+' kept as is unless `plus_is_space` (form bodies).
+ * "%00" decodes to a NUL counted in `*out_len`: check it if that matters.
+ * SESS_EBADINPUT on a bad escape ('%' without two hex digits). */
 enum sess_err sess_percent_decode(struct sess_str in, bool plus_is_space, char *out,
                                   size_t *out_len) SESS_MUST_CHECK;
 
@@ -232,16 +240,22 @@ struct sess_secrets {
     } item[SESS_SECRETS_MAX];
 };
 
-/* Reads one secret per line (CR stripped, empty lines skipped) from `path`.
- * Each must be at least SESS_SECRET_MIN_LEN bytes. SESS_ECONFIG with
- * "PATH:LINE: ..." in `errmsg` otherwise, or when the file cannot be read or
- * is readable by others than its owner's group. */
+/* Reads one secret per line (CR stripped, empty lines skipped; other bytes,
+ * spaces included, are the secret) from `path` into `secrets`, which is
+ * overwritten. Each must be at least SESS_SECRET_MIN_LEN bytes, and there
+ * must be 1..SESS_SECRETS_MAX. SESS_ECONFIG with "PATH:LINE: ..." in `errmsg`
+ * otherwise, or when the file cannot be read or is open to users outside
+ * its owner and group (mode & 007); `secrets` is then empty. */
 enum sess_err sess_secrets_load(struct sess_secrets *secrets, const char *path, char *errmsg,
                                 size_t errmsg_len) SESS_MUST_CHECK;
 
-/* Adds one secret (copied). For tests and embedders. */
+/* Adds one secret (copied into guarded memory) after those already in
+ * `secrets` (zero-initialise it first). No minimum length here, so tests can
+ * use cookie-signature's examples; SESS_EBADINPUT if empty, SESS_ETOOBIG
+ * when SESS_SECRETS_MAX are there, SESS_ENOMEM. For tests and embedders. */
 enum sess_err sess_secrets_add(struct sess_secrets *secrets, struct sess_str secret) SESS_MUST_CHECK;
 
+/* Wipes and frees every secret and empties `secrets`; accepts NULL. */
 void sess_secrets_free(struct sess_secrets *secrets);
 
 /* Writes a new id: SESS_ID_BYTES from the CSPRNG, base64url, no padding. */
@@ -251,8 +265,9 @@ void sess_id_new(char out[SESS_ID_LEN + 1]);
 bool sess_id_is_valid(struct sess_str id);
 
 /* Writes "s:" ID "." SIG (not percent-encoded; sess_cookie_build encodes)
- * into `out`, signed with the secret `secrets->item[0]`. `out_cap` needs
- * id.len + SESS_SIG_LEN + 4. */
+ * into `out`, NUL-terminated, signed with the secret `secrets->item[0]`.
+ * `out_cap` needs id.len + SESS_SIG_LEN + 4, else SESS_ETOOBIG; SESS_ECONFIG
+ * without secrets. Any id is signed, as cookie-signature does. */
 enum sess_err sess_sign(const struct sess_secrets *secrets, struct sess_str id, char *out,
                         size_t out_cap, size_t *out_len) SESS_MUST_CHECK;
 
@@ -264,7 +279,7 @@ enum sess_err sess_unsign(const struct sess_secrets *secrets, struct sess_str va
                           struct sess_str *id) SESS_MUST_CHECK;
 
 /* Derives a 32-byte key for `purpose` (e.g. "store", "csrf") from secret
- * `index`: HMAC-SHA256(secret, "fcgi-session " purpose). */
+ * `index` (< secrets->count): HMAC-SHA256(secret, "fcgi-session " purpose). */
 void sess_derive_key(const struct sess_secrets *secrets, size_t index, const char *purpose,
                      unsigned char key[32]);
 

@@ -84,8 +84,7 @@ read_secret_file(int fd, const char *path, size_t size, unsigned char **buf, cha
 }
 
 enum sess_err
-sess_secrets_load(struct sess_secrets *secrets, const char *path, char *errmsg,
-                  size_t errmsg_len)
+sess_secrets_load(struct sess_secrets *secrets, const char *path, char *errmsg, size_t errmsg_len)
 {
     enum sess_err err;
     unsigned char *buf = NULL;
@@ -101,8 +100,7 @@ sess_secrets_load(struct sess_secrets *secrets, const char *path, char *errmsg,
     }
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        sess_fmt(errmsg, errmsg_len, "%s: cannot open the secret file: %s", path,
-                 strerror(errno));
+        sess_fmt(errmsg, errmsg_len, "%s: cannot open the secret file: %s", path, strerror(errno));
         err = SESS_ECONFIG;
         goto out;
     }
@@ -205,8 +203,7 @@ sess_id_is_valid(struct sess_str id)
         return false;
     for (size_t i = 0; i < id.len; i++) {
         unsigned char c = (unsigned char)id.ptr[i];
-        bool is_alnum =
-            (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+        bool is_alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
         if (!is_alnum && c != '-' && c != '_')
             return false;
     }

@@ -85,8 +85,8 @@ sess_store_open(struct sess_store **st, const struct sess_config *cfg,
     }
     if (has_prefix(spec, "redis://") || has_prefix(spec, "rediss://") ||
         has_prefix(spec, "unix:")) {
-        sess_fmt(errmsg, errmsg_len,
-                 "store = %s: the Redis store is not built yet; use lmdb:DIR", spec);
+        sess_fmt(errmsg, errmsg_len, "store = %s: the Redis store is not built yet; use lmdb:DIR",
+                 spec);
         return SESS_ECONFIG;
     }
     sess_fmt(errmsg, errmsg_len,

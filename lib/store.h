@@ -33,7 +33,10 @@ bool sess_record_is_live(const struct sess_record *rec, int64_t now_ms);
 
 /* Called inside the store's write transaction with the current live record;
  * fills `next` (its views must stay valid until the call returns to the
- * store: keep them in `arg`). Returning an error aborts the update. */
+ * store: keep them in `arg`). Returning an error aborts the update. It may
+ * be called again with a fresh `current` when the store retries the
+ * transaction (LMDB: after making room in a full map), so it must not
+ * depend on having run before, and must not call the store. */
 typedef enum sess_err (*sess_merge_fn)(void *arg, const struct sess_record *current,
                                        struct sess_record *next);
 
@@ -60,8 +63,10 @@ struct sess_store_ops {
     const char *kind; /* "lmdb", "redis" */
 
     /* Copies the live record of `id` into `out`, its views borrowing from
-     * `buf`. SESS_ENOTFOUND if absent, dead, or unreadable (a corrupt or
-     * foreign value is logged by the caller as not found, never a 500). */
+     * `buf` (whose previous contents are replaced; owner and data are each
+     * followed by a NUL). SESS_ENOTFOUND if absent, dead, or unreadable (a
+     * corrupt or foreign value is logged by the caller as not found, never
+     * a 500). */
     enum sess_err (*get)(struct sess_store *st, struct sess_str id, int64_t now_ms,
                          struct sess_record *out, struct sess_buf *buf);
     /* Stores a new record. SESS_EEXISTS if the id is taken. */
@@ -90,7 +95,9 @@ struct sess_store_ops {
     enum sess_err (*each)(struct sess_store *st, struct sess_str owner, sess_record_visit_fn visit,
                           void *arg);
 
-    /* Accounts: `value` is the account's JSON ({"role":..,"hash":..}). */
+    /* Accounts: `value` is the account's JSON ({"role":..,"hash":..});
+     * user_get replaces the contents of `value`, NUL-terminated after its
+     * length. */
     enum sess_err (*user_get)(struct sess_store *st, struct sess_str name, struct sess_buf *value);
     enum sess_err (*user_put)(struct sess_store *st, struct sess_str name, struct sess_str value);
     enum sess_err (*user_del)(struct sess_store *st, struct sess_str name);

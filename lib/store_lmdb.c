@@ -67,16 +67,16 @@ struct lmdb_store {
     struct sess_store base; /* first: the generic code sees only this */
     MDB_env *env;
     MDB_dbi dbi[DB_COUNT];
-    bool is_ready;          /* the named databases are open */
-    MDB_txn *rtxn;          /* read transaction, reset between calls, renewed */
-    unsigned open_reads;    /* other read txns open now (each, stats): pin the map */
-    int rc;                 /* LMDB code of the last failure in a write txn */
-    size_t max_key;         /* mdb_env_get_maxkeysize */
+    bool is_ready;       /* the named databases are open */
+    MDB_txn *rtxn;       /* read transaction, reset between calls, renewed */
+    unsigned open_reads; /* other read txns open now (each, stats): pin the map */
+    int rc;              /* LMDB code of the last failure in a write txn */
+    size_t max_key;      /* mdb_env_get_maxkeysize */
     bool is_sealing;
     struct sess_sealer sealer;
-    int64_t gc_check_ms;    /* before this, gc_if_due does not even look */
-    struct sess_buf cur;    /* update: the current record, unsealed */
-    struct sess_buf val;    /* the value being written */
+    int64_t gc_check_ms; /* before this, gc_if_due does not even look */
+    struct sess_buf cur; /* update: the current record, unsealed */
+    struct sess_buf val; /* the value being written */
     char dir[];
 };
 
@@ -208,8 +208,7 @@ adopt_map_size(struct lmdb_store *ls)
 
     if (ls->open_reads) {
         sess_fmt(ls->base.errmsg, sizeof ls->base.errmsg,
-                 "lmdb %s: another process grew the map while a listing was open; retry",
-                 ls->dir);
+                 "lmdb %s: another process grew the map while a listing was open; retry", ls->dir);
         return SESS_ESTORE;
     }
     rc = mdb_env_set_mapsize(ls->env, 0);
@@ -309,7 +308,12 @@ grow_map(struct lmdb_store *ls)
         return SESS_EFULL;
     }
     rc = mdb_env_set_mapsize(ls->env, info.me_mapsize * 2);
-    return rc ? fail(ls, rc, "mdb_env_set_mapsize (growing)") : SESS_OK;
+    if (rc == MDB_SUCCESS)
+        return SESS_OK;
+    /* The old mapping is gone by now (no address space for the new one?):
+     * map the old size again, or every later call would fault. */
+    mdb_env_set_mapsize(ls->env, info.me_mapsize);
+    return fail(ls, rc, "mdb_env_set_mapsize (growing)");
 }
 
 /* Runs `fn` in one write transaction and commits it. MDB_MAP_FULL is met
@@ -641,11 +645,10 @@ do_update(struct lmdb_store *ls, MDB_txn *txn, void *arg)
     }
     if (!str_eq(cur.owner, next.owner)) {
         if (cur.owner.len)
-            err = index_del(ls, txn, DB_OWNERS, cur.owner.ptr, cur.owner.len, a->id.ptr,
-                            a->id.len);
+            err = index_del(ls, txn, DB_OWNERS, cur.owner.ptr, cur.owner.len, a->id.ptr, a->id.len);
         if (err == SESS_OK && next.owner.len)
-            err = index_put(ls, txn, DB_OWNERS, next.owner.ptr, next.owner.len, a->id.ptr,
-                            a->id.len);
+            err =
+                index_put(ls, txn, DB_OWNERS, next.owner.ptr, next.owner.len, a->id.ptr, a->id.len);
     }
     return err;
 }
@@ -909,8 +912,7 @@ do_gc(struct lmdb_store *ls, MDB_txn *txn, void *arg)
             ik = mval((const char *)k.mv_data + 8, THR_HASH_BYTES);
             rc = mdb_get(txn, ls->dbi[DB_THROTTLE], &ik, &v);
             if (rc == MDB_SUCCESS && v.mv_size == THR_BYTES &&
-                get_i64((const unsigned char *)v.mv_data + THR_OFF_UNTIL) ==
-                    get_be64(k.mv_data)) {
+                get_i64((const unsigned char *)v.mv_data + THR_OFF_UNTIL) == get_be64(k.mv_data)) {
                 rc = mdb_del(txn, ls->dbi[DB_THROTTLE], &ik, NULL);
                 if (rc) {
                     err = fail(ls, rc, "mdb_del (throttle)");
@@ -1616,8 +1618,7 @@ sess_store_lmdb_open(struct sess_store **st, const char *dir, const struct sess_
         info.me_mapsize < cfg->lmdb_map_size_bytes) {
         rc = mdb_env_set_mapsize(ls->env, cfg->lmdb_map_size_bytes);
         if (rc) {
-            sess_fmt(errmsg, errmsg_len, "lmdb %s: mdb_env_set_mapsize: %s", dir,
-                     mdb_strerror(rc));
+            sess_fmt(errmsg, errmsg_len, "lmdb %s: mdb_env_set_mapsize: %s", dir, mdb_strerror(rc));
             goto out;
         }
     }

@@ -57,8 +57,8 @@ check_name(struct sess_app *app, const char *name)
     if (name_is_valid(name, name ? strlen(name) : 0))
         return SESS_OK;
     return sess_app_fail(app, SESS_EBADINPUT,
-                         "user name \"%.64s\": use 1 to %d of A-Z a-z 0-9 . _ @ -", name ? name : "",
-                         SESS_USERNAME_MAX);
+                         "user name \"%.64s\": use 1 to %d of A-Z a-z 0-9 . _ @ -",
+                         name ? name : "", SESS_USERNAME_MAX);
 }
 
 static enum sess_err
@@ -175,8 +175,7 @@ sess_user_add(struct sess_app *app, const char *name, const char *role, const ch
 }
 
 enum sess_err
-sess_user_passwd(struct sess_app *app, const char *name, const char *password,
-                 size_t password_len)
+sess_user_passwd(struct sess_app *app, const char *name, const char *password, size_t password_len)
 {
     struct account acct;
     enum sess_err err;

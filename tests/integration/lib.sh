@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # variables set here are read by the tests
 # The harness of the HTTP integration tests, sourced by each test_*.sh: a
 # private stack (lighttpd and the real executables on a free loopback port,
 # from the same scripts/stack.sh and templates as `make run`) with its own
@@ -29,6 +29,7 @@ T_CONFIG=
 STATUS=
 BODY=
 T_REQ=
+T_TIME=
 
 # A user's STORE must not leak into the tests; TEST_STORE picks the store the
 # contract is tested against (default: LMDB in the test's directory).
@@ -270,17 +271,23 @@ done_testing() {
 # jar ($T_DIR/jar.CLIENT, kept across requests like a browser's); "-" sends
 # and keeps no cookies. T_FROM=127.0.0.N sends from another loopback
 # address (a client address of its own, for the login throttle).
-# Sets STATUS ("000" when no answer), BODY, and the files of hdr/set_cookie.
+# Sets STATUS ("000" when no answer), BODY, T_TIME (seconds the request
+# took), and the files of hdr/set_cookie.
 req() {
-    local client=$1 method=$2 path=$3 args
+    local client=$1 method=$2 path=$3 args out body_file=$T_DIR/body
     shift 3
-    args=(-s --max-time "${T_MAX_TIME:-20}" -D "$T_DIR/headers" -o "$T_DIR/body"
-        -w '%{http_code}' -H 'Expect:')
     case $method in
-    GET) ;;
-    HEAD) args+=(-I) ;;
-    *) args+=(-X "$method") ;;
+    GET) args=() ;;
+    # -I: curl then reads no body (with -X HEAD it would wait for one); it
+    # prints the headers on stdout, which -D keeps anyway.
+    HEAD)
+        args=(-I)
+        body_file=/dev/null
+        ;;
+    *) args=(-X "$method") ;;
     esac
+    args+=(-s --max-time "${T_MAX_TIME:-20}" -D "$T_DIR/headers" -o "$body_file"
+        -w '%{http_code} %{time_total}' -H 'Expect:')
     if [ "$client" != - ]; then
         args+=(-b "$T_DIR/jar.$client" -c "$T_DIR/jar.$client")
     fi
@@ -289,7 +296,9 @@ req() {
     fi
     : > "$T_DIR/headers"
     : > "$T_DIR/body"
-    STATUS=$(curl "${args[@]}" "$@" "$T_URL$path" 2> "$T_DIR/curl.err") || true
+    out=$(curl "${args[@]}" "$@" "$T_URL$path" 2> "$T_DIR/curl.err") || true
+    STATUS=${out%% *}
+    T_TIME=${out#* }
     [ -n "$STATUS" ] || STATUS=000
     BODY=$(tr -d '\0' < "$T_DIR/body")
     T_REQ="$method $path${client:+ (client $client)}"
@@ -397,9 +406,9 @@ urldec() {
     printf '%b\n' "${v//%/\\x}"
 }
 
-# A field of the JSON body (jq filter, raw output).
+# A field of the JSON body: json [JQ-OPTION...] FILTER (raw output).
 json() {
-    jq -r "$1" <<< "$BODY" 2> /dev/null
+    jq -r "$@" <<< "$BODY" 2> /dev/null
 }
 
 # True when the body is a JSON value equal to the given one (jq's equality,
@@ -428,25 +437,29 @@ urlenc() {
 # A fresh loopback source address per call (127.0.0.2, .3, ...), for tests
 # that count login failures per client address.
 T_NEXT_ADDR=0
-# shellcheck disable=SC2034 # T_ADDR is for the tests
 fresh_addr() {
     T_ADDR="127.0.$((T_NEXT_ADDR / 250)).$((T_NEXT_ADDR % 250 + 2))"
     T_NEXT_ADDR=$((T_NEXT_ADDR + 1))
 }
 
-# Logs a client in with JSON; leaves the response in STATUS/BODY.
+# login_json CLIENT USER PASSWORD [CURL-ARGS...]: logs a client in with
+# JSON; leaves the response in STATUS/BODY.
 login_json() {
-    post_json "$1" /login "$(jq -cn --arg u "$2" --arg p "$3" '{username: $u, password: $p}')"
+    local client=$1 body
+    body=$(jq -cn --arg u "$2" --arg p "$3" '{username: $u, password: $p}')
+    shift 3
+    post_json "$client" /login "$body" "$@"
 }
 
 # Logs a client in through the form, as a browser does: GET /login for the
 # token, then POST it.
 login_form() {
     local client=$1 user=$2 pass=$3 token
+    shift 3
     get "$client" /login
     token=$(csrf_token)
     post_form "$client" /login "username=$(urlenc "$user")&password=$(urlenc "$pass")&csrf=$(urlenc "$token")" \
-        -H "Origin: $T_ORIGIN"
+        -H "Origin: $T_ORIGIN" "$@"
 }
 
 # Common response checks.
@@ -461,3 +474,12 @@ no_store_is_set() {
 no_set_cookie() {
     is "$(hdr_count Set-Cookie)" 0 "$1"
 }
+
+# Adds an account to the stack's store with sessctl.
+add_user() {
+    printf '%s\n' "$3" | "$T_BUILD/sessctl" -c "$T_CONFIG" useradd "$1" --role "$2" > /dev/null
+}
+
+# JavaScript's Date.prototype.toISOString(), as express-session stores
+# cookie.expires.
+ISO_RE='^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$'

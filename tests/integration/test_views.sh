@@ -96,37 +96,41 @@ get - /views -H "Cookie: sid=$(sign_id "nc93lGy3AL5AfydR9DG4phvdX6VSIcfB")"
 check "unknown 32-character id: a new session" json_eq '{"views":1}'
 
 # --- malformed cookies: a new session or a 4xx, never a 5xx
+# label|Cookie header
 garbage=(
-    "sid=$id"                          # unsigned
-    "sid=s%3A$id"                      # no signature
-    "sid=s%3A$id."                     # empty signature
-    "sid=s%3A.$(hmac_sig '')"          # empty id
-    "sid=s%3A${id}.${sig:0:42}"        # truncated signature
-    "sid=s%3A${id}.${sig}x"            # signature with a tail
-    "sid=s%3A../../etc.$(hmac_sig ../../etc)"  # an id that is no id
-    "sid=%zz%"                         # bad escapes
-    "sid=s%3A$id%00.$sig"              # NUL
-    "sid="                             # empty
-    "sid"                              # no value
-    ";;;;"                             # nothing
-    "sid=$(printf '\xff\xfe\xfd')"     # invalid UTF-8
+    "unsigned|sid=$id"
+    "no signature|sid=s%3A$id"
+    "empty signature|sid=s%3A$id."
+    "empty id|sid=s%3A.$(hmac_sig '')"
+    "truncated signature|sid=s%3A${id}.${sig:0:42}"
+    "signature with a tail|sid=s%3A${id}.${sig}x"
+    "a path as id, signed|sid=s%3A../../etc.$(hmac_sig ../../etc)"
+    "bad percent escapes|sid=%zz%"
+    "NUL in the value|sid=s%3A$id%00.$sig"
+    "empty value|sid="
+    "no value|sid"
+    "only separators|;;;;"
+    "invalid UTF-8|sid=$(printf '\xff\xfe\xfd')"
+    "control characters|sid=$(printf 's%%3A\x01\x02.\x7f')"
 )
-for c in "${garbage[@]}"; do
-    get - /views -H "Cookie: $c"
+for g in "${garbage[@]}"; do
+    label=${g%%|*}
+    get - /views -H "Cookie: ${g#*|}"
     if [ "$STATUS" = 200 ]; then
         if json_eq '{"views":1}' && [ "$(cookie_id "$(set_cookie_value)")" != "$id" ]; then
-            ok "malformed cookie '$c': a new session"
+            ok "malformed cookie ($label): a new session"
         else
-            not_ok "malformed cookie '$c': a new session"
+            not_ok "malformed cookie ($label): a new session"
             t_last_response
         fi
     else
-        like "$STATUS" '^4[0-9][0-9]$' "malformed cookie '$c': a 4xx"
+        like "$STATUS" '^4[0-9][0-9]$' "malformed cookie ($label): a 4xx"
     fi
 done
 
 big=$(head -c 6144 /dev/urandom | base64 -w 0 | head -c 8192)
-for c in "sid=s%3A$big.$sig" "sid=$big" "$(for i in $(seq 1 100); do printf 'sid=s%%3Ax%d.y; ' "$i"; done)sid=$value"; do
+many=$(for i in $(seq 1 100); do printf 'sid=s%%3Ax%d.y; ' "$i"; done)
+for c in "sid=s%3A$big.$sig" "sid=$big" "${many}sid=$value"; do
     get - /views -H "Cookie: $c"
     if [ "$STATUS" = 200 ]; then
         check "oversized cookie (${#c} bytes): a new session" json_eq '{"views":1}'

@@ -246,7 +246,7 @@ test_load_every_boolean_spelling(void **state)
         const char *text;
         bool value;
     } cases[] = {
-        {"true", true},  {"TRUE", true},   {"yes", true}, {"On", true},  {"1", true},
+        {"true", true},   {"TRUE", true},   {"yes", true}, {"On", true},   {"1", true},
         {"false", false}, {"False", false}, {"no", false}, {"OFF", false}, {"0", false},
     };
     struct fixture *f = *state;
@@ -333,8 +333,9 @@ test_load_priority_is_stored_as_set_cookie_spells_it(void **state)
 static void
 test_load_refuses_bad_seconds_with_the_range(void **state)
 {
-    static const char *const bad[] = {"abc", "-1", "0", "31536001", "1e3", "+5", "12s", "",
-                                      "99999999999999999999999", "1 800", "0x10"};
+    static const char *const bad[] = {
+        "abc",   "-1",  "0", "31536001", "1e3", "+5", "12s", "", "99999999999999999999999",
+        "1 800", "0x10"};
     struct fixture *f = *state;
     char text[128], want[256];
 
@@ -386,9 +387,15 @@ test_load_sizes_with_binary_suffixes(void **state)
         const char *text;
         uint64_t bytes;
     } cases[] = {
-        {"65536", 65536},          {"64K", 65536},          {"64k", 65536},
-        {"1M", 1048576},           {"512MiB", 536870912},   {"1G", 1073741824},
-        {"1073741824", 1073741824}, {"3gib", 3221225472ULL}, {"1T", 1099511627776ULL},
+        {"65536", 65536},
+        {"64K", 65536},
+        {"64k", 65536},
+        {"1M", 1048576},
+        {"512MiB", 536870912},
+        {"1G", 1073741824},
+        {"1073741824", 1073741824},
+        {"3gib", 3221225472ULL},
+        {"1T", 1099511627776ULL},
     };
     struct fixture *f = *state;
     char text[64];
@@ -403,8 +410,8 @@ test_load_sizes_with_binary_suffixes(void **state)
 static void
 test_load_refuses_bad_sizes(void **state)
 {
-    static const char *const bad[] = {"65535", "63K", "1GB", "1 G", "G", "-1G", "2T",
-                                      "18446744073709551616", "1KK", "1.5G"};
+    static const char *const bad[] = {
+        "65535", "63K", "1GB", "1 G", "G", "-1G", "2T", "18446744073709551616", "1KK", "1.5G"};
     struct fixture *f = *state;
     char text[128], want[512];
 
@@ -466,8 +473,8 @@ test_load_suggests_the_nearest_key(void **state)
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         snprintf(text, sizeof(text), "# comment\n%s = 1\n", cases[i].typed);
-        snprintf(want, sizeof(want), "2: unknown key \"%s\" (did you mean \"%s\"?)",
-                 cases[i].typed, cases[i].meant);
+        snprintf(want, sizeof(want), "2: unknown key \"%s\" (did you mean \"%s\"?)", cases[i].typed,
+                 cases[i].meant);
         assert_load_error(f, text, want);
     }
 }
@@ -506,7 +513,8 @@ test_load_refuses_a_line_without_equals(void **state)
 
     assert_load_error(f, "secret_file = s\n  max_age 60\n",
                       "2: expected `key = value`, found \"  max_age 60\"");
-    assert_load_error(f, "secret_file = s\n = 60\n", "2: expected a key before '=', found \" = 60\"");
+    assert_load_error(f, "secret_file = s\n = 60\n",
+                      "2: expected a key before '=', found \" = 60\"");
 }
 
 static void
@@ -575,8 +583,7 @@ test_load_refuses_a_nul_byte(void **state)
     struct fixture *f = *state;
     char want[PATH_MAX + 128];
 
-    assert_int_equal(tmpdir_write(&f->dir, "sess.conf", "secret_file = s\nname = a\0b\n", 25,
-                                  0600),
+    assert_int_equal(tmpdir_write(&f->dir, "sess.conf", "secret_file = s\nname = a\0b\n", 25, 0600),
                      0);
     assert_int_equal(sess_config_load(&f->cfg, f->conf, f->msg, sizeof(f->msg)), SESS_ECONFIG);
     snprintf(want, sizeof(want), "%s:2: a NUL byte in the line (is this a text file?)", f->conf);
@@ -591,8 +598,7 @@ test_load_requires_secret_file(void **state)
 
     assert_int_equal(load(f, "max_age = 60\n"), SESS_ECONFIG);
     snprintf(want, sizeof(want),
-             "%s: secret_file is required (a file with one secret of 32+ bytes per line)",
-             f->conf);
+             "%s: secret_file is required (a file with one secret of 32+ bytes per line)", f->conf);
     assert_string_equal(f->msg, want);
     assert_load_error(f, "secret_file =\n",
                       "1: secret_file = \"\": expected the path of a file with one secret of 32+ "
@@ -641,15 +647,28 @@ static void
 test_load_store_shapes(void **state)
 {
     static const char *const good[] = {
-        "redis://localhost",           "redis://localhost:6379",   "redis://127.0.0.1:6379/0",
-        "rediss://user:pw@cache:6380/3", "redis://:secret@h:1/",   "redis://[::1]:6379/1",
+        "redis://localhost",          "redis://localhost:6379",
+        "redis://127.0.0.1:6379/0",   "rediss://user:pw@cache:6380/3",
+        "redis://:secret@h:1/",       "redis://[::1]:6379/1",
         "unix:/run/redis/redis.sock",
     };
     static const char *const bad[] = {
-        "redis://",           "redis://:6379",      "redis://h:0",        "redis://h:65536",
-        "redis://h:port",     "redis://h/db",       "redis://h:6379/0?x", "redis://h o",
-        "unix:relative.sock", "unix:",              "lmdb:",              "memcached://h",
-        "",                   "redis://[::1",       "redis://[]:1",       "redis://h:",
+        "redis://",
+        "redis://:6379",
+        "redis://h:0",
+        "redis://h:65536",
+        "redis://h:port",
+        "redis://h/db",
+        "redis://h:6379/0?x",
+        "redis://h o",
+        "unix:relative.sock",
+        "unix:",
+        "lmdb:",
+        "memcached://h",
+        "",
+        "redis://[::1",
+        "redis://[]:1",
+        "redis://h:",
     };
     struct fixture *f = *state;
     char text[128];
@@ -765,9 +784,9 @@ test_set_overrides_one_key_and_names_its_origin(void **state)
     struct fixture *f = *state;
 
     assert_int_equal(load(f, "secret_file = s\n"), SESS_OK);
-    assert_int_equal(sess_config_set(&f->cfg, "STORE", "store", "redis://r:6379/1", f->msg,
-                                     sizeof(f->msg)),
-                     SESS_OK);
+    assert_int_equal(
+        sess_config_set(&f->cfg, "STORE", "store", "redis://r:6379/1", f->msg, sizeof(f->msg)),
+        SESS_OK);
     assert_string_equal(f->cfg.store, "redis://r:6379/1");
     assert_int_equal(
         sess_config_set(&f->cfg, "STORE", "store", "mongodb://x", f->msg, sizeof(f->msg)),
@@ -785,9 +804,8 @@ test_set_resolves_relative_paths_from_the_file(void **state)
     struct fixture *f = *state;
 
     assert_int_equal(load(f, "secret_file = s\n"), SESS_OK);
-    assert_int_equal(sess_config_set(&f->cfg, "STORE", "store", "lmdb:other", f->msg,
-                                     sizeof(f->msg)),
-                     SESS_OK);
+    assert_int_equal(
+        sess_config_set(&f->cfg, "STORE", "store", "lmdb:other", f->msg, sizeof(f->msg)), SESS_OK);
     assert_path(f, f->cfg.store, "lmdb:", "other");
 }
 
@@ -817,8 +835,7 @@ test_check_runs_on_a_config_built_in_code(void **state)
                      SESS_OK);
     assert_int_equal(sess_config_check(&cfg, msg, sizeof(msg)), SESS_OK);
     assert_int_equal(sess_config_set(&cfg, "test", "name", "__Host-x", msg, sizeof(msg)), SESS_OK);
-    assert_int_equal(sess_config_set(&cfg, "test", "cookie_path", "/a", msg, sizeof(msg)),
-                     SESS_OK);
+    assert_int_equal(sess_config_set(&cfg, "test", "cookie_path", "/a", msg, sizeof(msg)), SESS_OK);
     assert_int_equal(sess_config_check(&cfg, msg, sizeof(msg)), SESS_ECONFIG);
     assert_non_null(strstr(msg, "__Host-"));
     sess_config_free(&cfg);

@@ -215,8 +215,8 @@ test_record_is_live_follows_expiry_and_deadline(void **ctx)
         int64_t expires_ms, deadline_ms, now_ms;
         bool is_live;
     } cases[] = {
-        {1000, 0, 999, true},     {1000, 0, 1000, false},   {1000, 0, 1001, false},
-        {1000, 500, 499, true},   {1000, 500, 500, false},  {1000, 2000, 999, true},
+        {1000, 0, 999, true},      {1000, 0, 1000, false},  {1000, 0, 1001, false},
+        {1000, 500, 499, true},    {1000, 500, 500, false}, {1000, 2000, 999, true},
         {1000, 2000, 1000, false}, {INT64_MAX, 0, 0, true},
     };
     size_t i;
@@ -320,9 +320,9 @@ test_update_of_expired_record_is_not_found(void **ctx)
     struct merge_call m = {.next = record(T0 + 90 * MIN_MS, 0, "", "{\"n\":2}")};
 
     create(f, ID1, T0 + 30 * MIN_MS, "", "{\"n\":1}");
-    assert_int_equal(f->st->ops->update(f->st, SESS_STR_LIT(ID1), T0 + 30 * MIN_MS, merge_record,
-                                        &m),
-                     SESS_ENOTFOUND);
+    assert_int_equal(
+        f->st->ops->update(f->st, SESS_STR_LIT(ID1), T0 + 30 * MIN_MS, merge_record, &m),
+        SESS_ENOTFOUND);
     assert_int_equal(m.calls, 0);
     assert_int_equal(get(f, ID1, T0), SESS_OK);
     assert_str_view(f->rec.data, "{\"n\":1}");
@@ -389,8 +389,8 @@ test_touch_moves_the_expiry_and_keeps_the_data(void **ctx)
     struct fx *f = *ctx;
 
     create(f, ID1, T0 + 30 * MIN_MS, "dave", "{\"keep\":true}");
-    assert_int_equal(f->st->ops->touch(f->st, SESS_STR_LIT(ID1), T0 + 20 * MIN_MS, T0 + 50 * MIN_MS),
-                     SESS_OK);
+    assert_int_equal(
+        f->st->ops->touch(f->st, SESS_STR_LIT(ID1), T0 + 20 * MIN_MS, T0 + 50 * MIN_MS), SESS_OK);
     assert_int_equal(get(f, ID1, T0 + 45 * MIN_MS), SESS_OK);
     assert_int_equal(f->rec.expires_ms, T0 + 50 * MIN_MS);
     assert_str_view(f->rec.data, "{\"keep\":true}");
@@ -403,8 +403,9 @@ test_touch_of_dead_or_absent_record_is_not_found(void **ctx)
     struct fx *f = *ctx;
 
     create(f, ID1, T0 + 30 * MIN_MS, "", "{}");
-    assert_int_equal(f->st->ops->touch(f->st, SESS_STR_LIT(ID1), T0 + 30 * MIN_MS, T0 + 90 * MIN_MS),
-                     SESS_ENOTFOUND);
+    assert_int_equal(
+        f->st->ops->touch(f->st, SESS_STR_LIT(ID1), T0 + 30 * MIN_MS, T0 + 90 * MIN_MS),
+        SESS_ENOTFOUND);
     assert_int_equal(f->st->ops->touch(f->st, SESS_STR_LIT(ID2), T0, T0 + 90 * MIN_MS),
                      SESS_ENOTFOUND);
     assert_int_equal(get(f, ID1, T0 + 31 * MIN_MS), SESS_ENOTFOUND);
@@ -648,6 +649,21 @@ test_map_size_grown_by_one_process_is_kept_by_the_next(void **ctx)
     assert_int_equal(reopened.map_size_bytes, grown.map_size_bytes);
 }
 
+static void
+test_reopening_with_a_larger_map_size_takes_it(void **ctx)
+{
+    struct fx *f = *ctx;
+    struct sess_store_stats stats;
+
+    create(f, ID1, T0 + MIN_MS, "", "{}");
+    close_store(f);
+    f->cfg.lmdb_map_size_bytes = 4u << 20;
+    open_store(f);
+    assert_int_equal(f->st->ops->stats(f->st, T0, &stats), SESS_OK);
+    assert_int_equal(stats.map_size_bytes, 4u << 20);
+    assert_int_equal(get(f, ID1, T0), SESS_OK);
+}
+
 /* Another process grows the map past ours: our next read and write meet
  * MDB_MAP_RESIZED and take the new size. The child never touches the
  * parent's environment; it opens its own after the fork. */
@@ -704,9 +720,9 @@ hit(struct fx *f, const char *key, int64_t now_ms, int64_t *first_ms)
     uint32_t count = 0;
     int64_t first = 0;
 
-    assert_int_equal(f->st->ops->throttle_hit(f->st, sess_str_c(key), now_ms, WINDOW_MS, &count,
-                                              &first),
-                     SESS_OK);
+    assert_int_equal(
+        f->st->ops->throttle_hit(f->st, sess_str_c(key), now_ms, WINDOW_MS, &count, &first),
+        SESS_OK);
     if (first_ms)
         *first_ms = first;
     return count;
@@ -718,9 +734,9 @@ peek(struct fx *f, const char *key, int64_t now_ms)
     uint32_t count = 99;
     int64_t first;
 
-    assert_int_equal(f->st->ops->throttle_peek(f->st, sess_str_c(key), now_ms, WINDOW_MS, &count,
-                                               &first),
-                     SESS_OK);
+    assert_int_equal(
+        f->st->ops->throttle_peek(f->st, sess_str_c(key), now_ms, WINDOW_MS, &count, &first),
+        SESS_OK);
     return count;
 }
 
@@ -828,8 +844,7 @@ test_user_put_get_and_del(void **ctx)
     struct fx *f = *ctx;
     const char *json = "{\"role\":\"admin\",\"hash\":\"$argon2id$x\"}";
 
-    assert_int_equal(f->st->ops->user_put(f->st, SESS_STR_LIT("alice"), sess_str_c(json)),
-                     SESS_OK);
+    assert_int_equal(f->st->ops->user_put(f->st, SESS_STR_LIT("alice"), sess_str_c(json)), SESS_OK);
     assert_int_equal(f->st->ops->user_get(f->st, SESS_STR_LIT("alice"), &f->buf), SESS_OK);
     assert_int_equal(f->buf.len, strlen(json));
     assert_string_equal(f->buf.ptr, json); /* NUL-terminated after its length */
@@ -1124,8 +1139,8 @@ test_corrupt_records_are_not_found(void **ctx)
     raw_get(f->store_dir, ID1, &raw);
     raw.ptr[raw.len - 1] ^= 0x40; /* a flipped bit in the tag */
     raw_put(f->store_dir, ID1, raw.ptr, raw.len);
-    raw_put(f->store_dir, ID2, "short", 5);                /* no header */
-    raw_put(f->store_dir, ID3, raw.ptr, 20);               /* truncated header */
+    raw_put(f->store_dir, ID2, "short", 5);  /* no header */
+    raw_put(f->store_dir, ID3, raw.ptr, 20); /* truncated header */
     open_store(f);
     assert_int_equal(get(f, ID1, T0), SESS_ENOTFOUND);
     assert_int_equal(get(f, ID2, T0), SESS_ENOTFOUND);
@@ -1255,9 +1270,9 @@ test_store_open_dispatches_on_the_store_setting(void **ctx)
  * Several processes
  * ------------------------------------------------------------------------ */
 
-#define WORKERS     4
-#define PER_WORKER  150
-#define COUNTER_ID  "counter-counter-counter-counter-counter-abc"
+#define WORKERS    4
+#define PER_WORKER 150
+#define COUNTER_ID "counter-counter-counter-counter-counter-abc"
 
 static enum sess_err
 increment(void *arg, const struct sess_record *current, struct sess_record *next)
@@ -1370,6 +1385,7 @@ main(void)
         TINY(test_full_map_purges_dead_records_before_growing),
         TINY(test_map_size_grown_by_one_process_is_kept_by_the_next),
         TINY(test_map_grown_by_another_process_is_adopted),
+        TINY(test_reopening_with_a_larger_map_size_takes_it),
         T(test_throttle_counts_failures_in_the_window),
         T(test_throttle_restarts_after_the_window),
         T(test_throttle_peek_does_not_count),

@@ -1,0 +1,231 @@
+// The demo as a person uses it, in headless Chromium: log in through the
+// form, reload, switch the theme to dark, log out. Checks what the browser
+// itself sees (its cookie jar, the rendered pages) and saves a screenshot of
+// each page. Prints TAP; exits 1 when a check fails.
+//
+// Usage: BASE_URL=http://127.0.0.1:8080 node tests/browser/login.mjs
+// Environment: BASE_URL (required), DEMO_PASSWORD (alice's password, default
+// wonderland), SCREENSHOT_DIR (default build/screenshots), CHROMIUM (default
+// /usr/bin/chromium).
+
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { chromium } from 'playwright-core';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const BASE_URL = (process.env.BASE_URL || '').replace(/\/+$/, '');
+const USER = 'alice';
+const PASSWORD = process.env.DEMO_PASSWORD || 'wonderland';
+const SHOTS = resolve(process.env.SCREENSHOT_DIR || join(ROOT, 'build/screenshots'));
+const EXECUTABLE = process.env.CHROMIUM || '/usr/bin/chromium';
+
+// The machine has no network: without these, Chromium keeps trying to reach
+// Google's services (updates, sync, safe browsing, QUIC probes) and fills
+// the log with refused connections.
+const CHROMIUM_ARGS = [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+];
+
+let n = 0;
+let failed = 0;
+
+function diag(text) {
+    for (const line of String(text).split('\n'))
+        console.log(`# ${line}`);
+}
+
+function check(cond, desc, details) {
+    n++;
+    if (cond) {
+        console.log(`ok ${n} - ${desc}`);
+        return true;
+    }
+    failed++;
+    console.log(`not ok ${n} - ${desc}`);
+    if (details !== undefined)
+        diag(details);
+    return false;
+}
+
+function is(got, want, desc) {
+    return check(got === want, desc, `     got: ${JSON.stringify(got)}\nexpected: ${JSON.stringify(want)}`);
+}
+
+// The session cookie as the browser holds it, or undefined.
+async function sidCookie(context) {
+    return (await context.cookies(BASE_URL)).find((c) => c.name === 'sid');
+}
+
+async function text(page, selector) {
+    return (await page.locator(selector).innerText()).replace(/\s+/g, ' ').trim();
+}
+
+async function shot(page, name) {
+    const path = join(SHOTS, `${name}.png`);
+    await page.screenshot({ path, fullPage: true });
+    diag(`screenshot ${path}`);
+}
+
+async function run(context, page) {
+    // Every document the flow loads must answer 2xx or 3xx (checked before
+    // the 401s the end asks for), and no page may raise a script error.
+    const badResponses = [];
+    const pageErrors = [];
+    page.on('response', (r) => {
+        if (r.request().resourceType() === 'document' && r.status() >= 400)
+            badResponses.push(`${r.status()} ${r.request().method()} ${r.url()}`);
+    });
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    page.on('console', (m) => {
+        if (m.type() === 'error')
+            pageErrors.push(m.text());
+    });
+
+    // --- the login form
+    let resp = await page.goto(`${BASE_URL}/login`);
+    is(resp.status(), 200, 'GET /login: 200');
+    check(await page.getByLabel('Username').isVisible(), 'the login form has a labelled username field');
+    is(await page.getByLabel('Password').getAttribute('type'), 'password', 'the password field hides what is typed');
+    is(await sidCookie(context), undefined, 'the login form sets no cookie');
+    await shot(page, 'login');
+
+    await page.getByLabel('Username').fill(USER);
+    await page.getByLabel('Password').fill(PASSWORD);
+    await Promise.all([
+        page.waitForURL((u) => u.pathname === '/dashboard'),
+        page.getByRole('button', { name: 'Log in' }).click(),
+    ]);
+    is(new URL(page.url()).pathname, '/dashboard', 'logging in through the form lands on /dashboard');
+    let facts = await text(page, '.facts');
+    check(/User: alice\b/.test(facts), 'the dashboard shows the username alice', `facts: ${facts}`);
+    check(/Role: admin\b/.test(facts), 'the dashboard shows the role admin', `facts: ${facts}`);
+    const expires = await page.locator('.facts time').getAttribute('datetime');
+    check(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(expires || '') && Date.parse(expires) > Date.now(),
+          'the dashboard shows a session expiry in the future', `datetime: ${expires}`);
+
+    const sid = await sidCookie(context);
+    check(sid !== undefined, 'logged in: the browser holds the sid cookie',
+          `cookies: ${JSON.stringify(await context.cookies())}`);
+    is(sid?.httpOnly, true, 'the sid cookie is HttpOnly');
+    is(sid?.sameSite, 'Lax', 'the sid cookie is SameSite=Lax');
+    is(sid?.path, '/', 'the sid cookie has Path=/');
+    check(sid !== undefined && sid.expires > Date.now() / 1000, 'the sid cookie persists (Expires in the future)',
+          `expires: ${sid?.expires}`);
+    is(await page.evaluate(() => document.cookie.includes('sid=')), false,
+       'page scripts cannot read the sid cookie');
+    await shot(page, 'dashboard');
+
+    // --- reload: the cookie alone keeps the login
+    resp = await page.reload();
+    is(resp.status(), 200, 'reload of /dashboard: 200');
+    facts = await text(page, '.facts');
+    check(/User: alice\b/.test(facts) && /Role: admin\b/.test(facts), 'after a reload: still logged in as alice (admin)',
+          `facts: ${facts}`);
+    is((await sidCookie(context))?.value, sid?.value, 'the reload keeps the same session cookie');
+
+    // --- the theme, through the preferences form on the dashboard
+    const before = await page.locator('html').getAttribute('data-theme');
+    check(before !== 'dark', 'before the change the page is not dark', `data-theme: ${before}`);
+    const form = page.locator('form[action="/prefs"]');
+    await form.locator('select[name="theme"]').selectOption('dark');
+    await Promise.all([
+        page.waitForURL((u) => u.pathname === '/prefs'),
+        form.getByRole('button', { name: 'Save' }).click(),
+    ]);
+    is(new URL(page.url()).pathname, '/prefs', 'saving the preferences leads to /prefs (303)');
+    is(await page.locator('html').getAttribute('data-theme'), 'dark', 'the next page has data-theme="dark" on <html>');
+    const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    check(/^rgb\((\d+), (\d+), (\d+)\)$/.test(bg) && bg.match(/\d+/g).every((c) => Number(c) < 64),
+          'and is drawn dark', `body background: ${bg}`);
+
+    resp = await page.goto(`${BASE_URL}/dashboard`);
+    is(resp.status(), 200, 'back on /dashboard: 200');
+    is(await page.locator('html').getAttribute('data-theme'), 'dark', 'the dashboard is dark too');
+    is(await page.locator('form[action="/prefs"] select[name="theme"]').inputValue(), 'dark',
+       'the form shows dark as the current theme');
+    await shot(page, 'dashboard-dark');
+
+    // --- logout: a confirm form, then the server forgets the session
+    resp = await page.goto(`${BASE_URL}/logout`);
+    is(resp.status(), 200, 'GET /logout: 200, a confirm form');
+    check(/logged in as alice/.test(await text(page, 'main')), 'the confirm form names the user');
+    is((await sidCookie(context))?.value, sid?.value, 'the confirm form alone does not log out');
+    await Promise.all([
+        page.waitForURL((u) => u.pathname === '/'),
+        page.locator('form[action="/logout"]').getByRole('button', { name: 'Log out' }).click(),
+    ]);
+    is(new URL(page.url()).pathname, '/', 'confirming lands on /');
+    const heading = await text(page, 'main h1');
+    is(heading, 'Welcome', 'the home page greets a visitor, not alice');
+    check(await page.locator('header nav').getByRole('link', { name: 'Log in' }).isVisible(),
+          'the navigation offers to log in');
+    const gone = await sidCookie(context);
+    check(gone === undefined || (gone.expires !== -1 && gone.expires <= Date.now() / 1000),
+          'after logout the sid cookie is gone or expired', `cookie: ${JSON.stringify(gone)}`);
+    await shot(page, 'after-logout');
+    check(badResponses.length === 0, 'every page of the flow answered 2xx or 3xx', badResponses.join('\n'));
+
+    // The old cookie, sent again by hand, names nothing on the server.
+    if (sid) {
+        const replay = await context.request.get(`${BASE_URL}/dashboard`, {
+            headers: { Cookie: `sid=${sid.value}`, Accept: 'application/json' },
+            failOnStatusCode: false,
+        });
+        is(replay.status(), 401, 'the pre-logout cookie replayed: /dashboard answers 401');
+    }
+    resp = await page.goto(`${BASE_URL}/dashboard`);
+    is(resp.status(), 401, 'in the browser, /dashboard now answers 401');
+    check(pageErrors.length === 0, 'no script or console errors', pageErrors.join('\n'));
+}
+
+async function main() {
+    if (!/^https?:\/\/[^/]+$/.test(BASE_URL)) {
+        console.log('Bail out! BASE_URL must be set to the demo, e.g. http://127.0.0.1:8080');
+        return 2;
+    }
+    await mkdir(SHOTS, { recursive: true });
+    // A profile of our own, empty, so nothing from an earlier run (cookies,
+    // cache) can make a check pass.
+    const profile = await mkdtemp(join(tmpdir(), 'fcgi-session-chromium-'));
+    let context;
+    try {
+        context = await chromium.launchPersistentContext(profile, {
+            executablePath: EXECUTABLE,
+            headless: true,
+            args: CHROMIUM_ARGS,
+            viewport: { width: 1024, height: 720 },
+            timeout: 60000,
+        });
+    } catch (e) {
+        console.log(`Bail out! Chromium did not start: ${e.message.split('\n')[0]}`);
+        diag(e.message);
+        await rm(profile, { recursive: true, force: true });
+        return 2;
+    }
+    context.setDefaultTimeout(15000);
+    try {
+        const page = context.pages()[0] || (await context.newPage());
+        await run(context, page);
+    } catch (e) {
+        // An action that failed (a missing field, a navigation that never
+        // came) ends the run: what follows depends on it.
+        check(false, 'the flow ran to the end', e.stack || e.message);
+    } finally {
+        await context.close();
+        await rm(profile, { recursive: true, force: true });
+    }
+    console.log(`1..${n}`);
+    return failed === 0 ? 0 : 1;
+}
+
+process.exitCode = await main();
