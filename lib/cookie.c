@@ -383,11 +383,13 @@ sess_cookie_build(char *out, size_t out_cap, size_t *out_len, struct sess_str na
     if (attrs->has_expiry) {
         /* One instant gives both, so browsers that prefer Max-Age (RFC 6265
          * section 5.3) and those that only know Expires agree. */
-        int64_t left = attrs->expires_at > now_s ? attrs->expires_at - now_s : 0;
+        /* Unsigned: the difference of any two int64_t fits, never overflows. */
+        uint64_t left =
+            attrs->expires_at > now_s ? (uint64_t)attrs->expires_at - (uint64_t)now_s : 0;
         sess_http_date(attrs->expires_at, date);
         put_c(&w, "; Expires=");
         put_c(&w, date);
-        snprintf(num, sizeof(num), "%lld", (long long)left);
+        snprintf(num, sizeof(num), "%llu", (unsigned long long)left);
         put_c(&w, "; Max-Age=");
         put_c(&w, num);
     }

@@ -197,6 +197,7 @@ stack_prepare() {
         cat "$STACK_RUN/lighttpd-check.log" >&2
         return 1
     fi
+    rm -f "$STACK_RUN/lighttpd-check.log"
 }
 
 # Starts spawn-fcgi's processes for one route and records their pids.

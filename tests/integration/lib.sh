@@ -21,6 +21,7 @@ T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/fcgi-session-test.XXXXXX") || exit 1
 T_N=0
 T_FAILED=0
 T_BAD_STATUS=()
+T_CACHEABLE_COOKIES=()
 T_STACK_UP=
 T_URL=
 T_ORIGIN=
@@ -250,6 +251,12 @@ done_testing() {
     if [ -n "$T_STACK_UP" ]; then
         stop_stack
     fi
+    if [ ${#T_CACHEABLE_COOKIES[@]} -eq 0 ]; then
+        ok "every response with Set-Cookie had Cache-Control: no-store"
+    else
+        not_ok "every response with Set-Cookie had Cache-Control: no-store"
+        diag "$(printf '%s\n' "${T_CACHEABLE_COOKIES[@]}")"
+    fi
     if [ ${#T_BAD_STATUS[@]} -eq 0 ]; then
         ok "no 5xx and no request without an answer"
     else
@@ -305,6 +312,9 @@ req() {
     case $STATUS in
     5* | 000) T_BAD_STATUS+=("$STATUS for $T_REQ $(head -c 200 "$T_DIR/curl.err")") ;;
     esac
+    if [ "$(hdr_count Set-Cookie)" -gt 0 ] && ! [[ $(hdr Cache-Control) =~ no-store ]]; then
+        T_CACHEABLE_COOKIES+=("$STATUS for $T_REQ")
+    fi
 }
 
 get() {

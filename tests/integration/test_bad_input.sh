@@ -44,10 +44,18 @@ req a POST /prefs -H 'Content-Type: application/json' -H 'Accept: application/js
 status_is 413 "Content-Length: 10^12: 413"
 check "Content-Length: 10^12: answered at once (${T_TIME} s)" \
     awk -v t="$T_TIME" 'BEGIN { exit !(t < 3) }'
-req a POST /login -H 'Content-Type: application/json' -H 'Accept: application/json' \
-    -H 'Content-Length: 20000' --data-binary '{}' --max-time 5
-status_is 413 "Content-Length: 20000 with a 2-byte body: 413 at once"
 unchanged "after the 413s"
+# A body that never arrives in full is lighttpd's to wait for (it buffers
+# bodies, so a slow client cannot hold an executable): the route goes on
+# serving others meanwhile.
+curl -s -o /dev/null --max-time 30 -H 'Content-Type: application/json' -H 'Content-Length: 8000' \
+    --data-binary '{}' "$T_URL/login" &
+stalled=$!
+sleep 0.3
+login_json s alice wonderland
+status_is 200 "a stalled upload to /login holds nobody else's login"
+kill "$stalled" 2> /dev/null
+wait "$stalled" 2> /dev/null
 # exactly max_body is allowed
 fill=$(head -c $((16384 - 24)) /dev/zero | tr '\0' z)
 body="{\"lang\":\"fr\",\"x\":\"$fill\"}"
@@ -78,9 +86,9 @@ done
 deep=$(printf '%.0s[' $(seq 1 5000))$(printf '%.0s]' $(seq 1 5000))
 post_json a /prefs "{\"theme\":$deep}"
 refused 400 "JSON nested 5000 deep"
-deep=$(printf '%.0s{"a":' $(seq 1 5000))1$(printf '%.0s}' $(seq 1 5000))
+deep=$(printf '%.0s{"":' $(seq 1 3000))1$(printf '%.0s}' $(seq 1 3000))
 post_json a /prefs "$deep"
-refused 400 "JSON objects nested 5000 deep"
+refused 400 "JSON objects nested 3000 deep (under max_body)"
 unchanged "after the invalid JSON"
 
 # --- 400: invalid UTF-8, in JSON and in forms
@@ -113,7 +121,8 @@ like "$STATUS" '^4[0-9][0-9]$' "a form with 500 fields: a 4xx"
 
 # --- 405 with Allow, on every route
 while read -r method path allow; do
-    req a "$method" "$path" -H 'Accept: application/json'
+    req a "$method" "$path" -H 'Accept: application/json' -H 'Content-Type: application/json' \
+        --data-binary '{}'
     status_is 405 "$method $path: 405"
     is "$(hdr Allow)" "${allow//_/ }" "$method $path: Allow: ${allow//_/ }"
 done << 'EOF'

@@ -4,6 +4,7 @@
 # signature checked against HMAC-SHA256 computed with openssl, counting,
 # isolation of clients, forged/unknown/garbage cookies, secret rotation
 # across a restart.
+# shellcheck source=tests/integration/lib.sh disable=SC2119
 . "$(dirname "$0")/lib.sh"
 
 start_stack --fcgi=spawn-fcgi

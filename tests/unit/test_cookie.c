@@ -586,6 +586,17 @@ test_build_max_age_is_zero_once_expired(void **state)
 }
 
 static void
+test_build_max_age_survives_extreme_clocks(void **state)
+{
+    struct sess_cookie_attrs a = {
+        .same_site = SESS_SAME_SITE_OFF, .has_expiry = true, .expires_at = INT64_MAX};
+
+    (void)state;
+    build(&a, INT64_MIN, "sid", "v",
+          "sid=v; Expires=Fri, 31 Dec 9999 23:59:59 GMT; Max-Age=18446744073709551615");
+}
+
+static void
 test_build_priority_is_canonical(void **state)
 {
     struct sess_cookie_attrs a = {.same_site = SESS_SAME_SITE_OFF, .priority = "LOW"};
@@ -849,6 +860,7 @@ main(void)
         cmocka_unit_test(test_build_session_cookie_has_no_expiry),
         cmocka_unit_test(test_build_clearing_cookie),
         cmocka_unit_test(test_build_max_age_is_zero_once_expired),
+        cmocka_unit_test(test_build_max_age_survives_extreme_clocks),
         cmocka_unit_test(test_build_priority_is_canonical),
         cmocka_unit_test(test_build_encodes_the_value_like_encode_uri_component),
         cmocka_unit_test(test_build_encodes_control_bytes_and_nul),
