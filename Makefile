@@ -104,7 +104,8 @@ run: all
 fuzz: | $(DEPS_STAMP)
 	@BUILD=$(BUILD) scripts/fuzz $(FUZZ_SECONDS)
 
-bench: bench-lib
+bench: all $(BENCH_BIN)
+	@BUILD=$(BUILD) bench/run
 
 bench-lib: $(BUILD)/bench/bench_lib
 	$(BUILD)/bench/bench_lib

@@ -7,7 +7,7 @@ dashboard(struct sess_request *req)
 {
     const char *username = sess_get_str(req, "user.username");
     const char *role = sess_get_str(req, "user.role");
-    char expires[25];
+    char expires[25], expires_text[30];
 
     if (!sess_allow(req, "GET, HEAD"))
         return;
@@ -20,7 +20,10 @@ dashboard(struct sess_request *req)
         return;
     }
     sess_iso_date(sess_expires_ms(req), expires);
-    sess_send_page(req, 200, "dashboard", json_pack("{s:s, s:s}", "title", "Dashboard", "expires", expires));
+    sess_http_date(sess_expires_ms(req) / 1000, expires_text);
+    sess_send_page(req, 200, "dashboard",
+                   json_pack("{s:s, s:s, s:s, s:s}", "title", "Dashboard", "expires", expires,
+                             "expires_text", expires_text, "back", "/dashboard"));
 }
 
 int

@@ -27,6 +27,7 @@ prefs(struct sess_request *req)
 {
     static const char *const keys[] = {"theme", "lang"};
     json_t *body, *merged;
+    const char *back;
 
     if (!sess_allow(req, "GET, HEAD, POST"))
         return;
@@ -68,7 +69,9 @@ prefs(struct sess_request *req)
         return;
     }
     json_decref(merged);
-    sess_redirect(req, "/prefs");
+    /* Back to the page the form was on: only our own two pages. */
+    back = sess_body_str(req, "back", NULL);
+    sess_redirect(req, back && strcmp(back, "/dashboard") == 0 ? "/dashboard" : "/prefs");
 }
 
 int

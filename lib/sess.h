@@ -341,7 +341,7 @@ typedef void (*sess_route_fn)(struct sess_request *req);
  * (STORE in the environment overrides `store`), then answers requests as
  * FastCGI (or once, as plain CGI) until the web server stops it. Returns the
  * process exit status: 0, SESS_EXIT_CONFIG (78) after printing
- * "fcgi-session: FILE:LINE: ..." to stderr, or SESS_EXIT_SOFTWARE. */
+ * "ROUTE: FILE:LINE: ..." to stderr, or SESS_EXIT_SOFTWARE. */
 int sess_run(const char *route_name, sess_route_fn route);
 
 /* Opens an app as sess_run does, for tools and tests. `config_path` NULL
@@ -538,7 +538,9 @@ enum sess_err sess_header(struct sess_request *req, const char *name, const char
 void sess_send_json(struct sess_request *req, int status, json_t *body);
 
 /* Renders html_dir/PAGE.html with `vars` (owned; may be NULL) plus
- * {{csrf}}, {{user}}, {{session}} and {{theme}}, and sends it as HTML. */
+ * {{csrf}}, {{user}} (when logged in), {{theme}} and {{lang}} from the
+ * session's prefs, and a true {{theme_VALUE}} / {{lang_VALUE}} for the
+ * current choice; sends it as HTML. */
 void sess_send_page(struct sess_request *req, int status, const char *page, json_t *vars);
 
 /* 303 See Other to `location` (a path of this site). */

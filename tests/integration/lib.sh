@@ -145,14 +145,18 @@ unlike() {
 
 # ---------------------------------------------------------------- stack
 
-# t_config FILE KEY=VALUE...: etc/fcgi-session.conf with each KEY replaced.
+# t_config FILE KEY=VALUE...: etc/fcgi-session.conf with each KEY's line
+# replaced (the last pair of a key wins), the new lines at the end.
 t_config() {
-    local file=$1 kv keys=()
+    local file=$1 kv key order=()
+    local -A value=()
     shift
     for kv in "$@"; do
-        keys+=("${kv%%=*}")
+        key=${kv%%=*}
+        [ -n "${value[$key]+set}" ] || order+=("$key")
+        value[$key]=${kv#*=}
     done
-    awk -v keys="${keys[*]}" '
+    awk -v keys="${order[*]}" '
         BEGIN { n = split(keys, k, " "); for (i = 1; i <= n; i++) drop[k[i]] = 1 }
         {
             line = $0
@@ -162,8 +166,8 @@ t_config() {
             if (line !~ /^#/ && (key in drop)) next
             print
         }' "$T_ROOT/etc/fcgi-session.conf" > "$file"
-    for kv in "$@"; do
-        printf '%s = %s\n' "${kv%%=*}" "${kv#*=}" >> "$file"
+    for key in "${order[@]}"; do
+        printf '%s = %s\n' "$key" "${value[$key]}" >> "$file"
     done
 }
 

@@ -64,6 +64,11 @@ get - /views -H "Cookie: sid=$pre_cookie"
 check "the pre-login cookie gives a new session" json_eq '{"views":1}'
 isnt "$(cookie_id "$(set_cookie_value)")" "$pre_id" "and not with the old id"
 
+get a /login
+status_is 200 "GET /login logged in: 200, the same form"
+like "$(csrf_token)" '^[^ ]{16,}$' "GET /login logged in: with a token"
+no_set_cookie "GET /login logged in: no Set-Cookie"
+
 # JSON is chosen by Content-Type alone too.
 req b POST /login -H 'Content-Type: application/json' \
     --data-binary '{"username":"bob","password":"builder"}'

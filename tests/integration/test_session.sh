@@ -28,6 +28,8 @@ is "$(json -c 'del(.cookie.expires)')" \
     '{"cookie":{"originalMaxAge":1800000,"secure":false,"httpOnly":true,"path":"/","sameSite":"lax"},"views":1}' \
     "the session as express-session shows it"
 like "$(json .cookie.expires)" "$ISO_RE" "cookie.expires in ISO 8601"
+is "$(json -c '.cookie | keys_unsorted')" '["originalMaxAge","expires","secure","httpOnly","path","sameSite"]' \
+    "cookie keys in express-session's order"
 is "$(date -d "$(json .cookie.expires)" +%s)" "$(date -d "$set_cookie_expires" +%s)" \
     "cookie.expires is the instant of the cookie's Expires"
 no_set_cookie "an unchanged session sends no Set-Cookie (rolling off)"
