@@ -39,7 +39,7 @@ BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 
 DEPS_STAMP := build/.deps-ok
 
-.PHONY: all deps check unit integration run install uninstall fuzz bench bench-lib format \
+.PHONY: all deps check unit integration run install uninstall fuzz lint bench bench-lib format \
         format-check clean
 
 all: $(BUILD)/libfcgi-session.a $(BUILD)/libfcgi-session.so $(ROUTE_BIN) $(BUILD)/sessctl \
@@ -103,6 +103,10 @@ run: all
 
 fuzz: | $(DEPS_STAMP)
 	@BUILD=$(BUILD) scripts/fuzz $(FUZZ_SECONDS)
+
+# cppcheck, clang-tidy (.clang-tidy) and scan-build; any finding fails.
+lint: | $(DEPS_STAMP)
+	@BUILD=$(BUILD) LINT_CFLAGS='$(CFLAGS)' scripts/lint
 
 bench: all $(BENCH_BIN)
 	@BUILD=$(BUILD) bench/run

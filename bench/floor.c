@@ -2,11 +2,13 @@
  * nothing but libfcgi (the same detach-before-finish close as the library),
  * optionally doing one raw LMDB read or write transaction per request.
  *
- *   floor hello
+ *   floor hello [BYTES]
  *   floor lmdb-read DIR
  *   floor lmdb-write DIR full|meta|none
  *
- * Run it under spawn-fcgi like a route. Not part of the library. */
+ * `hello BYTES` answers a body of that size (at most 64 KiB) instead of
+ * "hello\n", to tell what the size of a page costs apart from what making it
+ * costs. Run it under spawn-fcgi like a route. Not part of the library. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,13 +17,15 @@
 #include <fcgiapp.h>
 #include <lmdb.h>
 
+#define BODY_MAX (64 * 1024)
+
 static const char reply[] = "Status: 200 OK\r\nContent-Type: text/plain\r\n"
                             "Content-Length: 6\r\n\r\nhello\n";
 
 static int
 usage(void)
 {
-    fprintf(stderr, "usage: floor hello | lmdb-read DIR | lmdb-write DIR full|meta|none\n");
+    fprintf(stderr, "usage: floor hello [BYTES] | lmdb-read DIR | lmdb-write DIR full|meta|none\n");
     return 64;
 }
 
@@ -51,10 +55,13 @@ main(int argc, char **argv)
     MDB_txn *rtxn = NULL;
     FCGX_Request req;
     char sink[4096];
+    static char big[BODY_MAX + 128];
+    const char *out = reply;
+    int out_len = (int)sizeof reply - 1;
 
     if (argc < 2)
         return usage();
-    if (strcmp(argv[1], "hello") == 0)
+    if (strcmp(argv[1], "hello") == 0 && argc <= 3)
         mode = HELLO;
     else if (strcmp(argv[1], "lmdb-read") == 0 && argc == 3)
         mode = READ;
@@ -62,6 +69,20 @@ main(int argc, char **argv)
         mode = WRITE;
     else
         return usage();
+    if (mode == HELLO && argc == 3) {
+        char *end;
+        long n = strtol(argv[2], &end, 10);
+        int head;
+        if (*end || n < 1 || n > BODY_MAX)
+            return usage();
+        head = snprintf(big, sizeof big,
+                        "Status: 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %ld\r\n\r\n",
+                        n);
+        memset(big + head, 'x', (size_t)n - 1);
+        big[head + n - 1] = '\n';
+        out = big;
+        out_len = head + (int)n;
+    }
     if (mode == WRITE)
         flags = strcmp(argv[3], "none") == 0   ? MDB_NOSYNC
                 : strcmp(argv[3], "meta") == 0 ? MDB_NOMETASYNC
@@ -88,7 +109,7 @@ main(int argc, char **argv)
             if (mdb_put(txn, dbi, &key, &val, 0) != 0 || mdb_txn_commit(txn) != 0)
                 return 74;
         }
-        FCGX_PutStr(reply, sizeof reply - 1, req.out);
+        FCGX_PutStr(out, out_len, req.out);
         while (FCGX_GetStr(sink, sizeof sink, req.in) > 0)
             ;
         if (FCGX_FFlush(req.out) == 0)

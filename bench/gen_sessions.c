@@ -23,7 +23,7 @@ struct gen {
     struct sess_secrets secrets;
     struct sess_store *store;
     FILE *cookies;
-    size_t keep;       /* cookies still to write */
+    size_t keep; /* cookies still to write */
     int64_t now_ms;
     size_t created;
     char errmsg[SESS_ERRMSG_MAX];
@@ -177,8 +177,8 @@ main(int argc, char **argv)
      * so the routes keep the configured lmdb_sync. */
     err = sess_config_load(&g.cfg, argv[optind], g.errmsg, sizeof g.errmsg);
     if (err == SESS_OK)
-        err = sess_config_set(&g.cfg, "gen_sessions", "lmdb_sync", "none", g.errmsg,
-                              sizeof g.errmsg);
+        err =
+            sess_config_set(&g.cfg, "gen_sessions", "lmdb_sync", "none", g.errmsg, sizeof g.errmsg);
     if (err == SESS_OK)
         err = sess_secrets_load(&g.secrets, g.cfg.secret_file, g.errmsg, sizeof g.errmsg);
     if (err == SESS_OK)
@@ -202,14 +202,14 @@ main(int argc, char **argv)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     /* Dead records interleaved with live ones, as gc meets them in use. */
     for (i = 0; i < live + expired && err == SESS_OK; i++) {
-        bool is_live = expired == 0 || (i * expired / (live + expired) ==
-                                        (i + 1) * expired / (live + expired));
+        bool is_live = expired == 0 ||
+                       (i * expired / (live + expired) == (i + 1) * expired / (live + expired));
         err = create_one(&g, is_live);
     }
     secs = seconds_since(&t0);
     if (err != SESS_OK) {
-        fprintf(stderr, "gen_sessions: after %zu sessions: %s: %s\n", g.created,
-                sess_strerror(err), g.store->errmsg[0] ? g.store->errmsg : "-");
+        fprintf(stderr, "gen_sessions: after %zu sessions: %s: %s\n", g.created, sess_strerror(err),
+                g.store->errmsg[0] ? g.store->errmsg : "-");
         status = SESS_EXIT_IOERR;
         goto out;
     }

@@ -24,15 +24,16 @@ set boxwidth 0.95
 
 # Floors in greys, fcgi-session in blues, the peers in warm colours, in
 # bench/run's order of configurations.
-set linetype 1 lc rgb "#d9d9d9"
-set linetype 2 lc rgb "#bdbdbd"
-set linetype 3 lc rgb "#969696"
-set linetype 4 lc rgb "#737373"
-set linetype 5 lc rgb "#525252"
-set linetype 6 lc rgb "#1f78b4"
-set linetype 7 lc rgb "#6baed6"
-set linetype 8 lc rgb "#e6550d"
-set linetype 9 lc rgb "#31a354"
-set linetype 10 lc rgb "#a1d99b"
+set linetype 1 lc rgb "#e0e0e0"
+set linetype 2 lc rgb "#c6c6c6"
+set linetype 3 lc rgb "#ababab"
+set linetype 4 lc rgb "#8f8f8f"
+set linetype 5 lc rgb "#737373"
+set linetype 6 lc rgb "#525252"
+set linetype 7 lc rgb "#1f78b4"
+set linetype 8 lc rgb "#6baed6"
+set linetype 9 lc rgb "#e6550d"
+set linetype 10 lc rgb "#31a354"
+set linetype 11 lc rgb "#a1d99b"
 
 plot for [i=2:ncols+1] datafile using i:xtic(1) title columnhead(i) lt (i - 1)

@@ -7,19 +7,24 @@
 
 #define PREF_MAX_LEN 64
 
-/* A preference is a short string with no control characters. */
+/* A preference is a string of at most 64 characters as JavaScript counts
+ * them (UTF-16 units: "é" is one, an emoji two), with no control
+ * characters. */
 static bool
 is_valid_pref(json_t *v)
 {
     const unsigned char *s = (const unsigned char *)json_string_value(v);
-    size_t len = json_string_length(v);
+    size_t len = json_string_length(v), chars = 0;
 
-    if (!json_is_string(v) || len > PREF_MAX_LEN)
+    if (!json_is_string(v))
         return false;
-    for (size_t i = 0; i < len; i++)
+    for (size_t i = 0; i < len; i++) {
         if (s[i] < 0x20 || s[i] == 0x7f)
             return false;
-    return true;
+        if ((s[i] & 0xC0) != 0x80) /* a lead byte starts a character */
+            chars += s[i] >= 0xF0 ? 2 : 1;
+    }
+    return chars <= PREF_MAX_LEN;
 }
 
 static void

@@ -68,7 +68,9 @@ sess_form_parse(struct sess_str in, json_t **out)
     *out = NULL;
     if (!form)
         return SESS_ENOMEM;
-    buf = malloc(in.len + 1);
+    /* A name and a value, each NUL-terminated: a lone name ("flag", no '=')
+     * as long as the input needs in.len + 2 bytes. */
+    buf = malloc(in.len + 2);
     if (!buf) {
         err = SESS_ENOMEM;
         goto out;

@@ -16,7 +16,7 @@
 #include "internal.h"
 
 #define MAX_AGE_MAX_S        31536000 /* one year */
-#define MAX_BODY_MAX         (64 * 1024 * 1024)
+#define MAX_BODY_MAX         ((uint64_t)64 << 20)
 #define MAP_SIZE_MIN         65536
 #define MAP_SIZE_MAX         ((uint64_t)1 << 40)
 #define REDIS_TIMEOUT_MAX_MS 60000

@@ -148,7 +148,7 @@ sess_percent_decode(struct sess_str in, bool plus_is_space, char *out, size_t *o
             out[n] = (char)b;
             i += 3;
         } else {
-            out[n] = plus_is_space && c == '+' ? ' ' : c;
+            out[n] = (char)(plus_is_space && c == '+' ? ' ' : c);
             i++;
         }
     }

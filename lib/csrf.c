@@ -68,7 +68,7 @@ sess_csrf_is_valid(struct sess_request *req, const char *token, size_t len)
             return false;
         t = t * 36 + (d - "0123456789abcdefghijklmnopqrstuvwxyz");
     }
-    if (req->now_ms - t > SESS_CSRF_TTL_MS || t - req->now_ms > 60 * 1000)
+    if (req->now_ms - t > SESS_CSRF_TTL_MS || t - req->now_ms > (int64_t)60 * 1000)
         return false;
     csrf_mac(req, token, tlen, req->is_loaded ? req->cookie_id : "", mac);
     return sodium_memcmp(mac, dot + 1, 43) == 0;

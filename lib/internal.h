@@ -13,9 +13,9 @@
 
 /* Login failures allowed per username or client address in the window. */
 #define SESS_THROTTLE_MAX       5
-#define SESS_THROTTLE_WINDOW_MS (5 * 60 * 1000)
+#define SESS_THROTTLE_WINDOW_MS ((int64_t)5 * 60 * 1000)
 /* How long a form's CSRF token stays valid. */
-#define SESS_CSRF_TTL_MS (2 * 3600 * 1000)
+#define SESS_CSRF_TTL_MS ((int64_t)2 * 3600 * 1000)
 /* gc: at most this many records per batch on the request path. */
 #define SESS_GC_BATCH 256
 

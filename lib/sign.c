@@ -15,7 +15,7 @@
 #include "internal.h"
 
 /* A secret file is a few lines; anything larger is the wrong file. */
-#define SECRET_FILE_MAX_BYTES (64 * 1024)
+#define SECRET_FILE_MAX_BYTES 65536
 
 #define KEY_PURPOSE_PREFIX "fcgi-session "
 

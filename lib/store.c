@@ -85,9 +85,7 @@ sess_store_open(struct sess_store **st, const struct sess_config *cfg,
     }
     if (has_prefix(spec, "redis://") || has_prefix(spec, "rediss://") ||
         has_prefix(spec, "unix:")) {
-        sess_fmt(errmsg, errmsg_len, "store = %s: the Redis store is not built yet; use lmdb:DIR",
-                 spec);
-        return SESS_ECONFIG;
+        return sess_store_redis_open(st, spec, cfg, secrets, errmsg, errmsg_len);
     }
     sess_fmt(errmsg, errmsg_len,
              "store = %s: unknown kind (use lmdb:DIR, redis://HOST:PORT/DB or unix:/PATH)", spec);

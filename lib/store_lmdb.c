@@ -1164,10 +1164,13 @@ lmdb_each(struct sess_store *st, struct sess_str owner, sess_record_visit_fn vis
             v = d;
         }
         err = decode_record(ls, id, &v, false, 0, &rec, &buf);
-        if (err == SESS_ENOTFOUND || (owner.len && !str_eq(rec.owner, owner)))
+        if (err == SESS_ENOTFOUND)
             continue;
+        /* Before the owner is compared: on failure `rec` was not filled. */
         if (err != SESS_OK)
             goto out;
+        if (owner.len && !str_eq(rec.owner, owner))
+            continue;
         if (!visit(arg, id, &rec))
             break;
     }

@@ -122,7 +122,7 @@ snip(const char *p, size_t n, char out[48])
     if (n > 40)
         n = 40;
     for (i = 0; i < n; i++)
-        out[i] = (unsigned char)p[i] < 0x20 || p[i] == 0x7f ? '?' : p[i];
+        out[i] = (char)((unsigned char)p[i] < 0x20 || p[i] == 0x7f ? '?' : p[i]);
     out[n] = '\0';
 }
 
@@ -656,7 +656,7 @@ file_get(struct sess_templates *tpl, const char *name, size_t name_len, struct t
 
     if (tpl->nfiles == tpl->files_cap) {
         size_t cap = tpl->files_cap ? tpl->files_cap * 2 : 16;
-        struct tpl_file **files = realloc(tpl->files, cap * sizeof *files);
+        struct tpl_file **files = realloc(tpl->files, cap * sizeof(struct tpl_file *));
 
         if (!files) {
             err = SESS_ENOMEM;
@@ -979,7 +979,7 @@ starts_with_doctype(const char *p, size_t n)
     if (n < sizeof want - 1)
         return false;
     for (i = 0; i < sizeof want - 1; i++) {
-        char ch = p[i] >= 'A' && p[i] <= 'Z' ? (char)(p[i] - 'A' + 'a') : p[i];
+        char ch = (char)(p[i] >= 'A' && p[i] <= 'Z' ? p[i] - 'A' + 'a' : p[i]);
 
         if (ch != want[i])
             return false;

@@ -198,6 +198,24 @@ stack_prepare() {
         return 1
     fi
     rm -f "$STACK_RUN/lighttpd-check.log"
+    stack_preflight
+}
+
+# Runs one executable once, as plain CGI, so that a configuration it refuses
+# stops the start here with its own message: lighttpd would only notice an
+# executable that exits at once, and go on respawning one that is slower.
+stack_preflight() {
+    local rc=0
+    SESSION_CONFIG=$STACK_CONFIG GATEWAY_INTERFACE=CGI/1.1 REQUEST_METHOD=OPTIONS \
+        SERVER_PROTOCOL=HTTP/1.1 SCRIPT_NAME=/ REQUEST_URI=/ QUERY_STRING='' \
+        REMOTE_ADDR=127.0.0.1 "$STACK_BUILD/cgi-bin/index.fcgi" < /dev/null > /dev/null \
+        2> "$STACK_RUN/preflight.log" || rc=$?
+    if [ "$rc" -ne 0 ]; then
+        stack_err "$STACK_BUILD/cgi-bin/index.fcgi refuses to start (exit $rc):"
+        cat "$STACK_RUN/preflight.log" >&2
+        return 1
+    fi
+    rm -f "$STACK_RUN/preflight.log"
 }
 
 # Starts spawn-fcgi's processes for one route and records their pids.
@@ -313,6 +331,12 @@ stack_start() {
         status=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 \
             "http://$STACK_BIND:$STACK_PORT/.fcgi-session-ready" 2> /dev/null) || true
         if [ "$status" = 404 ]; then
+            if grep -qsE 'child exited|spawning gw failed' "$STACK_RUN/lighttpd-error.log"; then
+                stack_err "an executable died at start; from $STACK_RUN/lighttpd-error.log:"
+                tail -n 15 "$STACK_RUN/lighttpd-error.log" >&2
+                stack_stop > /dev/null 2>&1
+                return 1
+            fi
             stack_supervise
             return 0
         fi

@@ -149,12 +149,12 @@ unlike() {
 # replaced (the last pair of a key wins), the new lines at the end.
 t_config() {
     local file=$1 kv key order=()
-    local -A value=()
+    local -A vals=()
     shift
     for kv in "$@"; do
         key=${kv%%=*}
-        [ -n "${value[$key]+set}" ] || order+=("$key")
-        value[$key]=${kv#*=}
+        [ -n "${vals[$key]+set}" ] || order+=("$key")
+        vals[$key]=${kv#*=}
     done
     awk -v keys="${order[*]}" '
         BEGIN { n = split(keys, k, " "); for (i = 1; i <= n; i++) drop[k[i]] = 1 }
@@ -167,7 +167,7 @@ t_config() {
             print
         }' "$T_ROOT/etc/fcgi-session.conf" > "$file"
     for key in "${order[@]}"; do
-        printf '%s = %s\n' "$key" "${value[$key]}" >> "$file"
+        printf '%s = %s\n' "$key" "${vals[$key]}" >> "$file"
     done
 }
 
@@ -297,7 +297,7 @@ req() {
         ;;
     *) args=(-X "$method") ;;
     esac
-    args+=(-s --max-time "${T_MAX_TIME:-20}" -D "$T_DIR/headers" -o "$body_file"
+    args+=(-sS --max-time "${T_MAX_TIME:-20}" -D "$T_DIR/headers" -o "$body_file"
         -w '%{http_code} %{time_total}' -H 'Expect:')
     if [ "$client" != - ]; then
         args+=(-b "$T_DIR/jar.$client" -c "$T_DIR/jar.$client")
@@ -314,7 +314,7 @@ req() {
     BODY=$(tr -d '\0' < "$T_DIR/body")
     T_REQ="$method $path${client:+ (client $client)}"
     case $STATUS in
-    5* | 000) T_BAD_STATUS+=("$STATUS for $T_REQ $(head -c 200 "$T_DIR/curl.err")") ;;
+    5* | 000) T_BAD_STATUS+=("$STATUS for $T_REQ after ${T_TIME:-?} s $(head -c 200 "$T_DIR/curl.err")") ;;
     esac
     if [ "$(hdr_count Set-Cookie)" -gt 0 ] && ! [[ $(hdr Cache-Control) =~ no-store ]]; then
         T_CACHEABLE_COOKIES+=("$STATUS for $T_REQ")

@@ -114,6 +114,16 @@ req a POST /prefs -H 'Content-Type: text/plain' --data-binary 'x'
 status_is 415 "text/plain, for a browser: 415"
 like "$(hdr Content-Type)" '^text/html' "for a browser: an HTML page"
 
+# --- odd form bodies: fields without "=", empty names, only separators
+for body in 'abcd' 'theme=dark&lang' '=x' '&&&' 'a&b&c' '%41%42' '=' 'csrf' \
+    "$(head -c 3000 /dev/zero | tr '\0' k)"; do
+    post_form a /prefs "$body" -H 'Accept: application/json'
+    like "$STATUS" '^4[0-9][0-9]$' "form body '${body:0:20}': a 4xx"
+    post_form - /login "$body" -H 'Accept: application/json'
+    like "$STATUS" '^4[0-9][0-9]$' "form login body '${body:0:20}': a 4xx"
+done
+unchanged "after the odd form bodies"
+
 # --- many form fields
 fields=$(for i in $(seq 1 500); do printf 'f%d=1&' "$i"; done)
 post_form a /prefs "${fields}csrf=$(urlenc "$token")" -H 'Accept: application/json'

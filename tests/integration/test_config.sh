@@ -36,22 +36,28 @@ cgi index "$T_DIR/good.conf"
 like "$CGI_OUT" 'Welcome' "plain CGI, GET /: the welcome page"
 
 # --- bad configurations: every route exits 78 and says where
-# bad_config DESC ERE LINE...: each LINE replaces its key's line of the
-# committed file (or is added when it is no `key = value`); @LINE@ in ERE is
-# the number of the last line, where the bad one lands.
+# bad_config DESC ERE LINE...: each `key = value` LINE replaces its key's
+# line of the committed file; other lines, and those after a "+ ", are
+# added at the end. @LINE@ in ERE is the line number of the last LINE.
 bad_config() {
-    local desc=$1 re=$2 route kv=() raw=() l
+    local desc=$1 re=$2 route kv=() raw=() l at
     shift 2
     for l in "$@"; do
         if [[ $l =~ ^([a-z_]+)\ =\ (.*)$ ]]; then
             kv+=("${BASH_REMATCH[1]}=${BASH_REMATCH[2]}")
         else
-            raw+=("$l")
+            raw+=("${l#+ }")
         fi
     done
     t_config "$T_DIR/bad.conf" secret_file=secret store=lmdb:sessions "html_dir=$T_ROOT/html" "${kv[@]}"
     [ ${#raw[@]} -gt 0 ] && printf '%s\n' "${raw[@]}" >> "$T_DIR/bad.conf"
-    re=${re//@LINE@/$(wc -l < "$T_DIR/bad.conf")}
+    l=${!#}
+    if [[ $l =~ ^([a-z_]+)\ = ]]; then
+        at=$(grep -n "^${BASH_REMATCH[1]} = " "$T_DIR/bad.conf" | tail -n 1 | cut -d: -f1)
+    else
+        at=$(wc -l < "$T_DIR/bad.conf")
+    fi
+    re=${re//@LINE@/$at}
     for route in "${STACK_ROUTES[@]}"; do
         cgi "$route" "$T_DIR/bad.conf"
         if [ "$CGI_RC" != 78 ]; then
@@ -70,7 +76,7 @@ bad_config "a bad boolean" 'bad\.conf:@LINE@:.*rolling' "rolling = perhaps"
 bad_config "a bad SameSite" 'bad\.conf:@LINE@:.*cookie_same_site' "cookie_same_site = loose"
 bad_config "a bad store" 'bad\.conf:@LINE@:.*store' "store = ftp://x"
 bad_config "a line without =" 'bad\.conf:@LINE@:' "just words"
-bad_config "a key set twice" 'bad\.conf:@LINE@:.*name' "name = sid" "name = other"
+bad_config "a key set twice" 'bad\.conf:@LINE@:.*name' "+ name = other"
 bad_config "SameSite=None without Secure" 'cookie_same_site|cookie_secure|Secure' \
     "cookie_same_site = none" "cookie_secure = false"
 bad_config "a missing secret file" "$T_DIR/nowhere" "secret_file = nowhere"
@@ -95,7 +101,7 @@ STACK_PORT=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
 rc=0
 { stack_prepare && stack_start; } 2> "$T_DIR/broken.err" || rc=$?
 isnt "$rc" 0 "a broken configuration: the stack does not start"
-like "$(cat "$T_DIR/broken.log")" 'max_agee' "a broken configuration: the executable's message reaches the log"
+like "$(cat "$T_DIR/broken.err")" 'broken\.conf:[0-9]+:.*max_agee' "a broken configuration: the executable's message is shown"
 stack_port_open "$STACK_PORT"
 isnt "$?" 0 "a broken configuration: nothing listens"
 [ "$rc" = 0 ] && stack_stop

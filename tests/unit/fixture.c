@@ -118,7 +118,8 @@ make_env(struct fixture *f, const struct client *c)
 static void
 take_response(struct client *c, const struct sess_request *req, const char *name)
 {
-    const char *h = req->headers.ptr ? req->headers.ptr : "";
+    /* The header buffer is not NUL-terminated. */
+    char *h = strndup(req->headers.ptr ? req->headers.ptr : "", req->headers.len);
     const char *sc;
 
     free(c->set_cookie);
@@ -126,11 +127,15 @@ take_response(struct client *c, const struct sess_request *req, const char *name
     c->set_cookie = NULL;
     c->status = req->status;
     c->body = strndup(req->out.ptr ? req->out.ptr : "", req->out.len);
+    assert_non_null(h);
     sc = strstr(h, "Set-Cookie: ");
-    if (!sc || sc >= h + req->headers.len)
+    if (sc) {
+        sc += strlen("Set-Cookie: ");
+        c->set_cookie = strndup(sc, strcspn(sc, "\r"));
+    }
+    free(h);
+    if (!c->set_cookie)
         return;
-    sc += strlen("Set-Cookie: ");
-    c->set_cookie = strndup(sc, strcspn(sc, "\r"));
     if (strncmp(c->set_cookie, name, strlen(name)) == 0 && c->set_cookie[strlen(name)] == '=') {
         const char *v = c->set_cookie + strlen(name) + 1;
         free(c->cookie);

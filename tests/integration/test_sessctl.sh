@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# sessctl against a running stack, seen over HTTP: useradd then the login
+# works, passwd changes which password works, revoke ends one session,
+# revoke --user ends all of a user's at once, userdel ends the account and
+# its sessions; listings, gc and stats answer; exit codes per sysexits.
+# shellcheck source=tests/integration/lib.sh disable=SC2119
+. "$(dirname "$0")/lib.sh"
+
+start_stack
+
+# sessctl ARGS... [< input]: sets OUT, ERR and RC.
+sessctl() {
+    OUT=$("$T_BUILD/sessctl" -c "$T_CONFIG" "$@" 2> "$T_DIR/sessctl.err")
+    RC=$?
+    ERR=$(cat "$T_DIR/sessctl.err")
+}
+
+# --- accounts
+sessctl useradd frank --role editor <<< 'frank secret'
+is "$RC" 0 "useradd frank --role editor: exit 0"
+unlike "$OUT$ERR" 'frank secret' "useradd never prints the password"
+login_json a frank 'frank secret'
+status_is 200 "frank logs in with the password given on stdin"
+is "$(json -c .user)" '{"username":"frank","role":"editor"}' "frank's role is editor"
+sessctl users
+like "$OUT" $'(^|\n)frank[ \t]+editor' "users lists frank and his role"
+like "$OUT" $'(^|\n)alice[ \t]+admin' "users lists alice"
+sessctl useradd frank <<< 'other'
+is "$RC" 65 "useradd of an existing name: 65"
+sessctl useradd 'bad name' <<< 'x'
+is "$RC" 65 "useradd of an invalid name: 65"
+sessctl useradd '<b>x' <<< 'x'
+is "$RC" 65 "useradd of a name with markup: 65"
+
+sessctl passwd frank <<< 'frank new'
+is "$RC" 0 "passwd frank: exit 0"
+fresh_addr
+T_FROM=$T_ADDR login_json - frank 'frank secret'
+status_is 403 "the old password no longer works"
+login_json b frank 'frank new'
+status_is 200 "the new password works"
+get_json a /session
+status_is 200 "passwd leaves open sessions open"
+sessctl passwd nobody <<< 'x'
+is "$RC" 67 "passwd of an unknown user: 67"
+
+# --- sessions, show, revoke
+get anon /views
+sessctl sessions --user frank
+is "$RC" 0 "sessions --user frank: exit 0"
+is "$(grep -c frank <<< "$OUT")" 2 "frank has two sessions listed"
+id_a=$(cookie_id "$(jar_sid a)")
+like "$OUT" "${id_a:0:8}" "the listing shows id prefixes"
+unlike "$OUT" "$id_a" "the listing does not show whole ids"
+sessctl sessions
+like "$OUT" "$(cookie_id "$(jar_sid anon)" | cut -c1-8)" "sessions lists the anonymous one too"
+sessctl show "${id_a:0:8}"
+is "$RC" 0 "show PREFIX: exit 0"
+like "$OUT" '"username": *"frank"' "show prints the session's data"
+like "$OUT" '"originalMaxAge": *1800000' "show prints the cookie as express-session stores it"
+sessctl revoke "$id_a"
+is "$RC" 0 "revoke ID: exit 0"
+get_json a /session
+status_is 401 "the revoked session is gone"
+get_json b /session
+status_is 200 "frank's other session lives"
+sessctl revoke "$id_a"
+is "$RC" 1 "revoke of a gone session: 1"
+sessctl revoke ab
+is "$RC" 64 "revoke with a too short prefix: 64"
+
+login_json c frank 'frank new'
+login_json d alice wonderland
+sessctl revoke --user frank
+is "$RC" 0 "revoke --user frank: exit 0"
+like "$OUT$ERR" '2' "revoke --user says how many (2)"
+get_json b /session
+status_is 401 "revoke --user: frank's first session is gone"
+get_json c /session
+status_is 401 "revoke --user: frank's second session is gone"
+get_json d /session
+is "$(json .user.username)" alice "revoke --user frank leaves alice alone"
+get_json anon /session
+status_is 200 "and the anonymous session"
+
+login_json e frank 'frank new'
+sessctl userdel frank
+is "$RC" 0 "userdel frank: exit 0"
+get_json e /session
+status_is 401 "userdel ends the user's sessions"
+fresh_addr
+T_FROM=$T_ADDR login_json - frank 'frank new'
+status_is 403 "a deleted user cannot log in"
+sessctl users
+unlike "$OUT" 'frank' "users no longer lists frank"
+sessctl userdel frank
+is "$RC" 67 "userdel of an unknown user: 67"
+
+# --- gc, stats, usage, configuration
+sessctl gc
+is "$RC" 0 "gc: exit 0"
+sessctl stats
+is "$RC" 0 "stats: exit 0"
+like "$OUT" 'session' "stats reports sessions"
+"$T_BUILD/sessctl" --help > "$T_DIR/help" 2>&1
+is "$?" 0 "--help: exit 0"
+like "$(cat "$T_DIR/help")" 'useradd' "--help lists the commands"
+sessctl no-such-command
+is "$RC" 64 "an unknown command: 64"
+like "$ERR" '^sessctl:' "messages begin with sessctl:"
+printf 'max_agee = 1\n' > "$T_DIR/bad.conf"
+"$T_BUILD/sessctl" -c "$T_DIR/bad.conf" users > /dev/null 2> "$T_DIR/bad.err"
+is "$?" 78 "a bad configuration: 78"
+like "$(cat "$T_DIR/bad.err")" 'bad\.conf:1:' "a bad configuration: FILE:LINE"
+
+done_testing
