@@ -39,6 +39,10 @@ BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 
 DEPS_STAMP := build/.deps-ok
 
+# Object files are intermediate in the pattern chains; keep them so a second
+# `make check` rebuilds nothing.
+.SECONDARY:
+
 .PHONY: all deps check unit integration run install uninstall fuzz lint bench bench-lib format \
         format-check clean
 

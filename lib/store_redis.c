@@ -73,7 +73,8 @@
 #define CMD_ARGS_MAX   8
 #define KEY_MAX        (sizeof SESS_PREFIX + SESS_ID_MAX_LEN)
 #define THR_HASH_BYTES 32
-#define THR_KEY_MAX    (sizeof THROTTLE_PREFIX + 2 * THR_HASH_BYTES)
+#define THR_HEX_BYTES  (2 * (size_t)THR_HASH_BYTES)
+#define THR_KEY_MAX    (sizeof THROTTLE_PREFIX + THR_HEX_BYTES)
 
 struct redis_store {
     struct sess_store base; /* first: the generic code sees only this */
@@ -403,7 +404,7 @@ roundtrip(struct redis_store *rs, struct cmd *cmds, size_t n, redisReply **out)
     size_t i;
     void *r;
 
-    memset(out, 0, n * sizeof *out);
+    memset(out, 0, n * sizeof(redisReply *));
     err = connection(rs);
     if (err != SESS_OK)
         return err;
@@ -1347,7 +1348,7 @@ scan_step(struct redis_store *rs, const char *cursor, const char *count, bool wi
         return SESS_OK;
 
     cmds = calloc(keys->elements * per, sizeof *cmds);
-    s->values = calloc(keys->elements * per, sizeof *s->values);
+    s->values = calloc(keys->elements * per, sizeof(redisReply *));
     if (!cmds || !s->values) {
         free(cmds);
         return SESS_ENOMEM;
@@ -1890,8 +1891,8 @@ throttle_key(char out[THR_KEY_MAX], struct sess_str key)
 
     crypto_generichash(hash, sizeof hash, (const unsigned char *)key.ptr, key.len, NULL, 0);
     memcpy(out, THROTTLE_PREFIX, n);
-    sodium_bin2hex(out + n, 2 * THR_HASH_BYTES + 1, hash, sizeof hash);
-    return n + 2 * THR_HASH_BYTES;
+    sodium_bin2hex(out + n, THR_HEX_BYTES + 1, hash, sizeof hash);
+    return n + THR_HEX_BYTES;
 }
 
 /* Count and window start from a counter value and its PTTL. */

@@ -240,6 +240,7 @@ static int
 parse_args(int argc, char **argv, const char *opt_name, int max_pos, struct args *a)
 {
     size_t opt_len = opt_name ? strlen(opt_name) : 0;
+    bool is_literal = false;
     char msg[160];
     int i;
 
@@ -247,7 +248,19 @@ parse_args(int argc, char **argv, const char *opt_name, int max_pos, struct args
     for (i = 0; i < argc; i++) {
         const char *arg = argv[i];
 
-        if (opt_name && strncmp(arg, opt_name, opt_len) == 0 &&
+        /* Ids are base64url and may start with '-': only "--name" is an
+         * option, and "--" ends the options. */
+        if (strcmp(arg, "--") == 0 && !is_literal) {
+            is_literal = true;
+            continue;
+        }
+        if (is_literal) {
+            if (a->npos >= max_pos) {
+                snprintf(msg, sizeof msg, "unexpected argument \"%s\"", arg);
+                return usage_error(msg);
+            }
+            a->pos[a->npos++] = arg;
+        } else if (opt_name && strncmp(arg, opt_name, opt_len) == 0 &&
             (arg[opt_len] == '\0' || arg[opt_len] == '=')) {
             if (arg[opt_len] == '=') {
                 a->opt_value = arg + opt_len + 1;
@@ -257,7 +270,7 @@ parse_args(int argc, char **argv, const char *opt_name, int max_pos, struct args
                 snprintf(msg, sizeof msg, "%s needs a value", opt_name);
                 return usage_error(msg);
             }
-        } else if (arg[0] == '-' && arg[1] != '\0') {
+        } else if (arg[0] == '-' && arg[1] == '-') {
             snprintf(msg, sizeof msg, "unknown option %s", arg);
             return usage_error(msg);
         } else if (a->npos < max_pos) {

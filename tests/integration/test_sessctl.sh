@@ -113,4 +113,27 @@ printf 'max_agee = 1\n' > "$T_DIR/bad.conf"
 is "$?" 78 "a bad configuration: 78"
 like "$(cat "$T_DIR/bad.err")" 'bad\.conf:1:' "a bad configuration: FILE:LINE"
 
+# --- ids are base64url: one may start with '-' and is still an id
+dash_id=
+for ((i = 0; i < 400; i++)); do
+    get "dash$i" /views
+    id=$(cookie_id "$(set_cookie_value)")
+    if [ "${id:0:1}" = - ]; then
+        dash_id=$id
+        break
+    fi
+done
+if [ -n "$dash_id" ]; then
+    sessctl show "$dash_id"
+    is "$RC" 0 "show of an id starting with '-' ($dash_id): exit 0"
+    sessctl revoke -- "$dash_id"
+    is "$RC" 0 "revoke -- ID: exit 0"
+    sessctl show "$dash_id"
+    is "$RC" 1 "the session revoked with -- is gone"
+else
+    skip "show of an id starting with '-'" "no such id in 400 sessions"
+fi
+sessctl show --bogus
+is "$RC" 64 "an unknown --option is a usage error (64)"
+
 done_testing

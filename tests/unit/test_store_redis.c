@@ -194,8 +194,10 @@ direct_int(struct fx *f, const char *fmt, ...)
     va_start(ap, fmt);
     r = redisvCommand(f->direct, fmt, ap);
     va_end(ap);
-    if (!r || r->type != REDIS_REPLY_INTEGER)
+    if (!r || r->type != REDIS_REPLY_INTEGER) {
         fail_msg("direct %s: no integer reply", fmt);
+        return -1; /* not reached: fail_msg() ends the test */
+    }
     v = r->integer;
     freeReplyObject(r);
     return v;
