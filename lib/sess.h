@@ -237,6 +237,7 @@ struct sess_secrets {
     struct {
         unsigned char *ptr; /* sodium_malloc'd, wiped on free */
         size_t len;
+        void *keyed; /* the HMAC state keyed with it, made once (sign.c) */
     } item[SESS_SECRETS_MAX];
 };
 

@@ -22,6 +22,7 @@
 enum sess_err
 sess_secrets_add(struct sess_secrets *secrets, struct sess_str secret)
 {
+    crypto_auth_hmacsha256_state *keyed;
     unsigned char *copy;
 
     if (secret.len == 0)
@@ -33,11 +34,19 @@ sess_secrets_add(struct sess_secrets *secrets, struct sess_str secret)
     if (sodium_init() < 0)
         return SESS_ENOMEM;
     copy = sodium_malloc(secret.len);
-    if (copy == NULL)
+    keyed = sodium_malloc(sizeof *keyed);
+    if (copy == NULL || keyed == NULL) {
+        sodium_free(copy);
+        sodium_free(keyed);
         return SESS_ENOMEM;
+    }
     memcpy(copy, secret.ptr, secret.len);
+    /* Keying HMAC hashes the key's pads: done once here, every signature
+     * then starts from a copy (half the SHA-256 work per cookie). */
+    crypto_auth_hmacsha256_init(keyed, copy, secret.len);
     secrets->item[secrets->count].ptr = copy;
     secrets->item[secrets->count].len = secret.len;
+    secrets->item[secrets->count].keyed = keyed;
     secrets->count++;
     return SESS_OK;
 }
@@ -48,8 +57,10 @@ sess_secrets_free(struct sess_secrets *secrets)
     if (secrets == NULL)
         return;
     /* sodium_free() wipes each copy before it unmaps it. */
-    for (size_t i = 0; i < secrets->count && i < SESS_SECRETS_MAX; i++)
+    for (size_t i = 0; i < secrets->count && i < SESS_SECRETS_MAX; i++) {
         sodium_free(secrets->item[i].ptr);
+        sodium_free(secrets->item[i].keyed);
+    }
     sodium_memzero(secrets, sizeof(*secrets));
 }
 
@@ -212,17 +223,17 @@ sess_id_is_valid(struct sess_str id)
 
 /* The signature text of `msg` under one secret: standard base64 of the
  * HMAC-SHA256, '=' stripped. cookie-signature strips the padding; so must we,
- * or cookies signed by an Express app with the same secret never verify. The
- * init/update/final form takes a key of any length, as Node's createHmac
- * does; crypto_auth_hmacsha256() would insist on 32 bytes. */
+ * or cookies signed by an Express app with the same secret never verify.
+ * `keyed` is the secret's state from crypto_auth_hmacsha256_init, which
+ * takes a key of any length as Node's createHmac does
+ * (crypto_auth_hmacsha256() would insist on 32 bytes). */
 static void
-signature_text(const unsigned char *key, size_t key_len, struct sess_str msg,
-               char sig[SESS_SIG_LEN + 1])
+signature_text(const void *keyed, struct sess_str msg, char sig[SESS_SIG_LEN + 1])
 {
     crypto_auth_hmacsha256_state st;
     unsigned char mac[crypto_auth_hmacsha256_BYTES];
 
-    crypto_auth_hmacsha256_init(&st, key, key_len);
+    memcpy(&st, keyed, sizeof st);
     crypto_auth_hmacsha256_update(&st, (const unsigned char *)msg.ptr, msg.len);
     crypto_auth_hmacsha256_final(&st, mac);
     sodium_bin2base64(sig, SESS_SIG_LEN + 1, mac, sizeof(mac),
@@ -245,7 +256,7 @@ sess_sign(const struct sess_secrets *secrets, struct sess_str id, char *out, siz
     need = id.len + SESS_SIG_LEN + 3;
     if (out_cap < need + 1)
         return SESS_ETOOBIG;
-    signature_text(secrets->item[0].ptr, secrets->item[0].len, id, sig);
+    signature_text(secrets->item[0].keyed, id, sig);
     memcpy(out, "s:", 2);
     if (id.len > 0)
         memcpy(out + 2, id.ptr, id.len);
@@ -282,7 +293,7 @@ sess_unsign(const struct sess_secrets *secrets, struct sess_str value, struct se
      * characters rather than decoded bytes refuses a non-canonical last
      * base64 character, as cookie-signature's string compare does. */
     for (size_t i = 0; i < secrets->count; i++) {
-        signature_text(secrets->item[i].ptr, secrets->item[i].len, candidate, expected);
+        signature_text(secrets->item[i].keyed, candidate, expected);
         matches |= sodium_memcmp(expected, sig.ptr, SESS_SIG_LEN) == 0;
     }
     sodium_memzero(expected, sizeof(expected));

@@ -1,7 +1,8 @@
 /* Fuzzes stored session records as the LMDB store reads them back. The input
  * becomes the value of one session id in the "sessions" database, written
- * with plain LMDB as anyone holding the file could: either raw bytes, or the
- * store's own sealed record with bytes flipped and cut. Then the store's get,
+ * by a second process with plain LMDB as anyone holding the file could:
+ * either raw bytes, or the store's own sealed record with bytes flipped and
+ * cut. Then the store's get,
  * a whole request carrying that id's signed cookie, and sessctl's listing and
  * stats read it. A value is a valid record or none: never a crash, a store
  * error (one bad record must not answer 503 to everyone who names it), or a
