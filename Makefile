@@ -46,8 +46,7 @@ DEPS_STAMP := build/.deps-ok
 .PHONY: all deps check unit integration run install uninstall fuzz lint bench bench-lib format \
         format-check clean
 
-all: $(BUILD)/libfcgi-session.a $(BUILD)/libfcgi-session.so $(ROUTE_BIN) $(BUILD)/sessctl \
-     $(BUILD)/fcgi-session.pc
+all: $(BUILD)/libfcgi-session.a $(BUILD)/libfcgi-session.so $(ROUTE_BIN) $(BUILD)/sessctl
 
 # The dependency script runs once per machine (again when it changes); every
 # build target depends on it, so a fresh machine needs no step by hand.
@@ -92,10 +91,6 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/libfcgi-session.a
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/fcgi-session.pc: scripts/fcgi-session.pc.in
-	@mkdir -p $(@D)
-	sed -e 's|@PREFIX@|$(PREFIX)|g' $< > $@
-
 check: all $(UNIT_BIN) $(FUZZ_BIN) $(BENCH_BIN)
 	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run
 
@@ -126,7 +121,8 @@ install: all
 	install -m 755 $(BUILD)/libfcgi-session.so $(DESTDIR)$(PREFIX)/lib/libfcgi-session.so.0
 	ln -sf libfcgi-session.so.0 $(DESTDIR)$(PREFIX)/lib/libfcgi-session.so
 	install -m 644 lib/sess.h $(DESTDIR)$(PREFIX)/include/
-	install -m 644 $(BUILD)/fcgi-session.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' scripts/fcgi-session.pc.in \
+	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/fcgi-session.pc
 	install -m 755 $(BUILD)/sessctl $(DESTDIR)$(PREFIX)/bin/
 	install -m 755 $(ROUTE_BIN) $(DESTDIR)$(PREFIX)/lib/fcgi-session/cgi-bin/
 	install -m 644 $(wildcard man/*.3) $(DESTDIR)$(PREFIX)/share/man/man3/

@@ -43,7 +43,7 @@ static const char *const content_types[] = {
 static struct {
     struct fuzz_app fa;
     int body_fd;                      /* a memfd dup'd onto fd 0 */
-    char cookie[SESS_COOKIE_MAX_LEN]; /* "sid=s%3A..." of the stored session */
+    char cookie[SESS_COOKIE_MAX_LEN]; /* "HTTP_COOKIE=sid=..." of the stored session */
     char token_none[64];              /* csrf field without a session */
     char token_session[64];           /* csrf field of the stored session */
     struct sess_request req;

@@ -2,11 +2,11 @@
  * becomes the value of one session id in the "sessions" database, written
  * by a second process with plain LMDB as anyone holding the file could:
  * either raw bytes, or the store's own sealed record with bytes flipped and
- * cut. Then the store's get,
- * a whole request carrying that id's signed cookie, and sessctl's listing and
- * stats read it. A value is a valid record or none: never a crash, a store
- * error (one bad record must not answer 503 to everyone who names it), or a
- * sealed payload that opens after any of its bytes changed.
+ * cut. Then the store's get, a whole request carrying that id's signed
+ * cookie, and sessctl's listing and stats read it. A value is a valid record
+ * or none: never a crash, a store error (one bad record must not answer 503
+ * to everyone who names it), or a sealed payload that opens after any of its
+ * bytes changed.
  *
  * First byte: bit 0 clear, the rest is the raw value. Bit 0 set, the rest
  * edits the sealed record: with bit 1, two bytes (little-endian) of a new
