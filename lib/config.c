@@ -71,12 +71,30 @@ shown(char out[SHOWN_VALUE_MAX + 8], const char *s)
     out[n] = '\0';
 }
 
+/* A Redis URL's password must not reach a log: "redis://:***@host". */
+static void
+redact_password(char v[SHOWN_VALUE_MAX + 8])
+{
+    char *scheme = strstr(v, "://");
+    char *at, *colon, copy[SHOWN_VALUE_MAX + 8];
+
+    if (!scheme)
+        return;
+    at = strchr(scheme + 3, '@');
+    colon = at ? memchr(scheme + 3, ':', (size_t)(at - scheme - 3)) : NULL;
+    if (!colon || at - colon <= 1)
+        return;
+    memcpy(copy, v, SHOWN_VALUE_MAX + 8);
+    sess_fmt(v, SHOWN_VALUE_MAX + 8, "%.*s***%s", (int)(colon + 1 - v), copy, copy + (at - v));
+}
+
 static enum sess_err
 bad_value(const struct origin *o, const char *key, const char *value, const char *expected)
 {
     char v[SHOWN_VALUE_MAX + 8];
 
     shown(v, value);
+    redact_password(v);
     sess_fmt(o->errmsg, o->errmsg_len, "%s: %s = \"%s\": expected %s", o->where, key, v, expected);
     return SESS_ECONFIG;
 }

@@ -665,6 +665,9 @@ main(int argc, char **argv)
     size_t i;
     int opt, rc;
 
+    /* A Redis store that closes the connection must give an error, not a
+     * silent death by SIGPIPE. */
+    signal(SIGPIPE, SIG_IGN);
     /* '+': options after the command belong to the command. */
     while ((opt = getopt_long(argc, argv, "+c:h", options, NULL)) != -1) {
         switch (opt) {

@@ -688,6 +688,18 @@ test_load_store_shapes(void **state)
 }
 
 static void
+test_store_error_never_shows_the_password(void **state)
+{
+    struct fixture *f = *state;
+
+    assert_int_equal(load_with_secret(f, "store = redis://:hunter2@h:port/0\n"), SESS_ECONFIG);
+    assert_null(strstr(f->msg, "hunter2"));
+    assert_non_null(strstr(f->msg, "redis://:***@h:port/0"));
+    assert_int_equal(load_with_secret(f, "store = redis://user:p@h o\n"), SESS_ECONFIG);
+    assert_null(strstr(f->msg, "user:p@"));
+}
+
+static void
 test_load_refuses_a_name_that_is_not_a_token(void **state)
 {
     struct fixture *f = *state;
@@ -893,6 +905,7 @@ main(void)
         T(test_load_keeps_absolute_paths),
         T(test_load_resolves_relative_store_and_dot_paths),
         T(test_load_store_shapes),
+        T(test_store_error_never_shows_the_password),
         T(test_load_refuses_a_name_that_is_not_a_token),
         T(test_load_refuses_bad_cookie_path_and_domain),
         T(test_load_same_site_none_needs_secure),

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -103,14 +104,21 @@ static bool
 server_start(void)
 {
     char port[16];
+    pid_t parent;
     int i;
 
     snprintf(port, sizeof port, "%d", srv.port);
+    parent = getpid();
     srv.pid = fork();
     if (srv.pid < 0)
         return false;
     if (srv.pid == 0) {
         int null = open("/dev/null", O_WRONLY);
+
+        /* A test program that dies without its teardown takes the server
+         * with it. */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+            _exit(127);
         /* Its log would land in the middle of the TAP output. */
         if (null >= 0)
             dup2(null, STDOUT_FILENO);
