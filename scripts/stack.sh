@@ -1,28 +1,49 @@
 # shellcheck shell=bash disable=SC2153
-# Starts and stops the demo stack: lighttpd on a loopback port in front of
-# the route executables, from the templates in lighttpd-conf/. Sourced by
-# scripts/run (`make run`) and tests/integration/lib.sh, so the tests serve
-# exactly what users run. Functions only; nothing runs when sourced.
+# Starts and stops the demo stack: a real web server on a loopback port in
+# front of the route executables, from the templates in lighttpd-conf/,
+# apache-conf/ and nginx-conf/. Sourced by scripts/run (`make run`) and
+# tests/integration/lib.sh, so the tests serve exactly what users run.
+# Functions only; nothing runs when sourced.
 #
 # The caller sets, before stack_prepare:
 #   STACK_ROOT    repository root (templates)
 #   STACK_BUILD   build directory holding cgi-bin/*.fcgi (absolute)
-#   STACK_RUN     directory for the generated lighttpd.conf, sockets, pid
+#   STACK_RUN     directory for the generated configuration, sockets, pid
 #                 and log files (created)
 #   STACK_CONFIG  the fcgi-session configuration file (absolute)
 #   STACK_PORT    TCP port on STACK_BIND (default 127.0.0.1)
-#   STACK_FCGI    lighttpd: lighttpd starts the executables and restarts one
-#                 that dies (mod_fastcgi bin-path, the default);
-#                 spawn-fcgi: spawn-fcgi starts them, stack_supervise
-#                 restarts them
+#   STACK_SERVER  which server, and who starts the executables:
+#                   lighttpd      lighttpd (STACK_FCGI decides; the default)
+#                   lighttpd-cgi  lighttpd, plain CGI (mod_cgi)
+#                   apache        Apache mod_proxy_fcgi, spawn-fcgi
+#                   apache-fcgid  Apache mod_fcgid starts them
+#                   apache-cgi    Apache, plain CGI (mod_cgid)
+#                   nginx         nginx, spawn-fcgi
+#   STACK_FCGI    for lighttpd only: lighttpd (it starts the executables and
+#                 restarts one that dies: mod_fastcgi bin-path, the
+#                 default) or spawn-fcgi (spawn-fcgi starts them,
+#                 stack_supervise restarts them). The other servers set it:
+#                 spawn-fcgi, fcgid or cgi.
 #   STACK_PROCS   processes per route (default 1)
-#   STACK_LOG     file for lighttpd's and the executables' stderr (default:
-#                 inherited)
+#   STACK_LOG     file for the server's and the executables' stderr
+#                 (default: inherited)
+#   STACK_TLS     1: serve HTTPS with STACK_TLS_CERT and STACK_TLS_KEY (PEM
+#                 files, see stack_tls_cert)
+#   STACK_OWN     (array) files and directories the executables write or
+#                 read privately (store, secret): given to the server's user
+#                 when started as root (see stack_users)
+#
+# stack_start sets STACK_SERVER_PID (STACK_LIGHTTPD_PID too, the name older
+# callers use), STACK_URL and STACK_ERRLOG (the server's error log).
 
 STACK_ROUTES=(index login logout profile dashboard session views prefs)
+STACK_SERVERS=(lighttpd lighttpd-cgi apache apache-fcgid apache-cgi nginx)
 STACK_BIND=${STACK_BIND:-127.0.0.1}
+STACK_SERVER_PID=
 STACK_LIGHTTPD_PID=
 STACK_BACKEND_PIDS=
+STACK_URL=
+STACK_ERRLOG=
 declare -gA STACK_ROUTE_PIDS=()
 
 stack_err() {
@@ -30,7 +51,7 @@ stack_err() {
 }
 
 # Finds a program also in the sbin directories, which a normal user's PATH
-# lacks on Debian (lighttpd lives in /usr/sbin).
+# lacks on Debian (lighttpd, apache2 and nginx live in /usr/sbin).
 stack_find_prog() {
     local d
     if command -v "$1" 2> /dev/null; then
@@ -74,6 +95,31 @@ stack_children() {
     done
 }
 
+# Prints the pids below $1, at any depth: Apache's executables (mod_fcgid,
+# mod_cgid) are its grandchildren.
+stack_descendants() {
+    local f line pid rest state ppid
+    local -A parent=()
+    local -a todo=("$1")
+    for f in /proc/[0-9]*/stat; do
+        read -r line 2> /dev/null < "$f" || continue
+        pid=${line%% *}
+        rest=${line##*) }
+        read -r state ppid _ <<< "$rest"
+        [ "$state" != Z ] && parent[$pid]=$ppid
+    done
+    while [ ${#todo[@]} -gt 0 ]; do
+        ppid=${todo[0]}
+        todo=("${todo[@]:1}")
+        for pid in "${!parent[@]}"; do
+            if [ "${parent[$pid]}" = "$ppid" ]; then
+                printf '%s\n' "$pid"
+                todo+=("$pid")
+            fi
+        done
+    done
+}
+
 # Prints the pids of processes that hold a unix socket bound under
 # $STACK_RUN: the executables, even after the socket file is gone.
 stack_socket_holders() {
@@ -103,6 +149,34 @@ stack_secret() {
     )
 }
 
+# stack_tls_cert DIR: a self-signed certificate for localhost and
+# 127.0.0.1 (DIR/cert.pem, DIR/key.pem, the key 0600) unless both exist.
+# Sets STACK_TLS_CERT and STACK_TLS_KEY.
+stack_tls_cert() {
+    local dir=$1
+    STACK_TLS_CERT=$dir/cert.pem
+    STACK_TLS_KEY=$dir/key.pem
+    [ -s "$STACK_TLS_CERT" ] && [ -s "$STACK_TLS_KEY" ] && return 0
+    command -v openssl > /dev/null || {
+        stack_err "openssl is not installed (scripts/deps installs it)"
+        return 1
+    }
+    mkdir -p "$dir" || return 1
+    (
+        umask 077
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 825 \
+            -subj /CN=localhost -addext 'subjectAltName=DNS:localhost,IP:127.0.0.1' \
+            -keyout "$dir/key.pem.tmp" -out "$dir/cert.pem.tmp" > "$dir/openssl.log" 2>&1
+    ) || {
+        stack_err "openssl could not make a certificate:"
+        cat "$dir/openssl.log" >&2
+        return 1
+    }
+    chmod 644 "$dir/cert.pem.tmp"
+    mv "$dir/key.pem.tmp" "$STACK_TLS_KEY" && mv "$dir/cert.pem.tmp" "$STACK_TLS_CERT" &&
+        rm -f "$dir/openssl.log"
+}
+
 # stack_accounts SESSCTL CONFIG NAME ROLE PASSWORD [NAME ROLE PASSWORD...]:
 # creates each account that `sessctl users` does not list yet.
 stack_accounts() {
@@ -118,8 +192,9 @@ stack_accounts() {
     done
 }
 
-# The generated configuration is lighttpd syntax: refuse paths that would
-# need quoting there or escaping in sed.
+# The generated configurations quote paths as lighttpd, Apache and nginx
+# do: refuse paths that would need escaping there or in sed (nginx's are
+# unquoted, so no blanks either).
 stack_check_path() {
     case $1 in
     /*) ;;
@@ -129,24 +204,200 @@ stack_check_path() {
         ;;
     esac
     case $1 in
-    *[\"\\\|\&$'\n']*)
-        stack_err "$1: a path with \", \\, |, & or a newline cannot go into lighttpd.conf"
+    *[\"\\\|\&\$\;\{\}\'$'\n\t']*)
+        stack_err "$1: a path with one of \" \\ | & \$ ; { } ' or a control character cannot go into" \
+            "a server configuration"
         return 1
+        ;;
+    esac
+    if [ "$STACK_SERVER" = nginx ] && [[ $1 == *' '* ]]; then
+        stack_err "$1: a path with a space cannot go into nginx.conf"
+        return 1
+    fi
+}
+
+# Who the server's workers, and the executables it starts itself, run as:
+# the invoking user, or www-data (STACK_USER) when started as root, since
+# Apache refuses to serve as root and nginx's workers should not.
+# lighttpd keeps the invoking user, as it always did here.
+stack_users() {
+    if [ "$(id -u)" -eq 0 ]; then
+        STACK_USER=${STACK_USER:-www-data}
+    else
+        STACK_USER=$(id -un)
+    fi
+    STACK_GROUP=$(id -gn "$STACK_USER") || {
+        stack_err "user $STACK_USER does not exist (set STACK_USER to the web server's user)"
+        return 1
+    }
+    STACK_DROPS=
+    if [ "$(id -u)" -eq 0 ] && [ "$(id -u "$STACK_USER")" -ne 0 ]; then
+        case $STACK_SERVER in
+        apache* | nginx) STACK_DROPS=1 ;;
+        esac
+    fi
+}
+
+# Runs a command as the user the executables run as.
+stack_as_exec_user() {
+    if [ "$STACK_EXEC_USER" = "$(id -un)" ]; then
+        "$@"
+    else
+        setpriv --reuid="$STACK_EXEC_USER" --regid="$STACK_GROUP" --clear-groups -- "$@"
+    fi
+}
+
+# The directories the sanitizers write their reports to (log_path=DIR/x in
+# ASAN_OPTIONS and co.), so that executables running as another user can.
+stack_sanitizer_dirs() {
+    local opts path
+    for opts in "${ASAN_OPTIONS:-}" "${UBSAN_OPTIONS:-}" "${LSAN_OPTIONS:-}"; do
+        path=$(tr ':' '\n' <<< "$opts" | sed -n 's/^log_path=//p' | tail -n 1)
+        [ -n "$path" ] && dirname "$path"
+    done | sort -u
+}
+
+# Gives the executables' user what it needs when the server drops to it:
+# STACK_OWN (store, secret) and the sanitizers' report directories.
+stack_grant() {
+    local p dirs=()
+    [ "$STACK_EXEC_USER" != "$(id -un)" ] || return 0
+    mapfile -t dirs < <(stack_sanitizer_dirs)
+    for p in "${STACK_OWN[@]}" "${dirs[@]}"; do
+        [ -e "$p" ] || continue
+        chown -R "$STACK_EXEC_USER:$STACK_GROUP" "$p" || {
+            stack_err "cannot give $p to $STACK_EXEC_USER"
+            return 1
+        }
+    done
+}
+
+# The names of the environment variables passed on to executables that a
+# server starts with an environment of its own (mod_fcgid, CGI): STORE
+# overrides the configured store; the rest are the sanitizers' settings.
+stack_env_names() {
+    local name
+    for name in STORE ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS TZ; do
+        [ -n "${!name+set}" ] && printf '%s\n' "$name"
+    done
+}
+
+# stack_render TEMPLATE OUT: fills in the placeholders; with TLS the
+# "#@TLS@ " lines become configuration, as does "#@ROOT@ " when root.
+stack_render() {
+    local tls_sed='/^[[:space:]]*#@TLS@ /d' root_sed='/^[[:space:]]*#@ROOT@ /d' ssl=
+    if [ "${STACK_TLS:-}" = 1 ]; then
+        tls_sed='s/^\([[:space:]]*\)#@TLS@ /\1/'
+        ssl=' ssl'
+    fi
+    [ "$(id -u)" -eq 0 ] && root_sed='s/^\([[:space:]]*\)#@ROOT@ /\1/'
+    sed -e "$tls_sed" -e "$root_sed" \
+        -e "s|@BIND@|$STACK_BIND|g" -e "s|@PORT@|$STACK_PORT|g" -e "s|@RUN@|$STACK_RUN|g" \
+        -e "s|@BUILD@|$STACK_BUILD|g" -e "s|@CONFIG@|$STACK_CONFIG|g" \
+        -e "s|@PROCS@|$STACK_PROCS|g" -e "s|@ROOT@|$STACK_ROOT|g" \
+        -e "s|@USER@|$STACK_USER|g" -e "s|@GROUP@|$STACK_GROUP|g" \
+        -e "s|@MODULES@|${STACK_APACHE_MODULES:-}|g" -e "s|@SSL@|$ssl|g" \
+        -e "s|@CERT@|${STACK_TLS_CERT:-}|g" -e "s|@KEY@|${STACK_TLS_KEY:-}|g" \
+        "$1" > "$2"
+}
+
+# Apache's module directory: Debian's, or another distribution's.
+stack_apache_modules() {
+    local d
+    for d in /usr/lib/apache2/modules /usr/lib64/httpd/modules /usr/lib/httpd/modules \
+        /usr/libexec/apache2; do
+        if [ -f "$d/mod_proxy.so" ]; then
+            printf '%s\n' "$d"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# Finds the server's program; sets the command that starts it in the
+# foreground (STACK_CMD) and the one that checks its configuration
+# (STACK_CHECK_CMD).
+stack_server_prog() {
+    local prog mode
+    case $STACK_SERVER in
+    lighttpd*) prog=lighttpd ;;
+    apache*) prog=apache2 ;;
+    nginx) prog=nginx ;;
+    esac
+    if ! STACK_PROG=$(stack_find_prog "$prog") &&
+        ! { [ "$prog" = apache2 ] && STACK_PROG=$(stack_find_prog httpd); }; then
+        stack_err "$prog is not installed (scripts/deps installs it)"
+        return 1
+    fi
+    case $STACK_SERVER in
+    lighttpd*)
+        STACK_CONF=$STACK_RUN/lighttpd.conf
+        STACK_ERRLOG=$STACK_RUN/lighttpd-error.log
+        STACK_CMD=("$STACK_PROG" -D -f "$STACK_CONF")
+        STACK_CHECK_CMD=("$STACK_PROG" -tt -f "$STACK_CONF")
+        ;;
+    apache*)
+        STACK_APACHE_MODULES=$(stack_apache_modules) || {
+            stack_err "Apache's modules (mod_proxy.so) are not installed (scripts/deps installs apache2)"
+            return 1
+        }
+        case $STACK_SERVER in
+        apache) mode=PROXY_FCGI ;;
+        apache-fcgid) mode=FCGID ;;
+        apache-cgi) mode=CGI ;;
+        esac
+        if [ "$mode" = FCGID ] && [ ! -f "$STACK_APACHE_MODULES/mod_fcgid.so" ]; then
+            stack_err "mod_fcgid is not installed (scripts/deps installs libapache2-mod-fcgid)"
+            return 1
+        fi
+        STACK_CONF=$STACK_RUN/apache.conf
+        STACK_ERRLOG=$STACK_RUN/apache-error.log
+        STACK_CMD=("$STACK_PROG" -f "$STACK_CONF" -DFOREGROUND -D "$mode")
+        [ "${STACK_TLS:-}" = 1 ] && STACK_CMD+=(-D TLS)
+        STACK_CHECK_CMD=("${STACK_CMD[@]}" -t)
+        ;;
+    nginx)
+        STACK_CONF=$STACK_RUN/nginx.conf
+        STACK_ERRLOG=$STACK_RUN/nginx-error.log
+        STACK_CMD=("$STACK_PROG" -c "$STACK_CONF" -p "$STACK_RUN/" -e "$STACK_ERRLOG")
+        STACK_CHECK_CMD=("${STACK_CMD[@]}" -t -q)
         ;;
     esac
 }
 
-# Writes $STACK_RUN/lighttpd.conf from the template of $STACK_FCGI and checks
-# it with lighttpd -tt. Removes what an earlier run left in $STACK_RUN.
+# Writes the server's configuration under $STACK_RUN from its templates and
+# checks it with the server itself, then runs one executable once. Removes
+# what an earlier run left in $STACK_RUN.
 stack_prepare() {
-    local template route p
-    STACK_FCGI=${STACK_FCGI:-lighttpd}
+    local route p name
+    STACK_SERVER=${STACK_SERVER:-lighttpd}
     STACK_PROCS=${STACK_PROCS:-1}
-    case $STACK_FCGI in
-    lighttpd) template=$STACK_ROOT/lighttpd-conf/lighttpd-fcgi-bin-path.conf.in ;;
-    spawn-fcgi) template=$STACK_ROOT/lighttpd-conf/lighttpd-spawn-fcgi.conf.in ;;
+    case $STACK_SERVER in
+    lighttpd)
+        STACK_FCGI=${STACK_FCGI:-lighttpd}
+        case $STACK_FCGI in
+        lighttpd | spawn-fcgi) ;;
+        *)
+            stack_err "FCGI=$STACK_FCGI is not supported; use lighttpd or spawn-fcgi"
+            return 1
+            ;;
+        esac
+        ;;
+    lighttpd-cgi | apache | apache-fcgid | apache-cgi | nginx)
+        case $STACK_SERVER in
+        apache | nginx) p=spawn-fcgi ;;
+        apache-fcgid) p=fcgid ;;
+        *) p=cgi ;;
+        esac
+        if [ -n "${STACK_FCGI:-}" ] && [ "$STACK_FCGI" != "$p" ]; then
+            stack_err "FCGI=$STACK_FCGI applies to SERVER=lighttpd only" \
+                "(SERVER=$STACK_SERVER runs the executables with $p)"
+            return 1
+        fi
+        STACK_FCGI=$p
+        ;;
     *)
-        stack_err "FCGI=$STACK_FCGI is not supported; use lighttpd or spawn-fcgi"
+        stack_err "SERVER=$STACK_SERVER is not supported; use one of ${STACK_SERVERS[*]}"
         return 1
         ;;
     esac
@@ -167,13 +418,26 @@ stack_prepare() {
         return 1
         ;;
     esac
-    for p in "$STACK_BUILD" "$STACK_RUN" "$STACK_CONFIG"; do
+    for p in "$STACK_ROOT" "$STACK_BUILD" "$STACK_RUN" "$STACK_CONFIG"; do
         stack_check_path "$p" || return 1
     done
-    STACK_LIGHTTPD=$(stack_find_prog lighttpd) || {
-        stack_err "lighttpd is not installed (scripts/deps installs it)"
-        return 1
-    }
+    STACK_SCHEME=http
+    if [ "${STACK_TLS:-}" = 1 ]; then
+        STACK_SCHEME=https
+        for p in "${STACK_TLS_CERT:-}" "${STACK_TLS_KEY:-}"; do
+            stack_check_path "$p" || return 1
+            [ -r "$p" ] || {
+                stack_err "$p: no such certificate or key (stack_tls_cert makes them)"
+                return 1
+            }
+        done
+    fi
+    stack_users || return 1
+    STACK_EXEC_USER=$(id -un)
+    case $STACK_SERVER in
+    apache-fcgid | apache-cgi) [ -n "$STACK_DROPS" ] && STACK_EXEC_USER=$STACK_USER ;;
+    esac
+    stack_server_prog || return 1
     if [ "$STACK_FCGI" = spawn-fcgi ]; then
         STACK_SPAWN_FCGI=$(stack_find_prog spawn-fcgi) || {
             stack_err "spawn-fcgi is not installed (scripts/deps installs it)"
@@ -187,47 +451,88 @@ stack_prepare() {
         fi
     done
     mkdir -p "$STACK_RUN/www" "$STACK_RUN/upload" || return 1
-    rm -f "$STACK_RUN"/*.sock "$STACK_RUN"/*.sock-[0-9]* "$STACK_RUN"/*.pid \
-        "$STACK_RUN/lighttpd-error.log"
-    sed -e "s|@BIND@|$STACK_BIND|g" -e "s|@PORT@|$STACK_PORT|g" -e "s|@RUN@|$STACK_RUN|g" \
-        -e "s|@BUILD@|$STACK_BUILD|g" -e "s|@CONFIG@|$STACK_CONFIG|g" \
-        -e "s|@PROCS@|$STACK_PROCS|g" "$template" > "$STACK_RUN/lighttpd.conf" || return 1
-    if ! "$STACK_LIGHTTPD" -tt -f "$STACK_RUN/lighttpd.conf" > "$STACK_RUN/lighttpd-check.log" 2>&1; then
-        stack_err "lighttpd refuses $STACK_RUN/lighttpd.conf:"
-        cat "$STACK_RUN/lighttpd-check.log" >&2
+    rm -rf "$STACK_RUN"/*.sock "$STACK_RUN"/*.sock-[0-9]* "$STACK_RUN"/*.pid "$STACK_RUN/fcgid" \
+        "$STACK_RUN/nginx-tmp" "$STACK_RUN"/*-error.log "$STACK_RUN"/ssl-cache*
+    case $STACK_SERVER in
+    lighttpd)
+        if [ "$STACK_FCGI" = lighttpd ]; then
+            stack_render "$STACK_ROOT/lighttpd-conf/lighttpd-fcgi-bin-path.conf.in" "$STACK_CONF"
+        else
+            stack_render "$STACK_ROOT/lighttpd-conf/lighttpd-spawn-fcgi.conf.in" "$STACK_CONF"
+        fi
+        ;;
+    lighttpd-cgi)
+        # lighttpd gives CGI programs none of its own environment.
+        {
+            printf 'setenv.add-environment = (\n'
+            while read -r name; do
+                printf '    "%s" => env.%s,\n' "$name" "$name"
+            done < <(stack_env_names)
+            printf ')\n'
+        } > "$STACK_RUN/lighttpd-env.conf"
+        stack_render "$STACK_ROOT/lighttpd-conf/lighttpd-cgi.conf.in" "$STACK_CONF"
+        ;;
+    apache*)
+        # mod_cgid gives CGI programs what PassEnv names; mod_fcgid starts
+        # its processes with FcgidInitialEnv alone. Apache itself reads the
+        # values (${NAME}) from its environment.
+        while read -r name; do
+            if [ "$STACK_SERVER" = apache-fcgid ]; then
+                printf 'FcgidInitialEnv %s "${%s}"\n' "$name" "$name"
+            else
+                printf 'PassEnv %s\n' "$name"
+            fi
+        done < <(stack_env_names) > "$STACK_RUN/apache-env.conf"
+        stack_render "$STACK_ROOT/apache-conf/apache.conf.in" "$STACK_CONF"
+        ;;
+    nginx)
+        # nginx makes its temporary directories, not their parent.
+        mkdir -p "$STACK_RUN/nginx-tmp" &&
+            stack_render "$STACK_ROOT/nginx-conf/fcgi-session.conf.in" "$STACK_RUN/fcgi-session.conf" &&
+            stack_render "$STACK_ROOT/nginx-conf/nginx.conf.in" "$STACK_CONF"
+        ;;
+    esac || return 1
+    if ! "${STACK_CHECK_CMD[@]}" > "$STACK_RUN/check.log" 2>&1 < /dev/null; then
+        stack_err "${STACK_PROG##*/} refuses $STACK_CONF:"
+        cat "$STACK_RUN/check.log" >&2
         return 1
     fi
-    rm -f "$STACK_RUN/lighttpd-check.log"
+    rm -f "$STACK_RUN/check.log"
+    stack_grant || return 1
     stack_preflight
 }
 
-# Runs one executable once, as plain CGI, so that a configuration it refuses
-# stops the start here with its own message: lighttpd would only notice an
-# executable that exits at once, and go on respawning one that is slower.
+# Runs one executable once, as plain CGI and as the user it will run as, so
+# that a configuration it refuses (or a store or secret that user cannot
+# open) stops the start here with its own message: a server would only
+# notice an executable that exits at once, and go on respawning one that is
+# slower.
 stack_preflight() {
     local rc=0
-    SESSION_CONFIG=$STACK_CONFIG GATEWAY_INTERFACE=CGI/1.1 REQUEST_METHOD=OPTIONS \
-        SERVER_PROTOCOL=HTTP/1.1 SCRIPT_NAME=/ REQUEST_URI=/ QUERY_STRING='' \
-        REMOTE_ADDR=127.0.0.1 "$STACK_BUILD/cgi-bin/index.fcgi" < /dev/null > /dev/null \
-        2> "$STACK_RUN/preflight.log" || rc=$?
+    stack_as_exec_user env SESSION_CONFIG="$STACK_CONFIG" GATEWAY_INTERFACE=CGI/1.1 \
+        REQUEST_METHOD=OPTIONS SERVER_PROTOCOL=HTTP/1.1 SCRIPT_NAME=/ REQUEST_URI=/ \
+        QUERY_STRING='' REMOTE_ADDR=127.0.0.1 "$STACK_BUILD/cgi-bin/index.fcgi" \
+        < /dev/null > /dev/null 2> "$STACK_RUN/preflight.log" || rc=$?
     if [ "$rc" -ne 0 ]; then
-        stack_err "$STACK_BUILD/cgi-bin/index.fcgi refuses to start (exit $rc):"
+        stack_err "$STACK_BUILD/cgi-bin/index.fcgi refuses to start (exit $rc, as $STACK_EXEC_USER):"
         cat "$STACK_RUN/preflight.log" >&2
         return 1
     fi
     rm -f "$STACK_RUN/preflight.log"
 }
 
-# Starts spawn-fcgi's processes for one route and records their pids.
+# Starts spawn-fcgi's processes for one route and records their pids. The
+# socket is the server's user's alone when that is another user.
 stack_spawn() {
-    local route=$1 sock=$STACK_RUN/$1.sock pidfile=$STACK_RUN/$1.pid pid pids=
+    local route=$1 sock=$STACK_RUN/$1.sock pidfile=$STACK_RUN/$1.pid pid pids= owner=()
     rm -f "$sock" "$pidfile"
+    [ -n "${STACK_DROPS:-}" ] && owner=(-U "$STACK_USER" -G "$STACK_GROUP")
     if [ -n "${STACK_LOG:-}" ]; then
-        SESSION_CONFIG=$STACK_CONFIG "$STACK_SPAWN_FCGI" -s "$sock" -M 0600 -F "$STACK_PROCS" \
-            -P "$pidfile" -- "$STACK_BUILD/cgi-bin/$route.fcgi" >> "$STACK_LOG" 2>&1
+        SESSION_CONFIG=$STACK_CONFIG "$STACK_SPAWN_FCGI" -s "$sock" "${owner[@]}" -M 0600 \
+            -F "$STACK_PROCS" -P "$pidfile" -- "$STACK_BUILD/cgi-bin/$route.fcgi" >> "$STACK_LOG" 2>&1
     else
-        SESSION_CONFIG=$STACK_CONFIG "$STACK_SPAWN_FCGI" -s "$sock" -M 0600 -F "$STACK_PROCS" \
-            -P "$pidfile" -- "$STACK_BUILD/cgi-bin/$route.fcgi" > /dev/null
+        SESSION_CONFIG=$STACK_CONFIG "$STACK_SPAWN_FCGI" -s "$sock" "${owner[@]}" -M 0600 \
+            -F "$STACK_PROCS" -P "$pidfile" -- "$STACK_BUILD/cgi-bin/$route.fcgi" > /dev/null
     fi || {
         stack_err "spawn-fcgi could not start $route.fcgi"
         return 1
@@ -239,14 +544,24 @@ stack_spawn() {
     STACK_ROUTE_PIDS[$route]=${pids# }
 }
 
+# The server's pid. bench/run switches between stacks by setting only
+# STACK_LIGHTTPD_PID: when the two differ, that name was set last.
+stack_server_pid() {
+    if [ -n "${STACK_LIGHTTPD_PID:-}" ] && [ "$STACK_LIGHTTPD_PID" != "${STACK_SERVER_PID:-}" ]; then
+        STACK_SERVER_PID=$STACK_LIGHTTPD_PID
+    fi
+    printf '%s\n' "${STACK_SERVER_PID:-}"
+}
+
 # Restarts every route of a spawn-fcgi stack whose process died (all of its
 # processes, since they share one listening socket). Call it every second.
 stack_supervise() {
-    local route pid dead
+    local route pid dead server
+    server=$(stack_server_pid)
     if [ "${STACK_FCGI:-}" != spawn-fcgi ]; then
-        # lighttpd restarts its own; remember them in case it dies first.
-        if stack_alive "$STACK_LIGHTTPD_PID"; then
-            STACK_BACKEND_PIDS=$(stack_children "$STACK_LIGHTTPD_PID")
+        # The server restarts its own; remember them in case it dies first.
+        if stack_alive "$server"; then
+            STACK_BACKEND_PIDS=$(stack_descendants "$server")
         fi
         return 0
     fi
@@ -285,17 +600,24 @@ stack_kill_wait() {
     return 1
 }
 
+# The server's own words on why it stopped, from its error log and stderr.
+stack_server_log() {
+    tail -n 15 "$STACK_ERRLOG" 2> /dev/null
+    [ -n "${STACK_LOG:-}" ] && tail -n 5 "$STACK_LOG" 2> /dev/null
+}
+
 # Starts the stack; returns once it answers HTTP. Returns 2 when the port is
 # taken (the caller may try another), 1 on any other failure (with the
 # reason on stderr), leaving nothing running.
 stack_start() {
-    local route i status
+    local route i status name=${STACK_PROG##*/} curl_tls=()
     if stack_port_open "$STACK_PORT"; then
         stack_err "port $STACK_PORT is taken: something already listens on $STACK_BIND:$STACK_PORT" \
             "(stop it, or choose another port with PORT=...)"
         return 2
     fi
     STACK_ROUTE_PIDS=()
+    STACK_URL=$STACK_SCHEME://$STACK_BIND:$STACK_PORT
     if [ "$STACK_FCGI" = spawn-fcgi ]; then
         for route in "${STACK_ROUTES[@]}"; do
             stack_spawn "$route" || {
@@ -305,35 +627,38 @@ stack_start() {
         done
     fi
     # In a session of its own, so that a Ctrl-C reaches only the caller,
-    # which stops lighttpd in order (lighttpd would restart an executable
+    # which stops the server in order (it would restart an executable
     # killed by the same Ctrl-C while it shuts down).
     if [ -n "${STACK_LOG:-}" ]; then
-        setsid "$STACK_LIGHTTPD" -D -f "$STACK_RUN/lighttpd.conf" >> "$STACK_LOG" 2>&1 < /dev/null &
+        setsid "${STACK_CMD[@]}" >> "$STACK_LOG" 2>&1 < /dev/null &
     else
-        setsid "$STACK_LIGHTTPD" -D -f "$STACK_RUN/lighttpd.conf" < /dev/null &
+        setsid "${STACK_CMD[@]}" < /dev/null &
     fi
-    STACK_LIGHTTPD_PID=$!
+    STACK_SERVER_PID=$!
+    STACK_LIGHTTPD_PID=$STACK_SERVER_PID
+    [ "$STACK_SCHEME" = https ] && curl_tls=(--cacert "$STACK_TLS_CERT")
     # lighttpd listens before it spawns the executables and answers only
     # after; a 404 for a path that is no route proves the whole start-up.
     for ((i = 0; i < 300; i++)); do
-        if ! stack_alive "$STACK_LIGHTTPD_PID"; then
-            wait "$STACK_LIGHTTPD_PID" 2> /dev/null
+        if ! stack_alive "$STACK_SERVER_PID"; then
+            wait "$STACK_SERVER_PID" 2> /dev/null
+            STACK_SERVER_PID=
             STACK_LIGHTTPD_PID=
             stack_stop > /dev/null 2>&1
-            if grep -qs 'Address already in use' "$STACK_RUN/lighttpd-error.log" "${STACK_LOG:-/dev/null}"; then
-                stack_err "port $STACK_PORT is taken (lighttpd: Address already in use)"
+            if grep -qs 'Address already in use' "$STACK_ERRLOG" "${STACK_LOG:-/dev/null}"; then
+                stack_err "port $STACK_PORT is taken ($name: Address already in use)"
                 return 2
             fi
-            stack_err "lighttpd did not start; from $STACK_RUN/lighttpd-error.log:"
-            tail -n 15 "$STACK_RUN/lighttpd-error.log" >&2 2> /dev/null
+            stack_err "$name did not start; from $STACK_ERRLOG:"
+            stack_server_log >&2
             return 1
         fi
-        status=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 \
-            "http://$STACK_BIND:$STACK_PORT/.fcgi-session-ready" 2> /dev/null) || true
+        status=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "${curl_tls[@]}" \
+            "$STACK_URL/.fcgi-session-ready" 2> /dev/null) || true
         if [ "$status" = 404 ]; then
-            if grep -qsE 'child exited|spawning gw failed' "$STACK_RUN/lighttpd-error.log"; then
-                stack_err "an executable died at start; from $STACK_RUN/lighttpd-error.log:"
-                tail -n 15 "$STACK_RUN/lighttpd-error.log" >&2
+            if grep -qsE 'child exited|spawning gw failed' "$STACK_ERRLOG"; then
+                stack_err "an executable died at start; from $STACK_ERRLOG:"
+                tail -n 15 "$STACK_ERRLOG" >&2
                 stack_stop > /dev/null 2>&1
                 return 1
             fi
@@ -342,25 +667,28 @@ stack_start() {
         fi
         sleep 0.05
     done
-    stack_err "lighttpd started but does not answer on $STACK_BIND:$STACK_PORT"
+    stack_err "$name started but does not answer on $STACK_URL"
     stack_stop > /dev/null 2>&1
     return 1
 }
 
-# Stops everything stack_start started: lighttpd (which stops the
-# executables it spawned), then any executable still running, by pid.
-# Fails when a process needed SIGKILL or the port still accepts connections.
+# Stops everything stack_start started: the server (which stops the
+# executables it started), then any process of its tree or executable still
+# running, by pid. Fails when a process needed SIGKILL or the port still
+# accepts connections.
 stack_stop() {
-    local rc=0 pids=() route
+    local rc=0 pids=() route server
+    server=$(stack_server_pid)
     # shellcheck disable=SC2206 # a list of pids
     pids=($STACK_BACKEND_PIDS)
     STACK_BACKEND_PIDS=
-    if [ -n "$STACK_LIGHTTPD_PID" ]; then
-        if stack_alive "$STACK_LIGHTTPD_PID"; then
-            mapfile -t -O ${#pids[@]} pids < <(stack_children "$STACK_LIGHTTPD_PID")
-            stack_kill_wait "$STACK_LIGHTTPD_PID" || rc=1
+    if [ -n "$server" ]; then
+        if stack_alive "$server"; then
+            mapfile -t -O ${#pids[@]} pids < <(stack_descendants "$server")
+            stack_kill_wait "$server" || rc=1
         fi
-        wait "$STACK_LIGHTTPD_PID" 2> /dev/null
+        wait "$server" 2> /dev/null
+        STACK_SERVER_PID=
         STACK_LIGHTTPD_PID=
     fi
     for route in "${!STACK_ROUTE_PIDS[@]}"; do

@@ -140,11 +140,15 @@ async function run(context, page) {
     check(before !== 'dark', 'before the change the page is not dark', `data-theme: ${before}`);
     const form = page.locator('form[action="/prefs"]');
     await form.locator('select[name="theme"]').selectOption('dark');
+    // The page is on /dashboard already: wait for the GET that the 303
+    // after the POST leads to, then for that page to load.
     await Promise.all([
-        page.waitForURL((u) => u.pathname === '/prefs'),
+        page.waitForResponse((r) => r.request().method() === 'GET'
+            && new URL(r.url()).pathname === '/dashboard' && r.request().redirectedFrom() !== null),
         form.getByRole('button', { name: 'Save' }).click(),
     ]);
-    is(new URL(page.url()).pathname, '/prefs', 'saving the preferences leads to /prefs (303)');
+    await page.waitForLoadState('load');
+    is(new URL(page.url()).pathname, '/dashboard', 'saving the preferences returns to the dashboard (303)');
     is(await page.locator('html').getAttribute('data-theme'), 'dark', 'the next page has data-theme="dark" on <html>');
     const bg = await page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor);
     check(/^rgb\((\d+), (\d+), (\d+)\)$/.test(bg) && bg.match(/\d+/g).every((c) => Number(c) < 64),

@@ -1,11 +1,18 @@
 # shellcheck shell=bash disable=SC2034 # variables set here are read by the tests
 # The harness of the HTTP integration tests, sourced by each test_*.sh: a
-# private stack (lighttpd and the real executables on a free loopback port,
-# from the same scripts/stack.sh and templates as `make run`) with its own
-# configuration, secret, store and the accounts alice/wonderland (admin) and
-# bob/builder (user); TAP helpers; a curl client with one cookie jar per
-# named client. done_testing stops the stack, checks that nothing is left
-# running or listening, and prints the plan.
+# private stack (a real web server and the real executables on a free
+# loopback port, from the same scripts/stack.sh and templates as `make
+# run`) with its own configuration, secret, store and the accounts
+# alice/wonderland (admin) and bob/builder (user); TAP helpers; a curl
+# client with one cookie jar per named client. done_testing stops the
+# stack, checks that nothing is left running or listening, and prints the
+# plan.
+#
+# Environment: TEST_SERVER picks the web server (a SERVER of `make run`:
+# lighttpd, the default, lighttpd-cgi, apache, apache-fcgid, apache-cgi,
+# nginx); TEST_FCGI (lighttpd or spawn-fcgi) and TEST_PROCS as FCGI and
+# PROCS of `make run`; TEST_STORE the store; T_KEEP=1 keeps the test's
+# directory.
 set -uo pipefail
 
 T_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -27,6 +34,7 @@ T_URL=
 T_ORIGIN=
 T_SECRET=
 T_CONFIG=
+T_CACERT=
 STATUS=
 BODY=
 T_REQ=
@@ -171,14 +179,18 @@ t_config() {
     done
 }
 
-# start_stack [--fcgi=lighttpd|spawn-fcgi] [KEY=VALUE...]: a private stack;
-# the KEY=VALUE pairs override configuration keys. Sets T_URL, T_ORIGIN,
+# start_stack [--fcgi=lighttpd|spawn-fcgi] [--tls] [KEY=VALUE...]: a
+# private stack behind $TEST_SERVER; the KEY=VALUE pairs override
+# configuration keys. --fcgi applies to lighttpd (the other servers start
+# the executables their own way); --tls serves HTTPS with a certificate
+# made for the test, which the client trusts. Sets T_URL, T_ORIGIN,
 # T_CONFIG, T_SECRET. Exits the test (Bail out!) if it cannot start.
 start_stack() {
-    local fcgi=${TEST_FCGI:-lighttpd} tries rc overrides=()
+    local fcgi=${TEST_FCGI:-lighttpd} tls= tries rc store overrides=()
     while [ $# -gt 0 ]; do
         case $1 in
         --fcgi=*) fcgi=${1#--fcgi=} ;;
+        --tls) tls=1 ;;
         *) overrides+=("$1") ;;
         esac
         shift
@@ -199,9 +211,30 @@ start_stack() {
     STACK_BUILD=$T_BUILD
     STACK_RUN=$T_DIR/run
     STACK_CONFIG=$T_CONFIG
-    STACK_FCGI=$fcgi
+    STACK_SERVER=${TEST_SERVER:-lighttpd}
+    STACK_FCGI=
+    [ "$STACK_SERVER" = lighttpd ] && STACK_FCGI=$fcgi
     STACK_PROCS=${TEST_PROCS:-1}
     STACK_LOG=$T_DIR/stack.log
+    STACK_TLS=$tls
+    if [ -n "$tls" ]; then
+        stack_tls_cert "$T_DIR/tls" 2> "$T_DIR/start.err" || bail "$(cat "$T_DIR/start.err")"
+        T_CACERT=$STACK_TLS_CERT
+    else
+        T_CACERT=
+    fi
+    # What the executables keep private, for a server that runs them as
+    # its own user when the tests run as root (Apache as www-data); the
+    # server's user must also get through the test's directory.
+    STACK_OWN=("$T_DIR/secret")
+    store=$(sed -n 's/^store[ \t]*=[ \t]*lmdb://p' "$T_CONFIG" | tail -n 1)
+    if [ -n "$store" ]; then
+        case $store in
+        /*) STACK_OWN+=("$store") ;;
+        *) STACK_OWN+=("$T_DIR/$store") ;;
+        esac
+    fi
+    [ "$(id -u)" -eq 0 ] && chmod 711 "$T_DIR"
     # A random port; another one if it turns out to be taken meanwhile.
     for ((tries = 0; tries < 20; tries++)); do
         STACK_PORT=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
@@ -215,7 +248,7 @@ start_stack() {
     done
     [ "$rc" -eq 0 ] || bail "no free port found"
     T_STACK_UP=1
-    T_URL=http://$STACK_BIND:$STACK_PORT
+    T_URL=$STACK_URL
     T_ORIGIN=$T_URL
 }
 
@@ -230,7 +263,9 @@ bail() {
 stop_stack() {
     local died route pid gone=
     [ -n "$T_STACK_UP" ] || return 0
-    died=$(grep -E 'child (exited|signalled)' "$STACK_RUN/lighttpd-error.log" 2> /dev/null)
+    # lighttpd's and mod_fcgid's words for an executable that died.
+    died=$(grep -E 'child (exited|signalled)|mod_fcgid: process .*(unexpected signal|possible coredump|return code: [1-9])' \
+        "$STACK_ERRLOG" 2> /dev/null)
     for route in "${!STACK_ROUTE_PIDS[@]}"; do
         for pid in ${STACK_ROUTE_PIDS[$route]}; do
             stack_alive "$pid" || gone="$gone $route.fcgi($pid)"
@@ -268,8 +303,8 @@ done_testing() {
         diag "$(printf '%s\n' "${T_BAD_STATUS[@]}")"
     fi
     if [ "$T_FAILED" -gt 0 ] && [ -n "${STACK_RUN:-}" ]; then
-        diag "lighttpd-error.log:"$'\n'"$(tail -n 20 "$STACK_RUN/lighttpd-error.log" 2> /dev/null)"
-        diag "stderr of lighttpd and the executables:"$'\n'"$(tail -n 20 "$T_DIR/stack.log" 2> /dev/null)"
+        diag "${STACK_ERRLOG##*/}:"$'\n'"$(tail -n 20 "$STACK_ERRLOG" 2> /dev/null)"
+        diag "stderr of ${STACK_SERVER:-the server} and the executables:"$'\n'"$(tail -n 20 "$T_DIR/stack.log" 2> /dev/null)"
     fi
     printf '1..%d\n' "$T_N"
     [ "$T_FAILED" -eq 0 ]
@@ -304,6 +339,9 @@ req() {
     fi
     if [ -n "${T_FROM:-}" ]; then
         args+=(--interface "$T_FROM")
+    fi
+    if [ -n "$T_CACERT" ]; then
+        args+=(--cacert "$T_CACERT")
     fi
     : > "$T_DIR/headers"
     : > "$T_DIR/body"

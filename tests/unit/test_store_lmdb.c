@@ -1237,9 +1237,7 @@ test_store_open_dispatches_on_the_store_setting(void **ctx)
         enum sess_err err;
         const char *message_part;
     } cases[] = {
-        {"redis://127.0.0.1:6379/0", SESS_ECONFIG, "not built yet"},
-        {"rediss://example.org/0", SESS_ECONFIG, "not built yet"},
-        {"unix:/run/redis.sock", SESS_ECONFIG, "not built yet"},
+        {"rediss://example.org/0", SESS_ECONFIG, "rediss://"},
         {"lmdb:", SESS_ECONFIG, "lmdb:DIR"},
         {"mysql://db", SESS_ECONFIG, "unknown kind"},
         {"", SESS_ECONFIG, "unknown kind"},
@@ -1262,6 +1260,12 @@ test_store_open_dispatches_on_the_store_setting(void **ctx)
     cfg.store = spec;
     assert_int_equal(sess_store_open(&st, &cfg, &f->secrets, errmsg, sizeof errmsg), SESS_OK);
     assert_string_equal(st->ops->kind, "lmdb");
+    sess_store_close(st);
+    /* Redis connects on first use: an unreachable server is no reason to
+     * refuse to start (requests get 503 until it is back). */
+    cfg.store = (char *)"unix:/nonexistent/redis.sock";
+    assert_int_equal(sess_store_open(&st, &cfg, &f->secrets, errmsg, sizeof errmsg), SESS_OK);
+    assert_string_equal(st->ops->kind, "redis");
     sess_store_close(st);
     sess_store_close(NULL);
 }
