@@ -42,8 +42,11 @@ main(void)
     return sess_run("hello", hello);
 }
 EOF
+# A sanitizer build of the library needs programs built the same way.
+san=
+[ "${SANITIZE:-}" = 1 ] && san="-fsanitize=address,undefined"
 # shellcheck disable=SC2086 # pkg-config's output is a list of flags
-cc -std=c11 -Wall -Wextra -Werror -o "$T_DIR/hello" "$T_DIR/hello.c" $flags 2> "$T_DIR/cc.log"
+cc $san -std=c11 -Wall -Wextra -Werror -o "$T_DIR/hello" "$T_DIR/hello.c" $flags 2> "$T_DIR/cc.log"
 is "$?" 0 "a C route builds with cc \$(pkg-config --cflags --libs fcgi-session) $(head -c 300 "$T_DIR/cc.log")"
 
 cat > "$T_DIR/hello.cpp" << 'EOF'
@@ -57,7 +60,7 @@ main()
 }
 EOF
 # shellcheck disable=SC2086
-c++ -Wall -Wextra -Werror -o "$T_DIR/hello-cxx" "$T_DIR/hello.cpp" $flags 2> "$T_DIR/cxx.log"
+c++ $san -Wall -Wextra -Werror -o "$T_DIR/hello-cxx" "$T_DIR/hello.cpp" $flags 2> "$T_DIR/cxx.log"
 is "$?" 0 "sess.h compiles and links as C++ $(head -c 300 "$T_DIR/cxx.log")"
 LD_LIBRARY_PATH=$dest$prefix/lib "$T_DIR/hello-cxx"
 is "$?" 0 "the C++ program runs against the installed shared library"
