@@ -42,6 +42,9 @@
 
 /* How often, across all processes, a request pays for a gc batch. */
 #define GC_INTERVAL_MS 60000
+/* Granularity of the expiry index (see index_instant): a second keeps gc
+ * and stats exact to the second. */
+#define EXPIRY_BUCKET_MS 1000
 
 /* 8 routes times a few dozen FastCGI processes each, each holding one
  * reader slot for its renewed read transaction, plus sessctl. The lock file
@@ -136,11 +139,25 @@ set_i64(unsigned char *p, int64_t v)
 }
 
 /* The instant a record dies: idle expiry, or the absolute deadline if
- * sooner. The expiry index is keyed by it so gc reads only dead records. */
+ * sooner. */
 static int64_t
 effective_expiry(int64_t expires_ms, int64_t deadline_ms)
 {
     return deadline_ms != 0 && deadline_ms < expires_ms ? deadline_ms : expires_ms;
+}
+
+/* The instant a record is filed under in the expiry index: its death,
+ * rounded up to the next whole EXPIRY_BUCKET_MS. A session written again
+ * within the same bucket keeps its index entry, so a write moves two
+ * B-trees' worth of pages rather than three; gc meets a dead record at
+ * most one bucket late, and get never returns one (it checks the record). */
+static int64_t
+index_instant(int64_t expires_ms, int64_t deadline_ms)
+{
+    int64_t at = effective_expiry(expires_ms, deadline_ms);
+    if (at <= 0 || at > INT64_MAX - EXPIRY_BUCKET_MS)
+        return at;
+    return (at + EXPIRY_BUCKET_MS - 1) / EXPIRY_BUCKET_MS * EXPIRY_BUCKET_MS;
 }
 
 static bool
@@ -513,7 +530,7 @@ delete_record(struct lmdb_store *ls, MDB_txn *txn, struct sess_str id, const MDB
     int rc;
 
     if (header_read(v, &h)) {
-        err = expiry_del(ls, txn, id, effective_expiry(h.expires_ms, h.deadline_ms));
+        err = expiry_del(ls, txn, id, index_instant(h.expires_ms, h.deadline_ms));
         if (err == SESS_OK && h.owner_len)
             err = index_del(ls, txn, DB_OWNERS, (const char *)v->mv_data + REC_HEADER_BYTES,
                             h.owner_len, id.ptr, id.len);
@@ -572,7 +589,7 @@ do_create(struct lmdb_store *ls, MDB_txn *txn, void *arg)
         return SESS_EEXISTS;
     if (rc)
         return fail(ls, rc, "mdb_put");
-    err = expiry_put(ls, txn, a->id, effective_expiry(a->rec->expires_ms, a->rec->deadline_ms));
+    err = expiry_put(ls, txn, a->id, index_instant(a->rec->expires_ms, a->rec->deadline_ms));
     if (err == SESS_OK && a->rec->owner.len)
         err = index_put(ls, txn, DB_OWNERS, a->rec->owner.ptr, a->rec->owner.len, a->id.ptr,
                         a->id.len);
@@ -634,8 +651,8 @@ do_update(struct lmdb_store *ls, MDB_txn *txn, void *arg)
     if (rc)
         return fail(ls, rc, "mdb_put");
 
-    cur_at = effective_expiry(cur.expires_ms, cur.deadline_ms);
-    next_at = effective_expiry(next.expires_ms, next.deadline_ms);
+    cur_at = index_instant(cur.expires_ms, cur.deadline_ms);
+    next_at = index_instant(next.expires_ms, next.deadline_ms);
     if (cur_at != next_at) {
         err = expiry_del(ls, txn, a->id, cur_at);
         if (err == SESS_OK)
@@ -708,8 +725,8 @@ do_touch(struct lmdb_store *ls, MDB_txn *txn, void *arg)
     rc = mdb_put(txn, ls->dbi[DB_SESSIONS], &k, &v, 0);
     if (rc)
         return fail(ls, rc, "mdb_put");
-    old_at = effective_expiry(h.expires_ms, h.deadline_ms);
-    new_at = effective_expiry(a->expires_ms, h.deadline_ms);
+    old_at = index_instant(h.expires_ms, h.deadline_ms);
+    new_at = index_instant(a->expires_ms, h.deadline_ms);
     if (old_at == new_at)
         return SESS_OK;
     err = expiry_del(ls, txn, a->id, old_at);
@@ -787,7 +804,7 @@ do_destroy_owner(struct lmdb_store *ls, MDB_txn *txn, void *arg)
         if (!header_read(&v, &h) || h.owner_len != a->owner.len ||
             memcmp((const char *)v.mv_data + REC_HEADER_BYTES, a->owner.ptr, a->owner.len) != 0)
             continue;
-        err = expiry_del(ls, txn, id, effective_expiry(h.expires_ms, h.deadline_ms));
+        err = expiry_del(ls, txn, id, index_instant(h.expires_ms, h.deadline_ms));
         if (err != SESS_OK)
             goto out;
         rc = mdb_del(txn, ls->dbi[DB_SESSIONS], &ik, NULL);
@@ -864,7 +881,7 @@ do_gc(struct lmdb_store *ls, MDB_txn *txn, void *arg)
             /* Only a record still filed under this instant dies; one that
              * moved (touched) has its own, later entry. */
             if (rc == MDB_SUCCESS && header_read(&v, &h) &&
-                effective_expiry(h.expires_ms, h.deadline_ms) == get_be64(k.mv_data)) {
+                index_instant(h.expires_ms, h.deadline_ms) == get_be64(k.mv_data)) {
                 if (h.owner_len) {
                     err = index_del(ls, txn, DB_OWNERS, (const char *)v.mv_data + REC_HEADER_BYTES,
                                     h.owner_len, id.ptr, id.len);
