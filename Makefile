@@ -44,7 +44,7 @@ DEPS_STAMP := build/.deps-ok
 .SECONDARY:
 
 .PHONY: all deps check unit integration run install uninstall fuzz lint bench bench-lib format \
-        format-check clean
+        format-check clean valgrind
 
 all: $(BUILD)/libfcgi-session.a $(BUILD)/libfcgi-session.so $(ROUTE_BIN) $(BUILD)/sessctl
 
@@ -93,6 +93,11 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/libfcgi-session.a
 
 check: all $(UNIT_BIN) $(FUZZ_BIN) $(BENCH_BIN)
 	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run
+
+# The route executables and sessctl under valgrind behind lighttpd (CI);
+# needs the normal build, not SANITIZE=1.
+valgrind: all
+	@BUILD=$(BUILD) scripts/valgrind-check
 
 unit: $(UNIT_BIN)
 	@BUILD=$(BUILD) tests/run unit

@@ -234,6 +234,7 @@ sess_body(struct sess_request *req)
         return NULL;
     }
     got = read_input(req, raw, len);
+    req->is_input_drained = true;
     if (got != len) {
         sess_fail(req, 400, "Truncated body");
         goto out;

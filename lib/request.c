@@ -21,6 +21,10 @@ extern char **environ;
  * libfcgi's lingering close deal with it instead. */
 #define DRAIN_MAX_BYTES ((size_t)1 << 20)
 
+/* A plain CGI run drains the declared body up to this much: above what the
+ * shipped server configurations let through (4 MiB). */
+#define CGI_DRAIN_MAX_BYTES ((size_t)8 << 20)
+
 /* ------------------------------------------------------------------------
  * Parameters
  * ------------------------------------------------------------------------ */
@@ -121,6 +125,7 @@ sess_request_reset(struct sess_request *req)
     json_decref(req->query);
     req->body = req->query = NULL;
     req->is_answered = false;
+    req->is_input_drained = false;
     req->status = 0;
     req->headers.len = 0;
     req->out.len = 0;
@@ -158,6 +163,35 @@ finish(FCGX_Request *fcgx)
     if (n == 0 && FCGX_FFlush(fcgx->out) == 0)
         FCGX_Detach(fcgx);
     FCGX_Finish_r(fcgx);
+}
+
+/* A CGI program that exits with its body unread can lose its answer:
+ * mod_cgid gives the program one socket as stdin and stdout, and closing it
+ * with unread data resets the connection before Apache has read the
+ * response (an empty reply instead of a 405, 403 or 413). So read what the
+ * server declared and the route left, within a bound. */
+static void
+cgi_drain(const struct sess_request *req)
+{
+    const char *s = sess_param(req, "CONTENT_LENGTH");
+    char sink[4096];
+    size_t left = 0;
+
+    if (req->is_input_drained || !s)
+        return;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        left = left * 10 + (size_t)(*s - '0');
+        if (left > CGI_DRAIN_MAX_BYTES)
+            return;
+    }
+    while (left > 0) {
+        ssize_t n = read(STDIN_FILENO, sink, left < sizeof sink ? left : sizeof sink);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        left -= (size_t)n;
+    }
 }
 
 /* SIGTERM (web server or spawn-fcgi stopping us) and SIGINT end the accept
@@ -206,6 +240,7 @@ sess_run(const char *route_name, sess_route_fn route)
         req.cgi_out = stdout;
         sess_request_handle(&req, route);
         fflush(stdout);
+        cgi_drain(&req);
         goto out;
     }
     catch_stop_signals();

@@ -78,6 +78,7 @@ struct lmdb_store {
     bool is_sealing;
     struct sess_sealer sealer;
     int64_t gc_check_ms; /* before this, gc_if_due does not even look */
+    int64_t pressure_gc_ms; /* before this, a nearly full map is not purged again */
     struct sess_buf cur; /* update: the current record, unsealed */
     struct sess_buf val; /* the value being written */
     char dir[];
@@ -333,6 +334,27 @@ grow_map(struct lmdb_store *ls)
     return fail(ls, rc, "mdb_env_set_mapsize (growing)");
 }
 
+/* Purges dead records while the map still has room to do it: deleting is a
+ * write too (copy-on-write pages), so once the map is full a purge fails
+ * like any other write and only growth is left. Above 3/4 full, at most
+ * once a second per process, a batch goes; with nothing dead it costs one
+ * look at the front of the expiry index. */
+static void
+purge_if_pressed(struct lmdb_store *ls, int64_t now_ms)
+{
+    MDB_envinfo info;
+    MDB_stat stat;
+    struct gc_arg gc = {.now_ms = now_ms, .max = SESS_GC_BATCH};
+
+    if (!ls->is_ready || now_ms < ls->pressure_gc_ms || mdb_env_info(ls->env, &info) ||
+        mdb_env_stat(ls->env, &stat))
+        return;
+    if ((uint64_t)(info.me_last_pgno + 1) * stat.ms_psize < (uint64_t)info.me_mapsize / 4 * 3)
+        return;
+    ls->pressure_gc_ms = now_ms + 1000;
+    (void)write_txn(ls, do_gc, &gc, now_ms, false);
+}
+
 /* Runs `fn` in one write transaction and commits it. MDB_MAP_FULL is met
  * as DESIGN.md says: purge a batch of dead records and retry, then double
  * the map and retry, then give up with SESS_EFULL. `fn` may therefore run
@@ -346,6 +368,8 @@ write_txn(struct lmdb_store *ls, write_fn fn, void *arg, int64_t now_ms, bool ma
     int rc, resized = 0, stage = 0;
     struct gc_arg gc;
 
+    if (may_recover)
+        purge_if_pressed(ls, now_ms);
     for (;;) {
         ls->rc = MDB_SUCCESS;
         rc = mdb_txn_begin(ls->env, NULL, 0, &txn);
@@ -365,14 +389,23 @@ write_txn(struct lmdb_store *ls, write_fn fn, void *arg, int64_t now_ms, bool ma
         } else {
             mdb_txn_abort(txn);
         }
-        if (err == SESS_OK || ls->rc != MDB_MAP_FULL || !may_recover)
+        if (err == SESS_OK || (ls->rc != MDB_MAP_FULL && ls->rc != ENOSPC) || !may_recover)
             return err;
 
+        /* A full disk, like a full map, may still leave free pages inside
+         * the file for a purge; growing the map cannot help it. */
         if (stage == 0 && ls->is_ready) {
             stage = 1;
             gc = (struct gc_arg){.now_ms = now_ms, .max = SESS_GC_BATCH};
             if (write_txn(ls, do_gc, &gc, now_ms, false) == SESS_OK && gc.purged > 0)
                 continue;
+        }
+        if (ls->rc == ENOSPC) {
+            sess_fmt(ls->base.errmsg, sizeof ls->base.errmsg,
+                     "lmdb %s: the disk is full (expired sessions purged where there was room); "
+                     "free disk space",
+                     ls->dir);
+            return SESS_ESTORE;
         }
         if (stage < 2) {
             stage = 2;

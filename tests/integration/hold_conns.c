@@ -118,8 +118,7 @@ main(int argc, char **argv)
             goto out;
         }
         p[i].events = POLLOUT;
-        if (connect(p[i].fd, (struct sockaddr *)&addr, sizeof addr) != 0 &&
-            errno != EINPROGRESS) {
+        if (connect(p[i].fd, (struct sockaddr *)&addr, sizeof addr) != 0 && errno != EINPROGRESS) {
             close(p[i].fd);
             p[i].fd = -1;
         }

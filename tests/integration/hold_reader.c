@@ -20,9 +20,6 @@ main(int argc, char **argv)
         return 64;
     }
     rc = mdb_env_create(&env);
-    /* The store opens up to 8 named databases; the count is per process. */
-    if (rc == MDB_SUCCESS)
-        rc = mdb_env_set_maxdbs(env, 8);
     if (rc == MDB_SUCCESS)
         rc = mdb_env_open(env, argv[1], 0, 0600);
     if (rc == MDB_SUCCESS)

@@ -365,27 +365,54 @@ get() {
     req "$client" GET "$path" "$@"
 }
 
+# t_defaults NAME:VALUE... -- CURL-ARGS...: sets T_ARGS to the CURL-ARGS
+# preceded by a -H for each default header they do not give themselves. A
+# header sent twice would reach the executables once or twice depending on
+# the server (nginx before 1.23 passes both as separate parameters).
+t_defaults() {
+    local -a defaults=()
+    local d a given
+    while [ "$1" != -- ]; do
+        defaults+=("$1")
+        shift
+    done
+    shift
+    T_ARGS=()
+    for d in "${defaults[@]}"; do
+        given=
+        for a in "$@"; do
+            if [[ ${a,,} == "${d%%:*}":* ]]; then
+                given=1
+            fi
+        done
+        [ -n "$given" ] || T_ARGS+=(-H "${d#*:}")
+    done
+    T_ARGS+=("$@")
+}
+
 get_json() {
     local client=$1 path=$2
     shift 2
-    req "$client" GET "$path" -H 'Accept: application/json' "$@"
+    t_defaults 'accept:Accept: application/json' -- "$@"
+    req "$client" GET "$path" "${T_ARGS[@]}"
 }
 
 # post_json CLIENT PATH JSON [CURL-ARGS...]
 post_json() {
     local client=$1 path=$2 json=$3
     shift 3
-    req "$client" POST "$path" -H 'Content-Type: application/json' \
-        -H 'Accept: application/json' --data-binary "$json" "$@"
+    t_defaults 'content-type:Content-Type: application/json' 'accept:Accept: application/json' -- "$@"
+    req "$client" POST "$path" --data-binary "$json" "${T_ARGS[@]}"
 }
 
 # post_form CLIENT PATH URLENCODED [CURL-ARGS...]: as a browser posts a form
-# (no Accept: application/json).
+# (Accept: text/html unless the arguments give another Accept).
 post_form() {
     local client=$1 path=$2 data=$3
     shift 3
-    req "$client" POST "$path" -H 'Content-Type: application/x-www-form-urlencoded' \
-        -H 'Accept: text/html' --data-binary "$data" "$@"
+    t_defaults 'content-type:Content-Type: application/x-www-form-urlencoded' \
+        'accept:Accept: text/html' -- "$@"
+    req "$client" POST "$path" --data-binary "$data" "${T_ARGS[@]}"
 }
 
 # The first value of a response header (case-insensitive name), or nothing.

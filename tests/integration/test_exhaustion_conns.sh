@@ -6,12 +6,13 @@
 # Oversized and numerous request headers (which become FastCGI params) get
 # lighttpd's 431 or a clean answer from the executables, never a crash
 # (stop_stack checks that no executable died).
-# shellcheck source=tests/integration/lib.sh
+# shellcheck source=tests/integration/lib.sh disable=SC2119
 . "$(dirname "$0")/lib.sh"
 
 WANT=10000
 HOLD_PID=
 
+# shellcheck disable=SC2317 # run by the EXIT trap
 conns_cleanup() {
     if [ -n "$HOLD_PID" ]; then
         kill "$HOLD_PID" 2> /dev/null
@@ -107,7 +108,8 @@ for pid in $exec_pids; do
 done
 is "$grew" "" "the executables hold no more descriptors than before the crowd (at most $max_exec_fds)"
 
-exec {HOLD[1]}>&-
+hold_in=${HOLD[1]}
+exec {hold_in}>&-
 line=
 read -r -t 30 line <&"${HOLD[0]}"
 wait "$HOLD_PID" 2> /dev/null

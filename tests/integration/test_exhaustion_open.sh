@@ -5,7 +5,7 @@
 # read transaction is reclaimed when an executable or `sessctl gc` opens the
 # store, while the slots of live readers stay. The executables run here as
 # plain CGI, which opens the store exactly as the FastCGI start does.
-# shellcheck source=tests/integration/lib.sh
+# shellcheck source=tests/integration/lib.sh disable=SC2119
 . "$(dirname "$0")/lib.sh"
 
 CGI_RC=
