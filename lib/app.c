@@ -91,7 +91,12 @@ sess_app_open(struct sess_app **out, const char *config_path, char *errmsg, size
     err = sess_secrets_load(&app->secrets, app->cfg.secret_file, errmsg, errmsg_len);
     if (err != SESS_OK)
         goto out;
-    sess_derive_key(&app->secrets, 0, "csrf", app->csrf_key);
+    {
+        unsigned char csrf_key[32];
+        sess_derive_key(&app->secrets, 0, "csrf", csrf_key);
+        crypto_auth_hmacsha256_init(&app->csrf_keyed, csrf_key, sizeof csrf_key);
+        sodium_memzero(csrf_key, sizeof csrf_key);
+    }
     err = sess_store_open(&app->store, &app->cfg, &app->secrets, errmsg, errmsg_len);
     if (err != SESS_OK)
         goto out;
@@ -118,7 +123,7 @@ sess_app_close(struct sess_app *app)
     sess_secrets_free(&app->secrets);
     sess_config_free(&app->cfg);
     sess_buf_free(&app->scratch);
-    sodium_memzero(app->csrf_key, sizeof app->csrf_key);
+    sodium_memzero(&app->csrf_keyed, sizeof app->csrf_keyed);
     free(app);
 }
 

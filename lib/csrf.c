@@ -14,7 +14,7 @@ csrf_mac(const struct sess_request *req, const char *time36, size_t time_len, co
     unsigned char mac[crypto_auth_hmacsha256_BYTES];
     crypto_auth_hmacsha256_state st;
 
-    crypto_auth_hmacsha256_init(&st, req->app->csrf_key, sizeof req->app->csrf_key);
+    memcpy(&st, &req->app->csrf_keyed, sizeof st);
     crypto_auth_hmacsha256_update(&st, (const unsigned char *)time36, time_len);
     crypto_auth_hmacsha256_update(&st, (const unsigned char *)"|", 1);
     crypto_auth_hmacsha256_update(&st, (const unsigned char *)bind, strlen(bind));

@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include <fcgiapp.h>
+#include <sodium.h>
 
 #include "sess.h"
 #include "store.h"
@@ -24,7 +25,7 @@ struct sess_app {
     struct sess_secrets secrets;
     struct sess_store *store;
     struct sess_templates *templates;
-    unsigned char csrf_key[32];
+    crypto_auth_hmacsha256_state csrf_keyed; /* HMAC keyed for CSRF tokens, once */
     sess_clock_fn clock;
     struct sess_buf scratch; /* store reads land here */
     char errmsg[SESS_ERRMSG_MAX];

@@ -263,7 +263,6 @@ void
 sess_session_end(struct sess_request *req)
 {
     reset_session(req);
-    sodium_memzero(req->cookie_buf, sizeof req->cookie_buf);
 }
 
 /* ------------------------------------------------------------------------
