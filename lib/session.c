@@ -380,14 +380,19 @@ sess_unset(struct sess_request *req, const char *key)
     return json_object_set_new(req->dirty, key, json_true()) == 0 ? SESS_OK : SESS_ENOMEM;
 }
 
+/* Deletes the stored record this request loaded, if any. */
+static enum sess_err
+destroy_loaded(struct sess_request *req)
+{
+    struct sess_store *st = req->app->store;
+    return req->is_loaded ? st->ops->destroy(st, sess_str_c(req->id)) : SESS_OK;
+}
+
 enum sess_err
 sess_regenerate(struct sess_request *req)
 {
-    enum sess_err err = SESS_OK;
-    struct sess_store *st = req->app->store;
+    enum sess_err err = destroy_loaded(req);
 
-    if (req->is_loaded)
-        err = st->ops->destroy(st, sess_str_c(req->id));
     if (err != SESS_OK)
         return err;
     err = generate(req);
@@ -398,11 +403,8 @@ sess_regenerate(struct sess_request *req)
 enum sess_err
 sess_destroy(struct sess_request *req)
 {
-    enum sess_err err = SESS_OK;
-    struct sess_store *st = req->app->store;
+    enum sess_err err = destroy_loaded(req);
 
-    if (req->is_loaded)
-        err = st->ops->destroy(st, sess_str_c(req->id));
     if (err != SESS_OK)
         return err;
     reset_session(req);

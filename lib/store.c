@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "internal.h"
 #include "store.h"
 
@@ -53,6 +55,14 @@ sess_buf_free(struct sess_buf *buf)
     free(buf->ptr);
     buf->ptr = NULL;
     buf->len = buf->cap = 0;
+}
+
+void
+sess_buf_wipe(struct sess_buf *buf)
+{
+    if (buf->ptr)
+        sodium_memzero(buf->ptr, buf->cap);
+    sess_buf_free(buf);
 }
 
 bool

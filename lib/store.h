@@ -18,6 +18,8 @@ struct sess_buf {
 enum sess_err sess_buf_reserve(struct sess_buf *buf, size_t extra) SESS_MUST_CHECK;
 enum sess_err sess_buf_append(struct sess_buf *buf, const void *data, size_t len) SESS_MUST_CHECK;
 void sess_buf_free(struct sess_buf *buf);
+/* Frees after wiping: for buffers that held session data or secrets. */
+void sess_buf_wipe(struct sess_buf *buf);
 
 /* One stored session. */
 struct sess_record {

@@ -1524,14 +1524,6 @@ lmdb_throttle_clear(struct sess_store *st, struct sess_str key)
  * ------------------------------------------------------------------------ */
 
 static void
-wipe_buf(struct sess_buf *buf)
-{
-    if (buf->ptr)
-        sodium_memzero(buf->ptr, buf->cap);
-    sess_buf_free(buf);
-}
-
-static void
 lmdb_close(struct sess_store *st)
 {
     struct lmdb_store *ls = (struct lmdb_store *)st;
@@ -1543,8 +1535,8 @@ lmdb_close(struct sess_store *st)
     if (ls->env)
         mdb_env_close(ls->env);
     sess_sealer_wipe(&ls->sealer);
-    wipe_buf(&ls->cur);
-    wipe_buf(&ls->val);
+    sess_buf_wipe(&ls->cur);
+    sess_buf_wipe(&ls->val);
     free(ls);
 }
 

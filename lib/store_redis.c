@@ -2045,14 +2045,6 @@ free_secret(char *s)
 }
 
 static void
-wipe_buf(struct sess_buf *buf)
-{
-    if (buf->ptr)
-        sodium_memzero(buf->ptr, buf->cap);
-    sess_buf_free(buf);
-}
-
-static void
 redis_close(struct sess_store *st)
 {
     struct redis_store *rs = (struct redis_store *)st;
@@ -2065,23 +2057,11 @@ redis_close(struct sess_store *st)
     free_secret(rs->user);
     free_secret(rs->password);
     sess_sealer_wipe(&rs->sealer);
-    wipe_buf(&rs->val);
-    wipe_buf(&rs->plain);
-    wipe_buf(&rs->cur);
-    wipe_buf(&rs->text);
+    sess_buf_wipe(&rs->val);
+    sess_buf_wipe(&rs->plain);
+    sess_buf_wipe(&rs->cur);
+    sess_buf_wipe(&rs->text);
     free(rs);
-}
-
-static int
-hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 /* A percent-decoded copy of s[0..len) (node-redis decodes the user and
@@ -2090,27 +2070,15 @@ static char *
 url_decode(const char *s, size_t len)
 {
     char *out = malloc(len + 1);
-    size_t i, n = 0;
-    int hi, lo;
+    size_t n;
 
     if (!out)
         return NULL;
-    for (i = 0; i < len; i++) {
-        if (s[i] != '%') {
-            out[n++] = s[i];
-            continue;
-        }
-        hi = i + 2 < len ? hex_value(s[i + 1]) : -1;
-        lo = i + 2 < len ? hex_value(s[i + 2]) : -1;
-        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
-            out[n] = '\0';
-            free_secret(out);
-            return NULL;
-        }
-        out[n++] = (char)(hi * 16 + lo);
-        i += 2;
+    if (sess_percent_decode((struct sess_str){s, len}, false, out, &n) != SESS_OK ||
+        memchr(out, '\0', n)) {
+        free_secret(out);
+        return NULL;
     }
-    out[n] = '\0';
     return out;
 }
 
