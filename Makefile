@@ -103,7 +103,7 @@ unit: $(UNIT_BIN)
 	@BUILD=$(BUILD) tests/run unit
 
 run: all
-	@BUILD=$(BUILD) PORT=$(PORT) SERVER=$(SERVER) scripts/run
+	@BUILD=$(BUILD) PORT=$(PORT) SERVER=$(SERVER) TLS=$(TLS) scripts/run
 
 fuzz: | $(DEPS_STAMP)
 	@BUILD=$(BUILD) scripts/fuzz $(FUZZ_SECONDS)

@@ -32,6 +32,8 @@
 #   STACK_OWN     (array) files and directories the executables write or
 #                 read privately (store, secret): given to the server's user
 #                 when started as root (see stack_users)
+#   STACK_USER    the user Apache and nginx serve as when started as root
+#                 (default www-data)
 #
 # stack_start sets STACK_SERVER_PID (STACK_LIGHTTPD_PID too, the name older
 # callers use), STACK_URL and STACK_ERRLOG (the server's error log).
@@ -478,6 +480,7 @@ stack_prepare() {
         # values (${NAME}) from its environment.
         while read -r name; do
             if [ "$STACK_SERVER" = apache-fcgid ]; then
+                # shellcheck disable=SC2016 # ${NAME} is Apache's to expand
                 printf 'FcgidInitialEnv %s "${%s}"\n' "$name" "$name"
             else
                 printf 'PassEnv %s\n' "$name"
@@ -499,7 +502,21 @@ stack_prepare() {
     fi
     rm -f "$STACK_RUN/check.log"
     stack_grant || return 1
+    stack_reachable || return 1
     stack_preflight
+}
+
+# When the server's workers run as another user, they must get through to
+# $STACK_RUN (its sockets, its empty document root): a 0700 directory above
+# it (a home, a mktemp -d) would turn every answer into a 403 or 502.
+stack_reachable() {
+    [ -n "$STACK_DROPS" ] || return 0
+    if ! setpriv --reuid="$STACK_USER" --regid="$STACK_GROUP" --clear-groups -- \
+        test -x "$STACK_RUN/www" 2> /dev/null; then
+        stack_err "$STACK_USER (the server's user when started as root) cannot get to $STACK_RUN:" \
+            "give the directories above it o+x, or use a VAR elsewhere (make run VAR=/srv/fcgi-session)"
+        return 1
+    fi
 }
 
 # Runs one executable once, as plain CGI and as the user it will run as, so
@@ -524,7 +541,7 @@ stack_preflight() {
 # Starts spawn-fcgi's processes for one route and records their pids. The
 # socket is the server's user's alone when that is another user.
 stack_spawn() {
-    local route=$1 sock=$STACK_RUN/$1.sock pidfile=$STACK_RUN/$1.pid pid pids= owner=()
+    local route=$1 sock=$STACK_RUN/$1.sock pidfile=$STACK_RUN/$1.pid pid pids='' owner=()
     rm -f "$sock" "$pidfile"
     [ -n "${STACK_DROPS:-}" ] && owner=(-U "$STACK_USER" -G "$STACK_GROUP")
     if [ -n "${STACK_LOG:-}" ]; then
@@ -578,14 +595,14 @@ stack_supervise() {
     done
 }
 
-# Sends SIGTERM to the pids, waits up to 10 s, then SIGKILL. Fails if one
-# needed SIGKILL.
+# Sends SIGTERM to the pids, waits up to STACK_KILL_WAIT_S (10) seconds,
+# then SIGKILL. Fails if one needed SIGKILL.
 stack_kill_wait() {
     local pid i left
     for pid in "$@"; do
         stack_alive "$pid" && kill -TERM "$pid" 2> /dev/null
     done
-    for ((i = 0; i < 100; i++)); do
+    for ((i = 0; i < ${STACK_KILL_WAIT_S:-10} * 10; i++)); do
         left=
         for pid in "$@"; do
             stack_alive "$pid" && left="$left $pid"
@@ -593,7 +610,7 @@ stack_kill_wait() {
         [ -z "$left" ] && return 0
         sleep 0.1
     done
-    stack_err "still running 10 s after SIGTERM, killed:$left"
+    stack_err "still running ${STACK_KILL_WAIT_S:-10} s after SIGTERM, killed:$left"
     for pid in $left; do
         kill -KILL "$pid" 2> /dev/null || true
     done
@@ -685,7 +702,10 @@ stack_stop() {
     if [ -n "$server" ]; then
         if stack_alive "$server"; then
             mapfile -t -O ${#pids[@]} pids < <(stack_descendants "$server")
-            stack_kill_wait "$server" || rc=1
+            # Apache stops its children in steps (SIGTERM every 2 s, SIGKILL
+            # after 6 s) when they are slow to go: under mod_fcgid, requests
+            # wait for a free process in 1 s sleeps. About 11 s in all.
+            STACK_KILL_WAIT_S=20 stack_kill_wait "$server" || rc=1
         fi
         wait "$server" 2> /dev/null
         STACK_SERVER_PID=

@@ -129,7 +129,8 @@ E_URL=http://127.0.0.1:$E_PORT
 STORE=redis REDIS_URL=redis://127.0.0.1:$R_PORT SESSION_SECRET_FILE=$T_DIR/secret PORT=$E_PORT \
     node "$PEER/app.js" > "$T_DIR/express.log" 2>&1 &
 E_PID=$!
-for ((i = 0; i < 100; i++)); do
+# node takes seconds to load Express on a busy machine: up to 30 s.
+for ((i = 0; i < 300; i++)); do
     stack_port_open "$E_PORT" && break
     stack_alive "$E_PID" || break
     sleep 0.1
