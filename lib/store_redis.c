@@ -2076,7 +2076,9 @@ url_decode(const char *s, size_t len)
         return NULL;
     if (sess_percent_decode((struct sess_str){s, len}, false, out, &n) != SESS_OK ||
         memchr(out, '\0', n)) {
-        free_secret(out);
+        /* Not NUL-terminated after a bad escape: wipe all of it. */
+        sodium_memzero(out, len + 1);
+        free(out);
         return NULL;
     }
     return out;
