@@ -4,7 +4,7 @@
 # a configuration was not measured) and calls
 #   gnuplot -e "datafile='F'; outfile='O'; conns='64'; ncols=10" bench/plot.gp
 
-set terminal pngcairo size 1400,720 font "sans,11" noenhanced
+set terminal pngcairo size 1400,860 font "sans,11" noenhanced
 set output outfile
 set datafile separator "\t"
 set datafile missing "-"
@@ -15,7 +15,7 @@ set yrange [0:*]
 set format y "%.0f"
 set grid ytics
 set xtics nomirror scale 0
-set key outside right top vertical Left reverse noautotitle
+set key below horizontal maxcols 3 Left reverse noautotitle width -8
 
 set style data histograms
 set style histogram clustered gap 1
