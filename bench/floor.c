@@ -116,6 +116,8 @@ main(int argc, char **argv)
             FCGX_Detach(&req);
         FCGX_Finish_r(&req);
     }
+    if (rtxn)
+        mdb_txn_abort(rtxn);
     mdb_env_close(env);
     return 0;
 }

@@ -441,48 +441,70 @@ owner_of(json_t *data)
     return (struct sess_str){json_string_value(name), json_string_length(name)};
 }
 
-struct merge {
-    struct sess_request *req;
-    int64_t expires_ms;
-    json_t *merged;
-    char *text;
-};
-
-/* Inside the store's write transaction: the record as stored now, with
- * only this request's changed keys applied on top, so concurrent requests
- * of one session lose nothing but a same-key race. */
-static enum sess_err
-merge_changes(void *arg, const struct sess_record *current, struct sess_record *next)
+enum sess_err
+sess_patch_merge(void *arg, const struct sess_record *current, struct sess_record *next)
 {
-    struct merge *m = arg;
-    struct sess_request *req = m->req;
+    struct sess_patch *p = arg;
     json_error_t jerr;
     const char *key;
     json_t *v;
 
-    json_decref(m->merged);
-    free(m->text);
-    m->text = NULL;
-    m->merged = json_loadb(current->data.ptr, current->data.len, 0, &jerr);
-    if (!json_is_object(m->merged))
+    json_decref(p->merged);
+    free(p->text);
+    p->text = NULL;
+    p->merged = json_loadb(current->data.ptr, current->data.len, 0, &jerr);
+    if (!json_is_object(p->merged))
         return SESS_ENOTFOUND;
-    json_object_foreach(req->dirty, key, v)
+    json_object_foreach(p->del, key, v)
     {
-        json_t *value = json_object_get(req->data, key);
-        if (value)
-            json_object_set(m->merged, key, value);
-        else
-            json_object_del(m->merged, key);
+        json_object_del(p->merged, key);
     }
-    json_object_set_new(m->merged, "cookie", cookie_json(req, m->expires_ms));
-    m->text = json_dumps(m->merged, JSON_COMPACT);
-    if (!m->text)
+    if (json_object_update(p->merged, p->set) != 0)
+        return SESS_ENOMEM;
+    p->text = json_dumps(p->merged, JSON_COMPACT);
+    if (!p->text)
         return SESS_ENOMEM;
     *next = *current;
-    next->expires_ms = m->expires_ms;
-    next->owner = owner_of(m->merged);
-    next->data = sess_str_c(m->text);
+    next->expires_ms = p->expires_ms;
+    next->owner = owner_of(p->merged);
+    next->data = sess_str_c(p->text);
     return SESS_OK;
+}
+
+char *
+sess_patch_dump(const struct sess_patch *patch)
+{
+    json_t *both = json_pack("{sOsO}", "set", patch->set, "del", patch->del);
+    char *text = both ? json_dumps(both, JSON_COMPACT) : NULL;
+
+    json_decref(both);
+    return text;
+}
+
+enum sess_err
+sess_patch_parse(struct sess_patch *patch, const char *text, size_t len, int64_t expires_ms)
+{
+    json_error_t jerr;
+    json_t *both = json_loadb(text, len, 0, &jerr);
+    json_t *set = json_object_get(both, "set"), *del = json_object_get(both, "del");
+
+    if (!json_is_object(set) || !json_is_object(del)) {
+        json_decref(both);
+        return SESS_EBADINPUT;
+    }
+    *patch = (struct sess_patch){expires_ms, json_incref(set), json_incref(del), NULL, NULL};
+    json_decref(both);
+    return SESS_OK;
+}
+
+void
+sess_patch_free(struct sess_patch *patch)
+{
+    json_decref(patch->set);
+    json_decref(patch->del);
+    json_decref(patch->merged);
+    free(patch->text);
+    *patch = (struct sess_patch){0};
 }
 
 static enum sess_err
@@ -518,12 +540,24 @@ static enum sess_err
 save_loaded(struct sess_request *req, int64_t expires_ms)
 {
     struct sess_store *st = req->app->store;
-    struct merge m = {req, expires_ms, NULL, NULL};
-    enum sess_err err;
+    struct sess_patch p = {expires_ms, json_object(), json_object(), NULL, NULL};
+    enum sess_err err = SESS_ENOMEM;
+    const char *key;
+    json_t *v;
 
-    err = st->ops->update(st, sess_str_c(req->id), req->now_ms, merge_changes, &m);
-    json_decref(m.merged);
-    free(m.text);
+    if (!p.set || !p.del)
+        goto out;
+    json_object_foreach(req->dirty, key, v)
+    {
+        json_t *value = json_object_get(req->data, key);
+        if (value ? json_object_set(p.set, key, value) : json_object_set(p.del, key, json_true()))
+            goto out;
+    }
+    if (json_object_set_new(p.set, "cookie", cookie_json(req, expires_ms)) != 0)
+        goto out;
+    err = st->ops->update(st, sess_str_c(req->id), req->now_ms, sess_patch_merge, &p);
+out:
+    sess_patch_free(&p);
     return err;
 }
 

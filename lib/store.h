@@ -42,6 +42,31 @@ bool sess_record_is_live(const struct sess_record *rec, int64_t now_ms);
 typedef enum sess_err (*sess_merge_fn)(void *arg, const struct sess_record *current,
                                        struct sess_record *next);
 
+/* A session update as data (session.c): the keys this request set, "cookie"
+ * among them, and the keys it deleted, laid over the record as stored when
+ * the write transaction runs, so that concurrent requests of one session
+ * lose nothing but a same-key race. Being data, it can be carried to
+ * another process and written there in a shared transaction (LMDB's group
+ * commit, combine.c). */
+struct sess_patch {
+    int64_t expires_ms; /* the new idle expiry */
+    json_t *set;        /* key -> value */
+    json_t *del;        /* key -> true */
+    json_t *merged;     /* sess_patch_merge's result, kept for `next`'s views */
+    char *text;
+};
+
+/* The sess_merge_fn of a patch (`arg`). */
+enum sess_err sess_patch_merge(void *arg, const struct sess_record *current,
+                               struct sess_record *next) SESS_MUST_CHECK;
+/* The patch as one JSON text, {"set":{...},"del":{...}}; malloc'd, NULL
+ * when out of memory. */
+char *sess_patch_dump(const struct sess_patch *patch);
+/* Reads what sess_patch_dump wrote. SESS_EBADINPUT if it is not that. */
+enum sess_err sess_patch_parse(struct sess_patch *patch, const char *text, size_t len,
+                               int64_t expires_ms) SESS_MUST_CHECK;
+void sess_patch_free(struct sess_patch *patch);
+
 struct sess_store_stats {
     uint64_t sessions;       /* records, live or not */
     uint64_t expired;        /* of which dead, awaiting gc */

@@ -14,6 +14,7 @@
 #include <lmdb.h>
 #include <sodium.h>
 
+#include "combine.h"
 #include "internal.h"
 #include "store.h"
 
@@ -81,6 +82,8 @@ struct lmdb_store {
     int64_t pressure_gc_ms; /* before this, a nearly full map is not purged again */
     struct sess_buf cur; /* update: the current record, unsealed */
     struct sess_buf val; /* the value being written */
+    struct sess_buf op;  /* a queued update, unsealed */
+    struct sess_combiner *combiner; /* group commit; NULL: every write alone */
     char dir[];
 };
 
@@ -359,28 +362,41 @@ purge_if_pressed(struct lmdb_store *ls, int64_t now_ms)
  * as DESIGN.md says: purge a batch of dead records and retry, then double
  * the map and retry, then give up with SESS_EFULL. `fn` may therefore run
  * more than once; it must start from scratch each time. */
+/* Begins a write transaction, adopting a map another process has grown. */
+static enum sess_err
+write_begin(struct lmdb_store *ls, MDB_txn **txn)
+{
+    enum sess_err err;
+    int rc, resized;
+
+    for (resized = 0;; resized++) {
+        ls->rc = MDB_SUCCESS;
+        rc = mdb_txn_begin(ls->env, NULL, 0, txn);
+        if (rc == MDB_SUCCESS)
+            return SESS_OK;
+        if (rc != MDB_MAP_RESIZED || resized == 3)
+            return fail(ls, rc, "mdb_txn_begin");
+        err = adopt_map_size(ls);
+        if (err != SESS_OK)
+            return err;
+    }
+}
+
 static enum sess_err
 write_txn(struct lmdb_store *ls, write_fn fn, void *arg, int64_t now_ms, bool may_recover)
 {
     enum sess_err err;
     MDB_txn *txn;
     MDB_envinfo info;
-    int rc, resized = 0, stage = 0;
+    int rc, stage = 0;
     struct gc_arg gc;
 
     if (may_recover)
         purge_if_pressed(ls, now_ms);
     for (;;) {
-        ls->rc = MDB_SUCCESS;
-        rc = mdb_txn_begin(ls->env, NULL, 0, &txn);
-        if (rc == MDB_MAP_RESIZED && resized++ < 3) {
-            err = adopt_map_size(ls);
-            if (err != SESS_OK)
-                return err;
-            continue;
-        }
-        if (rc != MDB_SUCCESS)
-            return fail(ls, rc, "mdb_txn_begin");
+        err = write_begin(ls, &txn);
+        if (err != SESS_OK)
+            return err;
         err = fn(ls, txn, arg);
         if (err == SESS_OK) {
             rc = mdb_txn_commit(txn);
@@ -703,6 +719,104 @@ do_update(struct lmdb_store *ls, MDB_txn *txn, void *arg)
     return err;
 }
 
+/* Group commit (combine.c): an update travels as its patch, behind the
+ * session id: u8 id length, the id, then i64 now_ms, i64 expires_ms and the
+ * patch text, sealed like a record (the id as associated data), since the
+ * queue is a file too. */
+#define UPD_OFF_ID 1
+/* A batch result that sends each update back to be written alone. */
+#define UPDATE_ALONE (-1)
+
+/* Builds the queued form of an update in ls->val; false when it does not fit. */
+static bool
+update_encode(struct lmdb_store *ls, struct sess_str id, int64_t now_ms,
+              const struct sess_patch *patch)
+{
+    char *text = sess_patch_dump(patch);
+    size_t len = text ? strlen(text) : 0;
+    unsigned char times[16];
+    bool ok;
+
+    set_i64(times, now_ms);
+    set_i64(times + 8, patch->expires_ms);
+    ls->op.len = 0;
+    ls->val.len = 0;
+    ok = text && sess_buf_append(&ls->op, times, sizeof times) == SESS_OK &&
+         sess_buf_append(&ls->op, text, len) == SESS_OK &&
+         sess_buf_append(&ls->val, (unsigned char[]){(unsigned char)id.len}, 1) == SESS_OK &&
+         sess_buf_append(&ls->val, id.ptr, id.len) == SESS_OK &&
+         (ls->is_sealing ? sess_seal(&ls->sealer, id, (struct sess_str){ls->op.ptr, ls->op.len}, &ls->val)
+                         : sess_buf_append(&ls->val, ls->op.ptr, ls->op.len)) == SESS_OK &&
+         ls->val.len <= SESS_COMBINE_PAYLOAD_MAX;
+    if (text)
+        sodium_memzero(text, len);
+    free(text);
+    if (ls->op.ptr)
+        sodium_memzero(ls->op.ptr, ls->op.len);
+    return ok;
+}
+
+/* One queued update, inside the combiner's transaction. */
+static enum sess_err
+apply_update(struct lmdb_store *ls, MDB_txn *txn, const struct sess_combine_op *op)
+{
+    struct sess_patch patch = {0};
+    struct update_arg a = {.merge = sess_patch_merge, .arg = &patch};
+    struct sess_str body;
+    const unsigned char *p;
+    enum sess_err err;
+
+    if (op->len < UPD_OFF_ID || op->len < UPD_OFF_ID + (size_t)op->payload[0])
+        return SESS_EBADINPUT;
+    a.id = (struct sess_str){(const char *)op->payload + UPD_OFF_ID, op->payload[0]};
+    body = (struct sess_str){a.id.ptr + a.id.len, op->len - UPD_OFF_ID - a.id.len};
+    ls->op.len = 0;
+    err = ls->is_sealing ? sess_unseal(&ls->sealer, a.id, body, &ls->op)
+                         : sess_buf_append(&ls->op, body.ptr, body.len);
+    if (err != SESS_OK)
+        return err;
+    if (ls->op.len < 16 || !id_is_usable(a.id))
+        return SESS_EBADINPUT;
+    p = (const unsigned char *)ls->op.ptr;
+    a.now_ms = get_i64(p);
+    err = sess_patch_parse(&patch, ls->op.ptr + 16, ls->op.len - 16, get_i64(p + 8));
+    sodium_memzero(ls->op.ptr, ls->op.len);
+    if (err != SESS_OK)
+        return err;
+    err = do_update(ls, txn, &a);
+    sess_patch_free(&patch);
+    return err;
+}
+
+/* The combiner's batch: every update in one transaction, one commit. A
+ * failed LMDB call spoils the transaction: then each process writes its own
+ * update alone, where a full map is recovered from. */
+static void
+apply_updates(void *ctx, struct sess_combine_op *ops, size_t n)
+{
+    struct lmdb_store *ls = ctx;
+    MDB_txn *txn;
+    size_t i = 0;
+    bool is_committed = false;
+    int rc = MDB_SUCCESS;
+
+    if (write_begin(ls, &txn) == SESS_OK) {
+        for (i = 0; i < n && ls->rc == MDB_SUCCESS; i++)
+            ops[i].result = (int)apply_update(ls, txn, &ops[i]);
+        if (ls->rc != MDB_SUCCESS)
+            mdb_txn_abort(txn);
+        else if ((rc = mdb_txn_commit(txn)) == MDB_SUCCESS)
+            is_committed = true;
+        else
+            (void)fail(ls, rc, "mdb_txn_commit");
+    }
+    for (i = 0; i < n && !is_committed; i++)
+        ops[i].result = UPDATE_ALONE;
+    /* Other processes' sessions, unsealed: not kept. */
+    if (ls->cur.ptr)
+        sodium_memzero(ls->cur.ptr, ls->cur.len);
+}
+
 static enum sess_err
 lmdb_update(struct sess_store *st, struct sess_str id, int64_t now_ms, sess_merge_fn merge,
             void *arg)
@@ -710,9 +824,20 @@ lmdb_update(struct sess_store *st, struct sess_str id, int64_t now_ms, sess_merg
     struct lmdb_store *ls = (struct lmdb_store *)st;
     struct update_arg a = {id, now_ms, merge, arg};
     enum sess_err err;
+    int result;
 
     if (!id_is_usable(id))
         return SESS_ENOTFOUND;
+    /* A patch can be applied by another process: queue it, unless the map
+     * needs room first. Other outcomes than success or gone are repeated
+     * alone, so that the error message is this process's own. */
+    purge_if_pressed(ls, now_ms);
+    if (ls->combiner && merge == sess_patch_merge && update_encode(ls, id, now_ms, arg) &&
+        sess_combine(ls->combiner, ls->val.ptr, ls->val.len, apply_updates, ls, &result)) {
+        sodium_memzero(ls->val.ptr, ls->val.len);
+        if (result == SESS_OK || result == SESS_ENOTFOUND)
+            return (enum sess_err)result;
+    }
     err = write_txn(ls, do_update, &a, now_ms, true);
     /* The current record was plaintext in our buffer; do not keep it. */
     if (ls->cur.ptr)
@@ -1534,9 +1659,11 @@ lmdb_close(struct sess_store *st)
         mdb_txn_abort(ls->rtxn);
     if (ls->env)
         mdb_env_close(ls->env);
+    sess_combiner_close(ls->combiner);
     sess_sealer_wipe(&ls->sealer);
     sess_buf_wipe(&ls->cur);
     sess_buf_wipe(&ls->val);
+    sess_buf_wipe(&ls->op);
     free(ls);
 }
 
@@ -1677,6 +1804,11 @@ sess_store_lmdb_open(struct sess_store **st, const char *dir, const struct sess_
         goto out;
     }
     ls->is_ready = true;
+    /* Without fsync there is nothing for a group to share. */
+    if (cfg->lmdb_sync != SESS_SYNC_NONE) {
+        sess_fmt(data_path, sizeof data_path, "%s/commit.queue", dir);
+        ls->combiner = sess_combiner_open(data_path);
+    }
     *st = &ls->base;
 out:
     if (err != SESS_OK)

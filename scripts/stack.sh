@@ -25,6 +25,10 @@
 #                 stack_supervise restarts them). The other servers set it:
 #                 spawn-fcgi, fcgid or cgi.
 #   STACK_PROCS   processes per route (default 1)
+#   STACK_WRITE_PROCS  processes for the routes that update their session on
+#                 most requests, views and prefs (default 4, or STACK_PROCS
+#                 if larger): their concurrent commits share one fsync
+#                 (group commit), which needs several processes
 #   STACK_LOG     file for the server's and the executables' stderr
 #                 (default: inherited)
 #   STACK_TLS     1: serve HTTPS with STACK_TLS_CERT and STACK_TLS_KEY (PEM
@@ -296,7 +300,8 @@ stack_render() {
     sed -e "$tls_sed" -e "$root_sed" \
         -e "s|@BIND@|$STACK_BIND|g" -e "s|@PORT@|$STACK_PORT|g" -e "s|@RUN@|$STACK_RUN|g" \
         -e "s|@BUILD@|$STACK_BUILD|g" -e "s|@CONFIG@|$STACK_CONFIG|g" \
-        -e "s|@PROCS@|$STACK_PROCS|g" -e "s|@ROOT@|$STACK_ROOT|g" \
+        -e "s|@PROCS@|$STACK_PROCS|g" -e "s|@WRITE_PROCS@|$STACK_WRITE_PROCS|g" \
+        -e "s|@ROOT@|$STACK_ROOT|g" \
         -e "s|@USER@|$STACK_USER|g" -e "s|@GROUP@|$STACK_GROUP|g" \
         -e "s|@MODULES@|${STACK_APACHE_MODULES:-}|g" -e "s|@SSL@|$ssl|g" \
         -e "s|@CERT@|${STACK_TLS_CERT:-}|g" -e "s|@KEY@|${STACK_TLS_KEY:-}|g" \
@@ -374,6 +379,7 @@ stack_prepare() {
     local route p name
     STACK_SERVER=${STACK_SERVER:-lighttpd}
     STACK_PROCS=${STACK_PROCS:-1}
+    STACK_WRITE_PROCS=${STACK_WRITE_PROCS:-$((STACK_PROCS > 4 ? STACK_PROCS : 4))}
     case $STACK_SERVER in
     lighttpd)
         STACK_FCGI=${STACK_FCGI:-lighttpd}
@@ -413,13 +419,15 @@ stack_prepare() {
         stack_err "port $STACK_PORT is not a number from 1 to 65535"
         return 1
     fi
-    case $STACK_PROCS in
-    [1-9] | [1-9][0-9]) ;;
-    *)
-        stack_err "PROCS=$STACK_PROCS: give 1 to 99 processes per route"
-        return 1
-        ;;
-    esac
+    for p in "PROCS=$STACK_PROCS" "WRITE_PROCS=$STACK_WRITE_PROCS"; do
+        case ${p#*=} in
+        [1-9] | [1-9][0-9]) ;;
+        *)
+            stack_err "$p: give 1 to 99 processes per route"
+            return 1
+            ;;
+        esac
+    done
     for p in "$STACK_ROOT" "$STACK_BUILD" "$STACK_RUN" "$STACK_CONFIG"; do
         stack_check_path "$p" || return 1
     done
@@ -538,18 +546,28 @@ stack_preflight() {
     rm -f "$STACK_RUN/preflight.log"
 }
 
+# The routes that update their session on most requests (STACK_WRITE_PROCS).
+stack_is_write_route() {
+    case $1 in
+    views | prefs) return 0 ;;
+    esac
+    return 1
+}
+
 # Starts spawn-fcgi's processes for one route and records their pids. The
 # socket is the server's user's alone when that is another user.
 stack_spawn() {
     local route=$1 sock=$STACK_RUN/$1.sock pidfile=$STACK_RUN/$1.pid pid pids='' owner=()
+    local procs=$STACK_PROCS
+    stack_is_write_route "$route" && procs=$STACK_WRITE_PROCS
     rm -f "$sock" "$pidfile"
     [ -n "${STACK_DROPS:-}" ] && owner=(-U "$STACK_USER" -G "$STACK_GROUP")
     if [ -n "${STACK_LOG:-}" ]; then
         SESSION_CONFIG=$STACK_CONFIG "$STACK_SPAWN_FCGI" -s "$sock" "${owner[@]}" -M 0600 \
-            -F "$STACK_PROCS" -P "$pidfile" -- "$STACK_BUILD/cgi-bin/$route.fcgi" >> "$STACK_LOG" 2>&1
+            -F "$procs" -P "$pidfile" -- "$STACK_BUILD/cgi-bin/$route.fcgi" >> "$STACK_LOG" 2>&1
     else
         SESSION_CONFIG=$STACK_CONFIG "$STACK_SPAWN_FCGI" -s "$sock" "${owner[@]}" -M 0600 \
-            -F "$STACK_PROCS" -P "$pidfile" -- "$STACK_BUILD/cgi-bin/$route.fcgi" > /dev/null
+            -F "$procs" -P "$pidfile" -- "$STACK_BUILD/cgi-bin/$route.fcgi" > /dev/null
     fi || {
         stack_err "spawn-fcgi could not start $route.fcgi"
         return 1

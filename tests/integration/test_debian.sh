@@ -240,7 +240,7 @@ lighttpd_debian() {
     # The README's lines, with this installation's paths for Debian's.
     sed -n '/^# ---- drop-in/,$p' "$T_ROOT/lighttpd-conf/$template" |
         sed -e "s|@BUILD@|${T_BUILD}|g" -e "s|@RUN@|$D/fcgi|g" -e "s|@CONFIG@|$D/fcgi-session.conf|g" \
-            -e 's|@PROCS@|1|g' > "$conf/conf-available/50-fcgi-session.conf"
+            -e 's|@PROCS@|1|g' -e 's|@WRITE_PROCS@|4|g' > "$conf/conf-available/50-fcgi-session.conf"
     # lighty-enable-mod, which knows only /etc/lighttpd, makes these links.
     for m in "${mods[@]}" 50-fcgi-session; do
         ln -s "../conf-available/$m.conf" "$conf/conf-enabled/$m.conf"
