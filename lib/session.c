@@ -122,9 +122,9 @@ set_cookie(struct sess_request *req, int64_t expires_ms)
     err = sess_sign(&req->app->secrets, sess_str_c(req->id), signed_value, sizeof signed_value,
                     &signed_len);
     if (err == SESS_OK)
-        err = sess_cookie_build(req->cookie_buf, sizeof req->cookie_buf, &len,
-                                sess_str_c(req->app->cfg.name),
-                                (struct sess_str){signed_value, signed_len}, &a, req->now_ms / 1000);
+        err = sess_cookie_build(
+            req->cookie_buf, sizeof req->cookie_buf, &len, sess_str_c(req->app->cfg.name),
+            (struct sess_str){signed_value, signed_len}, &a, req->now_ms / 1000);
     if (err == SESS_OK)
         err = sess_header(req, "Set-Cookie", req->cookie_buf);
     sodium_memzero(signed_value, sizeof signed_value);
@@ -243,7 +243,8 @@ load_from_cookie(struct sess_request *req, const char *header)
     req->has_cookie = true;
     /* Unsigned, forged, malformed or oversized: no session, silently, and
      * the id is never adopted (no fixation). */
-    if (err != SESS_OK || sess_unsign(&req->app->secrets, (struct sess_str){value, len}, &id) != SESS_OK)
+    if (err != SESS_OK ||
+        sess_unsign(&req->app->secrets, (struct sess_str){value, len}, &id) != SESS_OK)
         return;
     memcpy(req->cookie_id, id.ptr, id.len);
     req->cookie_id[id.len] = '\0';
@@ -452,9 +453,12 @@ sess_patch_merge(void *arg, const struct sess_record *current, struct sess_recor
     json_decref(p->merged);
     free(p->text);
     p->text = NULL;
-    p->merged = json_loadb(current->data.ptr, current->data.len, 0, &jerr);
+    if (!current->data.ptr && p->whole)
+        p->merged = json_copy(p->whole);
+    else
+        p->merged = json_loadb(current->data.ptr, current->data.len, 0, &jerr);
     if (!json_is_object(p->merged))
-        return SESS_ENOTFOUND;
+        return current->data.ptr ? SESS_ENOTFOUND : SESS_ENOMEM;
     json_object_foreach(p->del, key, v)
     {
         json_object_del(p->merged, key);
@@ -492,7 +496,8 @@ sess_patch_parse(struct sess_patch *patch, const char *text, size_t len, int64_t
         json_decref(both);
         return SESS_EBADINPUT;
     }
-    *patch = (struct sess_patch){expires_ms, json_incref(set), json_incref(del), NULL, NULL};
+    *patch = (struct sess_patch){
+        .expires_ms = expires_ms, .set = json_incref(set), .del = json_incref(del)};
     json_decref(both);
     return SESS_OK;
 }
@@ -540,7 +545,8 @@ static enum sess_err
 save_loaded(struct sess_request *req, int64_t expires_ms)
 {
     struct sess_store *st = req->app->store;
-    struct sess_patch p = {expires_ms, json_object(), json_object(), NULL, NULL};
+    struct sess_patch p = {
+        .expires_ms = expires_ms, .set = json_object(), .del = json_object(), .whole = req->data};
     enum sess_err err = SESS_ENOMEM;
     const char *key;
     json_t *v;

@@ -23,9 +23,9 @@ void sess_buf_wipe(struct sess_buf *buf);
 
 /* One stored session. */
 struct sess_record {
-    int64_t expires_ms;  /* idle expiry, Unix ms; the record is dead at or after it */
-    int64_t deadline_ms; /* absolute timeout, Unix ms; 0 = none */
-    int64_t created_ms;  /* creation or last regenerate */
+    int64_t expires_ms;    /* idle expiry, Unix ms; the record is dead at or after it */
+    int64_t deadline_ms;   /* absolute timeout, Unix ms; 0 = none */
+    int64_t created_ms;    /* creation or last regenerate */
     struct sess_str owner; /* username, for destroy-all-for-user; may be empty */
     struct sess_str data;  /* the session JSON as express-session stores it */
 };
@@ -52,7 +52,12 @@ struct sess_patch {
     int64_t expires_ms; /* the new idle expiry */
     json_t *set;        /* key -> value */
     json_t *del;        /* key -> true */
-    json_t *merged;     /* sess_patch_merge's result, kept for `next`'s views */
+    /* The whole session as the request holds it (what it loaded, with the
+     * changes above; borrowed), or NULL. A store that knows the record is
+     * still the one that request loaded may pass `current` with empty data:
+     * the result is then this, with the new cookie, and nothing is parsed. */
+    json_t *whole;
+    json_t *merged; /* sess_patch_merge's result, kept for `next`'s views */
     char *text;
 };
 
@@ -68,14 +73,14 @@ enum sess_err sess_patch_parse(struct sess_patch *patch, const char *text, size_
 void sess_patch_free(struct sess_patch *patch);
 
 struct sess_store_stats {
-    uint64_t sessions;       /* records, live or not */
-    uint64_t expired;        /* of which dead, awaiting gc */
+    uint64_t sessions; /* records, live or not */
+    uint64_t expired;  /* of which dead, awaiting gc */
     uint64_t users;
-    uint64_t owners;         /* distinct usernames with sessions */
-    int64_t oldest_created_ms;  /* 0 without sessions */
+    uint64_t owners;           /* distinct usernames with sessions */
+    int64_t oldest_created_ms; /* 0 without sessions */
     int64_t newest_created_ms;
-    uint64_t map_size_bytes;    /* LMDB: map size; 0 elsewhere */
-    uint64_t map_used_bytes;    /* LMDB: pages in use x page size */
+    uint64_t map_size_bytes; /* LMDB: map size; 0 elsewhere */
+    uint64_t map_used_bytes; /* LMDB: pages in use x page size */
     uint64_t readers_used;
     uint64_t readers_max;
 };
@@ -97,7 +102,8 @@ struct sess_store_ops {
     enum sess_err (*get)(struct sess_store *st, struct sess_str id, int64_t now_ms,
                          struct sess_record *out, struct sess_buf *buf);
     /* Stores a new record. SESS_EEXISTS if the id is taken. */
-    enum sess_err (*create)(struct sess_store *st, struct sess_str id, const struct sess_record *rec);
+    enum sess_err (*create)(struct sess_store *st, struct sess_str id,
+                            const struct sess_record *rec);
     /* Read-modify-write in one transaction. SESS_ENOTFOUND (never re-created)
      * if the record is absent or dead. */
     enum sess_err (*update)(struct sess_store *st, struct sess_str id, int64_t now_ms,

@@ -83,7 +83,11 @@ struct lmdb_store {
     struct sess_buf cur; /* update: the current record, unsealed */
     struct sess_buf val; /* the value being written */
     struct sess_buf op;  /* a queued update, unsealed */
-    struct sess_combiner *combiner; /* group commit; NULL: every write alone */
+    /* The id and stored bytes of the last record `get` returned: an update
+     * that finds them unchanged need not open and parse them again. */
+    struct sess_buf last_read;
+    bool may_combine;               /* group commit: lmdb_sync is not none */
+    struct sess_combiner *combiner; /* opened by the first update; NULL: alone */
     char dir[];
 };
 
@@ -482,10 +486,11 @@ encode_record(struct lmdb_store *ls, struct sess_str id, const struct sess_recor
 /* Copies a stored value into `buf` as "owner\0data\0" and points `out` at
  * it. A value that does not parse or open is SESS_ENOTFOUND: one corrupt
  * record must not turn into a 500 on every request that names it. With
- * `check_live`, a dead record is SESS_ENOTFOUND before any decryption. */
+ * `check_live`, a dead record is SESS_ENOTFOUND before any decryption;
+ * without `with_data`, the data is neither opened nor copied (left empty). */
 static enum sess_err
 decode_record(struct lmdb_store *ls, struct sess_str id, const MDB_val *v, bool check_live,
-              int64_t now_ms, struct sess_record *out, struct sess_buf *buf)
+              int64_t now_ms, struct sess_record *out, struct sess_buf *buf, bool with_data)
 {
     enum sess_err err;
     struct header h;
@@ -512,6 +517,11 @@ decode_record(struct lmdb_store *ls, struct sess_str id, const MDB_val *v, bool 
     if (err != SESS_OK)
         return err;
     data_off = buf->len;
+    if (!with_data) {
+        out->owner = (struct sess_str){buf->ptr, h.owner_len};
+        out->data = (struct sess_str){NULL, 0};
+        return SESS_OK;
+    }
     if (h.flags & REC_FLAG_SEALED) {
         err = sess_unseal(&ls->sealer, id, payload, buf);
         if (err == SESS_ECRYPTO) {
@@ -615,7 +625,12 @@ lmdb_get(struct sess_store *st, struct sess_str id, int64_t now_ms, struct sess_
     else if (rc)
         err = fail(ls, rc, "mdb_get");
     else
-        err = decode_record(ls, id, &v, true, now_ms, out, buf);
+        err = decode_record(ls, id, &v, true, now_ms, out, buf, true);
+    ls->last_read.len = 0;
+    if (err == SESS_OK && id.len + v.mv_size <= SESS_COMBINE_PAYLOAD_MAX &&
+        sess_buf_append(&ls->last_read, id.ptr, id.len) == SESS_OK &&
+        sess_buf_append(&ls->last_read, v.mv_data, v.mv_size) != SESS_OK)
+        ls->last_read.len = 0;
     read_end(ls);
     return err;
 }
@@ -668,6 +683,14 @@ struct update_arg {
     void *arg;
 };
 
+static bool
+is_last_read(const struct lmdb_store *ls, struct sess_str id, const MDB_val *v)
+{
+    return ls->last_read.len == id.len + v->mv_size &&
+           memcmp(ls->last_read.ptr, id.ptr, id.len) == 0 &&
+           memcmp(ls->last_read.ptr + id.len, v->mv_data, v->mv_size) == 0;
+}
+
 static enum sess_err
 do_update(struct lmdb_store *ls, MDB_txn *txn, void *arg)
 {
@@ -684,8 +707,13 @@ do_update(struct lmdb_store *ls, MDB_txn *txn, void *arg)
     if (rc)
         return fail(ls, rc, "mdb_get");
     /* Copied out of the map: the put below may reuse the pages `v` is on,
-     * and `next` may borrow from `cur`. */
-    err = decode_record(ls, a->id, &v, true, a->now_ms, &cur, &ls->cur);
+     * and `next` may borrow from `cur`. A patch whose request holds the
+     * whole session, over the very bytes this process last read, is laid
+     * over what the request holds: the record is not opened again. */
+    err = decode_record(ls, a->id, &v, true, a->now_ms, &cur, &ls->cur,
+                        a->merge != sess_patch_merge ||
+                            !((const struct sess_patch *)a->arg)->whole ||
+                            !is_last_read(ls, a->id, &v));
     if (err != SESS_OK)
         return err;
     next = cur;
@@ -832,6 +860,14 @@ lmdb_update(struct sess_store *st, struct sess_str id, int64_t now_ms, sess_merg
      * needs room first. Other outcomes than success or gone are repeated
      * alone, so that the error message is this process's own. */
     purge_if_pressed(ls, now_ms);
+    if (ls->may_combine && !ls->combiner) {
+        /* Only processes that update sessions make the queue: sessctl,
+         * which may run as root, never leaves one others cannot open. */
+        char path[PATH_MAX];
+        sess_fmt(path, sizeof path, "%s/commit.queue", ls->dir);
+        ls->combiner = sess_combiner_open(path);
+        ls->may_combine = ls->combiner != NULL;
+    }
     if (ls->combiner && merge == sess_patch_merge && update_encode(ls, id, now_ms, arg) &&
         sess_combine(ls->combiner, ls->val.ptr, ls->val.len, apply_updates, ls, &result)) {
         sodium_memzero(ls->val.ptr, ls->val.len);
@@ -1338,7 +1374,7 @@ lmdb_each(struct sess_store *st, struct sess_str owner, sess_record_visit_fn vis
             id = (struct sess_str){k.mv_data, k.mv_size};
             v = d;
         }
-        err = decode_record(ls, id, &v, false, 0, &rec, &buf);
+        err = decode_record(ls, id, &v, false, 0, &rec, &buf, true);
         if (err == SESS_ENOTFOUND)
             continue;
         /* Before the owner is compared: on failure `rec` was not filled. */
@@ -1664,6 +1700,7 @@ lmdb_close(struct sess_store *st)
     sess_buf_wipe(&ls->cur);
     sess_buf_wipe(&ls->val);
     sess_buf_wipe(&ls->op);
+    sess_buf_free(&ls->last_read);
     free(ls);
 }
 
@@ -1805,10 +1842,7 @@ sess_store_lmdb_open(struct sess_store **st, const char *dir, const struct sess_
     }
     ls->is_ready = true;
     /* Without fsync there is nothing for a group to share. */
-    if (cfg->lmdb_sync != SESS_SYNC_NONE) {
-        sess_fmt(data_path, sizeof data_path, "%s/commit.queue", dir);
-        ls->combiner = sess_combiner_open(data_path);
-    }
+    ls->may_combine = cfg->lmdb_sync != SESS_SYNC_NONE;
     *st = &ls->base;
 out:
     if (err != SESS_OK)

@@ -1,7 +1,8 @@
 /* Group commit across processes (combine.c), with real processes: what
  * arrives during a commit goes in the next batch, a killed combiner's batch
  * is taken over, results reach their owners; and through the LMDB store,
- * updates of several processes to one session all land. */
+ * updates of several processes to one session all land, and one laid over
+ * the data its request holds never hides a change made since the read. */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -241,7 +242,8 @@ concurrent_updates_of_one_session_all_land(void **ctx)
             _exit(2);
         snprintf(key, sizeof key, "p%d", p);
         for (r = 1; r <= ROUNDS; r++) {
-            struct sess_patch patch = {T0 + 3600000, json_object(), json_object(), NULL, NULL};
+            struct sess_patch patch = {
+                .expires_ms = T0 + 3600000, .set = json_object(), .del = json_object()};
             json_object_set_new(patch.set, key, json_integer(r));
             if (st->ops->update(st, SESS_STR_LIT(SESSION_ID), T0, sess_patch_merge, &patch) !=
                 SESS_OK)
@@ -268,6 +270,77 @@ concurrent_updates_of_one_session_all_land(void **ctx)
     sess_store_close(st);
 }
 
+/* An update whose request holds the whole session is laid over it only if
+ * the record is still the one that request read: a change another process
+ * made in between is merged, not lost. */
+static void
+a_record_changed_since_it_was_read_is_merged(void **ctx)
+{
+    struct sess_config cfg = {.encrypt = SESS_ENCRYPT_AUTO,
+                              .lmdb_map_size_bytes = 16u << 20,
+                              .lmdb_sync = SESS_SYNC_NONE};
+    struct sess_secrets secrets = {0};
+    struct sess_record rec = {.expires_ms = T0 + 3600000, .created_ms = T0};
+    struct sess_buf buf = {0};
+    struct sess_store *st;
+    char dir[PATH_MAX], errmsg[SESS_ERRMSG_MAX];
+    json_t *whole, *data;
+    pid_t pid;
+    int round;
+
+    tmpdir_path(*ctx, "sessions", dir);
+    assert_int_equal(sess_secrets_add(&secrets, SESS_STR_LIT("combine test secret, 32 bytes ok")),
+                     SESS_OK);
+    assert_int_equal(sess_store_lmdb_open(&st, dir, &cfg, &secrets, errmsg, sizeof errmsg),
+                     SESS_OK);
+    rec.data = SESS_STR_LIT("{\"cookie\":{},\"a\":1}");
+    assert_int_equal(st->ops->create(st, SESS_STR_LIT(SESSION_ID), &rec), SESS_OK);
+
+    for (round = 0; round < 2; round++) {
+        struct sess_patch patch = {
+            .expires_ms = T0 + 3600000, .set = json_object(), .del = json_object()};
+        /* The request: read, then hold the whole data with its change. */
+        assert_int_equal(st->ops->get(st, SESS_STR_LIT(SESSION_ID), T0, &rec, &buf), SESS_OK);
+        whole = json_loadb(rec.data.ptr, rec.data.len, 0, NULL);
+        json_object_del(whole, "cookie");
+        json_object_set_new(whole, "mine", json_integer(round));
+        json_object_set_new(patch.set, "mine", json_integer(round));
+        json_object_set_new(patch.set, "cookie", json_object());
+        patch.whole = whole;
+        if (round == 1) {
+            /* Meanwhile another process writes a key of its own. */
+            pid = fork();
+            assert_true(pid >= 0);
+            if (pid == 0) {
+                struct sess_store *other;
+                struct sess_patch theirs = {
+                    .expires_ms = T0 + 3600000, .set = json_object(), .del = json_object()};
+                json_object_set_new(theirs.set, "theirs", json_true());
+                if (sess_store_lmdb_open(&other, dir, &cfg, &secrets, errmsg, sizeof errmsg) ||
+                    other->ops->update(other, SESS_STR_LIT(SESSION_ID), T0, sess_patch_merge,
+                                       &theirs))
+                    _exit(1);
+                _exit(0);
+            }
+            assert_int_equal(exit_code(pid), 0);
+        }
+        assert_int_equal(
+            st->ops->update(st, SESS_STR_LIT(SESSION_ID), T0, sess_patch_merge, &patch), SESS_OK);
+        sess_patch_free(&patch);
+        json_decref(whole);
+
+        assert_int_equal(st->ops->get(st, SESS_STR_LIT(SESSION_ID), T0, &rec, &buf), SESS_OK);
+        data = json_loadb(rec.data.ptr, rec.data.len, 0, NULL);
+        assert_int_equal(json_integer_value(json_object_get(data, "a")), 1);
+        assert_int_equal(json_integer_value(json_object_get(data, "mine")), round);
+        assert_true(json_is_object(json_object_get(data, "cookie")));
+        assert_int_equal(json_is_true(json_object_get(data, "theirs")), round == 1);
+        json_decref(data);
+    }
+    sess_buf_free(&buf);
+    sess_store_close(st);
+}
+
 int
 main(void)
 {
@@ -278,6 +351,8 @@ main(void)
         cmocka_unit_test_setup_teardown(an_op_too_large_is_left_to_its_owner, setup, teardown),
         cmocka_unit_test_setup_teardown(a_file_of_another_layout_is_not_used, setup, teardown),
         cmocka_unit_test_setup_teardown(concurrent_updates_of_one_session_all_land, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(a_record_changed_since_it_was_read_is_merged, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
