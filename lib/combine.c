@@ -42,7 +42,7 @@
  * the library is left alone rather than misread. */
 #define MAGIC (0x66637331ULL << 32 | (uint64_t)SLOTS << 16 | 1U)
 /* How long a waiter sleeps before it checks that the combiner still lives. */
-#define WAIT_NS (10 * 1000 * 1000)
+#define WAIT_NS (10L * 1000 * 1000)
 /* A combiner at work longer than this is taken for gone even if its pid
  * lives (reused after a crash): a batch is one transaction, milliseconds. */
 #define LEASE_S 10

@@ -225,17 +225,23 @@ sess_cookie_find(struct sess_str header, struct sess_str name, char *out, size_t
     if (header.ptr == NULL || !find_raw(header, name, &raw))
         return SESS_ENOTFOUND;
     /* Only values holding '%' are decoded, and one that does not decode is
-     * kept as it came (cookie's tryDecode). */
-    if (memchr(raw.ptr, '%', raw.len) != NULL)
-        is_decoded = decode_uri_component(raw, NULL, &need);
+     * kept as it came (cookie's tryDecode). Decoding never lengthens, so a
+     * value that fits decodes in place in one pass; only a longer one is
+     * measured first. */
+    if (memchr(raw.ptr, '%', raw.len) != NULL) {
+        if (out_cap > 0 && raw.len <= out_cap - 1)
+            is_decoded = decode_uri_component(raw, out, &need);
+        else
+            is_decoded = decode_uri_component(raw, NULL, &need);
+    }
     if (!is_decoded)
         need = raw.len;
     if (out_cap == 0 || need > out_cap - 1)
         return SESS_ETOOBIG;
-    if (is_decoded) {
+    if (is_decoded && raw.len > out_cap - 1) {
         if (!decode_uri_component(raw, out, &need))
             return SESS_EBADINPUT; /* unreachable: the same input decoded above */
-    } else {
+    } else if (!is_decoded) {
         memcpy(out, raw.ptr, raw.len);
     }
     out[need] = '\0';

@@ -44,8 +44,11 @@ sess_csrf_token(struct sess_request *req)
     char time36[16], mac[44];
     size_t n = to_base36(req->now_ms, time36);
 
+    _Static_assert(sizeof req->csrf >= 15 + 1 + 44, "req->csrf holds TIME.MAC");
     csrf_mac(req, time36, n, sess_exists(req) ? req->id : "", mac);
-    sess_fmt(req->csrf, sizeof req->csrf, "%s.%s", time36, mac);
+    memcpy(req->csrf, time36, n);
+    req->csrf[n] = '.';
+    memcpy(req->csrf + n + 1, mac, 44);
     return req->csrf;
 }
 

@@ -83,6 +83,22 @@ struct sess_request {
 void sess_request_handle(struct sess_request *req, sess_route_fn route);
 void sess_request_reset(struct sess_request *req);
 
+/* sess_templates_render (template.c) with one top-level name whose string
+ * value costs work (the CSRF token, an HMAC): asked for only when a render
+ * reaches a tag that names it, and then once. It shadows a var of that
+ * name. */
+struct sess_tpl_lazy {
+    const char *name;
+    size_t name_len;
+    const char *(*get)(void *arg);
+    void *arg;
+};
+
+enum sess_err sess_templates_render_lazy(struct sess_templates *tpl, const char *name,
+                                         const json_t *vars, const struct sess_tpl_lazy *lazy,
+                                         char **out, size_t *out_len, size_t *out_cap, char *errmsg,
+                                         size_t errmsg_len);
+
 /* Checks a form's CSRF token against the session the request loaded. */
 bool sess_csrf_is_valid(struct sess_request *req, const char *token, size_t len);
 

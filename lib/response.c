@@ -1,6 +1,7 @@
 /* Responses: status, headers that no client value can split, JSON, pages
  * and redirects. Every answer saves the session first (session.c), so a
  * failed store write becomes a 503 with no cookie. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +9,6 @@
 #include <fcgiapp.h>
 
 #include "internal.h"
-
 
 static const char *
 status_text(int status)
@@ -81,38 +81,88 @@ write_out(struct sess_request *req, const char *data, size_t len)
         return;
 }
 
+/* Decimal digits of `v` at `p` (room for 20); returns how many. */
+static size_t
+put_uint(char *p, uintmax_t v)
+{
+    char tmp[20];
+    size_t n = 0, i = 0;
+
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n > 0)
+        p[i++] = tmp[--n];
+    return i;
+}
+
+static size_t
+put_str(char *p, const char *s)
+{
+    size_t n = strlen(s);
+
+    memcpy(p, s, n);
+    return n;
+}
+
 /* Everything goes out in one piece once the status is final: headers are
- * collected first so a failed store write can still turn into a 503. */
+ * collected first so a failed store write can still turn into a 503. The
+ * lines are put together by hand, as printf's %d and %zu would write them:
+ * snprintf was a tenth of a page's cost. */
 static void
 emit(struct sess_request *req, int status, const char *content_type)
 {
-    char line[96];
+    /* Status texts and content types are this file's constants: the longest
+     * pair of lines is under 100 bytes. */
+    char line[128];
+    char tail[48];
+    size_t n = 0, t = 0;
     bool is_head = sess_is_method(req, "HEAD");
 
-    sess_fmt(line, sizeof line, "Status: %d %s\r\nContent-Type: %s\r\n", status,
-             status_text(status), content_type);
-    write_out(req, line, strlen(line));
+    n += put_str(line + n, "Status: ");
+    if (status < 0)
+        line[n++] = '-';
+    n += put_uint(line + n, status < 0 ? -(uintmax_t)status : (uintmax_t)status);
+    line[n++] = ' ';
+    n += put_str(line + n, status_text(status));
+    n += put_str(line + n, "\r\nContent-Type: ");
+    n += put_str(line + n, content_type);
+    n += put_str(line + n, "\r\n");
+    write_out(req, line, n);
     write_out(req, req->headers.ptr ? req->headers.ptr : "", req->headers.len);
-    sess_fmt(line, sizeof line, "Content-Length: %zu\r\n\r\n", req->out.len);
-    write_out(req, line, strlen(line));
+    t += put_str(tail + t, "Content-Length: ");
+    t += put_uint(tail + t, req->out.len);
+    t += put_str(tail + t, "\r\n\r\n");
+    write_out(req, tail, t);
     if (!is_head)
         write_out(req, req->out.ptr ? req->out.ptr : "", req->out.len);
     req->status = status;
     req->is_answered = true;
 }
 
+/* Pages and JSON here carry session data or a CSRF token: never cache.
+ * Constant header lines, so they need no check and go in as one piece. */
+#define COMMON_HEADERS                                                                             \
+    "Cache-Control: no-store\r\n"                                                                  \
+    "X-Content-Type-Options: nosniff\r\n"                                                          \
+    "Referrer-Policy: same-origin\r\n"
+#define HTML_HEADERS                                                                               \
+    COMMON_HEADERS                                                                                 \
+    "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; img-src 'self' "      \
+    "data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'\r\n"
+
 static void
 common_headers(struct sess_request *req, bool is_html)
 {
-    /* Pages and JSON here carry session data or a CSRF token: never cache.
-     * The header values are constants, so they cannot fail validation. */
-    (void)sess_header(req, "Cache-Control", "no-store");
-    (void)sess_header(req, "X-Content-Type-Options", "nosniff");
-    (void)sess_header(req, "Referrer-Policy", "same-origin");
-    if (is_html)
-        (void)sess_header(req, "Content-Security-Policy",
-                          "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
-                          "form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
+    static const char common[] = COMMON_HEADERS;
+    static const char html[] = HTML_HEADERS;
+
+    enum sess_err err = is_html ? sess_buf_append(&req->headers, html, sizeof html - 1)
+                                : sess_buf_append(&req->headers, common, sizeof common - 1);
+
+    /* Out of memory leaves the response without them, as it always has. */
+    (void)err;
 }
 
 /* Saves the session; on failure the answer becomes a 503 with no cookie. */
@@ -164,15 +214,22 @@ static void
 flag_choice(json_t *vars, const char *name)
 {
     const char *v = json_string_value(json_object_get(vars, name));
+    size_t name_len = strlen(name), v_len;
     char key[40];
 
-    if (!v || strlen(v) > 16 || v[strspn(v, "abcdefghijklmnopqrstuvwxyz")] != '\0')
+    if (!v || (v_len = strlen(v)) > 16 || name_len + 1 + v_len >= sizeof key)
         return;
-    sess_fmt(key, sizeof key, "%s_%s", name, v);
-    json_object_set_new(vars, key, json_true());
+    for (size_t i = 0; i < v_len; i++)
+        if (v[i] < 'a' || v[i] > 'z')
+            return;
+    memcpy(key, name, name_len);
+    key[name_len] = '_';
+    memcpy(key + name_len + 1, v, v_len);
+    json_object_setn_new_nocheck(vars, key, name_len + 1 + v_len, json_true());
 }
 
-/* Variables every page gets: the CSRF token, the user, the preferences. */
+/* Variables every page gets: the user and the preferences; the CSRF token
+ * comes from csrf_of, and only to pages that show it. */
 static void
 page_vars(struct sess_request *req, json_t *vars)
 {
@@ -182,29 +239,39 @@ page_vars(struct sess_request *req, json_t *vars)
     json_t *user = sess_get(req, "user");
     json_t *authed = sess_get(req, "authenticated");
 
-    json_object_set_new(vars, "csrf", json_string(sess_csrf_token(req)));
+    /* Keys and defaults are ASCII constants: the _nocheck calls skip
+     * jansson's UTF-8 scan of them. */
     if (json_is_true(authed) && json_is_object(user) && !json_object_get(vars, "user"))
-        json_object_set(vars, "user", user);
+        json_object_set_nocheck(vars, "user", user);
     if (!json_object_get(vars, "theme"))
-        json_object_set_new(vars, "theme", json_is_string(theme) ? json_copy(theme)
-                                                                 : json_string("system"));
+        json_object_set_new_nocheck(vars, "theme",
+                                    json_is_string(theme) ? json_copy(theme)
+                                                          : json_string_nocheck("system"));
     if (!json_object_get(vars, "lang"))
-        json_object_set_new(vars, "lang", json_is_string(lang) ? json_copy(lang)
-                                                               : json_string("en"));
+        json_object_set_new_nocheck(
+            vars, "lang", json_is_string(lang) ? json_copy(lang) : json_string_nocheck("en"));
     flag_choice(vars, "theme");
     flag_choice(vars, "lang");
+}
+
+/* {{csrf}}: an HMAC per page that shows a form, and none for the others. */
+static const char *
+csrf_of(void *req)
+{
+    return sess_csrf_token(req);
 }
 
 static void
 send_page_now(struct sess_request *req, int status, const char *page, json_t *vars)
 {
     char errmsg[SESS_ERRMSG_MAX];
+    const struct sess_tpl_lazy csrf = {"csrf", 4, csrf_of, req};
     enum sess_err err;
 
     page_vars(req, vars);
     req->out.len = 0;
-    err = sess_templates_render(req->app->templates, page, vars, &req->out.ptr, &req->out.len,
-                                &req->out.cap, errmsg, sizeof errmsg);
+    err = sess_templates_render_lazy(req->app->templates, page, vars, &csrf, &req->out.ptr,
+                                     &req->out.len, &req->out.cap, errmsg, sizeof errmsg);
     if (err != SESS_OK) {
         /* A broken page edit must not take the site down silently. */
         fprintf(stderr, "fcgi-session: %s\n", errmsg);

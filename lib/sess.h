@@ -309,8 +309,10 @@ void sess_templates_close(struct sess_templates *tpl);
  * {{^a}}..{{/a}} when it is not, {{>name}} includes name.html (8 deep at
  * most), {{! comment }}. A page whose output does not start with
  * "<!doctype" (case-insensitive, after whitespace) is then rendered inside
- * "layout.html" as {{{content}}}. Files are stat()ed on every render and
- * re-read when changed. Errors, with "DIR/FILE.html:LINE: what" in `errmsg`:
+ * "layout.html" as {{{content}}}. Files are re-read when they change:
+ * inotify reports changes from the second render on (one non-blocking read
+ * per render); where it cannot be had, each file is stat()ed per render.
+ * Errors, with "DIR/FILE.html:LINE: what" in `errmsg`:
  * SESS_ENOTFOUND for a missing page, partial or layout, SESS_EBADINPUT for a
  * syntax error, SESS_ETOOBIG past 8 MiB of output or 2^20 tags visited
  * (loops), SESS_EIO, SESS_ENOMEM.

@@ -1,7 +1,9 @@
 /* The renderer behind sess_send_page: a Mustache subset over the pages in
  * html_dir. Each file is compiled once into a token list that points into its
- * text, and compiled again when stat() shows it changed, so an edited page
- * shows on the next reload. What the pages say is html/'s business. */
+ * text, and compiled again when it changes, so an edited page shows on the
+ * next request. Changes are learnt from inotify, one non-blocking read per
+ * render, and from stat() on every render where inotify cannot be had. What
+ * the pages say is html/'s business. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -9,12 +11,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
-#include "sess.h"
+#include "internal.h"
 
 #define TPL_NAME_MAX          64        /* bytes in a page or partial name */
 #define TPL_TAG_NAME_MAX      128       /* bytes in a {{variable.path}} */
@@ -24,6 +28,22 @@
 #define TPL_OUTPUT_MAX        (8 << 20) /* bytes one render may produce */
 #define TPL_STEPS_MAX         (1 << 20) /* tokens one render may visit */
 #define TPL_SCRATCH_KEEP      (1 << 20) /* a bigger scratch buffer is not kept */
+#define TPL_SYMLINKS_MAX      40        /* the kernel's own bound (ELOOP) */
+#define TPL_EVENT_READS_MAX   64        /* reads of 4 KiB of events per render */
+
+/* What changes a page: its file written, replaced (editors save by rename),
+ * removed, or its mode changed; and html_dir itself going away. Our own
+ * reads raise none of these. */
+#define DIR_EVENTS                                                                                 \
+    (IN_CLOSE_WRITE | IN_MODIFY | IN_ATTRIB | IN_CREATE | IN_DELETE | IN_MOVED_FROM |              \
+     IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_MASK_ADD)
+/* What changes the way to html_dir: an entry on the path renamed, replaced
+ * (a release symlink swapped) or removed. */
+#define PATH_EVENTS                                                                                \
+    (IN_ATTRIB | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF |            \
+     IN_MOVE_SELF | IN_ONLYDIR | IN_MASK_ADD)
+/* The watch itself is gone, or was never what it should be. */
+#define LOST_EVENTS (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF | IN_UNMOUNT | IN_Q_OVERFLOW)
 
 enum tok_kind {
     TOK_TEXT,     /* literal bytes */
@@ -46,6 +66,7 @@ struct tok {
 /* One compiled file; `dev` .. `ctim` identify the version that was read. */
 struct tpl_file {
     char name[TPL_NAME_MAX + 1];
+    size_t name_len;
     char *text;
     size_t text_len;
     struct tok *toks;
@@ -55,7 +76,18 @@ struct tpl_file {
     off_t size;
     struct timespec mtim;
     struct timespec ctim;
-    uint64_t checked_gen; /* the render that last stat()ed it */
+    uint64_t checked_gen; /* the render that last checked it */
+    bool must_reload;     /* inotify saw it change */
+    /* A symlink or one of several hard links can change through a path
+     * that no watch covers: such a file is stat()ed on every render. */
+    bool needs_stat;
+};
+
+/* One inotify watch: a directory on the way to html_dir, where only the
+ * entry `name` matters, or (name NULL) html_dir itself. */
+struct watch {
+    int wd;
+    char *name;
 };
 
 struct sess_templates {
@@ -63,12 +95,21 @@ struct sess_templates {
     struct tpl_file **files; /* pointers, so an entry stays put while rendered */
     size_t nfiles;
     size_t files_cap;
-    /* Each render stats a file at most once, and so never swaps the tokens
+    /* Each render checks a file at most once, and so never swaps the tokens
      * of a file that an outer section or partial is still walking. */
     uint64_t gen;
     char *scratch; /* the page, before it goes into the layout */
     size_t scratch_len;
     size_t scratch_cap;
+    /* inotify, or -1: before the second render (a plain CGI run renders
+     * once, and a first render reads every file anyway), or for good when
+     * it could not be had (instances or watches over the limit), and then
+     * every cached file is stat()ed on every render. */
+    int notify_fd;
+    bool is_watch_tried;
+    struct watch *watches;
+    size_t nwatches;
+    size_t watches_cap;
 };
 
 /* A value found by name: JSON from the vars, or the page output that the
@@ -94,6 +135,9 @@ struct render {
     size_t limit; /* *len may not grow past this */
     size_t steps;
     struct val content; /* is_str when rendering the layout */
+    const struct sess_tpl_lazy *lazy;
+    struct val lazy_val; /* once asked for */
+    bool has_lazy_val;
     char *errmsg;
     size_t errmsg_len;
 };
@@ -201,9 +245,12 @@ buf_put(char **buf, size_t *len, size_t *cap, size_t limit, const char *p, size_
 
     if (n > limit - *len)
         return SESS_ETOOBIG;
-    err = buf_reserve(buf, len, cap, n);
-    if (err != SESS_OK)
-        return err;
+    /* Once the buffer has grown, which is every render but the first. */
+    if (*cap <= *len || n >= *cap - *len) {
+        err = buf_reserve(buf, len, cap, n);
+        if (err != SESS_OK)
+            return err;
+    }
     if (n)
         memcpy(*buf + *len, p, n);
     *len += n;
@@ -234,27 +281,32 @@ escape_of(unsigned char c)
     }
 }
 
+/* Bytes that escape_of adds for each byte. */
+static const unsigned char escape_extra[256] = {
+    ['&'] = 4, ['<'] = 3, ['>'] = 3, ['"'] = 5, ['\''] = 4, ['`'] = 4,
+};
+
 static enum sess_err
 escape_put(char **buf, size_t *len, size_t *cap, size_t limit, const char *in, size_t in_len)
 {
-    size_t i, run, out_len = 0;
+    size_t i, run, extra = 0;
     const char *e;
     char *w;
     enum sess_err err;
 
     /* Size first, so the bound is checked before anything is written. */
-    for (i = 0; i < in_len; i++) {
-        e = escape_of((unsigned char)in[i]);
-        out_len += e ? strlen(e) : 1;
-    }
-    if (out_len > limit - *len)
+    for (i = 0; i < in_len; i++)
+        extra += escape_extra[(unsigned char)in[i]];
+    if (in_len > limit - *len || extra > limit - *len - in_len)
         return SESS_ETOOBIG;
-    err = buf_reserve(buf, len, cap, out_len);
+    err = buf_reserve(buf, len, cap, in_len + extra);
     if (err != SESS_OK)
         return err;
     w = *buf + *len;
-    for (i = 0; i < in_len;) {
-        for (run = 0; i + run < in_len && !escape_of((unsigned char)in[i + run]); run++)
+    if (extra == 0 && in_len > 0)
+        memcpy(w, in, in_len);
+    for (i = 0; extra > 0 && i < in_len;) {
+        for (run = 0; i + run < in_len && !escape_extra[(unsigned char)in[i + run]]; run++)
             ;
         memcpy(w, in + i, run);
         w += run;
@@ -265,7 +317,7 @@ escape_put(char **buf, size_t *len, size_t *cap, size_t limit, const char *in, s
             w += strlen(e);
         }
     }
-    *len += out_len;
+    *len += in_len + extra;
     (*buf)[*len] = '\0';
     return SESS_OK;
 }
@@ -528,10 +580,17 @@ file_load(struct tpl_file *f, const char *path, char *errmsg, size_t errmsg_len)
     struct stat st;
     size_t got = 0;
     ssize_t r;
+    bool is_symlink = false;
     int fd;
     enum sess_err err = SESS_OK;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    /* O_NOFOLLOW first, to learn whether the page is a symlink without a
+     * separate lstat(). */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+    if (fd < 0 && errno == ELOOP) {
+        is_symlink = true;
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    }
     if (fd < 0) {
         err = errno == ENOENT || errno == ENOTDIR ? SESS_ENOTFOUND : SESS_EIO;
         say(errmsg, errmsg_len, "%s: %s", path, strerror(errno));
@@ -573,7 +632,8 @@ file_load(struct tpl_file *f, const char *path, char *errmsg, size_t errmsg_len)
         got += (size_t)r;
     }
     if (got > (size_t)st.st_size) {
-        /* Being written right now: the next render sees a new mtime. */
+        /* Being written right now: the next render sees a new mtime (and
+         * inotify another write). */
         err = SESS_EIO;
         say(errmsg, errmsg_len, "%s: changed while being read", path);
         goto out;
@@ -583,21 +643,18 @@ file_load(struct tpl_file *f, const char *path, char *errmsg, size_t errmsg_len)
     err = compile(&c);
     if (err != SESS_OK)
         goto out;
-    next.dev = st.st_dev;
-    next.ino = st.st_ino;
-    next.size = st.st_size;
-    next.mtim = st.st_mtim;
-    next.ctim = st.st_ctim;
     file_clear(f);
     f->text = next.text;
     f->text_len = next.text_len;
     f->toks = next.toks;
     f->ntoks = next.ntoks;
-    f->dev = next.dev;
-    f->ino = next.ino;
-    f->size = next.size;
-    f->mtim = next.mtim;
-    f->ctim = next.ctim;
+    f->dev = st.st_dev;
+    f->ino = st.st_ino;
+    f->size = st.st_size;
+    f->mtim = st.st_mtim;
+    f->ctim = st.st_ctim;
+    f->must_reload = false;
+    f->needs_stat = is_symlink || st.st_nlink > 1;
     next.text = NULL;
     next.toks = NULL;
 out:
@@ -615,32 +672,319 @@ file_forget(struct sess_templates *tpl, size_t i)
     tpl->files[i] = tpl->files[--tpl->nfiles];
 }
 
-/* The current compiled version of NAME.html: stat()ed once per render and
- * re-read when it is not the version in the cache. */
+/* ------------------------------------------------------------------------
+ * Watching html_dir
+ * ------------------------------------------------------------------------ */
+
+static void
+watch_stop(struct sess_templates *tpl)
+{
+    size_t i;
+
+    if (tpl->notify_fd >= 0)
+        close(tpl->notify_fd);
+    tpl->notify_fd = -1;
+    for (i = 0; i < tpl->nwatches; i++)
+        free(tpl->watches[i].name);
+    tpl->nwatches = 0;
+}
+
+/* inotify hears only what this kernel does: on a network or cluster file
+ * system (or FUSE, whose daemon changes files unseen), an edit made
+ * elsewhere raises no event, so such a path stays on stat(). Magic numbers
+ * from statfs(2). */
+static bool
+is_shared_fs(const char *path)
+{
+    static const unsigned long magics[] = {
+        0x6969,     /* NFS */
+        0x517b,     /* SMB */
+        0xfe534d42, /* SMB2 */
+        0xff534d42, /* CIFS */
+        0x65735546, /* FUSE */
+        0x00c36400, /* Ceph */
+        0x01021997, /* 9P */
+        0x5346414f, /* AFS */
+        0x6b414653, /* kAFS */
+        0x73757245, /* Coda */
+        0x01161970, /* GFS2 */
+        0x7461636f, /* OCFS2 */
+        0x0bd00bd0, /* Lustre */
+    };
+    struct statfs sf;
+    size_t i;
+
+    if (statfs(path, &sf) != 0)
+        return false; /* the walk's own lstat() tells what is wrong */
+    for (i = 0; i < sizeof magics / sizeof magics[0]; i++)
+        if ((unsigned long)sf.f_type == magics[i])
+            return true;
+    return false;
+}
+
+static bool
+watch_add(struct sess_templates *tpl, const char *path, uint32_t mask, const char *name,
+          size_t name_len)
+{
+    struct watch *w;
+    int wd;
+
+    if (is_shared_fs(path))
+        return false;
+
+    if (tpl->nwatches == tpl->watches_cap) {
+        size_t cap = tpl->watches_cap ? tpl->watches_cap * 2 : 8;
+
+        w = realloc(tpl->watches, cap * sizeof *w);
+        if (!w)
+            return false;
+        tpl->watches = w;
+        tpl->watches_cap = cap;
+    }
+    w = &tpl->watches[tpl->nwatches];
+    w->name = NULL;
+    if (name) {
+        w->name = strndup(name, name_len);
+        if (!w->name)
+            return false;
+    }
+    wd = inotify_add_watch(tpl->notify_fd, path, mask);
+    if (wd < 0) {
+        free(w->name);
+        return false;
+    }
+    w->wd = wd;
+    tpl->nwatches++;
+    return true;
+}
+
+/* `cur` (`*cur_len` bytes of directories, no symlinks, starting "/" or
+ * ".") to its parent, as the kernel resolves "..". False when that does not
+ * fit in PATH_MAX. */
+static bool
+path_up(char *cur, size_t *cur_len)
+{
+    char *slash = memrchr(cur, '/', *cur_len);
+
+    if (*cur_len == 1 && cur[0] == '/')
+        return true;
+    if ((*cur_len == 1 && cur[0] == '.') ||
+        (slash && (size_t)(cur + *cur_len - slash) == 3 && memcmp(slash, "/..", 3) == 0)) {
+        if (*cur_len + 3 >= PATH_MAX)
+            return false;
+        memcpy(cur + *cur_len, "/..", 4);
+        *cur_len += 3;
+        return true;
+    }
+    *cur_len = slash == cur ? 1 : (size_t)(slash - cur);
+    cur[*cur_len] = '\0';
+    return true;
+}
+
+/* Watches html_dir for its files and every directory on the way there for
+ * the entry that leads on, following symlinks as the kernel does, so that a
+ * renamed directory or a swapped release symlink is seen too. Each watch is
+ * added before the entry it guards is looked at, so a change between the
+ * two still raises an event. A path that ends early (html_dir missing) is
+ * watched up to where its next entry would appear. False when the path
+ * cannot be watched (a watch refused, a shared file system, a loop, a name
+ * too long). */
+static bool
+watch_path(struct sess_templates *tpl)
+{
+    char cur[PATH_MAX], next[PATH_MAX], todo[PATH_MAX], target[PATH_MAX];
+    const char *rest;
+    size_t len, cur_len, next_len, rest_len, links = 0;
+    struct stat st;
+    ssize_t n;
+
+    len = strlen(tpl->dir);
+    if (len >= sizeof todo)
+        return false;
+    memcpy(todo, tpl->dir, len + 1);
+    cur[0] = todo[0] == '/' ? '/' : '.';
+    cur[1] = '\0';
+    cur_len = 1;
+    rest = todo;
+    for (;;) {
+        rest += strspn(rest, "/");
+        if (!*rest)
+            break;
+        len = strcspn(rest, "/");
+        if (len == 1 && rest[0] == '.') {
+            rest += len;
+            continue;
+        }
+        if (len == 2 && rest[0] == '.' && rest[1] == '.') {
+            if (!path_up(cur, &cur_len))
+                return false;
+            rest += len;
+            continue;
+        }
+        if (len > NAME_MAX || cur_len + 1 + len >= sizeof next)
+            return false;
+        if (!watch_add(tpl, cur, PATH_EVENTS, rest, len))
+            return false;
+        next_len = cur_len == 1 && cur[0] == '/' ? 0 : cur_len;
+        memcpy(next, cur, next_len);
+        next[next_len++] = '/';
+        memcpy(next + next_len, rest, len);
+        next_len += len;
+        next[next_len] = '\0';
+        rest += len;
+        if (lstat(next, &st) != 0)
+            return errno == ENOENT || errno == ENOTDIR;
+        if (S_ISLNK(st.st_mode)) {
+            if (++links > TPL_SYMLINKS_MAX)
+                return false;
+            n = readlink(next, target, sizeof target - 1);
+            if (n < 0)
+                return errno == ENOENT || errno == EINVAL; /* replaced: an event is due */
+            rest_len = strlen(rest);
+            if ((size_t)n + 1 + rest_len >= sizeof todo)
+                return false;
+            /* The link's text takes the place of its name in what is left
+             * to resolve, from the directory that holds the link. */
+            memmove(todo + n + 1, rest, rest_len + 1);
+            memcpy(todo, target, (size_t)n);
+            todo[n] = '/';
+            rest = todo;
+            if (target[0] == '/') {
+                cur[1] = '\0';
+                cur[0] = '/';
+                cur_len = 1;
+            }
+            continue;
+        }
+        if (!S_ISDIR(st.st_mode))
+            return true; /* as if missing: the watch sees it replaced */
+        memcpy(cur, next, next_len + 1);
+        cur_len = next_len;
+    }
+    return watch_add(tpl, cur, DIR_EVENTS, NULL, 0);
+}
+
+/* (Re)starts watching, or falls back to stat() for good; either way every
+ * cached file is read again, since anything may have changed unseen. */
+static void
+watch_start(struct sess_templates *tpl)
+{
+    size_t i;
+
+    watch_stop(tpl);
+    tpl->is_watch_tried = true;
+    tpl->notify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (tpl->notify_fd >= 0 && !watch_path(tpl))
+        watch_stop(tpl);
+    for (i = 0; i < tpl->nfiles; i++)
+        tpl->files[i]->must_reload = true;
+}
+
+/* One event: marks the page it names, or asks for a restart (true) when
+ * the way to html_dir may have changed or events were lost. */
+static bool
+watch_event(struct sess_templates *tpl, const struct inotify_event *ev)
+{
+    size_t i, k, len;
+    bool restart = (ev->mask & IN_Q_OVERFLOW) != 0;
+
+    for (i = 0; i < tpl->nwatches && !restart; i++) {
+        const struct watch *w = &tpl->watches[i];
+
+        if (w->wd != ev->wd)
+            continue;
+        if (ev->mask & LOST_EVENTS) {
+            restart = true;
+        } else if (w->name) {
+            restart = ev->len > 0 && strcmp(ev->name, w->name) == 0;
+        } else if (ev->len > 0) {
+            len = strlen(ev->name);
+            if (len <= 5 || memcmp(ev->name + len - 5, ".html", 5) != 0)
+                continue;
+            for (k = 0; k < tpl->nfiles; k++)
+                if (tpl->files[k]->name_len == len - 5 &&
+                    memcmp(tpl->files[k]->name, ev->name, len - 5) == 0)
+                    tpl->files[k]->must_reload = true;
+        }
+    }
+    return restart;
+}
+
+/* Takes in what changed since the last render. The kernel queues an event
+ * before the write or rename that raised it returns, so a change made
+ * before a request arrived is always seen by that request. */
+static void
+watch_poll(struct sess_templates *tpl)
+{
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    const struct inotify_event *ev;
+    bool restart = false;
+    ssize_t n;
+    size_t pos, reads;
+
+    for (reads = 0;; reads++) {
+        /* A flood (a busy directory on the way, say) must not hold the
+         * request: starting over reads every page again instead. */
+        if (reads == TPL_EVENT_READS_MAX) {
+            restart = true;
+            break;
+        }
+        n = read(tpl->notify_fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        for (pos = 0; pos + sizeof *ev <= (size_t)n; pos += sizeof *ev + ev->len) {
+            ev = (const struct inotify_event *)(buf + pos);
+            if (!restart)
+                restart = watch_event(tpl, ev);
+        }
+    }
+    if (restart || n == 0 || (n < 0 && errno != EAGAIN))
+        watch_start(tpl);
+}
+
+/* The current compiled version of NAME.html, checked once per render (by
+ * inotify's word or by stat()) and re-read when it is not the version in
+ * the cache. */
 static enum sess_err
-file_get(struct sess_templates *tpl, const char *name, size_t name_len, struct tpl_file **out,
-         char *errmsg, size_t errmsg_len)
+file_get(struct sess_templates *tpl, const char *name, size_t name_len, bool is_name_known,
+         struct tpl_file **out, char *errmsg, size_t errmsg_len)
 {
     char path[PATH_MAX];
+    size_t dir_len;
     struct tpl_file *f = NULL;
     struct stat st;
     size_t i;
     enum sess_err err = SESS_OK;
 
-    if (!is_file_name(name, name_len)) {
+    /* Partial names passed is_file_name when their file was compiled, and
+     * "layout" is ours. */
+    if (!is_name_known && !is_file_name(name, name_len)) {
         say(errmsg, errmsg_len, "bad page name (1 to %d of a-z 0-9 _ -)", TPL_NAME_MAX);
         return SESS_EBADINPUT;
     }
-    snprintf(path, sizeof path, "%s/%.*s.html", tpl->dir, (int)name_len, name);
+    path[0] = '\0';
     for (i = 0; i < tpl->nfiles; i++)
-        if (strlen(tpl->files[i]->name) == name_len &&
-            memcmp(tpl->files[i]->name, name, name_len) == 0)
+        if (tpl->files[i]->name_len == name_len && memcmp(tpl->files[i]->name, name, name_len) == 0)
             break;
     if (i < tpl->nfiles) {
         f = tpl->files[i];
         if (f->checked_gen == tpl->gen)
             goto out;
-        if (stat(path, &st) == 0 && same_version(f, &st)) {
+        if (tpl->notify_fd >= 0 && !f->must_reload && !f->needs_stat) {
+            f->checked_gen = tpl->gen;
+            goto out;
+        }
+    }
+    /* sess_templates_open checked that the longest name fits. */
+    dir_len = strlen(tpl->dir);
+    memcpy(path, tpl->dir, dir_len);
+    path[dir_len] = '/';
+    memcpy(path + dir_len + 1, name, name_len);
+    memcpy(path + dir_len + 1 + name_len, ".html", 6);
+    if (f) {
+        if (!f->must_reload && stat(path, &st) == 0 && same_version(f, &st)) {
             f->checked_gen = tpl->gen;
             goto out;
         }
@@ -672,6 +1016,7 @@ file_get(struct sess_templates *tpl, const char *name, size_t name_len, struct t
     }
     memcpy(f->name, name, name_len);
     f->name[name_len] = '\0';
+    f->name_len = name_len;
     err = file_load(f, path, errmsg, errmsg_len);
     if (err != SESS_OK) {
         free(f);
@@ -703,6 +1048,7 @@ sess_templates_open(struct sess_templates **tpl, const char *dir)
     t = calloc(1, sizeof *t);
     if (!t)
         return SESS_ENOMEM;
+    t->notify_fd = -1;
     t->dir = strdup(dir);
     if (!t->dir) {
         free(t);
@@ -719,6 +1065,8 @@ sess_templates_close(struct sess_templates *tpl)
 {
     if (!tpl)
         return;
+    watch_stop(tpl);
+    free(tpl->watches);
     while (tpl->nfiles > 0)
         file_forget(tpl, tpl->nfiles - 1);
     free(tpl->files);
@@ -761,9 +1109,9 @@ fail(struct render *r, enum sess_err err, const struct tpl_file *f, const struct
 
 /* Mustache's rule: the first name resolves against the innermost section
  * that has it, then outward; the rest descend from there and nowhere
- * else. The layout's "content" sits just above the vars. */
+ * else. The layout's "content" and the lazy name sit just above the vars. */
 static struct val
-lookup(const struct render *r, const struct frame *ctx, const char *name, size_t len)
+lookup(struct render *r, const struct frame *ctx, const char *name, size_t len)
 {
     struct val v = {.json = NULL};
     const struct frame *fr;
@@ -779,6 +1127,18 @@ lookup(const struct render *r, const struct frame *ctx, const char *name, size_t
             if (dot)
                 return v;
             return r->content;
+        }
+        if (!fr->up && r->lazy && seg == r->lazy->name_len &&
+            memcmp(name, r->lazy->name, seg) == 0) {
+            if (dot)
+                return v;
+            if (!r->has_lazy_val) {
+                r->lazy_val.str = r->lazy->get(r->lazy->arg);
+                r->lazy_val.str_len = strlen(r->lazy_val.str);
+                r->lazy_val.is_str = true;
+                r->has_lazy_val = true;
+            }
+            return r->lazy_val;
         }
         if (json_is_object(fr->v.json)) {
             v.json = json_object_getn(fr->v.json, name, seg);
@@ -907,7 +1267,7 @@ render_partial(struct render *r, const struct tpl_file *f, const struct tok *t,
     if (depth >= TPL_PARTIAL_DEPTH_MAX)
         return fail(r, SESS_EBADINPUT, f, t, "partials nested deeper than %d",
                     TPL_PARTIAL_DEPTH_MAX);
-    err = file_get(r->tpl, f->text + t->off, t->len, &p, r->errmsg, r->errmsg_len);
+    err = file_get(r->tpl, f->text + t->off, t->len, true, &p, r->errmsg, r->errmsg_len);
     if (err == SESS_ENOTFOUND)
         return fail(r, err, f, t, "unknown partial (no %s/%.*s.html)", r->tpl->dir, (int)t->len,
                     f->text + t->off);
@@ -988,17 +1348,23 @@ starts_with_doctype(const char *p, size_t n)
 }
 
 enum sess_err
-sess_templates_render(struct sess_templates *tpl, const char *name, const json_t *vars, char **out,
-                      size_t *out_len, size_t *out_cap, char *errmsg, size_t errmsg_len)
+sess_templates_render_lazy(struct sess_templates *tpl, const char *name, const json_t *vars,
+                           const struct sess_tpl_lazy *lazy, char **out, size_t *out_len,
+                           size_t *out_cap, char *errmsg, size_t errmsg_len)
 {
-    struct render r = {.tpl = tpl, .errmsg = errmsg, .errmsg_len = errmsg_len};
+    struct render r = {.tpl = tpl, .lazy = lazy, .errmsg = errmsg, .errmsg_len = errmsg_len};
     struct frame root = {.v = {.json = vars}, .up = NULL};
     struct tpl_file *page, *layout;
     size_t start = *out_len;
     enum sess_err err;
 
-    say(errmsg, errmsg_len, "%s", "");
+    if (errmsg && errmsg_len > 0)
+        errmsg[0] = '\0';
     tpl->gen++;
+    if (tpl->notify_fd >= 0)
+        watch_poll(tpl);
+    else if (!tpl->is_watch_tried && tpl->nfiles > 0)
+        watch_start(tpl);
     /* The promise of a NUL-terminated buffer holds for empty output too. */
     err = buf_reserve(out, out_len, out_cap, 0);
     if (err != SESS_OK) {
@@ -1006,7 +1372,7 @@ sess_templates_render(struct sess_templates *tpl, const char *name, const json_t
         return err;
     }
     (*out)[start] = '\0';
-    err = file_get(tpl, name, name ? strlen(name) : 0, &page, errmsg, errmsg_len);
+    err = file_get(tpl, name, name ? strlen(name) : 0, false, &page, errmsg, errmsg_len);
     if (err != SESS_OK)
         goto out;
 
@@ -1030,7 +1396,7 @@ sess_templates_render(struct sess_templates *tpl, const char *name, const json_t
                 err == SESS_ENOMEM ? "out of memory" : "output too big");
         goto out;
     }
-    err = file_get(tpl, "layout", 6, &layout, errmsg, errmsg_len);
+    err = file_get(tpl, "layout", 6, true, &layout, errmsg, errmsg_len);
     if (err == SESS_ENOTFOUND) {
         say(errmsg, errmsg_len,
             "%s/%s.html: needs %s/layout.html, which is missing (or start "
@@ -1058,4 +1424,12 @@ out:
             (*out)[start] = '\0';
     }
     return err;
+}
+
+enum sess_err
+sess_templates_render(struct sess_templates *tpl, const char *name, const json_t *vars, char **out,
+                      size_t *out_len, size_t *out_cap, char *errmsg, size_t errmsg_len)
+{
+    return sess_templates_render_lazy(tpl, name, vars, NULL, out, out_len, out_cap, errmsg,
+                                      errmsg_len);
 }

@@ -1,6 +1,6 @@
 /* Requests: form parsing, bodies and their refusals (400, 403, 405, 413,
- * 415), CSRF tokens, the Origin check and response headers, driven as plain
- * CGI requests through the real request path. */
+ * 415), CSRF tokens, the Origin check, parameters and response bytes, driven
+ * as plain CGI requests through the real request path. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -409,6 +409,172 @@ test_route_without_answer_gets_500(void **state)
     client_free(&c);
 }
 
+/* ------------------------------------------------------------------------
+ * What goes on the wire
+ * ------------------------------------------------------------------------ */
+
+/* One request through `route` as the request loop runs it, returning every
+ * byte written to the client (malloc'd, `*len` of them). */
+static char *
+wire(struct fixture *f, const char *method, sess_route_fn route, size_t *len)
+{
+    char method_env[32];
+    char *envp[] = {method_env, "REMOTE_ADDR=127.0.0.1", "HTTP_HOST=localhost", NULL};
+    struct sess_request req;
+    char *out = NULL;
+
+    snprintf(method_env, sizeof method_env, "REQUEST_METHOD=%s", method);
+    memset(&req, 0, sizeof req);
+    req.app = f->app;
+    req.envp = envp;
+    req.cgi_out = open_memstream(&out, len);
+    assert_non_null(req.cgi_out);
+    sess_request_handle(&req, route);
+    sess_request_reset(&req);
+    sess_buf_free(&req.headers);
+    sess_buf_free(&req.out);
+    assert_int_equal(fclose(req.cgi_out), 0);
+    return out;
+}
+
+#define CSP                                                                                        \
+    "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; img-src 'self' "      \
+    "data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'\r\n"
+#define NO_CACHE                                                                                   \
+    "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nReferrer-Policy: "              \
+    "same-origin\r\n"
+
+static void
+route_profile_page(struct sess_request *req)
+{
+    if (!sess_allow(req, "GET, HEAD"))
+        return;
+    sess_send_page(req, 200, "profile", json_pack("{s:s}", "title", "Profile"));
+}
+
+static void
+test_page_bytes(void **state)
+{
+    static const char head[] =
+        "Status: 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n" NO_CACHE CSP
+        "Content-Length: ";
+    struct fixture *f = *state;
+    size_t len, head_len;
+    char *out = wire(f, "GET", route_profile_page, &len), *body, *end;
+    unsigned long body_len;
+
+    assert_true(len > sizeof head);
+    assert_memory_equal(out, head, sizeof head - 1);
+    body_len = strtoul(out + sizeof head - 1, &end, 10);
+    assert_memory_equal(end, "\r\n\r\n", 4);
+    body = end + 4;
+    head_len = (size_t)(body - out);
+    assert_int_equal(len - head_len, body_len);
+    assert_memory_equal(body, "<!doctype html>", 15);
+    assert_non_null(strstr(body, "You're not logged in"));
+    free(out);
+    /* HEAD: the same head, Content-Length included, and no body. */
+    out = wire(f, "HEAD", route_profile_page, &len);
+    assert_int_equal(len, head_len);
+    assert_memory_equal(out, head, sizeof head - 1);
+    free(out);
+}
+
+static void
+route_teapot(struct sess_request *req)
+{
+    sess_send_json(req, 418, json_object());
+}
+
+static void
+route_home(struct sess_request *req)
+{
+    sess_redirect(req, "/");
+}
+
+static void
+test_json_and_redirect_bytes(void **state)
+{
+    static const char teapot[] = "Status: 418 Status\r\n"
+                                 "Content-Type: application/json; charset=utf-8\r\n" NO_CACHE
+                                 "Content-Length: 3\r\n\r\n{}\n";
+    static const char home[] = "Status: 303 See Other\r\n"
+                               "Content-Type: text/plain; charset=utf-8\r\n"
+                               "Location: /\r\n" NO_CACHE "Content-Length: 0\r\n\r\n";
+    struct fixture *f = *state;
+    size_t len;
+    char *out;
+
+    out = wire(f, "GET", route_teapot, &len);
+    assert_int_equal(len, sizeof teapot - 1);
+    assert_memory_equal(out, teapot, len);
+    free(out);
+    out = wire(f, "POST", route_home, &len);
+    assert_int_equal(len, sizeof home - 1);
+    assert_memory_equal(out, home, len);
+    free(out);
+}
+
+static void
+route_login_page(struct sess_request *req)
+{
+    sess_send_page(req, 200, "login", json_pack("{s:s, s:s}", "title", "Log in", "csrf", "mine"));
+}
+
+/* The token is made only for pages that show it, and is the library's even
+ * when the route passes a "csrf" of its own. */
+static void
+test_page_csrf_token_posts_back(void **state)
+{
+    struct fixture *f = *state;
+    struct client c = {0};
+    char body[200];
+    const char *field, *value;
+    size_t value_len;
+
+    fixture_get(f, &c, route_login_page);
+    assert_int_equal(c.status, 200);
+    field = strstr(c.body, "name=\"csrf\" value=\"");
+    assert_non_null(field);
+    value = field + strlen("name=\"csrf\" value=\"");
+    value_len = strcspn(value, "\"");
+    assert_int_equal(value_len > 44, 1);
+    snprintf(body, sizeof body, "theme=dark&csrf=%.*s", (int)value_len, value);
+    post(f, &c, "application/x-www-form-urlencoded", body);
+    assert_int_equal(c.status, 200);
+    client_free(&c);
+}
+
+/* sess_param walks the parameters as FCGX_GetParam does. */
+static void
+test_param_lookup_as_fcgx(void **state)
+{
+    char *envp[] = {
+        "REQUEST_URI=/x", "REQUEST_METHOD=GET", "HTTP_HOST=h", "HTTP_HOSTNAME=n", "EMPTY=", "=odd",
+        "NOEQUALS",       "HTTP_COOKIE=a=b",    NULL};
+    static const char *const names[] = {
+        "REQUEST_METHOD", "REQUEST", "HTTP_HOST", "HTTP_HOSTNAME",
+        "HTTP_HOS",       "EMPTY",   "",          "NOEQUALS",
+        "HTTP_COOKIE",    "MISSING", "R",
+    };
+    struct sess_request req;
+    size_t i;
+    (void)state;
+
+    memset(&req, 0, sizeof req);
+    req.envp = envp;
+    for (i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const char *want = FCGX_GetParam(names[i], envp), *got = sess_param(&req, names[i]);
+
+        if (want)
+            assert_string_equal(got, want);
+        else
+            assert_null(got);
+    }
+    req.envp = NULL;
+    assert_null(sess_param(&req, "HTTP_HOST"));
+}
+
 static int
 setup(void **state)
 {
@@ -453,6 +619,10 @@ main(void)
         cmocka_unit_test(test_wants_json_from_accept_or_content_type),
         T(test_redirect_refuses_other_sites),
         T(test_route_without_answer_gets_500),
+        T(test_page_bytes),
+        T(test_json_and_redirect_bytes),
+        T(test_page_csrf_token_posts_back),
+        cmocka_unit_test(test_param_lookup_as_fcgx),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
