@@ -6,7 +6,6 @@
 
 #include "internal.h"
 
-
 static void
 csrf_mac(const struct sess_request *req, const char *time36, size_t time_len, const char *bind,
          char out[44])
@@ -76,4 +75,3 @@ sess_csrf_is_valid(struct sess_request *req, const char *token, size_t len)
     csrf_mac(req, token, tlen, req->is_loaded ? req->cookie_id : "", mac);
     return sodium_memcmp(mac, dot + 1, 43) == 0;
 }
-
