@@ -124,9 +124,12 @@ sess_gc(struct sess_app *app, size_t *purged)
     bool more;
 
     *purged = 0;
-    /* Batches, not one transaction: the routes keep writing in between. */
+    /* Batches, not one transaction: the routes keep writing in between.
+     * LMDB's are large (one fsync each); Redis's are SCAN steps. */
     do {
-        err = st->ops->gc(st, sess_now_ms(app), SESS_GC_BATCH, &n, &more);
+        err = st->ops->gc(st, sess_now_ms(app),
+                          strcmp(st->ops->kind, "lmdb") == 0 ? SESS_GC_ADMIN_BATCH : SESS_GC_BATCH,
+                          &n, &more);
         if (err != SESS_OK)
             return store_fail(app, err);
         *purged += n;

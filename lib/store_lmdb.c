@@ -78,11 +78,11 @@ struct lmdb_store {
     size_t max_key;      /* mdb_env_get_maxkeysize */
     bool is_sealing;
     struct sess_sealer sealer;
-    int64_t gc_check_ms; /* before this, gc_if_due does not even look */
+    int64_t gc_check_ms;    /* before this, gc_if_due does not even look */
     int64_t pressure_gc_ms; /* before this, a nearly full map is not purged again */
-    struct sess_buf cur; /* update: the current record, unsealed */
-    struct sess_buf val; /* the value being written */
-    struct sess_buf op;  /* a queued update, unsealed */
+    struct sess_buf cur;    /* update: the current record, unsealed */
+    struct sess_buf val;    /* the value being written */
+    struct sess_buf op;     /* a queued update, unsealed */
     /* The id and stored bytes of the last record `get` returned: an update
      * that finds them unchanged need not open and parse them again. */
     struct sess_buf last_read;
@@ -710,10 +710,10 @@ do_update(struct lmdb_store *ls, MDB_txn *txn, void *arg)
      * and `next` may borrow from `cur`. A patch whose request holds the
      * whole session, over the very bytes this process last read, is laid
      * over what the request holds: the record is not opened again. */
-    err = decode_record(ls, a->id, &v, true, a->now_ms, &cur, &ls->cur,
-                        a->merge != sess_patch_merge ||
-                            !((const struct sess_patch *)a->arg)->whole ||
-                            !is_last_read(ls, a->id, &v));
+    err =
+        decode_record(ls, a->id, &v, true, a->now_ms, &cur, &ls->cur,
+                      a->merge != sess_patch_merge || !((const struct sess_patch *)a->arg)->whole ||
+                          !is_last_read(ls, a->id, &v));
     if (err != SESS_OK)
         return err;
     next = cur;
@@ -773,8 +773,9 @@ update_encode(struct lmdb_store *ls, struct sess_str id, int64_t now_ms,
          sess_buf_append(&ls->op, text, len) == SESS_OK &&
          sess_buf_append(&ls->val, (unsigned char[]){(unsigned char)id.len}, 1) == SESS_OK &&
          sess_buf_append(&ls->val, id.ptr, id.len) == SESS_OK &&
-         (ls->is_sealing ? sess_seal(&ls->sealer, id, (struct sess_str){ls->op.ptr, ls->op.len}, &ls->val)
-                         : sess_buf_append(&ls->val, ls->op.ptr, ls->op.len)) == SESS_OK &&
+         (ls->is_sealing
+              ? sess_seal(&ls->sealer, id, (struct sess_str){ls->op.ptr, ls->op.len}, &ls->val)
+              : sess_buf_append(&ls->val, ls->op.ptr, ls->op.len)) == SESS_OK &&
          ls->val.len <= SESS_COMBINE_PAYLOAD_MAX;
     if (text)
         sodium_memzero(text, len);
@@ -1037,78 +1038,290 @@ lmdb_destroy_owner(struct sess_store *st, struct sess_str owner, size_t *count)
  * Garbage collection
  * ------------------------------------------------------------------------ */
 
-/* Deletes up to a->max dead sessions, walking the expiry index from its
- * oldest entry, then up to a->max stale throttle counters the same way. */
-static enum sess_err
-do_gc(struct lmdb_store *ls, MDB_txn *txn, void *arg)
+/* How many due entries of the expiry index a batch chooses from, per
+ * record it may delete. It takes those with the smallest ids: the index is
+ * in expiry order, random in id, and a run of batches that works through
+ * the ids in order rewrites each page of the records and owners about once
+ * rather than once per batch. Out of expiry order is harmless: get checks
+ * the expiry of what it reads. */
+#define GC_WINDOW 4
+
+/* A due entry of the expiry index, be64(instant) || id, and what its
+ * record had. Keys and owners are copied out of the map (the pages they lie
+ * on change as the batch deletes): offsets while the buffers grow, then
+ * pointers. */
+struct gc_victim {
+    uint64_t id_prefix; /* the id's first 8 bytes, big-endian: most comparisons end here */
+    size_t key_off, key_len, owner_off, owner_len;
+    const char *key, *owner;
+    bool is_purged;
+};
+
+static const char *
+victim_id(const struct gc_victim *v, size_t *len)
 {
-    struct gc_arg *a = arg;
+    *len = v->key_len > 8 ? v->key_len - 8 : 0;
+    return *len ? v->key + 8 : v->key;
+}
+
+/* LMDB's own key order: bytes, then the shorter first. */
+static int
+cmp_bytes(const char *a, size_t a_len, const char *b, size_t b_len)
+{
+    int c = memcmp(a, b, a_len < b_len ? a_len : b_len);
+    return c ? c : (a_len > b_len) - (a_len < b_len);
+}
+
+static int
+cmp_victim_id(const void *pa, const void *pb)
+{
+    const struct gc_victim *a = pa, *b = pb;
+    const char *a_id, *b_id;
+    size_t a_len, b_len;
+
+    if (a->id_prefix != b->id_prefix)
+        return a->id_prefix < b->id_prefix ? -1 : 1;
+    a_id = victim_id(a, &a_len);
+    b_id = victim_id(b, &b_len);
+    return cmp_bytes(a_id, a_len, b_id, b_len);
+}
+
+/* The purged ones with an owner first, by owner then id (a dupsort's
+ * order); the rest after them. */
+static int
+cmp_victim_owner(const void *pa, const void *pb)
+{
+    const struct gc_victim *a = pa, *b = pb;
+    bool a_has = a->is_purged && a->owner_len, b_has = b->is_purged && b->owner_len;
+    int c;
+
+    if (a_has != b_has)
+        return a_has ? -1 : 1;
+    if (!a_has)
+        return 0;
+    c = cmp_bytes(a->owner, a->owner_len, b->owner, b->owner_len);
+    return c ? c : cmp_victim_id(a, b);
+}
+
+static int
+cmp_victim_key(const void *pa, const void *pb)
+{
+    const struct gc_victim *a = pa, *b = pb;
+    return cmp_bytes(a->key, a->key_len, b->key, b->key_len);
+}
+
+static void
+sort_victims(struct gc_victim *vic, size_t n, int (*cmp)(const void *, const void *))
+{
+    /* qsort's array may not be NULL, even when empty */
+    if (n > 1)
+        qsort(vic, n, sizeof *vic, cmp);
+}
+
+/* Notes up to `window` due entries from the front of the expiry index in
+ * `victims`, their keys in `keys`. */
+static enum sess_err
+gc_collect(struct lmdb_store *ls, MDB_txn *txn, struct gc_arg *a, size_t window,
+           struct sess_buf *victims, struct sess_buf *keys)
+{
     MDB_cursor *cur = NULL;
-    MDB_val k, d, v, ik;
-    struct header h;
-    struct sess_str id;
+    MDB_val k, d;
+    struct gc_victim vic;
+    const unsigned char *key;
     enum sess_err err = SESS_OK;
-    size_t n;
+    size_t n, i;
     int rc;
 
-    a->purged = 0;
-    a->more = false;
     rc = mdb_cursor_open(txn, ls->dbi[DB_EXPIRY], &cur);
     if (rc)
         return fail(ls, rc, "mdb_cursor_open");
-    /* Each deletion moves the next candidate to the front, so MDB_FIRST is
-     * always the right place to look again. */
     for (n = 0;; n++) {
-        rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST);
+        rc = mdb_cursor_get(cur, &k, &d, n ? MDB_NEXT : MDB_FIRST);
         if (rc)
             break;
         if (k.mv_size > 8 && get_be64(k.mv_data) > a->now_ms)
             break;
-        if (n == a->max) {
+        if (n == window) {
             a->more = true;
             break;
         }
-        if (k.mv_size > 8) {
-            id = (struct sess_str){(const char *)k.mv_data + 8, k.mv_size - 8};
-            ik = mval(id.ptr, id.len);
-            rc = mdb_get(txn, ls->dbi[DB_SESSIONS], &ik, &v);
-            /* Only a record still filed under this instant dies; one that
-             * moved (touched) has its own, later entry. */
-            if (rc == MDB_SUCCESS && header_read(&v, &h) &&
-                index_instant(h.expires_ms, h.deadline_ms) == get_be64(k.mv_data)) {
-                if (h.owner_len) {
-                    err = index_del(ls, txn, DB_OWNERS, (const char *)v.mv_data + REC_HEADER_BYTES,
-                                    h.owner_len, id.ptr, id.len);
-                    if (err != SESS_OK)
-                        goto out;
-                }
-                rc = mdb_del(txn, ls->dbi[DB_SESSIONS], &ik, NULL);
-                if (rc) {
-                    err = fail(ls, rc, "mdb_del");
-                    goto out;
-                }
-                a->purged++;
-            } else if (rc && rc != MDB_NOTFOUND) {
-                err = fail(ls, rc, "mdb_get");
-                goto out;
-            }
-        }
-        rc = mdb_cursor_del(cur, 0);
-        if (rc) {
-            err = fail(ls, rc, "mdb_cursor_del");
+        key = k.mv_data;
+        vic = (struct gc_victim){.key_off = keys->len, .key_len = k.mv_size};
+        for (i = 8; i < 16; i++)
+            vic.id_prefix = vic.id_prefix << 8 | (i < k.mv_size ? key[i] : 0);
+        err = sess_buf_append(keys, k.mv_data, k.mv_size);
+        if (err == SESS_OK)
+            err = sess_buf_append(victims, &vic, sizeof vic);
+        if (err != SESS_OK)
             goto out;
-        }
     }
-    if (rc && rc != MDB_NOTFOUND) {
+    if (rc && rc != MDB_NOTFOUND)
         err = fail(ls, rc, "mdb_cursor_get");
-        goto out;
-    }
+out:
     mdb_cursor_close(cur);
-    cur = NULL;
+    return err;
+}
 
-    rc = mdb_cursor_open(txn, ls->dbi[DB_THROTTLE_EXPIRY], &cur);
+/* Deletes the victims' records in key order, so that neighbours share the
+ * pages they dirty and the walk down the tree, noting each one's owner.
+ * Only a record still filed under the instant of its entry dies; one that
+ * moved (touched) has its own, later entry. */
+static enum sess_err
+gc_purge_records(struct lmdb_store *ls, MDB_txn *txn, struct gc_arg *a, struct gc_victim *vic,
+                 size_t n, struct sess_buf *owners)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    struct header h;
+    enum sess_err err = SESS_OK;
+    int64_t at_ms;
+    size_t i;
+    int rc;
+
+    rc = mdb_cursor_open(txn, ls->dbi[DB_SESSIONS], &cur);
     if (rc)
         return fail(ls, rc, "mdb_cursor_open");
+    for (i = 0; i < n; i++) {
+        k.mv_data = (void *)victim_id(&vic[i], &k.mv_size);
+        if (!k.mv_size)
+            continue;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
+        if (rc == MDB_NOTFOUND)
+            continue;
+        if (rc) {
+            err = fail(ls, rc, "mdb_cursor_get");
+            goto out;
+        }
+        at_ms = get_be64((const unsigned char *)vic[i].key);
+        if (!header_read(&v, &h) || index_instant(h.expires_ms, h.deadline_ms) != at_ms)
+            continue;
+        vic[i].owner_off = owners->len;
+        vic[i].owner_len = h.owner_len;
+        err = sess_buf_append(owners, (const char *)v.mv_data + REC_HEADER_BYTES, h.owner_len);
+        if (err != SESS_OK)
+            goto out;
+        rc = mdb_cursor_del(cur, 0);
+        if (rc) {
+            err = fail(ls, rc, "mdb_del");
+            goto out;
+        }
+        vic[i].is_purged = true;
+        a->purged++;
+    }
+out:
+    mdb_cursor_close(cur);
+    return err;
+}
+
+/* Deletes the purged records' owner index entries, in the index's order. */
+static enum sess_err
+gc_purge_owners(struct lmdb_store *ls, MDB_txn *txn, struct gc_victim *vic, size_t n)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val k, d;
+    enum sess_err err = SESS_OK;
+    size_t i;
+    int rc;
+
+    sort_victims(vic, n, cmp_victim_owner);
+    rc = mdb_cursor_open(txn, ls->dbi[DB_OWNERS], &cur);
+    if (rc)
+        return fail(ls, rc, "mdb_cursor_open");
+    for (i = 0; i < n && vic[i].is_purged && vic[i].owner_len; i++) {
+        k = mval(vic[i].owner, vic[i].owner_len);
+        d.mv_data = (void *)victim_id(&vic[i], &d.mv_size);
+        /* Already gone is fine: indexes are repaired by whoever finds them
+         * stale. */
+        rc = mdb_cursor_get(cur, &k, &d, MDB_GET_BOTH);
+        if (rc == MDB_NOTFOUND)
+            continue;
+        if (rc == MDB_SUCCESS)
+            rc = mdb_cursor_del(cur, 0);
+        if (rc) {
+            err = fail(ls, rc, "mdb_del (index)");
+            break;
+        }
+    }
+    mdb_cursor_close(cur);
+    return err;
+}
+
+/* Deletes the victims' expiry index entries, in the index's order: most
+ * are found on the page of the one before. */
+static enum sess_err
+gc_purge_entries(struct lmdb_store *ls, MDB_txn *txn, struct gc_victim *vic, size_t n)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val k, d;
+    enum sess_err err = SESS_OK;
+    size_t i;
+    int rc;
+
+    sort_victims(vic, n, cmp_victim_key);
+    rc = mdb_cursor_open(txn, ls->dbi[DB_EXPIRY], &cur);
+    if (rc)
+        return fail(ls, rc, "mdb_cursor_open");
+    for (i = 0; i < n; i++) {
+        k = mval(vic[i].key, vic[i].key_len);
+        rc = mdb_cursor_get(cur, &k, &d, MDB_SET);
+        if (rc == MDB_NOTFOUND)
+            continue;
+        if (rc == MDB_SUCCESS)
+            rc = mdb_cursor_del(cur, 0);
+        if (rc) {
+            err = fail(ls, rc, "mdb_del (index)");
+            break;
+        }
+    }
+    mdb_cursor_close(cur);
+    return err;
+}
+
+/* Deletes up to a->max dead sessions, chosen among the oldest entries of
+ * the expiry index, then up to a->max stale throttle counters. */
+static enum sess_err
+do_gc(struct lmdb_store *ls, MDB_txn *txn, void *arg)
+{
+    struct gc_arg *a = arg;
+    struct sess_buf victims = {0}, keys = {0}, owners = {0};
+    struct gc_victim *vic;
+    MDB_cursor *cur = NULL;
+    MDB_val k, d, v, ik;
+    enum sess_err err;
+    size_t n, i;
+    int rc;
+
+    a->purged = 0;
+    a->more = false;
+    err = gc_collect(ls, txn, a, a->max > SIZE_MAX / GC_WINDOW ? SIZE_MAX : a->max * GC_WINDOW,
+                     &victims, &keys);
+    if (err != SESS_OK)
+        goto out;
+    vic = (struct gc_victim *)victims.ptr;
+    n = victims.len / sizeof *vic;
+    for (i = 0; i < n; i++)
+        vic[i].key = keys.ptr + vic[i].key_off;
+    sort_victims(vic, n, cmp_victim_id);
+    if (n > a->max) {
+        n = a->max;
+        a->more = true;
+    }
+    err = gc_purge_records(ls, txn, a, vic, n, &owners);
+    if (err != SESS_OK)
+        goto out;
+    for (i = 0; i < n; i++)
+        vic[i].owner = owners.ptr + vic[i].owner_off;
+    err = gc_purge_owners(ls, txn, vic, n);
+    if (err == SESS_OK)
+        err = gc_purge_entries(ls, txn, vic, n);
+    if (err != SESS_OK)
+        goto out;
+
+    rc = mdb_cursor_open(txn, ls->dbi[DB_THROTTLE_EXPIRY], &cur);
+    if (rc) {
+        err = fail(ls, rc, "mdb_cursor_open");
+        goto out;
+    }
     for (n = 0;; n++) {
         rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST);
         if (rc)
@@ -1143,7 +1356,11 @@ do_gc(struct lmdb_store *ls, MDB_txn *txn, void *arg)
     if (rc && rc != MDB_NOTFOUND)
         err = fail(ls, rc, "mdb_cursor_get");
 out:
-    mdb_cursor_close(cur);
+    if (cur)
+        mdb_cursor_close(cur);
+    sess_buf_free(&owners);
+    sess_buf_free(&keys);
+    sess_buf_free(&victims);
     return err;
 }
 
@@ -1160,7 +1377,17 @@ lmdb_gc(struct sess_store *st, int64_t now_ms, size_t max, size_t *purged, bool 
     /* A process killed inside a read txn pins every page since; free its
      * slot before the purge, or the space freed cannot be reused. */
     mdb_reader_check(ls->env, &dead);
-    err = write_txn(ls, do_gc, &a, now_ms, false);
+    /* Deleting takes free pages too (copy-on-write), and the pages a batch
+     * frees are reused only two transactions later: where a batch finds no
+     * room in the map or on the disk, or dirties more than one transaction
+     * may, a smaller one may still fit. */
+    for (;;) {
+        err = write_txn(ls, do_gc, &a, now_ms, false);
+        if (err == SESS_OK || a.max == 1 ||
+            (ls->rc != MDB_MAP_FULL && ls->rc != ENOSPC && ls->rc != MDB_TXN_FULL))
+            break;
+        a.max /= 2;
+    }
     if (err == SESS_OK) {
         *purged = a.purged;
         *more = a.more;

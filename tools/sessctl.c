@@ -235,6 +235,16 @@ struct args {
     const char *opt_value;
 };
 
+/* An id as the library makes them: SESS_ID_LEN base64url characters. One
+ * may even start with "--", and no option is that long. */
+static bool
+is_session_id(const char *arg)
+{
+    return strlen(arg) == SESS_ID_LEN &&
+           strspn(arg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") ==
+               SESS_ID_LEN;
+}
+
 /* Returns 0, or SESS_EXIT_USAGE after a message. */
 static int
 parse_args(int argc, char **argv, const char *opt_name, int max_pos, struct args *a)
@@ -249,7 +259,7 @@ parse_args(int argc, char **argv, const char *opt_name, int max_pos, struct args
         const char *arg = argv[i];
 
         /* Ids are base64url and may start with '-': only "--name" is an
-         * option, and "--" ends the options. */
+         * option (never an id's length), and "--" ends the options. */
         if (strcmp(arg, "--") == 0 && !is_literal) {
             is_literal = true;
             continue;
@@ -270,7 +280,7 @@ parse_args(int argc, char **argv, const char *opt_name, int max_pos, struct args
                 snprintf(msg, sizeof msg, "%s needs a value", opt_name);
                 return usage_error(msg);
             }
-        } else if (arg[0] == '-' && arg[1] == '-') {
+        } else if (arg[0] == '-' && arg[1] == '-' && !is_session_id(arg)) {
             snprintf(msg, sizeof msg, "unknown option %s", arg);
             return usage_error(msg);
         } else if (a->npos < max_pos) {

@@ -99,6 +99,31 @@ is "$RC" 67 "userdel of an unknown user: 67"
 # --- gc, stats, usage, configuration
 sessctl gc
 is "$RC" 0 "gc: exit 0"
+like "$OUT" '^purged [0-9]+ expired sessions? in ' "gc says how many it purged"
+# Dead sessions amid live ones, more than the routes' own gc batch, while
+# the stack runs: gc takes exactly those, and their owners' index entries.
+# counts: sessions stored, of them expired, owners with sessions (stats).
+counts() {
+    awk '/^sessions/ { t = $2; d = substr($3, 2) } /^users/ { o = $4 } END { print t, d, o }' <<< "$OUT"
+}
+gen=$T_BUILD/bench/gen_sessions
+if [ -x "$gen" ]; then
+    sessctl stats
+    read -r total dead owners <<< "$(counts)"
+    "$gen" -n 100 -x 700 -k 0 "$T_CONFIG" > /dev/null
+    sessctl stats
+    is "$(counts)" "$((total + 800)) $((dead + 700)) $((owners + 800))" \
+        "stats counts 100 live and 700 dead sessions more"
+    sessctl gc
+    like "$OUT" "^purged $((dead + 700)) expired sessions in " "gc purges the dead ones"
+    sessctl stats
+    is "$(counts)" "$((total - dead + 100)) 0 $((owners + 100))" \
+        "gc leaves the live ones and their owners"
+    get_json d /session
+    is "$(json .user.username)" alice "alice's session outlives gc"
+else
+    skip "gc of 700 dead sessions" "no $gen (make check builds it)"
+fi
 sessctl stats
 is "$RC" 0 "stats: exit 0"
 like "$OUT" 'session' "stats reports sessions"
@@ -135,5 +160,8 @@ else
 fi
 sessctl show --bogus
 is "$RC" 64 "an unknown --option is a usage error (64)"
+# An id may even start with "--": one of 4096 does.
+sessctl show --qMjhetIDA5NxUFEFHxhqWpxUQH4MZx6kV6dPiErXk
+is "$RC" 1 "an id starting with -- is an id, not an option (no such session: 1)"
 
 done_testing
