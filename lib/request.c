@@ -260,6 +260,10 @@ sess_run(const char *route_name, sess_route_fn route)
         status = SESS_EXIT_SOFTWARE;
         goto out;
     }
+    /* FCGX_Init installs libfcgi's own empty SIGPIPE handler. The closing
+     * record of a detached request finds the server gone, typically: with
+     * a handler, that is a signal delivered per request; ignored, EPIPE. */
+    signal(SIGPIPE, SIG_IGN);
     req.fcgx = &fcgx;
     while (FCGX_Accept_r(&fcgx) >= 0) {
         req.envp = fcgx.envp;
