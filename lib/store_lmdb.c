@@ -1213,57 +1213,33 @@ out:
     return err;
 }
 
-/* Deletes the purged records' owner index entries, in the index's order. */
+/* Deletes the purged records' entries from one index, in the index's own
+ * order, so that most are found on the page of the one before: the owners
+ * index (owner, id) or the expiry index (its key). Already gone is fine:
+ * indexes are repaired by whoever finds them stale. */
 static enum sess_err
-gc_purge_owners(struct lmdb_store *ls, MDB_txn *txn, struct gc_victim *vic, size_t n)
+gc_purge_index(struct lmdb_store *ls, MDB_txn *txn, enum db db, struct gc_victim *vic, size_t n)
 {
     MDB_cursor *cur = NULL;
     MDB_val k, d;
     enum sess_err err = SESS_OK;
+    bool by_owner = db == DB_OWNERS;
     size_t i;
     int rc;
 
-    sort_victims(vic, n, cmp_victim_owner);
-    rc = mdb_cursor_open(txn, ls->dbi[DB_OWNERS], &cur);
+    sort_victims(vic, n, by_owner ? cmp_victim_owner : cmp_victim_key);
+    rc = mdb_cursor_open(txn, ls->dbi[db], &cur);
     if (rc)
         return fail(ls, rc, "mdb_cursor_open");
-    for (i = 0; i < n && vic[i].is_purged && vic[i].owner_len; i++) {
-        k = mval(vic[i].owner, vic[i].owner_len);
-        d.mv_data = (void *)victim_id(&vic[i], &d.mv_size);
-        /* Already gone is fine: indexes are repaired by whoever finds them
-         * stale. */
-        rc = mdb_cursor_get(cur, &k, &d, MDB_GET_BOTH);
-        if (rc == MDB_NOTFOUND)
-            continue;
-        if (rc == MDB_SUCCESS)
-            rc = mdb_cursor_del(cur, 0);
-        if (rc) {
-            err = fail(ls, rc, "mdb_del (index)");
-            break;
+    /* By owner, the purged records with an owner come first. */
+    for (i = 0; i < n && (!by_owner || (vic[i].is_purged && vic[i].owner_len)); i++) {
+        if (by_owner) {
+            k = mval(vic[i].owner, vic[i].owner_len);
+            d.mv_data = (void *)victim_id(&vic[i], &d.mv_size);
+        } else {
+            k = mval(vic[i].key, vic[i].key_len);
         }
-    }
-    mdb_cursor_close(cur);
-    return err;
-}
-
-/* Deletes the victims' expiry index entries, in the index's order: most
- * are found on the page of the one before. */
-static enum sess_err
-gc_purge_entries(struct lmdb_store *ls, MDB_txn *txn, struct gc_victim *vic, size_t n)
-{
-    MDB_cursor *cur = NULL;
-    MDB_val k, d;
-    enum sess_err err = SESS_OK;
-    size_t i;
-    int rc;
-
-    sort_victims(vic, n, cmp_victim_key);
-    rc = mdb_cursor_open(txn, ls->dbi[DB_EXPIRY], &cur);
-    if (rc)
-        return fail(ls, rc, "mdb_cursor_open");
-    for (i = 0; i < n; i++) {
-        k = mval(vic[i].key, vic[i].key_len);
-        rc = mdb_cursor_get(cur, &k, &d, MDB_SET);
+        rc = mdb_cursor_get(cur, &k, &d, by_owner ? MDB_GET_BOTH : MDB_SET);
         if (rc == MDB_NOTFOUND)
             continue;
         if (rc == MDB_SUCCESS)
@@ -1311,9 +1287,9 @@ do_gc(struct lmdb_store *ls, MDB_txn *txn, void *arg)
         goto out;
     for (i = 0; i < n; i++)
         vic[i].owner = owners.ptr + vic[i].owner_off;
-    err = gc_purge_owners(ls, txn, vic, n);
+    err = gc_purge_index(ls, txn, DB_OWNERS, vic, n);
     if (err == SESS_OK)
-        err = gc_purge_entries(ls, txn, vic, n);
+        err = gc_purge_index(ls, txn, DB_EXPIRY, vic, n);
     if (err != SESS_OK)
         goto out;
 

@@ -792,20 +792,20 @@ path_up(char *cur, size_t *cur_len)
 static bool
 watch_path(struct sess_templates *tpl)
 {
-    char cur[PATH_MAX], next[PATH_MAX], todo[PATH_MAX], target[PATH_MAX];
+    char cur[PATH_MAX], next[PATH_MAX], pending[PATH_MAX], target[PATH_MAX];
     const char *rest;
     size_t len, cur_len, next_len, rest_len, links = 0;
     struct stat st;
     ssize_t n;
 
     len = strlen(tpl->dir);
-    if (len >= sizeof todo)
+    if (len >= sizeof pending)
         return false;
-    memcpy(todo, tpl->dir, len + 1);
-    cur[0] = todo[0] == '/' ? '/' : '.';
+    memcpy(pending, tpl->dir, len + 1);
+    cur[0] = pending[0] == '/' ? '/' : '.';
     cur[1] = '\0';
     cur_len = 1;
-    rest = todo;
+    rest = pending;
     for (;;) {
         rest += strspn(rest, "/");
         if (!*rest)
@@ -841,14 +841,14 @@ watch_path(struct sess_templates *tpl)
             if (n < 0)
                 return errno == ENOENT || errno == EINVAL; /* replaced: an event is due */
             rest_len = strlen(rest);
-            if ((size_t)n + 1 + rest_len >= sizeof todo)
+            if ((size_t)n + 1 + rest_len >= sizeof pending)
                 return false;
             /* The link's text takes the place of its name in what is left
              * to resolve, from the directory that holds the link. */
-            memmove(todo + n + 1, rest, rest_len + 1);
-            memcpy(todo, target, (size_t)n);
-            todo[n] = '/';
-            rest = todo;
+            memmove(pending + n + 1, rest, rest_len + 1);
+            memcpy(pending, target, (size_t)n);
+            pending[n] = '/';
+            rest = pending;
             if (target[0] == '/') {
                 cur[1] = '\0';
                 cur[0] = '/';
