@@ -77,6 +77,18 @@ stack_port_open() {
     (exec 3<> "/dev/tcp/$STACK_BIND/$1") 2> /dev/null
 }
 
+# Prints a loopback port nothing listens on, below Linux's ephemeral range
+# (32768-60999): there a client's connection, or its TIME_WAIT, can hold a
+# port unseen, and a server's bind to it then fails.
+stack_free_port() {
+    local p
+    while :; do
+        p=$((20000 + (RANDOM * 32768 + RANDOM) % 12768))
+        stack_port_open "$p" || break
+    done
+    printf '%s\n' "$p"
+}
+
 # True while the process exists and is not a zombie.
 stack_alive() {
     local stat

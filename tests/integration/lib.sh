@@ -237,7 +237,7 @@ start_stack() {
     [ "$(id -u)" -eq 0 ] && chmod 711 "$T_DIR"
     # A random port; another one if it turns out to be taken meanwhile.
     for ((tries = 0; tries < 20; tries++)); do
-        STACK_PORT=$(t_free_port)
+        STACK_PORT=$(stack_free_port)
         stack_prepare 2> "$T_DIR/start.err" || bail "$(cat "$T_DIR/start.err")"
         rc=0
         stack_start 2> "$T_DIR/start.err" || rc=$?
@@ -249,18 +249,6 @@ start_stack() {
     T_STACK_UP=1
     T_URL=$STACK_URL
     T_ORIGIN=$T_URL
-}
-
-# A loopback port nothing listens on, below Linux's ephemeral range
-# (32768-60999): a client's connection can hold a port of that range
-# unseen, and the server's bind would then fail.
-t_free_port() {
-    local p
-    while :; do
-        p=$((20000 + (RANDOM * 32768 + RANDOM) % 12768))
-        stack_port_open "$p" || break
-    done
-    printf '%s\n' "$p"
 }
 
 bail() {

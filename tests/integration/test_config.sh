@@ -97,7 +97,7 @@ t_config "$T_DIR/broken.conf" secret_file=secret store=lmdb:sessions "html_dir=$
 echo "max_agee = 10" >> "$T_DIR/broken.conf"
 STACK_ROOT=$T_ROOT STACK_BUILD=$T_BUILD STACK_RUN=$T_DIR/run-broken STACK_CONFIG=$T_DIR/broken.conf
 STACK_FCGI=lighttpd STACK_PROCS=1 STACK_LOG=$T_DIR/broken.log
-STACK_PORT=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+STACK_PORT=$(stack_free_port)
 rc=0
 { stack_prepare && stack_start; } 2> "$T_DIR/broken.err" || rc=$?
 isnt "$rc" 0 "a broken configuration: the stack does not start"

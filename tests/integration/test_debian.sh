@@ -51,7 +51,7 @@ setup() {
     printf 'wonderland\n' | "$T_BUILD/sessctl" -c "$D/fcgi-session.conf" useradd alice --role admin \
         > /dev/null || bail "sessctl useradd failed"
     chown -R www-data:www-data "$D/secret" "$D/sessions" "$D/fcgi" "$D/www"
-    PORT=$(t_free_port)
+    PORT=$(stack_free_port)
     T_URL=http://127.0.0.1:$PORT T_ORIGIN=$T_URL
     SPAWNED=()
 }

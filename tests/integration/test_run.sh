@@ -32,7 +32,7 @@ leftovers() {
 start_run() {
     local tries
     for ((tries = 0; tries < 10; tries++)); do
-        RUN_PORT=$(t_free_port)
+        RUN_PORT=$(stack_free_port)
         start_run_on "$@" && return 0
         [ "$RUN_STATUS" = 69 ] || break
     done
