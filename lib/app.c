@@ -124,6 +124,7 @@ sess_app_close(struct sess_app *app)
     sess_config_free(&app->cfg);
     sess_buf_free(&app->scratch);
     sodium_memzero(&app->csrf_keyed, sizeof app->csrf_keyed);
+    sodium_memzero(&app->verified, sizeof app->verified);
     free(app);
 }
 

@@ -651,6 +651,83 @@ test_get_str_follows_dotted_path(void **state)
     client_free(&c);
 }
 
+/* Stores `text` as the data of session `id`, as another writer (Express
+ * through Redis, an older version) may have laid it out. */
+static void
+store_text(struct fixture *f, const char *id, const char *text)
+{
+    struct sess_store *st = f->app->store;
+    struct sess_record rec = {.expires_ms = FIXTURE_EPOCH_MS + 1800000,
+                              .created_ms = FIXTURE_EPOCH_MS,
+                              .data = sess_str_c(text)};
+    enum sess_err err = st->ops->destroy(st, sess_str_c(id));
+
+    assert_true(err == SESS_OK || err == SESS_ENOTFOUND);
+    assert_int_equal(st->ops->create(st, sess_str_c(id), &rec), SESS_OK);
+}
+
+/* The session's data as a route sees it (sess_to_json without "cookie"),
+ * compact, or "none" when the record did not load. */
+static char *
+loaded_data(struct fixture *f, struct client *c)
+{
+    struct sess_request r;
+    char *text;
+    json_t *j;
+
+    fixture_begin(f, c, &r);
+    if (!r.is_loaded) {
+        fixture_end(&r);
+        return strdup("none");
+    }
+    j = sess_to_json(&r);
+    json_object_del(j, "cookie");
+    text = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    fixture_end(&r);
+    return text;
+}
+
+/* The stored "cookie" member is never data, wherever it stands and however
+ * it is spaced; nested "cookie" keys and look-alike strings are data. */
+static void
+test_stored_cookie_member_is_dropped_in_any_layout(void **state)
+{
+    static const char *const cases[][2] = {
+        {"{\"cookie\":{\"path\":\"/\"},\"a\":1}", "{\"a\":1}"},
+        {"{\"a\":1,\"cookie\":{\"x\":\"}\\\"{\"},\"b\":[1,{\"cookie\":2}]}",
+         "{\"a\":1,\"b\":[1,{\"cookie\":2}]}"},
+        {"{\"a\":\"x\\\"y\",\"cookie\":{}}", "{\"a\":\"x\\\"y\"}"},
+        {"{\"cookie\":{\"expires\":\"2026-11-22T18:30:00.000Z\"}}", "{}"},
+        {" {\n \"cookie\" : { } ,\t\"a\" : 1 } ", "{\"a\":1}"},
+        {"{\"cookie\":1,\"a\":2,\"cookie\":3}", "{\"a\":2}"},
+        {"{\"cooki\\u0065\":1,\"a\":2}", "{\"a\":2}"},
+        {"{\"a\":\"\\\"cookie\\\":1\",\"cookies\":[\"cookie\"]}",
+         "{\"a\":\"\\\"cookie\\\":1\",\"cookies\":[\"cookie\"]}"},
+        {"{\"_x\":{\"cookie\":{}},\"cookie\":null}", "{\"_x\":{\"cookie\":{}}}"},
+        {"{\"cookie\":{},\"a\":tru}", "none"},
+        {"{\"cookie\":{}}x", "none"},
+        {"[\"cookie\"]", "none"},
+    };
+    struct fixture *f = *state;
+    struct client c = {0};
+    struct sess_request r;
+    char id[SESS_ID_MAX_LEN + 1];
+
+    given_stored_session(f, &c);
+    fixture_begin(f, &c, &r);
+    strcpy(id, r.id);
+    fixture_end(&r);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *got;
+        store_text(f, id, cases[i][0]);
+        got = loaded_data(f, &c);
+        assert_string_equal(got, cases[i][1]);
+        free(got);
+    }
+    client_free(&c);
+}
+
 static int
 setup(void **state)
 {
@@ -696,6 +773,7 @@ main(void)
         T(test_touch_keeps_session_alive_past_max_age),
         T(test_absolute_timeout_ends_an_active_session),
         T(test_cookie_max_age_capped_at_absolute_deadline),
+        T(test_stored_cookie_member_is_dropped_in_any_layout),
         T(test_forged_cookie_never_adopted),
         T(test_valid_signature_on_unknown_id_gets_new_id),
         T(test_concurrent_requests_merge_changed_keys),

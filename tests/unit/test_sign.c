@@ -1083,6 +1083,110 @@ test_derive_key_is_hmac_of_the_purpose(void **state)
     sess_secrets_free(&s);
 }
 
+/* --- the cache of verified values (sess_unsign_cached) --- */
+
+static enum sess_err
+unsign_cached_c(const struct sess_secrets *s, struct sess_verified *cache, const char *value,
+                struct sess_str *id)
+{
+    return sess_unsign_cached(s, cache, sess_str_c(value), id);
+}
+
+static void
+test_unsign_cached_answers_as_unsign_for_every_vector(void **state)
+{
+    static struct sess_verified cache;
+
+    (void)state;
+    for (int round = 0; round < 2; round++) {
+        for (size_t i = 0; i < N_VECTORS; i++) {
+            struct sess_secrets s = {0};
+            struct sess_str want = {0}, got = {0};
+            add_secret(&s, vectors[i].secret);
+            enum sess_err err = unsign_c(&s, vectors[i].signed_value, &want);
+            assert_int_equal(unsign_cached_c(&s, &cache, vectors[i].signed_value, &got), err);
+            if (err == SESS_OK) {
+                assert_int_equal(got.len, want.len);
+                assert_ptr_equal(got.ptr, want.ptr);
+            }
+            sess_secrets_free(&s);
+        }
+    }
+}
+
+/* A value verified once is answered from the cache: a second call succeeds
+ * even under secrets that would refuse it (one cache belongs to one secret
+ * set, an app's, loaded once). */
+static void
+test_unsign_cached_hits_for_a_value_verified_before(void **state)
+{
+    static struct sess_verified cache;
+    const struct sig_vector *v = valid_vector();
+    struct sess_secrets s = {0}, other = {0};
+    struct sess_str id;
+
+    (void)state;
+    add_secret(&s, v->secret);
+    add_secret(&other, secret_b);
+    assert_int_equal(unsign_cached_c(&other, &cache, v->signed_value, &id), SESS_EBADINPUT);
+    assert_int_equal(unsign_cached_c(&s, &cache, v->signed_value, &id), SESS_OK);
+    assert_int_equal(unsign_cached_c(&other, &cache, v->signed_value, &id), SESS_OK);
+    assert_int_equal(id.len, strlen(v->id));
+    assert_memory_equal(id.ptr, v->id, id.len);
+    sess_secrets_free(&s);
+    sess_secrets_free(&other);
+}
+
+/* Beside a cached value, every one-character change of it is still
+ * refused, and the cached value still verifies afterwards. */
+static void
+test_unsign_cached_refuses_every_change_of_a_cached_value(void **state)
+{
+    static struct sess_verified cache;
+    const struct sig_vector *v = valid_vector();
+    struct sess_secrets s = {0};
+    char value[128];
+    struct sess_str id;
+    size_t len = strlen(v->signed_value);
+
+    (void)state;
+    add_secret(&s, v->secret);
+    assert_int_equal(unsign_cached_c(&s, &cache, v->signed_value, &id), SESS_OK);
+    for (size_t pos = 0; pos < len; pos++) {
+        strcpy(value, v->signed_value);
+        value[pos] = value[pos] == 'A' ? 'B' : 'A';
+        assert_int_equal(unsign_cached_c(&s, &cache, value, &id), SESS_EBADINPUT);
+    }
+    strcpy(value, v->signed_value);
+    value[len - 1] = '\0';
+    assert_int_equal(unsign_cached_c(&s, &cache, value, &id), SESS_EBADINPUT);
+    assert_int_equal(unsign_cached_c(&s, &cache, v->signed_value, &id), SESS_OK);
+    sess_secrets_free(&s);
+}
+
+/* Values too long for a slot are verified every time, and still are. */
+static void
+test_unsign_cached_verifies_long_values_each_time(void **state)
+{
+    static struct sess_verified cache;
+    const char *id_text =
+        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
+    struct sess_secrets s = {0}, other = {0};
+    char value[256];
+    struct sess_str id;
+
+    (void)state;
+    add_secret(&s, secret_a);
+    add_secret(&other, secret_b);
+    sign_id(&s, id_text, value, sizeof(value));
+    assert_true(strlen(value) > SESS_VERIFIED_MAX);
+    assert_int_equal(unsign_cached_c(&s, &cache, value, &id), SESS_OK);
+    assert_int_equal(id.len, strlen(id_text));
+    assert_int_equal(unsign_cached_c(&other, &cache, value, &id), SESS_EBADINPUT);
+    sess_secrets_free(&s);
+    sess_secrets_free(&other);
+}
+
 static void
 test_derive_key_differs_by_purpose_and_by_secret(void **state)
 {
@@ -1146,6 +1250,10 @@ main(void)
         cmocka_unit_test(test_secrets_load_refuses_more_than_sixteen),
         cmocka_unit_test(test_secrets_load_refuses_a_missing_file_or_a_directory),
         cmocka_unit_test(test_derive_key_is_hmac_of_the_purpose),
+        cmocka_unit_test(test_unsign_cached_answers_as_unsign_for_every_vector),
+        cmocka_unit_test(test_unsign_cached_hits_for_a_value_verified_before),
+        cmocka_unit_test(test_unsign_cached_refuses_every_change_of_a_cached_value),
+        cmocka_unit_test(test_unsign_cached_verifies_long_values_each_time),
         cmocka_unit_test(test_derive_key_differs_by_purpose_and_by_secret),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
