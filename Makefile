@@ -121,7 +121,8 @@ bench-lib: $(BUILD)/bench/bench_lib
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
 	           $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/fcgi-session/cgi-bin \
-	           $(DESTDIR)$(PREFIX)/share/man/man3 $(DESTDIR)$(PREFIX)/share/man/man8
+	           $(DESTDIR)$(PREFIX)/share/man/man3 $(DESTDIR)$(PREFIX)/share/man/man8 \
+	           $(DESTDIR)$(PREFIX)/share/fcgi-session/html
 	install -m 644 $(BUILD)/libfcgi-session.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(BUILD)/libfcgi-session.so $(DESTDIR)$(PREFIX)/lib/libfcgi-session.so.0
 	ln -sf libfcgi-session.so.0 $(DESTDIR)$(PREFIX)/lib/libfcgi-session.so
@@ -132,6 +133,20 @@ install: all
 	install -m 755 $(ROUTE_BIN) $(DESTDIR)$(PREFIX)/lib/fcgi-session/cgi-bin/
 	install -m 644 $(wildcard man/*.3) $(DESTDIR)$(PREFIX)/share/man/man3/
 	install -m 644 $(wildcard man/*.8) $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -m 644 $(wildcard html/*.html) $(DESTDIR)$(PREFIX)/share/fcgi-session/html/
+
+# Removes what install put there, and the directories it made if empty.
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/lib/libfcgi-session.a $(DESTDIR)$(PREFIX)/lib/libfcgi-session.so \
+	      $(DESTDIR)$(PREFIX)/lib/libfcgi-session.so.0 $(DESTDIR)$(PREFIX)/include/sess.h \
+	      $(DESTDIR)$(PREFIX)/lib/pkgconfig/fcgi-session.pc $(DESTDIR)$(PREFIX)/bin/sessctl \
+	      $(addprefix $(DESTDIR)$(PREFIX)/lib/fcgi-session/cgi-bin/,$(notdir $(ROUTE_BIN))) \
+	      $(addprefix $(DESTDIR)$(PREFIX)/share/man/man3/,$(notdir $(wildcard man/*.3))) \
+	      $(addprefix $(DESTDIR)$(PREFIX)/share/man/man8/,$(notdir $(wildcard man/*.8))) \
+	      $(addprefix $(DESTDIR)$(PREFIX)/share/fcgi-session/html/,$(notdir $(wildcard html/*.html)))
+	-rmdir $(DESTDIR)$(PREFIX)/lib/fcgi-session/cgi-bin $(DESTDIR)$(PREFIX)/lib/fcgi-session \
+	       $(DESTDIR)$(PREFIX)/share/fcgi-session/html $(DESTDIR)$(PREFIX)/share/fcgi-session \
+	       2> /dev/null
 
 format:
 	clang-format -i lib/*.[ch] cgi-bin/*.c tools/*.c tests/unit/*.[ch] tests/fuzz/*.c bench/*.c

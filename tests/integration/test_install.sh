@@ -12,7 +12,8 @@ make -s -C "$T_ROOT" install BUILD="$T_BUILD" PREFIX="$prefix" DESTDIR="$dest" >
 is "$?" 0 "make install PREFIX=$prefix DESTDIR=... succeeds"
 for f in include/sess.h lib/libfcgi-session.a lib/libfcgi-session.so lib/pkgconfig/fcgi-session.pc \
     bin/sessctl lib/fcgi-session/cgi-bin/views.fcgi share/man/man3/fcgi-session.3 \
-    share/man/man8/sessctl.8; do
+    share/man/man8/sessctl.8 share/fcgi-session/html/layout.html \
+    share/fcgi-session/html/profile.html; do
     check "installed $f" test -e "$dest$prefix/$f"
 done
 like "$(cat "$dest$prefix/lib/pkgconfig/fcgi-session.pc")" "prefix=$prefix" "the .pc file names the prefix"
@@ -72,5 +73,19 @@ out=$(SESSION_CONFIG=$T_DIR/hello.conf REQUEST_METHOD=GET LD_LIBRARY_PATH=$dest$
     "$T_DIR/hello" < /dev/null 2>&1)
 like "$out" '^Status: 200 OK' "the installed library serves a request as plain CGI"
 like "$out" '\{"hello":"world"\}' "with the route's body"
+
+# The installed index route, as plain CGI, renders the installed pages.
+t_config "$T_DIR/pages.conf" secret_file=secret store=lmdb:sessions \
+    "html_dir=$dest$prefix/share/fcgi-session/html"
+out=$(SESSION_CONFIG=$T_DIR/pages.conf REQUEST_METHOD=GET REQUEST_URI=/ SCRIPT_NAME=/ \
+    "$dest$prefix/lib/fcgi-session/cgi-bin/index.fcgi" < /dev/null 2>&1)
+like "$out" '^Status: 200 OK' "the installed index route serves GET / from the installed pages"
+like "$out" '<!doctype html>' "with the layout of share/fcgi-session/html"
+
+make -s -C "$T_ROOT" uninstall BUILD="$T_BUILD" PREFIX="$prefix" DESTDIR="$dest" \
+    > "$T_DIR/uninstall.log" 2>&1
+is "$?" 0 "make uninstall with the same PREFIX and DESTDIR succeeds"
+left=$(find "$dest$prefix" -type f | head -n 5)
+is "$left" "" "make uninstall leaves no installed file behind"
 
 done_testing
