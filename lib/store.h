@@ -130,9 +130,12 @@ struct sess_store_ops {
 
     /* Accounts: `value` is the account's JSON ({"role":..,"hash":..});
      * user_get replaces the contents of `value`, NUL-terminated after its
-     * length. */
+     * length. user_put with `must_be_new` is SESS_EEXISTS when the name is
+     * taken, checked and written in one step: of two concurrent creations
+     * of one name, one fails. */
     enum sess_err (*user_get)(struct sess_store *st, struct sess_str name, struct sess_buf *value);
-    enum sess_err (*user_put)(struct sess_store *st, struct sess_str name, struct sess_str value);
+    enum sess_err (*user_put)(struct sess_store *st, struct sess_str name, struct sess_str value,
+                              bool must_be_new);
     enum sess_err (*user_del)(struct sess_store *st, struct sess_str name);
     enum sess_err (*user_each)(struct sess_store *st, sess_user_visit_fn visit, void *arg);
 

@@ -1644,6 +1644,7 @@ lmdb_user_get(struct sess_store *st, struct sess_str name, struct sess_buf *valu
 struct user_arg {
     struct sess_str name;
     struct sess_str value;
+    bool must_be_new;
 };
 
 static enum sess_err
@@ -1651,16 +1652,18 @@ do_user_put(struct lmdb_store *ls, MDB_txn *txn, void *arg)
 {
     const struct user_arg *a = arg;
     MDB_val k = mval(a->name.ptr, a->name.len), v = mval(a->value.ptr, a->value.len);
-    int rc = mdb_put(txn, ls->dbi[DB_USERS], &k, &v, 0);
+    int rc = mdb_put(txn, ls->dbi[DB_USERS], &k, &v, a->must_be_new ? MDB_NOOVERWRITE : 0);
 
+    if (rc == MDB_KEYEXIST)
+        return SESS_EEXISTS;
     return rc ? fail(ls, rc, "mdb_put (users)") : SESS_OK;
 }
 
 static enum sess_err
-lmdb_user_put(struct sess_store *st, struct sess_str name, struct sess_str value)
+lmdb_user_put(struct sess_store *st, struct sess_str name, struct sess_str value, bool must_be_new)
 {
     struct lmdb_store *ls = (struct lmdb_store *)st;
-    struct user_arg a = {name, value};
+    struct user_arg a = {name, value, must_be_new};
 
     if (!name_is_usable(ls, name))
         return SESS_EBADINPUT;
@@ -1683,7 +1686,7 @@ static enum sess_err
 lmdb_user_del(struct sess_store *st, struct sess_str name)
 {
     struct lmdb_store *ls = (struct lmdb_store *)st;
-    struct user_arg a = {name, {NULL, 0}};
+    struct user_arg a = {name, {NULL, 0}, false};
 
     if (!name_is_usable(ls, name))
         return SESS_ENOTFOUND;

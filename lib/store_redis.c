@@ -1782,7 +1782,8 @@ redis_user_get(struct sess_store *st, struct sess_str name, struct sess_buf *val
     return err;
 }
 
-/* HSET or HDEL of one account; for HDEL, 0 deleted is SESS_ENOTFOUND. */
+/* HSET, HSETNX or HDEL of one account; for HDEL, 0 deleted is
+ * SESS_ENOTFOUND, for HSETNX 0 set is SESS_EEXISTS. */
 static enum sess_err
 user_write_once(struct redis_store *rs, const char *verb, struct sess_str name,
                 const struct sess_str *value)
@@ -1801,12 +1802,14 @@ user_write_once(struct redis_store *rs, const char *verb, struct sess_str name,
         err = reply_error(rs, r, verb);
     else if (err == SESS_OK && !value && r->integer == 0)
         err = SESS_ENOTFOUND;
+    else if (err == SESS_OK && strcmp(verb, "HSETNX") == 0 && r->integer == 0)
+        err = SESS_EEXISTS;
     freeReplyObject(r);
     return err;
 }
 
 static enum sess_err
-redis_user_put(struct sess_store *st, struct sess_str name, struct sess_str value)
+redis_user_put(struct sess_store *st, struct sess_str name, struct sess_str value, bool must_be_new)
 {
     struct redis_store *rs = (struct redis_store *)st;
     enum sess_err err;
@@ -1815,7 +1818,7 @@ redis_user_put(struct sess_store *st, struct sess_str name, struct sess_str valu
     if (name.len == 0)
         return SESS_EBADINPUT;
     do
-        err = user_write_once(rs, "HSET", name, &value);
+        err = user_write_once(rs, must_be_new ? "HSETNX" : "HSET", name, &value);
     while (again(rs, err, &attempt));
     return err;
 }

@@ -121,7 +121,7 @@ out:
 }
 
 static enum sess_err
-put_account(struct sess_app *app, const char *name, const struct account *acct)
+put_account(struct sess_app *app, const char *name, const struct account *acct, bool must_be_new)
 {
     struct sess_store *st = app->store;
     json_t *root;
@@ -135,8 +135,10 @@ put_account(struct sess_app *app, const char *name, const struct account *acct)
         err = sess_app_fail(app, SESS_ENOMEM, "out of memory");
         goto out;
     }
-    err = st->ops->user_put(st, sess_str_c(name), sess_str_c(text));
-    if (err != SESS_OK)
+    err = st->ops->user_put(st, sess_str_c(name), sess_str_c(text), must_be_new);
+    if (err == SESS_EEXISTS)
+        sess_app_fail(app, err, "user \"%s\" already exists", name);
+    else if (err != SESS_OK)
         sess_app_fail(app, err, "%s", st->errmsg);
 out:
     free(text);
@@ -160,6 +162,7 @@ sess_user_add(struct sess_app *app, const char *name, const char *role, const ch
     err = check_password(app, password_len);
     if (err != SESS_OK)
         return err;
+    /* Checked now, before the slow hash, and again where it is written. */
     if (must_be_new) {
         err = get_account(app, sess_str_c(name), &existing);
         if (err == SESS_OK)
@@ -170,7 +173,7 @@ sess_user_add(struct sess_app *app, const char *name, const char *role, const ch
     memcpy(acct.role, role, strlen(role) + 1);
     err = hash_password(app, password, password_len, acct.hash);
     if (err == SESS_OK)
-        err = put_account(app, name, &acct);
+        err = put_account(app, name, &acct, must_be_new);
     return err;
 }
 
@@ -188,7 +191,7 @@ sess_user_passwd(struct sess_app *app, const char *name, const char *password, s
     if (err == SESS_OK)
         err = hash_password(app, password, password_len, acct.hash);
     if (err == SESS_OK)
-        err = put_account(app, name, &acct);
+        err = put_account(app, name, &acct, false);
     return err;
 }
 
@@ -272,7 +275,7 @@ sess_user_verify(struct sess_app *app, const char *name, size_t name_len, const 
 
         memcpy(stored_name, name, name_len);
         stored_name[name_len] = '\0';
-        (void)put_account(app, stored_name, &acct);
+        (void)put_account(app, stored_name, &acct, false);
     }
     return SESS_OK;
 }

@@ -27,6 +27,19 @@ like "$OUT" $'(^|\n)frank[ \t]+editor' "users lists frank and his role"
 like "$OUT" $'(^|\n)alice[ \t]+admin' "users lists alice"
 sessctl useradd frank <<< 'other'
 is "$RC" 65 "useradd of an existing name: 65"
+# Two creations of one name at once: both pass the first look before the
+# slow hash; the write decides, and only one account is made.
+for k in 1 2 3 4; do
+    "$T_BUILD/sessctl" -c "$T_CONFIG" useradd "twin$k" <<< "first $k" > /dev/null 2>&1 &
+    p1=$!
+    "$T_BUILD/sessctl" -c "$T_CONFIG" useradd "twin$k" <<< "second $k" > /dev/null 2>&1 &
+    p2=$!
+    rc1=0 rc2=0
+    wait "$p1" || rc1=$?
+    wait "$p2" || rc2=$?
+    is "$(printf '%s\n' "$rc1" "$rc2" | sort -n | tr '\n' ' ')" "0 65 " \
+        "two useradd twin$k at once: one succeeds, the other exits 65"
+done
 sessctl useradd 'bad name' <<< 'x'
 is "$RC" 65 "useradd of an invalid name: 65"
 sessctl useradd '<b>x' <<< 'x'

@@ -844,7 +844,8 @@ test_user_put_get_and_del(void **ctx)
     struct fx *f = *ctx;
     const char *json = "{\"role\":\"admin\",\"hash\":\"$argon2id$x\"}";
 
-    assert_int_equal(f->st->ops->user_put(f->st, SESS_STR_LIT("alice"), sess_str_c(json)), SESS_OK);
+    assert_int_equal(f->st->ops->user_put(f->st, SESS_STR_LIT("alice"), sess_str_c(json), false),
+                     SESS_OK);
     assert_int_equal(f->st->ops->user_get(f->st, SESS_STR_LIT("alice"), &f->buf), SESS_OK);
     assert_int_equal(f->buf.len, strlen(json));
     assert_string_equal(f->buf.ptr, json); /* NUL-terminated after its length */
@@ -858,12 +859,29 @@ test_user_put_replaces(void **ctx)
 {
     struct fx *f = *ctx;
 
-    assert_int_equal(f->st->ops->user_put(f->st, SESS_STR_LIT("bob"), SESS_STR_LIT("{\"v\":1}")),
-                     SESS_OK);
-    assert_int_equal(f->st->ops->user_put(f->st, SESS_STR_LIT("bob"), SESS_STR_LIT("{\"v\":2}")),
-                     SESS_OK);
+    assert_int_equal(
+        f->st->ops->user_put(f->st, SESS_STR_LIT("bob"), SESS_STR_LIT("{\"v\":1}"), false),
+        SESS_OK);
+    assert_int_equal(
+        f->st->ops->user_put(f->st, SESS_STR_LIT("bob"), SESS_STR_LIT("{\"v\":2}"), false),
+        SESS_OK);
     assert_int_equal(f->st->ops->user_get(f->st, SESS_STR_LIT("bob"), &f->buf), SESS_OK);
     assert_string_equal(f->buf.ptr, "{\"v\":2}");
+}
+
+/* A creation finds the name taken in the same transaction it writes in. */
+static void
+test_user_put_new_refuses_a_taken_name(void **ctx)
+{
+    struct fx *f = *ctx;
+
+    assert_int_equal(
+        f->st->ops->user_put(f->st, SESS_STR_LIT("bob"), SESS_STR_LIT("{\"v\":1}"), true), SESS_OK);
+    assert_int_equal(
+        f->st->ops->user_put(f->st, SESS_STR_LIT("bob"), SESS_STR_LIT("{\"v\":2}"), true),
+        SESS_EEXISTS);
+    assert_int_equal(f->st->ops->user_get(f->st, SESS_STR_LIT("bob"), &f->buf), SESS_OK);
+    assert_string_equal(f->buf.ptr, "{\"v\":1}");
 }
 
 struct name_list {
@@ -887,9 +905,12 @@ test_user_each_visits_every_account_in_name_order(void **ctx)
     struct fx *f = *ctx;
     struct name_list l = {0};
 
-    assert_int_equal(f->st->ops->user_put(f->st, SESS_STR_LIT("zed"), SESS_STR_LIT("{}")), SESS_OK);
-    assert_int_equal(f->st->ops->user_put(f->st, SESS_STR_LIT("amy"), SESS_STR_LIT("{}")), SESS_OK);
-    assert_int_equal(f->st->ops->user_put(f->st, SESS_STR_LIT("kim"), SESS_STR_LIT("{}")), SESS_OK);
+    assert_int_equal(f->st->ops->user_put(f->st, SESS_STR_LIT("zed"), SESS_STR_LIT("{}"), false),
+                     SESS_OK);
+    assert_int_equal(f->st->ops->user_put(f->st, SESS_STR_LIT("amy"), SESS_STR_LIT("{}"), false),
+                     SESS_OK);
+    assert_int_equal(f->st->ops->user_put(f->st, SESS_STR_LIT("kim"), SESS_STR_LIT("{}"), false),
+                     SESS_OK);
     assert_int_equal(f->st->ops->user_each(f->st, collect_user, &l), SESS_OK);
     assert_int_equal(l.count, 3);
     assert_string_equal(l.names[0], "amy");
@@ -996,7 +1017,7 @@ test_stats_counts_what_is_stored(void **ctx)
     rec.created_ms = T0 + 3000;
     assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID2), &rec), SESS_OK);
     create(f, ID3, T0 + 1000, "leo", "{}");
-    assert_int_equal(f->st->ops->user_put(f->st, SESS_STR_LIT("kate"), SESS_STR_LIT("{}")),
+    assert_int_equal(f->st->ops->user_put(f->st, SESS_STR_LIT("kate"), SESS_STR_LIT("{}"), false),
                      SESS_OK);
     assert_int_equal(f->st->ops->stats(f->st, T0 + 2000, &s), SESS_OK);
     assert_int_equal(s.sessions, 3);
@@ -1503,6 +1524,7 @@ main(void)
         T(test_gc_purges_stale_throttle_counters),
         T(test_user_put_get_and_del),
         T(test_user_put_replaces),
+        T(test_user_put_new_refuses_a_taken_name),
         T(test_user_each_visits_every_account_in_name_order),
         T(test_each_visits_every_record_unsealed),
         T(test_each_of_an_owner_visits_only_theirs),

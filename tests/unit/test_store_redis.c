@@ -478,7 +478,8 @@ test_open_refuses_a_wrong_password_and_a_missing_database(void **ctx)
 
     snprintf(url, sizeof url, "redis://:s3cret-pass@127.0.0.1:%d/1", srv.port);
     assert_int_equal(open_url(f, url, &st, errmsg, sizeof errmsg), SESS_OK);
-    assert_int_equal(st->ops->user_put(st, SESS_STR_LIT("ann"), SESS_STR_LIT("{}")), SESS_OK);
+    assert_int_equal(st->ops->user_put(st, SESS_STR_LIT("ann"), SESS_STR_LIT("{}"), false),
+                     SESS_OK);
     assert_int_equal(st->ops->user_get(st, SESS_STR_LIT("ann"), &value), SESS_OK);
     sess_store_close(st);
     sess_buf_free(&value);
@@ -999,7 +1000,8 @@ test_stats_count_sessions_owners_users_and_dead(void **ctx)
     assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID2), &rec), SESS_OK);
     create(f, ID3, now_ms() + 10 * MIN_MS, now_ms() + MIN_MS, "lee", "{}");
     express_set(f, EXPRESS_ID, "2030-01-01T00:00:00.000Z", "\"user\":{\"username\":\"max\"}", 60);
-    assert_int_equal(f->st->ops->user_put(f->st, SESS_STR_LIT("kim"), SESS_STR_LIT("{}")), SESS_OK);
+    assert_int_equal(f->st->ops->user_put(f->st, SESS_STR_LIT("kim"), SESS_STR_LIT("{}"), false),
+                     SESS_OK);
     assert_int_equal(f->st->ops->stats(f->st, now_ms() + 2 * MIN_MS, &s), SESS_OK);
     assert_int_equal(s.sessions, 4);
     assert_int_equal(s.expired, 1);
@@ -1081,7 +1083,8 @@ test_users_are_put_read_listed_and_deleted(void **ctx)
     NEEDS_SERVER();
     assert_int_equal(f->st->ops->user_get(f->st, SESS_STR_LIT("zoe"), &value), SESS_ENOTFOUND);
     assert_int_equal(f->st->ops->user_put(f->st, SESS_STR_LIT("zoe"),
-                                          SESS_STR_LIT("{\"role\":\"admin\",\"hash\":\"h\"}")),
+                                          SESS_STR_LIT("{\"role\":\"admin\",\"hash\":\"h\"}"),
+                                          false),
                      SESS_OK);
     assert_int_equal(f->st->ops->user_get(f->st, SESS_STR_LIT("zoe"), &value), SESS_OK);
     assert_string_equal(value.ptr, "{\"role\":\"admin\",\"hash\":\"h\"}");
@@ -1089,10 +1092,18 @@ test_users_are_put_read_listed_and_deleted(void **ctx)
     redisReply *r = direct(f, "HGET fcgi-session:users zoe");
     assert_string_equal(r->str, "{\"role\":\"admin\",\"hash\":\"h\"}");
     freeReplyObject(r);
+    /* A creation finds the name taken and leaves the account alone. */
+    assert_int_equal(f->st->ops->user_put(f->st, SESS_STR_LIT("zoe"), SESS_STR_LIT("{}"), true),
+                     SESS_EEXISTS);
+    assert_int_equal(f->st->ops->user_get(f->st, SESS_STR_LIT("zoe"), &value), SESS_OK);
+    assert_string_equal(value.ptr, "{\"role\":\"admin\",\"hash\":\"h\"}");
+    assert_int_equal(f->st->ops->user_put(f->st, SESS_STR_LIT("new"), SESS_STR_LIT("{}"), true),
+                     SESS_OK);
+    assert_int_equal(f->st->ops->user_del(f->st, SESS_STR_LIT("new")), SESS_OK);
     for (i = 0; i < 150; i++) {
         char name[16];
         snprintf(name, sizeof name, "user%d", i);
-        assert_int_equal(f->st->ops->user_put(f->st, sess_str_c(name), SESS_STR_LIT("{}")),
+        assert_int_equal(f->st->ops->user_put(f->st, sess_str_c(name), SESS_STR_LIT("{}"), false),
                          SESS_OK);
     }
     assert_int_equal(f->st->ops->user_each(f->st, visit_user, &n), SESS_OK);

@@ -182,7 +182,7 @@ test_verify_refuses_a_damaged_account(void **ctx)
     struct sess_store *st = f->app->store;
     char role[33];
 
-    assert_int_equal(st->ops->user_put(st, SESS_STR_LIT("eve"), SESS_STR_LIT("{\"role\":1}")),
+    assert_int_equal(st->ops->user_put(st, SESS_STR_LIT("eve"), SESS_STR_LIT("{\"role\":1}"), false),
                      SESS_OK);
     assert_int_equal(verify(f, "eve", "anything", role), SESS_EFORBIDDEN);
 }
