@@ -10,6 +10,7 @@
 #include <sodium.h>
 
 #include "internal.h"
+#include "json_load.h"
 
 /* ------------------------------------------------------------------------
  * Cookie attributes and expiry
@@ -168,143 +169,21 @@ reset_session(struct sess_request *req)
     req->expires_ms = req->deadline_ms = req->created_ms = 0;
 }
 
-/* The stored "cookie" member is dropped on load (its fields come from the
- * record's expiry), yet it is more than half of a typical record's values:
- * cutting it out of the text before parsing saves most of the parse. */
-#define CUT_TEXT_MAX 2048 /* larger records are parsed whole */
-
-static const char *
-skip_space(const char *p, const char *end)
-{
-    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-        p++;
-    return p;
-}
-
-/* Past the string that opens at `p` ('"'), or NULL if it does not end. */
-static const char *
-skip_string(const char *p, const char *end)
-{
-    for (p++; p < end; p++) {
-        if (*p == '\\')
-            p++;
-        else if (*p == '"')
-            return p + 1;
-    }
-    return NULL;
-}
-
-/* Past the value at `p`: a string, or anything up to the ',' or closing
- * bracket that ends it at its own depth. Only the structure is followed;
- * jansson judges the rest. NULL if the text ends first. */
-static const char *
-skip_value(const char *p, const char *end)
-{
-    int depth = 0;
-
-    while (p < end) {
-        switch (*p) {
-        case '"':
-            p = skip_string(p, end);
-            if (!p)
-                return NULL;
-            if (depth == 0)
-                return p;
-            continue;
-        case '{':
-        case '[':
-            depth++;
-            break;
-        case '}':
-        case ']':
-            if (depth == 0)
-                return p;
-            if (--depth == 0)
-                return p + 1;
-            break;
-        case ',':
-            if (depth == 0)
-                return p;
-            break;
-        default:
-            break;
-        }
-        p++;
-    }
-    return NULL;
-}
-
-/* Copies `text` into `out` (CUT_TEXT_MAX bytes) without its top-level
- * "cookie" member, written without escapes as every writer writes it.
- * False when there is no such member or the text is not laid out as an
- * object of members: the caller then parses the text as it is. */
-static bool
-cut_cookie_member(struct sess_str text, char *out, size_t *out_len)
-{
-    const char *p = text.ptr, *end = text.ptr + text.len, *prev_end = NULL;
-
-    if (text.len > CUT_TEXT_MAX)
-        return false;
-    p = skip_space(p, end);
-    if (p == end || *p++ != '{')
-        return false;
-    for (;;) {
-        const char *member = skip_space(p, end), *key_end, *value_end, *next;
-
-        if (member == end || *member != '"')
-            return false;
-        key_end = skip_string(member, end);
-        if (!key_end)
-            return false;
-        p = skip_space(key_end, end);
-        if (p == end || *p != ':')
-            return false;
-        value_end = skip_value(skip_space(p + 1, end), end);
-        if (!value_end)
-            return false;
-        next = skip_space(value_end, end);
-        if (next == end || (*next != ',' && *next != '}'))
-            return false;
-        if (key_end - member == 8 && memcmp(member, "\"cookie\"", 8) == 0) {
-            /* Cut from the member up to the next one; the last member takes
-             * the comma before it instead. */
-            const char *cut_from = member, *cut_to = next + 1;
-            if (*next == '}') {
-                cut_to = next;
-                if (prev_end)
-                    cut_from = prev_end;
-            }
-            *out_len = (size_t)(cut_from - text.ptr) + (size_t)(end - cut_to);
-            memcpy(out, text.ptr, (size_t)(cut_from - text.ptr));
-            memcpy(out + (cut_from - text.ptr), cut_to, (size_t)(end - cut_to));
-            return true;
-        }
-        if (*next == '}')
-            return false;
-        prev_end = next;
-        p = next + 1;
-    }
-}
-
 /* Parses a stored record into the request. A record that is not a JSON
  * object is treated as absent: a corrupt value must not give a 500 on every
  * request that carries its cookie (express-session 1.16.1). */
 static enum sess_err
 adopt_record(struct sess_request *req, const struct sess_record *rec)
 {
-    char cut[CUT_TEXT_MAX];
-    size_t cut_len;
-    json_error_t jerr;
-    json_t *data = cut_cookie_member(rec->data, cut, &cut_len)
-                       ? json_loadb(cut, cut_len, 0, &jerr)
-                       : json_loadb(rec->data.ptr, rec->data.len, 0, &jerr);
+    /* The stored "cookie" member is left unbuilt: its fields come from the
+     * record's expiry, and it is most of a typical record's values. */
+    json_t *data = sess_json_load(rec->data.ptr, rec->data.len, "cookie");
 
     if (!json_is_object(data)) {
         json_decref(data);
         fprintf(stderr, "fcgi-session: a stored session is not a JSON object; ignored\n");
         return SESS_ENOTFOUND;
     }
-    json_object_del(data, "cookie");
     json_decref(req->data);
     json_decref(req->dirty);
     req->data = data;
