@@ -88,6 +88,15 @@ struct sess_request {
     bool store_failed;  /* the store could not be read: answer 503 */
     json_t *data;       /* the session's top-level keys except "cookie" */
     json_t *dirty;      /* keys changed since load or save: key -> true */
+    /* What the route read of the stored session before changing it: key ->
+     * the value as loaded (a copy), and key -> true for keys it found
+     * absent. A write validates them against the record it replaces
+     * (serializable requests), and in-place changes are found by comparing
+     * with them. NULL until the first read. */
+    json_t *read;
+    json_t *read_absent;
+    bool is_untracked; /* a read could not be recorded: refuse to write */
+    bool is_conflict;  /* a key it read changed under it: run the route again */
     int64_t expires_ms; /* stored idle expiry of a loaded session */
     int64_t deadline_ms;
     int64_t created_ms;
@@ -128,6 +137,9 @@ bool sess_csrf_is_valid(struct sess_request *req, const char *token, size_t len)
 
 /* Session life of a request (session.c). */
 void sess_session_begin(struct sess_request *req);
+/* A top-level value for the library's own use after the answer is decided
+ * (page variables): not recorded as read by the route. */
+json_t *sess_session_peek(const struct sess_request *req, const char *key);
 /* Applies express-session's end-of-request rules: save or touch, and the
  * Set-Cookie header. SESS_OK, or a store error (answer 503). */
 enum sess_err sess_session_commit(struct sess_request *req) SESS_MUST_CHECK;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <fcgiapp.h>
@@ -142,16 +143,61 @@ sess_request_reset(struct sess_request *req)
     req->out.len = 0;
 }
 
+/* Before running a route again: a random pause, doubling from up to 100 us
+ * to 6.4 ms, so that the requests that lost together do not meet again in
+ * the next write (group commit puts simultaneous writers in one batch,
+ * where only the first of a session's writers can win). */
+static void
+pause_before_rerun(int run)
+{
+    uint32_t cap_us = 100u << (run < 7 ? run : 6);
+    struct timespec ts = {0, (long)randombytes_uniform(cap_us) * 1000L};
+
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* Forgets what a run of the route answered; its input stays. */
+static void
+forget_answer(struct sess_request *req)
+{
+    req->is_answered = false;
+    req->is_conflict = false;
+    req->status = 0;
+    req->headers.len = 0;
+    req->out.len = 0;
+}
+
 void
 sess_request_handle(struct sess_request *req, sess_route_fn route)
 {
-    req->now_ms = sess_now_ms(req->app);
+    int run;
+
     req->is_secure = request_is_secure(req);
-    sess_session_begin(req);
-    if (req->store_failed)
-        sess_fail(req, 503, "Session store unavailable; try again shortly");
-    else
-        route(req);
+    for (run = 1;; run++) {
+        req->now_ms = sess_now_ms(req->app);
+        sess_session_begin(req);
+        if (req->store_failed)
+            sess_fail(req, 503, "Session store unavailable; try again shortly");
+        else
+            route(req);
+        if (!req->is_conflict)
+            break;
+        /* Another request changed what this one read: nothing was written
+         * or sent, so run it again on the session as now stored. */
+        sess_session_end(req);
+        forget_answer(req);
+        if (run == SESS_RERUN_MAX) {
+            fprintf(stderr,
+                    "fcgi-session: a request conflicted with others of its session %d times "
+                    "in a row; answered 503\n",
+                    run);
+            if (sess_header(req, "Retry-After", "1") == SESS_OK)
+                sess_fail(req, 503, "The session is busy; try again shortly");
+            break;
+        }
+        pause_before_rerun(run - 1);
+    }
     if (!req->is_answered)
         sess_fail(req, 500, "The route sent no answer");
     sess_session_end(req);

@@ -165,13 +165,20 @@ common_headers(struct sess_request *req, bool is_html)
     (void)err;
 }
 
-/* Saves the session; on failure the answer becomes a 503 with no cookie. */
+/* Saves the session; on failure the answer becomes a 503 with no cookie. On
+ * a conflict nothing is answered: the request is marked to run again
+ * (request.c), and what the route still says is ignored. */
 static bool
 commit_or_503(struct sess_request *req)
 {
     enum sess_err err = sess_session_commit(req);
     if (err == SESS_OK)
         return true;
+    if (err == SESS_ECONFLICT) {
+        req->is_conflict = true;
+        req->is_answered = true;
+        return false;
+    }
     fprintf(stderr, "fcgi-session: saving the session failed: %s: %s\n", sess_strerror(err),
             req->app->store->errmsg);
     req->headers.len = 0;
@@ -233,11 +240,11 @@ flag_choice(json_t *vars, const char *name)
 static void
 page_vars(struct sess_request *req, json_t *vars)
 {
-    json_t *prefs = sess_get(req, "prefs");
+    json_t *prefs = sess_session_peek(req, "prefs");
     json_t *theme = json_is_object(prefs) ? json_object_get(prefs, "theme") : NULL;
     json_t *lang = json_is_object(prefs) ? json_object_get(prefs, "lang") : NULL;
-    json_t *user = sess_get(req, "user");
-    json_t *authed = sess_get(req, "authenticated");
+    json_t *user = sess_session_peek(req, "user");
+    json_t *authed = sess_session_peek(req, "authenticated");
 
     /* Keys and defaults are ASCII constants: the _nocheck calls skip
      * jansson's UTF-8 scan of them. */

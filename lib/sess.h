@@ -60,7 +60,7 @@ enum sess_err {
     SESS_EFULL,       /* the store is full even after gc and growth: 503 */
     SESS_ESTORE,      /* the store failed (I/O, corruption, lock): 503 */
     SESS_EUNAVAIL,    /* the store cannot be reached (Redis down): 503 */
-    SESS_ECONFLICT,   /* the session was destroyed by another request meanwhile */
+    SESS_ECONFLICT,   /* another request changed what this one read: run it again */
     SESS_EIO,         /* reading or writing the client failed */
 };
 
@@ -337,8 +337,26 @@ struct sess_request; /* one per request; valid inside the route call only */
 
 /* A route: reads the request and the session, then answers with exactly one
  * of the sess_send_* / sess_redirect / sess_fail calls. If it returns
- * without answering, the library answers 500. */
+ * without answering, the library answers 500.
+ *
+ * A route may run more than once for one request. Requests of one session
+ * run in parallel but end as if they had run one after the other: when the
+ * answer is sent, the session's changes are written only if no key the
+ * route read (sess_get, sess_get_str, sess_to_json) was changed meanwhile
+ * by another request. If one was, nothing is written or sent, and the
+ * library runs the route again from the start on the session as now
+ * stored, with the same request (body and query kept; headers the route
+ * set are dropped), up to SESS_RERUN_MAX times in all, then answers 503
+ * with Retry-After. So everything a route does before answering must be
+ * safe to do again, except through the session itself; a route with other
+ * side effects (a mail sent, a row written elsewhere) calls sess_save()
+ * before them and handles SESS_ECONFLICT itself. Requests that only read
+ * the session never run twice. */
 typedef void (*sess_route_fn)(struct sess_request *req);
+
+/* Runs of one route for one request, at most, when other requests keep
+ * changing what it read. */
+#define SESS_RERUN_MAX 16
 
 /* The whole life of a route executable: opens the app from $SESSION_CONFIG
  * (STORE in the environment overrides `store`), then answers requests as
@@ -417,14 +435,19 @@ bool sess_exists(const struct sess_request *req);
 const char *sess_id(const struct sess_request *req);
 
 /* A top-level value of the session data, borrowed until the next change of
- * that key; NULL if absent. "cookie" is not data: use sess_to_json. */
-json_t *sess_get(const struct sess_request *req, const char *key);
+ * that key; NULL if absent. "cookie" is not data: use sess_to_json. The
+ * key counts as read (see sess_route_fn): its value as loaded is kept, and
+ * a change made in place to the value returned is saved like a set, as
+ * express-session saves `req.session.cart.pear = 3`. */
+json_t *sess_get(struct sess_request *req, const char *key);
 
-/* Reads a dotted path ("user.username") as a string; NULL if absent. */
-const char *sess_get_str(const struct sess_request *req, const char *path);
+/* Reads a dotted path ("user.username") as a string; NULL if absent. Its
+ * top-level key counts as read. */
+const char *sess_get_str(struct sess_request *req, const char *path);
 
 /* Sets a top-level key, taking ownership of `value` (even on error). Setting
- * a key to an equal value changes nothing (express-session's hash rule).
+ * a key to a value equal to the stored one changes nothing (express-session's
+ * hash rule); `value` may be the object sess_get returned, changed in place.
  * Only changed keys are merged into the stored record when it is saved.
  * SESS_EBADINPUT for "cookie" or an empty key. */
 enum sess_err sess_set(struct sess_request *req, const char *key, json_t *value);
@@ -438,8 +461,15 @@ enum sess_err sess_regenerate(struct sess_request *req) SESS_MUST_CHECK;
  * (when the client sent one). The request then has no session. */
 enum sess_err sess_destroy(struct sess_request *req) SESS_MUST_CHECK;
 
-/* Writes the session now (the end-of-request save still happens if it
- * changes again afterwards). */
+/* Writes the session now, the explicit commit (the end-of-request save still
+ * happens if it changes again afterwards). SESS_ECONFLICT when a key this
+ * request read was changed by another request since it was loaded: nothing
+ * was written, and the request now holds the session as stored (as after
+ * sess_reload; no session if it was destroyed meanwhile), so the route can
+ * redo its work or answer. A route that calls it before a side effect
+ * outside the session is never run again past that point by the library.
+ * Values got before a successful save are not watched for in-place changes
+ * afterwards: get them again. */
 enum sess_err sess_save(struct sess_request *req) SESS_MUST_CHECK;
 
 /* Re-reads the stored session, dropping this request's unsaved changes.

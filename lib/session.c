@@ -155,6 +155,17 @@ clear_cookie(struct sess_request *req)
  * Loading
  * ------------------------------------------------------------------------ */
 
+/* Forgets what the route read: after a load or a write, the stored record
+ * is what the request holds. */
+static void
+forget_reads(struct sess_request *req)
+{
+    json_decref(req->read);
+    json_decref(req->read_absent);
+    req->read = req->read_absent = NULL;
+    req->is_untracked = false;
+}
+
 static void
 reset_session(struct sess_request *req)
 {
@@ -162,6 +173,7 @@ reset_session(struct sess_request *req)
     json_decref(req->dirty);
     req->data = NULL;
     req->dirty = NULL;
+    forget_reads(req);
     req->id[0] = '\0';
     req->is_loaded = false;
     req->is_new = false;
@@ -186,6 +198,7 @@ adopt_record(struct sess_request *req, const struct sess_record *rec)
     }
     json_decref(req->data);
     json_decref(req->dirty);
+    forget_reads(req);
     req->data = data;
     req->dirty = json_object();
     req->expires_ms = rec->expires_ms;
@@ -220,6 +233,7 @@ sess_session_begin(struct sess_request *req)
     req->has_cookie = false;
     req->is_destroyed = false;
     req->store_failed = false;
+    req->is_conflict = false;
     if (header)
         load_from_cookie(req, header);
     /* express-session makes a session for every request; with
@@ -291,14 +305,49 @@ sess_expires_ms(const struct sess_request *req)
     return req->is_loaded ? cap_at_deadline(req->expires_ms, req->deadline_ms) : next_expiry(req);
 }
 
+/* Records that the route read `key` of the stored session, before any
+ * change of its own: the value as loaded is kept (a copy, since the route
+ * may change the one it got in place). Only keys a route reads cost this;
+ * a session that is not stored yet has nothing to watch. */
+static void
+note_read(struct sess_request *req, const char *key)
+{
+    json_t *v;
+    int rc;
+
+    if (!req->is_loaded || json_object_get(req->dirty, key) ||
+        json_object_get(req->read, key) || json_object_get(req->read_absent, key))
+        return;
+    if (!req->read && !(req->read = json_object()))
+        goto untracked;
+    if (!req->read_absent && !(req->read_absent = json_object()))
+        goto untracked;
+    v = json_object_get(req->data, key);
+    rc = v ? json_object_set_new(req->read, key, json_deep_copy(v))
+           : json_object_set_new(req->read_absent, key, json_true());
+    if (rc == 0)
+        return;
+untracked:
+    req->is_untracked = true;
+}
+
 json_t *
-sess_get(const struct sess_request *req, const char *key)
+sess_session_peek(const struct sess_request *req, const char *key)
 {
     return req->data ? json_object_get(req->data, key) : NULL;
 }
 
+json_t *
+sess_get(struct sess_request *req, const char *key)
+{
+    if (!req->data || strcmp(key, "cookie") == 0)
+        return NULL;
+    note_read(req, key);
+    return json_object_get(req->data, key);
+}
+
 const char *
-sess_get_str(const struct sess_request *req, const char *path)
+sess_get_str(struct sess_request *req, const char *path)
 {
     json_t *v = req->data;
     const char *p = path;
@@ -310,6 +359,8 @@ sess_get_str(const struct sess_request *req, const char *path)
             return NULL;
         memcpy(part, p, len);
         part[len] = '\0';
+        if (v == req->data)
+            note_read(req, part);
         v = json_object_get(v, part);
         p += len;
         if (*p == '.')
@@ -362,8 +413,10 @@ sess_set(struct sess_request *req, const char *key, json_t *value)
     if (err != SESS_OK)
         goto out;
     old = json_object_get(req->data, key);
-    /* express-session hashes the data: an equal value is no change. */
-    if (old && json_equal(old, value))
+    /* express-session hashes the data: an equal value is no change. A key
+     * the route read is decided at commit, against the value as loaded (it
+     * may be this very object, changed in place). */
+    if (old && old != value && json_equal(old, value) && !json_object_get(req->read, key))
         goto out;
     if (json_object_set(req->data, key, value) != 0 ||
         json_object_set_new(req->dirty, key, json_true()) != 0)
@@ -376,7 +429,7 @@ out:
 enum sess_err
 sess_unset(struct sess_request *req, const char *key)
 {
-    if (!sess_exists(req) || !json_object_get(req->data, key))
+    if (!sess_exists(req) || !json_object_get(req->data, key) || strcmp(key, "cookie") == 0)
         return SESS_OK;
     json_object_del(req->data, key);
     return json_object_set_new(req->dirty, key, json_true()) == 0 ? SESS_OK : SESS_ENOMEM;
@@ -443,6 +496,29 @@ owner_of(json_t *data)
     return (struct sess_str){json_string_value(name), json_string_length(name)};
 }
 
+/* True when every key the request read still holds the value it read:
+ * then writing its changes now is what running it after the writers it
+ * overlapped would have written. */
+static bool
+patch_reads_hold(const struct sess_patch *p, json_t *stored)
+{
+    const char *key;
+    json_t *v;
+
+    json_object_foreach(p->read, key, v)
+    {
+        json_t *now = json_object_get(stored, key);
+        if (!now || !json_equal(now, v))
+            return false;
+    }
+    json_object_foreach(p->absent, key, v)
+    {
+        if (json_object_get(stored, key))
+            return false;
+    }
+    return true;
+}
+
 enum sess_err
 sess_patch_merge(void *arg, const struct sess_record *current, struct sess_record *next)
 {
@@ -454,12 +530,16 @@ sess_patch_merge(void *arg, const struct sess_record *current, struct sess_recor
     json_decref(p->merged);
     free(p->text);
     p->text = NULL;
+    /* Without data, the store knows the record is the one the request
+     * loaded: nothing can have changed under it. */
     if (!current->data.ptr && p->whole)
         p->merged = json_copy(p->whole);
     else
         p->merged = json_loadb(current->data.ptr, current->data.len, 0, &jerr);
     if (!json_is_object(p->merged))
         return current->data.ptr ? SESS_ENOTFOUND : SESS_ENOMEM;
+    if (current->data.ptr && !patch_reads_hold(p, p->merged))
+        return SESS_ECONFLICT;
     json_object_foreach(p->del, key, v)
     {
         json_object_del(p->merged, key);
@@ -479,10 +559,12 @@ sess_patch_merge(void *arg, const struct sess_record *current, struct sess_recor
 char *
 sess_patch_dump(const struct sess_patch *patch)
 {
-    json_t *both = json_pack("{sOsO}", "set", patch->set, "del", patch->del);
-    char *text = both ? json_dumps(both, JSON_COMPACT) : NULL;
+    json_t *all = json_pack("{sOsOsOsO}", "set", patch->set, "del", patch->del, "read",
+                            patch->read ? patch->read : json_object(), "absent",
+                            patch->absent ? patch->absent : json_object());
+    char *text = all ? json_dumps(all, JSON_COMPACT) : NULL;
 
-    json_decref(both);
+    json_decref(all);
     return text;
 }
 
@@ -490,16 +572,21 @@ enum sess_err
 sess_patch_parse(struct sess_patch *patch, const char *text, size_t len, int64_t expires_ms)
 {
     json_error_t jerr;
-    json_t *both = json_loadb(text, len, 0, &jerr);
-    json_t *set = json_object_get(both, "set"), *del = json_object_get(both, "del");
+    json_t *all = json_loadb(text, len, 0, &jerr);
+    json_t *set = json_object_get(all, "set"), *del = json_object_get(all, "del");
+    json_t *read = json_object_get(all, "read"), *absent = json_object_get(all, "absent");
 
-    if (!json_is_object(set) || !json_is_object(del)) {
-        json_decref(both);
+    if (!json_is_object(set) || !json_is_object(del) || !json_is_object(read) ||
+        !json_is_object(absent)) {
+        json_decref(all);
         return SESS_EBADINPUT;
     }
-    *patch = (struct sess_patch){
-        .expires_ms = expires_ms, .set = json_incref(set), .del = json_incref(del)};
-    json_decref(both);
+    *patch = (struct sess_patch){.expires_ms = expires_ms,
+                                 .set = json_incref(set),
+                                 .del = json_incref(del),
+                                 .read = json_incref(read),
+                                 .absent = json_incref(absent)};
+    json_decref(all);
     return SESS_OK;
 }
 
@@ -508,6 +595,8 @@ sess_patch_free(struct sess_patch *patch)
 {
     json_decref(patch->set);
     json_decref(patch->del);
+    json_decref(patch->read);
+    json_decref(patch->absent);
     json_decref(patch->merged);
     free(patch->text);
     *patch = (struct sess_patch){0};
@@ -546,8 +635,12 @@ static enum sess_err
 save_loaded(struct sess_request *req, int64_t expires_ms)
 {
     struct sess_store *st = req->app->store;
-    struct sess_patch p = {
-        .expires_ms = expires_ms, .set = json_object(), .del = json_object(), .whole = req->data};
+    struct sess_patch p = {.expires_ms = expires_ms,
+                           .set = json_object(),
+                           .del = json_object(),
+                           .read = json_incref(req->read),
+                           .absent = json_incref(req->read_absent),
+                           .whole = req->data};
     enum sess_err err = SESS_ENOMEM;
     const char *key;
     json_t *v;
@@ -568,19 +661,55 @@ out:
     return err;
 }
 
-/* Writes the session now, whatever changed. */
+/* Settles what changed among the keys the route read: a key is changed
+ * when its value differs from the one loaded, whether it was set again or
+ * changed in place (the object sess_get returned). Keys set without being
+ * read were marked when set. */
+static enum sess_err
+settle_changes(struct sess_request *req)
+{
+    const char *key;
+    json_t *loaded;
+    int rc = 0;
+
+    json_object_foreach(req->read, key, loaded)
+    {
+        json_t *now = json_object_get(req->data, key);
+        if (now && json_equal(now, loaded))
+            json_object_del(req->dirty, key);
+        else
+            rc |= json_object_set_new(req->dirty, key, json_true());
+    }
+    json_object_foreach(req->read_absent, key, loaded)
+    {
+        if (!json_object_get(req->data, key))
+            json_object_del(req->dirty, key);
+        else
+            rc |= json_object_set_new(req->dirty, key, json_true());
+    }
+    return rc == 0 ? SESS_OK : SESS_ENOMEM;
+}
+
+/* Writes the session now, whatever changed. SESS_ECONFLICT when a key the
+ * request read has changed in the store since it was loaded: nothing is
+ * written. */
 static enum sess_err
 write_session(struct sess_request *req)
 {
     int64_t expires_ms = next_expiry(req);
-    enum sess_err err = req->is_new ? save_new(req, expires_ms) : save_loaded(req, expires_ms);
+    enum sess_err err;
 
+    if (req->is_untracked)
+        return SESS_ENOMEM;
+    err = req->is_new ? save_new(req, expires_ms) : save_loaded(req, expires_ms);
     if (err != SESS_OK)
         return err;
     req->is_new = false;
     req->is_loaded = true;
     req->expires_ms = expires_ms;
     json_object_clear(req->dirty);
+    /* What is stored now is what the request holds. */
+    forget_reads(req);
     return SESS_OK;
 }
 
@@ -592,7 +721,19 @@ sess_save(struct sess_request *req)
 
     if (!sess_exists(req))
         return SESS_ENOTFOUND;
-    err = write_session(req);
+    err = settle_changes(req);
+    if (err == SESS_OK)
+        err = write_session(req);
+    if (err == SESS_ECONFLICT) {
+        /* The route sees the session as stored now, to redo its work on. */
+        enum sess_err reload_err = load(req, req->id);
+        if (reload_err == SESS_ENOTFOUND) {
+            reset_session(req);
+            req->is_destroyed = true;
+        }
+        return reload_err == SESS_OK || reload_err == SESS_ENOTFOUND ? SESS_ECONFLICT
+                                                                     : reload_err;
+    }
     /* A new session saved early still gets its cookie at the end. */
     if (err == SESS_OK && was_new)
         req->is_cookie_due = true;
@@ -612,6 +753,9 @@ sess_session_commit(struct sess_request *req)
         return req->has_cookie ? clear_cookie(req) : SESS_OK;
     if (!sess_exists(req))
         return SESS_OK;
+    err = settle_changes(req);
+    if (err != SESS_OK)
+        return err;
     is_modified = json_object_size(req->dirty) > 0;
 
     if (req->is_new) {
@@ -663,7 +807,15 @@ sess_to_json(struct sess_request *req)
         return NULL;
     if (sess_exists(req)) {
         int64_t expires = req->is_loaded ? req->expires_ms : next_expiry(req);
+        const char *key;
+        json_t *v;
+
         json_object_set_new(out, "cookie", cookie_json(req, expires));
+        /* The caller gets the values themselves: all of them are read. */
+        json_object_foreach(req->data, key, v)
+        {
+            note_read(req, key);
+        }
         json_object_update(out, req->data);
     }
     return out;

@@ -44,14 +44,20 @@ typedef enum sess_err (*sess_merge_fn)(void *arg, const struct sess_record *curr
 
 /* A session update as data (session.c): the keys this request set, "cookie"
  * among them, and the keys it deleted, laid over the record as stored when
- * the write transaction runs, so that concurrent requests of one session
- * lose nothing but a same-key race. Being data, it can be carried to
- * another process and written there in a shared transaction (LMDB's group
- * commit, combine.c). */
+ * the write transaction runs; and what the request read, checked against
+ * that record first. If a key it read no longer holds the value it read,
+ * the merge is SESS_ECONFLICT and nothing is written: the request runs
+ * again on the fresh record (DESIGN.md: concurrent requests of one session
+ * are serializable). Keys written without being read merge as they are.
+ * Being data, it can be carried to another process and written there in a
+ * shared transaction (LMDB's group commit, combine.c), where each patch is
+ * checked against the state the batch's earlier ones left. */
 struct sess_patch {
     int64_t expires_ms; /* the new idle expiry */
     json_t *set;        /* key -> value */
     json_t *del;        /* key -> true */
+    json_t *read;       /* key -> the value the request read; may be NULL */
+    json_t *absent;     /* key -> true: read, and absent; may be NULL */
     /* The whole session as the request holds it (what it loaded, with the
      * changes above; borrowed), or NULL. A store that knows the record is
      * still the one that request loaded may pass `current` with empty data:
@@ -64,7 +70,8 @@ struct sess_patch {
 /* The sess_merge_fn of a patch (`arg`). */
 enum sess_err sess_patch_merge(void *arg, const struct sess_record *current,
                                struct sess_record *next) SESS_MUST_CHECK;
-/* The patch as one JSON text, {"set":{...},"del":{...}}; malloc'd, NULL
+/* The patch as one JSON text, {"set":{...},"del":{...},"read":{...},
+ * "absent":{...}}; malloc'd, NULL
  * when out of memory. */
 char *sess_patch_dump(const struct sess_patch *patch);
 /* Reads what sess_patch_dump wrote. SESS_EBADINPUT if it is not that. */

@@ -872,7 +872,7 @@ lmdb_update(struct sess_store *st, struct sess_str id, int64_t now_ms, sess_merg
     if (ls->combiner && merge == sess_patch_merge && update_encode(ls, id, now_ms, arg) &&
         sess_combine(ls->combiner, ls->val.ptr, ls->val.len, apply_updates, ls, &result)) {
         sodium_memzero(ls->val.ptr, ls->val.len);
-        if (result == SESS_OK || result == SESS_ENOTFOUND)
+        if (result == SESS_OK || result == SESS_ENOTFOUND || result == SESS_ECONFLICT)
             return (enum sess_err)result;
     }
     err = write_txn(ls, do_update, &a, now_ms, true);
