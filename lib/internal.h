@@ -95,6 +95,7 @@ struct sess_request {
      * with them. NULL until the first read. */
     json_t *read;
     json_t *read_absent;
+    uint64_t read_tag; /* the store's tag of the record loaded (0 after a write) */
     bool is_untracked; /* a read could not be recorded: refuse to write */
     bool is_conflict;  /* a key it read changed under it: run the route again */
     int64_t expires_ms; /* stored idle expiry of a loaded session */

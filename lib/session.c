@@ -201,6 +201,7 @@ adopt_record(struct sess_request *req, const struct sess_record *rec)
     forget_reads(req);
     req->data = data;
     req->dirty = json_object();
+    req->read_tag = rec->read_tag;
     req->expires_ms = rec->expires_ms;
     req->deadline_ms = rec->deadline_ms;
     req->created_ms = rec->created_ms;
@@ -640,6 +641,7 @@ save_loaded(struct sess_request *req, int64_t expires_ms)
                            .del = json_object(),
                            .read = json_incref(req->read),
                            .absent = json_incref(req->read_absent),
+                           .read_tag = req->read_tag,
                            .whole = req->data};
     enum sess_err err = SESS_ENOMEM;
     const char *key;
@@ -710,6 +712,7 @@ write_session(struct sess_request *req)
     json_object_clear(req->dirty);
     /* What is stored now is what the request holds. */
     forget_reads(req);
+    req->read_tag = 0;
     return SESS_OK;
 }
 

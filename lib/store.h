@@ -28,6 +28,9 @@ struct sess_record {
     int64_t created_ms;    /* creation or last regenerate */
     struct sess_str owner; /* username, for destroy-all-for-user; may be empty */
     struct sess_str data;  /* the session JSON as express-session stores it */
+    /* Set by get: names the stored bytes it read, so that an update in this
+     * process can tell they are still the ones stored (0: no such tag). */
+    uint64_t read_tag;
 };
 
 /* A record is live while now < expires_ms and (no deadline or now < deadline). */
@@ -58,10 +61,12 @@ struct sess_patch {
     json_t *del;        /* key -> true */
     json_t *read;       /* key -> the value the request read; may be NULL */
     json_t *absent;     /* key -> true: read, and absent; may be NULL */
+    uint64_t read_tag;  /* the loaded record's read_tag, or 0 */
     /* The whole session as the request holds it (what it loaded, with the
      * changes above; borrowed), or NULL. A store that knows the record is
-     * still the one that request loaded may pass `current` with empty data:
-     * the result is then this, with the new cookie, and nothing is parsed. */
+     * still the one that request loaded (its read_tag is the one get gave)
+     * may pass `current` with empty data: the result is then this, with the
+     * new cookie, and nothing is parsed. */
     json_t *whole;
     json_t *merged; /* sess_patch_merge's result, kept for `next`'s views */
     char *text;

@@ -83,9 +83,10 @@ struct lmdb_store {
     struct sess_buf cur;    /* update: the current record, unsealed */
     struct sess_buf val;    /* the value being written */
     struct sess_buf op;     /* a queued update, unsealed */
-    /* The id and stored bytes of the last record `get` returned: an update
-     * that finds them unchanged need not open and parse them again. */
-    struct sess_buf last_read;
+    /* Keys the read tags of records (sess_record.read_tag), random per
+     * process: an update that finds the bytes its request read need not
+     * open and parse them again. */
+    unsigned char tag_key[crypto_shorthash_KEYBYTES];
     bool may_combine;               /* group commit: lmdb_sync is not none */
     struct sess_combiner *combiner; /* opened by the first update; NULL: alone */
     char dir[];
@@ -505,6 +506,7 @@ decode_record(struct lmdb_store *ls, struct sess_str id, const MDB_val *v, bool 
     out->expires_ms = h.expires_ms;
     out->deadline_ms = h.deadline_ms;
     out->created_ms = h.created_ms;
+    out->read_tag = 0;
     if (check_live && !sess_record_is_live(out, now_ms))
         return SESS_ENOTFOUND;
 
@@ -604,6 +606,18 @@ delete_record(struct lmdb_store *ls, MDB_txn *txn, struct sess_str id, const MDB
  * Sessions
  * ------------------------------------------------------------------------ */
 
+/* Names the stored bytes of a record for sess_record.read_tag; never 0. */
+static uint64_t
+read_tag(const struct lmdb_store *ls, const MDB_val *v)
+{
+    unsigned char h[crypto_shorthash_BYTES];
+    uint64_t tag;
+
+    crypto_shorthash(h, v->mv_data, v->mv_size, ls->tag_key);
+    memcpy(&tag, h, sizeof tag);
+    return tag ? tag : 1;
+}
+
 static enum sess_err
 lmdb_get(struct sess_store *st, struct sess_str id, int64_t now_ms, struct sess_record *out,
          struct sess_buf *buf)
@@ -626,11 +640,8 @@ lmdb_get(struct sess_store *st, struct sess_str id, int64_t now_ms, struct sess_
         err = fail(ls, rc, "mdb_get");
     else
         err = decode_record(ls, id, &v, true, now_ms, out, buf, true);
-    ls->last_read.len = 0;
-    if (err == SESS_OK && id.len + v.mv_size <= SESS_COMBINE_PAYLOAD_MAX &&
-        sess_buf_append(&ls->last_read, id.ptr, id.len) == SESS_OK &&
-        sess_buf_append(&ls->last_read, v.mv_data, v.mv_size) != SESS_OK)
-        ls->last_read.len = 0;
+    if (err == SESS_OK)
+        out->read_tag = read_tag(ls, &v);
     read_end(ls);
     return err;
 }
@@ -683,12 +694,18 @@ struct update_arg {
     void *arg;
 };
 
+
+/* The stored bytes `v` are the very ones the patch's request read. Ids are
+ * random and a tag is keyed by a secret of this process, so two records
+ * share one only by chance (2^-64); a sealed record's bytes change on every
+ * write, even of the same data. */
 static bool
-is_last_read(const struct lmdb_store *ls, struct sess_str id, const MDB_val *v)
+is_unchanged_since_read(const struct lmdb_store *ls, const struct update_arg *a, const MDB_val *v)
 {
-    return ls->last_read.len == id.len + v->mv_size &&
-           memcmp(ls->last_read.ptr, id.ptr, id.len) == 0 &&
-           memcmp(ls->last_read.ptr + id.len, v->mv_data, v->mv_size) == 0;
+    const struct sess_patch *p = a->arg;
+
+    return a->merge == sess_patch_merge && p->whole && p->read_tag &&
+           p->read_tag == read_tag(ls, v);
 }
 
 static enum sess_err
@@ -708,12 +725,10 @@ do_update(struct lmdb_store *ls, MDB_txn *txn, void *arg)
         return fail(ls, rc, "mdb_get");
     /* Copied out of the map: the put below may reuse the pages `v` is on,
      * and `next` may borrow from `cur`. A patch whose request holds the
-     * whole session, over the very bytes this process last read, is laid
-     * over what the request holds: the record is not opened again. */
-    err =
-        decode_record(ls, a->id, &v, true, a->now_ms, &cur, &ls->cur,
-                      a->merge != sess_patch_merge || !((const struct sess_patch *)a->arg)->whole ||
-                          !is_last_read(ls, a->id, &v));
+     * whole session, over the very bytes it read, is laid over what the
+     * request holds: the record is not opened again. */
+    err = decode_record(ls, a->id, &v, true, a->now_ms, &cur, &ls->cur,
+                        !is_unchanged_since_read(ls, a, &v));
     if (err != SESS_OK)
         return err;
     next = cur;
@@ -1906,7 +1921,7 @@ lmdb_close(struct sess_store *st)
     sess_buf_wipe(&ls->cur);
     sess_buf_wipe(&ls->val);
     sess_buf_wipe(&ls->op);
-    sess_buf_free(&ls->last_read);
+    sodium_memzero(ls->tag_key, sizeof ls->tag_key);
     free(ls);
 }
 
@@ -2049,6 +2064,7 @@ sess_store_lmdb_open(struct sess_store **st, const char *dir, const struct sess_
     ls->is_ready = true;
     /* Without fsync there is nothing for a group to share. */
     ls->may_combine = cfg->lmdb_sync != SESS_SYNC_NONE;
+    randombytes_buf(ls->tag_key, sizeof ls->tag_key);
     *st = &ls->base;
 out:
     if (err != SESS_OK)

@@ -807,6 +807,7 @@ decode_value(struct redis_store *rs, struct sess_str id, struct sess_str raw, lo
     if (err != SESS_OK)
         return err;
     out->expires_ms = sess_clock_real_ms() + (pttl_ms >= 0 ? (int64_t)pttl_ms : NO_TTL_EXPIRY_MS);
+    out->read_tag = 0;
     return SESS_OK;
 }
 
