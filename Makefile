@@ -1,12 +1,16 @@
 # fcgi-session. `make run` serves the demo, `make check` runs every test.
 # Everything lands under $(BUILD); SANITIZE=1 builds an ASan+UBSan copy in
-# build/asan so the two never mix.
+# build/asan so the two never mix. Each target installs what it needs and
+# is missing (scripts/deps): `make` and `make install` the build
+# dependencies only, `make run` the demo's server, `make check` what the
+# tests start; DEPS=no installs nothing.
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
 PORT    ?= 8080
 SERVER  ?= lighttpd
 CC      ?= cc
+DEPS    ?= yes
 
 ifeq ($(SANITIZE),1)
 BUILD   ?= build/asan
@@ -37,29 +41,48 @@ FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz-replay/%)
 BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 
-DEPS_STAMP := build/.deps-ok
+# scripts/deps runs once per machine for the build (again when it
+# changes); with DEPS=no, never.
+ifeq ($(DEPS),no)
+DEPS_STAMP :=
+DEPS_RUN   := @true
+else
+DEPS_STAMP := build/.deps-build
+DEPS_RUN   := @SERVER=$(SERVER) FCGI=$(FCGI) TLS=$(TLS) scripts/deps
+endif
 
 # Object files are intermediate in the pattern chains; keep them so a second
 # `make check` rebuilds nothing.
 .SECONDARY:
 
-.PHONY: all deps check unit integration run install uninstall fuzz lint bench bench-lib format \
-        format-check clean valgrind
+.PHONY: all deps deps-run deps-check check unit integration run install uninstall fuzz lint bench \
+        bench-lib format format-check clean valgrind
 
 all: $(BUILD)/libfcgi-session.a $(BUILD)/libfcgi-session.so $(ROUTE_BIN) $(BUILD)/sessctl
 
-# The dependency script runs once per machine (again when it changes); every
-# build target depends on it, so a fresh machine needs no step by hand.
+# Every build target depends on the build's dependencies, so a fresh
+# machine needs no step by hand; `make run` and `make check` add theirs,
+# looked up each time (they depend on SERVER, and a test may have removed
+# one). None of them stops a service that was running.
 deps: $(DEPS_STAMP)
+ifneq ($(DEPS_STAMP),)
 $(DEPS_STAMP): scripts/deps
-	@scripts/deps
+	@scripts/deps build
 	@mkdir -p $(@D) && touch $@
+endif
+
+deps-run: | $(DEPS_STAMP)
+	$(DEPS_RUN) run
+
+deps-check: | $(DEPS_STAMP)
+	$(DEPS_RUN) check
 
 $(BUILD)/obj/%.o: %.c lib/sess.h $(wildcard lib/*.h) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/obj/tests/unit/%.o: CFLAGS += -Itests/unit
+$(UNIT_SRC:tests/unit/%.c=$(BUILD)/obj/tests/unit/%.o) $(BUILD)/obj/tests/unit/fixture.o: | deps-check
 
 $(BUILD)/libfcgi-session.a: $(LIB_OBJ)
 	@rm -f $@
@@ -91,7 +114,7 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/libfcgi-session.a
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-check: all $(UNIT_BIN) $(FUZZ_BIN) $(BENCH_BIN)
+check: deps-check all $(UNIT_BIN) $(FUZZ_BIN) $(BENCH_BIN)
 	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run
 
 # The route executables and sessctl under valgrind behind lighttpd (CI);
@@ -102,7 +125,7 @@ valgrind: all
 unit: $(UNIT_BIN)
 	@BUILD=$(BUILD) tests/run unit
 
-run: all
+run: deps-run all
 	@BUILD=$(BUILD) PORT=$(PORT) SERVER=$(SERVER) TLS=$(TLS) scripts/run
 
 fuzz: | $(DEPS_STAMP)
