@@ -141,11 +141,25 @@ bench: all $(BENCH_BIN)
 bench-lib: $(BUILD)/bench/bench_lib
 	$(BUILD)/bench/bench_lib
 
+# The directories install puts files in, under PREFIX.
+INSTALL_DIRS := lib lib/pkgconfig include bin lib/fcgi-session lib/fcgi-session/cgi-bin \
+                share/man/man3 share/man/man8 share/fcgi-session share/fcgi-session/html
+# The directories install made (those missing before, PREFIX and its
+# parents included), one a line, for uninstall to remove.
+MADE_DIRS    = $(DESTDIR)$(PREFIX)/lib/fcgi-session/made-dirs
+
+# ldconfig after an install to the system, so that a program linked with
+# -lfcgi-session finds it (not for a staged install, DESTDIR=..., nor as a
+# user, who could not write its cache).
 install: all
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
-	           $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/fcgi-session/cgi-bin \
-	           $(DESTDIR)$(PREFIX)/share/man/man3 $(DESTDIR)$(PREFIX)/share/man/man8 \
-	           $(DESTDIR)$(PREFIX)/share/fcgi-session/html
+	@made=$$(for d in $(INSTALL_DIRS:%=$(PREFIX)/%); do \
+	    while [ ! -d "$(DESTDIR)$$d" ] && [ "$$d" != / ] && [ "$$d" != . ]; do \
+	        echo "$$d"; d=$$(dirname "$$d"); \
+	    done; \
+	done); \
+	install -d $(INSTALL_DIRS:%=$(DESTDIR)$(PREFIX)/%) && \
+	{ cat $(MADE_DIRS) 2> /dev/null; printf '%s\n' $$made; } | sed '/^$$/d' | LC_ALL=C sort -u > $(MADE_DIRS).new && \
+	mv $(MADE_DIRS).new $(MADE_DIRS)
 	install -m 644 $(BUILD)/libfcgi-session.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(BUILD)/libfcgi-session.so $(DESTDIR)$(PREFIX)/lib/libfcgi-session.so.0
 	ln -sf libfcgi-session.so.0 $(DESTDIR)$(PREFIX)/lib/libfcgi-session.so
@@ -157,8 +171,11 @@ install: all
 	install -m 644 $(wildcard man/*.3) $(DESTDIR)$(PREFIX)/share/man/man3/
 	install -m 644 $(wildcard man/*.8) $(DESTDIR)$(PREFIX)/share/man/man8/
 	install -m 644 $(wildcard html/*.html) $(DESTDIR)$(PREFIX)/share/fcgi-session/html/
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" -eq 0 ] && command -v ldconfig > /dev/null; then \
+	    echo ldconfig; ldconfig; \
+	fi
 
-# Removes what install put there, and the directories it made if empty.
+# Removes what install put there, then the directories it made, if empty.
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/lib/libfcgi-session.a $(DESTDIR)$(PREFIX)/lib/libfcgi-session.so \
 	      $(DESTDIR)$(PREFIX)/lib/libfcgi-session.so.0 $(DESTDIR)$(PREFIX)/include/sess.h \
@@ -167,9 +184,14 @@ uninstall:
 	      $(addprefix $(DESTDIR)$(PREFIX)/share/man/man3/,$(notdir $(wildcard man/*.3))) \
 	      $(addprefix $(DESTDIR)$(PREFIX)/share/man/man8/,$(notdir $(wildcard man/*.8))) \
 	      $(addprefix $(DESTDIR)$(PREFIX)/share/fcgi-session/html/,$(notdir $(wildcard html/*.html)))
-	-rmdir $(DESTDIR)$(PREFIX)/lib/fcgi-session/cgi-bin $(DESTDIR)$(PREFIX)/lib/fcgi-session \
-	       $(DESTDIR)$(PREFIX)/share/fcgi-session/html $(DESTDIR)$(PREFIX)/share/fcgi-session \
-	       2> /dev/null
+	@made=$$(cat $(MADE_DIRS) 2> /dev/null); rm -f $(MADE_DIRS); \
+	for d in $$(printf '%s\n' $$made $(PREFIX)/lib/fcgi-session/cgi-bin $(PREFIX)/lib/fcgi-session \
+	        $(PREFIX)/share/fcgi-session/html $(PREFIX)/share/fcgi-session | LC_ALL=C sort -ru); do \
+	    rmdir "$(DESTDIR)$$d" 2> /dev/null || true; \
+	done
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" -eq 0 ] && command -v ldconfig > /dev/null; then \
+	    echo ldconfig; ldconfig; \
+	fi
 
 format:
 	clang-format -i lib/*.[ch] cgi-bin/*.c tools/*.c tests/unit/*.[ch] tests/fuzz/*.c bench/*.c
