@@ -29,6 +29,7 @@ stand_in() {
     {
         printf '#!/usr/bin/env bash\n'
         printf 'STATE=%q LOG=%q\n' "$STATE" "$LOG"
+        # shellcheck disable=SC2016 # for the stand-in
         printf 'echo "%s $*" >> "$LOG"\n' "$1"
         cat
     } > "$BIN/$1"
@@ -131,10 +132,11 @@ is "$(stopped_by install)" "" "make install stops no service"
 is "$(grep -c '^ldconfig' "$T_DIR/install.calls")" 0 "make install DESTDIR=... runs no ldconfig"
 check "make install DESTDIR=... installs the routes" test -x "$T_DIR/dest/usr/local/lib/fcgi-session/cgi-bin/views.fcgi"
 
-for step in make install; do
-    bad=$(installed_by "$step" | tr ' ' '\n' | grep -E "$TEST_TOOLS" | xargs)
-    is "$bad" "" "$(sed 's/^install$/make install/' <<< "$step") installs no package of the tests or the demo"
-done
+no_tools() {
+    installed_by "$1" | tr ' ' '\n' | grep -E "$TEST_TOOLS" | xargs
+}
+is "$(no_tools make)" "" "make installs no package of the tests or the demo"
+is "$(no_tools install)" "" "make install installs no package of the tests or the demo"
 
 mk run deps-run BUILD=build
 ran run "make run's dependency step succeeds"
@@ -151,7 +153,7 @@ ran check "make check's dependency step succeeds"
 like " $(installed_by check) " " chromium .*libcmocka-dev .*nodejs .*redis-server " \
     "make check installs what the tests start"
 is "$(stopped_by check)" "redis-server" "make check stops redis-server, which its install started, and nothing else"
-like "$(cat "$STATE/running" | sort | xargs)" "^apache2 lighttpd nginx$|^apache2 nginx$" \
+like "$(sort "$STATE/running" | xargs)" "^apache2 lighttpd nginx$|^apache2 nginx$" \
     "Apache and nginx, running before, still run"
 
 rm -f "$SRC/build/.deps-build"
