@@ -790,8 +790,8 @@ cmd_check(const char *config_path, int argc, char **argv)
         snprintf(c.user, sizeof c.user, "uid %u", (unsigned)geteuid());
     err = sess_config_load(&cfg, config_path, errmsg, sizeof errmsg);
     if (err == SESS_OK && store_env && *store_env) {
-        err = sess_config_set(&cfg, "STORE (environment)", "store", store_env, errmsg,
-                              sizeof errmsg);
+        err =
+            sess_config_set(&cfg, "STORE (environment)", "store", store_env, errmsg, sizeof errmsg);
         if (err == SESS_OK)
             err = sess_config_check(&cfg, errmsg, sizeof errmsg);
         if (err != SESS_OK)
