@@ -119,7 +119,7 @@ check: deps-check all $(UNIT_BIN) $(FUZZ_BIN) $(BENCH_BIN)
 
 # The route executables and sessctl under valgrind behind lighttpd (CI);
 # needs the normal build, not SANITIZE=1.
-valgrind: all
+valgrind: deps-check all
 	@BUILD=$(BUILD) scripts/valgrind-check
 
 unit: $(UNIT_BIN)
@@ -135,7 +135,7 @@ fuzz: | $(DEPS_STAMP)
 lint: | $(DEPS_STAMP)
 	@BUILD=$(BUILD) LINT_CFLAGS='$(CFLAGS)' scripts/lint
 
-bench: all $(BENCH_BIN)
+bench: deps-run all $(BENCH_BIN)
 	@BUILD=$(BUILD) bench/run
 
 bench-lib: $(BUILD)/bench/bench_lib
