@@ -1,12 +1,16 @@
 # fcgi-session. `make run` serves the demo, `make check` runs every test.
 # Everything lands under $(BUILD); SANITIZE=1 builds an ASan+UBSan copy in
-# build/asan so the two never mix.
+# build/asan so the two never mix. Each target installs what it needs and
+# is missing (scripts/deps): `make` and `make install` the build
+# dependencies only, `make run` the demo's server, `make check` what the
+# tests start; DEPS=no installs nothing.
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
 PORT    ?= 8080
 SERVER  ?= lighttpd
 CC      ?= cc
+DEPS    ?= yes
 
 ifeq ($(SANITIZE),1)
 BUILD   ?= build/asan
@@ -37,29 +41,48 @@ FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz-replay/%)
 BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 
-DEPS_STAMP := build/.deps-ok
+# scripts/deps runs once per machine for the build (again when it
+# changes); with DEPS=no, never.
+ifeq ($(DEPS),no)
+DEPS_STAMP :=
+DEPS_RUN   := @true
+else
+DEPS_STAMP := build/.deps-build
+DEPS_RUN   := @SERVER=$(SERVER) FCGI=$(FCGI) TLS=$(TLS) scripts/deps
+endif
 
 # Object files are intermediate in the pattern chains; keep them so a second
 # `make check` rebuilds nothing.
 .SECONDARY:
 
-.PHONY: all deps check unit integration run install uninstall fuzz lint bench bench-lib format \
-        format-check clean valgrind
+.PHONY: all deps deps-run deps-check check unit integration run install uninstall fuzz lint bench \
+        bench-lib format format-check clean valgrind
 
 all: $(BUILD)/libfcgi-session.a $(BUILD)/libfcgi-session.so $(ROUTE_BIN) $(BUILD)/sessctl
 
-# The dependency script runs once per machine (again when it changes); every
-# build target depends on it, so a fresh machine needs no step by hand.
+# Every build target depends on the build's dependencies, so a fresh
+# machine needs no step by hand; `make run` and `make check` add theirs,
+# looked up each time (they depend on SERVER, and a test may have removed
+# one). None of them stops a service that was running.
 deps: $(DEPS_STAMP)
+ifneq ($(DEPS_STAMP),)
 $(DEPS_STAMP): scripts/deps
-	@scripts/deps
+	@scripts/deps build
 	@mkdir -p $(@D) && touch $@
+endif
+
+deps-run: | $(DEPS_STAMP)
+	$(DEPS_RUN) run
+
+deps-check: | $(DEPS_STAMP)
+	$(DEPS_RUN) check
 
 $(BUILD)/obj/%.o: %.c lib/sess.h $(wildcard lib/*.h) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/obj/tests/unit/%.o: CFLAGS += -Itests/unit
+$(UNIT_SRC:tests/unit/%.c=$(BUILD)/obj/tests/unit/%.o) $(BUILD)/obj/tests/unit/fixture.o: | deps-check
 
 $(BUILD)/libfcgi-session.a: $(LIB_OBJ)
 	@rm -f $@
@@ -91,18 +114,18 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/libfcgi-session.a
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-check: all $(UNIT_BIN) $(FUZZ_BIN) $(BENCH_BIN)
+check: deps-check all $(UNIT_BIN) $(FUZZ_BIN) $(BENCH_BIN)
 	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run
 
 # The route executables and sessctl under valgrind behind lighttpd (CI);
 # needs the normal build, not SANITIZE=1.
-valgrind: all
+valgrind: deps-check all
 	@BUILD=$(BUILD) scripts/valgrind-check
 
 unit: $(UNIT_BIN)
 	@BUILD=$(BUILD) tests/run unit
 
-run: all
+run: deps-run all
 	@BUILD=$(BUILD) PORT=$(PORT) SERVER=$(SERVER) TLS=$(TLS) scripts/run
 
 fuzz: | $(DEPS_STAMP)
@@ -112,17 +135,31 @@ fuzz: | $(DEPS_STAMP)
 lint: | $(DEPS_STAMP)
 	@BUILD=$(BUILD) LINT_CFLAGS='$(CFLAGS)' scripts/lint
 
-bench: all $(BENCH_BIN)
+bench: deps-run all $(BENCH_BIN)
 	@BUILD=$(BUILD) bench/run
 
 bench-lib: $(BUILD)/bench/bench_lib
 	$(BUILD)/bench/bench_lib
 
+# The directories install puts files in, under PREFIX.
+INSTALL_DIRS := lib lib/pkgconfig include bin lib/fcgi-session lib/fcgi-session/cgi-bin \
+                share/man/man3 share/man/man8 share/fcgi-session share/fcgi-session/html
+# The directories install made (those missing before, PREFIX and its
+# parents included), one a line, for uninstall to remove.
+MADE_DIRS    = $(DESTDIR)$(PREFIX)/lib/fcgi-session/made-dirs
+
+# ldconfig after an install to the system, so that a program linked with
+# -lfcgi-session finds it (not for a staged install, DESTDIR=..., nor as a
+# user, who could not write its cache).
 install: all
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
-	           $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/fcgi-session/cgi-bin \
-	           $(DESTDIR)$(PREFIX)/share/man/man3 $(DESTDIR)$(PREFIX)/share/man/man8 \
-	           $(DESTDIR)$(PREFIX)/share/fcgi-session/html
+	@made=$$(for d in $(INSTALL_DIRS:%=$(PREFIX)/%); do \
+	    while [ ! -d "$(DESTDIR)$$d" ] && [ "$$d" != / ] && [ "$$d" != . ]; do \
+	        echo "$$d"; d=$$(dirname "$$d"); \
+	    done; \
+	done); \
+	install -d $(INSTALL_DIRS:%=$(DESTDIR)$(PREFIX)/%) && \
+	{ cat $(MADE_DIRS) 2> /dev/null; printf '%s\n' $$made; } | sed '/^$$/d' | LC_ALL=C sort -u > $(MADE_DIRS).new && \
+	mv $(MADE_DIRS).new $(MADE_DIRS)
 	install -m 644 $(BUILD)/libfcgi-session.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(BUILD)/libfcgi-session.so $(DESTDIR)$(PREFIX)/lib/libfcgi-session.so.0
 	ln -sf libfcgi-session.so.0 $(DESTDIR)$(PREFIX)/lib/libfcgi-session.so
@@ -134,8 +171,11 @@ install: all
 	install -m 644 $(wildcard man/*.3) $(DESTDIR)$(PREFIX)/share/man/man3/
 	install -m 644 $(wildcard man/*.8) $(DESTDIR)$(PREFIX)/share/man/man8/
 	install -m 644 $(wildcard html/*.html) $(DESTDIR)$(PREFIX)/share/fcgi-session/html/
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" -eq 0 ] && command -v ldconfig > /dev/null; then \
+	    echo ldconfig; ldconfig; \
+	fi
 
-# Removes what install put there, and the directories it made if empty.
+# Removes what install put there, then the directories it made, if empty.
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/lib/libfcgi-session.a $(DESTDIR)$(PREFIX)/lib/libfcgi-session.so \
 	      $(DESTDIR)$(PREFIX)/lib/libfcgi-session.so.0 $(DESTDIR)$(PREFIX)/include/sess.h \
@@ -144,9 +184,14 @@ uninstall:
 	      $(addprefix $(DESTDIR)$(PREFIX)/share/man/man3/,$(notdir $(wildcard man/*.3))) \
 	      $(addprefix $(DESTDIR)$(PREFIX)/share/man/man8/,$(notdir $(wildcard man/*.8))) \
 	      $(addprefix $(DESTDIR)$(PREFIX)/share/fcgi-session/html/,$(notdir $(wildcard html/*.html)))
-	-rmdir $(DESTDIR)$(PREFIX)/lib/fcgi-session/cgi-bin $(DESTDIR)$(PREFIX)/lib/fcgi-session \
-	       $(DESTDIR)$(PREFIX)/share/fcgi-session/html $(DESTDIR)$(PREFIX)/share/fcgi-session \
-	       2> /dev/null
+	@made=$$(cat $(MADE_DIRS) 2> /dev/null); rm -f $(MADE_DIRS); \
+	for d in $$(printf '%s\n' $$made $(PREFIX)/lib/fcgi-session/cgi-bin $(PREFIX)/lib/fcgi-session \
+	        $(PREFIX)/share/fcgi-session/html $(PREFIX)/share/fcgi-session | LC_ALL=C sort -ru); do \
+	    rmdir "$(DESTDIR)$$d" 2> /dev/null || true; \
+	done
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" -eq 0 ] && command -v ldconfig > /dev/null; then \
+	    echo ldconfig; ldconfig; \
+	fi
 
 format:
 	clang-format -i lib/*.[ch] cgi-bin/*.c tools/*.c tests/unit/*.[ch] tests/fuzz/*.c bench/*.c

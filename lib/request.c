@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -273,6 +275,34 @@ catch_stop_signals(void)
     sigaction(SIGINT, &sa, NULL);
 }
 
+/* True when stderr is the journal's stream already (a systemd service):
+ * systemd names it in JOURNAL_STREAM as "DEVICE:INODE". */
+static bool
+stderr_is_journal(void)
+{
+    const char *js = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    struct stat st;
+
+    return js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(STDERR_FILENO, &st) == 0 &&
+           (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+/* Why the executable cannot start. spawn-fcgi points stderr at /dev/null
+ * and web servers keep it in logs of their own, so unless stderr is a
+ * terminal (someone ran it by hand) or the journal, it goes to syslog too,
+ * where the operator looks when the server answers "connection refused". */
+static void
+report_startup_error(const char *route_name, const char *msg)
+{
+    fprintf(stderr, "%s: %s\n", route_name, msg);
+    if (isatty(STDERR_FILENO) || stderr_is_journal())
+        return;
+    openlog(route_name, LOG_PID, LOG_DAEMON);
+    syslog(LOG_ERR, "%s", msg);
+    closelog();
+}
+
 int
 sess_run(const char *route_name, sess_route_fn route)
 {
@@ -286,7 +316,7 @@ sess_run(const char *route_name, sess_route_fn route)
     signal(SIGPIPE, SIG_IGN);
     err = sess_app_open(&app, NULL, errmsg, sizeof errmsg);
     if (err != SESS_OK) {
-        fprintf(stderr, "%s: %s\n", route_name, errmsg);
+        report_startup_error(route_name, errmsg);
         return err == SESS_ECONFIG ? SESS_EXIT_CONFIG : SESS_EXIT_SOFTWARE;
     }
     memset(&req, 0, sizeof req);
@@ -302,7 +332,7 @@ sess_run(const char *route_name, sess_route_fn route)
     }
     catch_stop_signals();
     if (FCGX_Init() != 0 || FCGX_InitRequest(&fcgx, 0, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
-        fprintf(stderr, "%s: libfcgi failed to initialise\n", route_name);
+        report_startup_error(route_name, "libfcgi failed to initialise");
         status = SESS_EXIT_SOFTWARE;
         goto out;
     }

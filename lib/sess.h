@@ -362,7 +362,9 @@ typedef void (*sess_route_fn)(struct sess_request *req);
  * (STORE in the environment overrides `store`), then answers requests as
  * FastCGI (or once, as plain CGI) until the web server stops it. Returns the
  * process exit status: 0, SESS_EXIT_CONFIG (78) after printing
- * "ROUTE: FILE:LINE: ..." to stderr, or SESS_EXIT_SOFTWARE. */
+ * "ROUTE: FILE:LINE: ..." to stderr, or SESS_EXIT_SOFTWARE. Unless stderr
+ * is a terminal or the journal, a failure to start also goes to syslog
+ * (facility daemon, priority err, tagged ROUTE[PID]). */
 int sess_run(const char *route_name, sess_route_fn route);
 
 /* Opens an app as sess_run does, for tools and tests. `config_path` NULL

@@ -7,6 +7,12 @@
 # the drop-in wants sockets. Only ports and file locations differ from the
 # stock files. Each answers the routes, 404 elsewhere, a form login (its
 # Origin check sees the Host the browser sent) and the profile after it.
+# The commands are those that work without systemd as PID 1: spawn-fcgi
+# with pidfiles, stopped by them; init.d/fcgi-session start, status,
+# restart and stop; apache2ctl graceful, which starts a server that is not
+# running. Then the pre-flight check (sessctl check as www-data) and a
+# broken configuration, whose file:line message must reach the system log
+# from spawn-fcgi, the init script and lighttpd's bin-path.
 # Needs root and Debian's packages; skips otherwise.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -67,6 +73,41 @@ spawn_routes() {
     done
 }
 
+# init.d/fcgi-session with this installation's paths in its defaults file.
+init_defaults() {
+    printf '%s\n' "PROCS=1" "WRITE_PROCS=2" "RUN=$D/fcgi" "BIN=$T_BUILD/cgi-bin" \
+        "SESSCTL=$T_BUILD/sessctl" "CONFIG=$D/fcgi-session.conf" > "$D/default"
+}
+
+initd() {
+    FCGI_SESSION_DEFAULTS=$D/default "${LOGGED[@]}" sh "$T_ROOT/init.d/fcgi-session" "$@"
+}
+
+# The pids in the init script's pidfiles.
+initd_pids() {
+    local f
+    for f in "$D"/fcgi/*.pid; do
+        [ -f "$f" ] && cat "$f" && echo
+    done | sort -n | xargs
+}
+
+# restart: new processes that serve; stop: none left, status says so.
+initd_restart_stop() {
+    local name=$1 before after
+    before=$(initd_pids)
+    initd restart > "$D/initd.log" 2>&1
+    is "$?" 0 "$name: init.d/fcgi-session restart $(head -c 300 "$D/initd.log")"
+    after=$(initd_pids)
+    isnt "$after" "$before" "$name: restart started new processes"
+    get c /views
+    status_is 200 "$name: GET /views after the restart: 200"
+    initd stop > "$D/initd.log" 2>&1
+    is "$?" 0 "$name: init.d/fcgi-session stop"
+    is "$(leftovers "$D/fcgi-session.conf")" "" "$name: no route left after stop"
+    initd status > /dev/null 2>&1
+    is "$?" 3 "$name: init.d/fcgi-session status then: 3 (not running)"
+}
+
 # copy_etc DIR DEST: a copy of a server's configuration directory whose
 # links into DIR (nginx's sites-enabled/default) point into the copy.
 copy_etc() {
@@ -107,8 +148,14 @@ serve_checks() {
 }
 
 finish() {
-    local name=$1 left
+    local name=$1 left r
     if [ ${#SPAWNED[@]} -gt 0 ]; then
+        # The README's stop line, with its pidfiles (spawn-fcgi ends the
+        # last pid of a file with no newline).
+        for r in "${ROUTES[@]}"; do
+            # shellcheck disable=SC2046 # a list of pids
+            kill $(cat "$D/fcgi/$r.pid")
+        done
         stack_kill_wait "${SPAWNED[@]}" || true
     fi
     left=$(leftovers "$D/")
@@ -117,6 +164,109 @@ finish() {
         # shellcheck disable=SC2046 # a list of pids
         kill -KILL $(cut -d' ' -f1 <<< "$left") 2> /dev/null
     fi
+}
+
+# --- The system log, where the routes' startup errors go
+# A stand-in syslog daemon (log_sink.c) receives what the processes started
+# with "${LOGGED[@]}" send to /dev/log: at /dev/log itself when nothing is
+# there (removed afterwards), else at a path of the test's own, bound over
+# /dev/log in a mount namespace of theirs; the machine's own syslog is left
+# alone either way.
+LOG_SINK_PID=
+LOGGED=()
+log_capture_start() {
+    local sock=/dev/log i
+    "${CC:-cc}" -O2 -o "$T_DIR/log_sink" "$T_ROOT/tests/integration/log_sink.c" 2> "$T_DIR/cc.err" ||
+        bail "cannot build log_sink: $(head -n 3 "$T_DIR/cc.err")"
+    : > "$T_DIR/syslog"
+    if [ -e /dev/log ] || [ -L /dev/log ]; then
+        sock=$T_DIR/log.sock
+        # shellcheck disable=SC2016 # for the inner shell
+        LOGGED=(unshare -m sh -c 'mount --bind "$0" /dev/log && exec "$@"' "$sock")
+    fi
+    "$T_DIR/log_sink" "$sock" "$T_DIR/syslog" &
+    LOG_SINK_PID=$!
+    for ((i = 0; i < 100; i++)); do
+        [ -S "$sock" ] && return 0
+        sleep 0.05
+    done
+    bail "log_sink did not bind $sock"
+}
+
+# shellcheck disable=SC2317 # called from the EXIT trap
+log_capture_stop() {
+    if [ -n "$LOG_SINK_PID" ]; then
+        kill -TERM "$LOG_SINK_PID" 2> /dev/null
+        wait "$LOG_SINK_PID" 2> /dev/null
+        LOG_SINK_PID=
+    fi
+}
+trap 'log_capture_stop; t_cleanup' EXIT
+
+# wait_log ERE: waits up to 10 s for a line of the captured log to match.
+wait_log() {
+    local i
+    for ((i = 0; i < 200; i++)); do
+        grep -qE -- "$1" "$T_DIR/syslog" && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# --- The pre-flight check: sessctl check, as www-data
+preflight() {
+    local name="sessctl check as www-data" out rc conf
+    setup preflight
+    conf=$D/fcgi-session.conf
+    chmod 0644 "$conf"
+    out=$(runuser -u www-data -- "$T_BUILD/sessctl" -c "$conf" check 2>&1)
+    rc=$?
+    is "$rc" 0 "$name: 0 on the README's setup"
+    like "$out" "ok: the routes can start with this configuration as www-data" "$name: says so"
+
+    chmod 0640 "$D/secret"
+    chmod o+r "$D/secret"
+    out=$(runuser -u www-data -- "$T_BUILD/sessctl" -c "$conf" check 2>&1)
+    is "$?" 77 "$name: 77 when other users can read the secret"
+    like "$out" "secret_file $D/secret: other users may open it .*chmod o-rwx" "$name: names the secret and the fix"
+    chmod 0600 "$D/secret"
+
+    chown root "$D/sessions/lock.mdb"
+    out=$(runuser -u www-data -- "$T_BUILD/sessctl" -c "$conf" check 2>&1)
+    is "$?" 77 "$name: 77 when a file of the store is root's"
+    like "$out" "store $D/sessions/lock.mdb: not readable and writable by www-data \\(owner root" \
+        "$name: names the file, the user and the owner"
+    chown www-data "$D/sessions/lock.mdb"
+
+    printf 'max_agee = 60\n' >> "$conf"
+    out=$(runuser -u www-data -- "$T_BUILD/sessctl" -c "$conf" check 2>&1)
+    is "$?" 78 "$name: 78 for an unknown key"
+    like "$out" "$conf:$(wc -l < "$conf"): unknown key \"max_agee\"" "$name: the file:line message"
+    finish "$name"
+}
+
+# --- A broken configuration under spawn-fcgi and the init script: the
+# file:line message in the system log, and on the console from the script.
+broken() {
+    local name="a broken configuration" conf want out rc
+    setup broken
+    conf=$D/fcgi-session.conf
+    printf 'max_agee = 60\n' >> "$conf"
+    want="views\\[[0-9]+\\]: $conf:$(wc -l < "$conf"): unknown key \"max_agee\""
+    out=$(env SESSION_CONFIG="$conf" "${LOGGED[@]}" spawn-fcgi -u www-data \
+        -s "$D/fcgi/views.sock" -U www-data -G www-data -M 0600 -F 1 -P "$D/fcgi/views.pid" \
+        -- "$T_BUILD/cgi-bin/views.fcgi" 2>&1)
+    like "$out" "child exited with: 78" "$name, spawn-fcgi: the route exits with 78"
+    wait_log "$want"
+    like "$(cat "$T_DIR/syslog")" "$want" "$name, spawn-fcgi: the system log has the file:line message"
+
+    init_defaults
+    out=$(initd start 2>&1)
+    rc=$?
+    is "$rc" 78 "$name, init.d/fcgi-session start: 78, after sessctl check"
+    like "$out" "$conf:[0-9]+: unknown key \"max_agee\"" "$name, init.d/fcgi-session start: prints the file:line message"
+    is "$(initd_pids)" "" "$name, init.d/fcgi-session start: starts nothing"
+    finish "$name"
 }
 
 # --- Apache, three ways
@@ -159,7 +309,9 @@ apache() {
         diag "$(cat "$D/check.log")"
     else
         ok "$name: apache2ctl configtest"
-        apache2ctl start > "$D/start.log" 2>&1
+        # The README's line without systemd: graceful starts a server that
+        # is not running.
+        apache2ctl graceful > "$D/start.log" 2>&1
         if wait_up; then
             serve_checks "$name"
         else
@@ -188,7 +340,12 @@ nginx_debian() {
     sed "s|@RUN@|$D/fcgi|g" "$T_ROOT/nginx-conf/fcgi-session.conf.in" > "$conf/snippets/fcgi-session.conf"
     sed -i "s|^\\(\\s*server_name _;\\)|\\1\\n\\tinclude snippets/fcgi-session.conf;|" \
         "$conf/sites-available/default"
-    spawn_routes || bail "spawn-fcgi failed"
+    # The routes from the init script, as without systemd.
+    init_defaults
+    initd start > "$D/initd.log" 2>&1
+    is "$?" 0 "$name: init.d/fcgi-session start $(head -c 300 "$D/initd.log")"
+    initd status > "$D/initd.log" 2>&1
+    is "$?" 0 "$name: init.d/fcgi-session status: every route running"
     if ! nginx -t -q -c "$conf/nginx.conf" -e "$D/log/error.log" > "$D/check.log" 2>&1; then
         not_ok "$name: nginx -t"
         diag "$(cat "$D/check.log")"
@@ -197,6 +354,7 @@ nginx_debian() {
         nginx -c "$conf/nginx.conf" -e "$D/log/error.log" > "$D/start.log" 2>&1
         if wait_up; then
             serve_checks "$name"
+            initd_restart_stop "$name"
         else
             not_ok "$name: starts"
             diag "$(cat "$D/start.log" "$D/log/error.log" 2> /dev/null)"
@@ -204,13 +362,19 @@ nginx_debian() {
         pid=$(cat "$D/run/nginx.pid" 2> /dev/null)
         [ -n "$pid" ] && stack_kill_wait "$pid"
     fi
+    initd stop > /dev/null 2>&1
     finish "$name"
 }
 
 # --- lighttpd: conf-available, enabled with the modules it needs
 lighttpd_debian() {
-    local mode=$1 name="Debian lighttpd, $1" conf template mods m pid name_env
-    setup "lighttpd-$mode"
+    local mode=$1 broken=${2:-} name="Debian lighttpd, $1" conf template mods m pid name_env want
+    setup "lighttpd-$mode${broken:+-broken}"
+    if [ -n "$broken" ]; then
+        name="$name, a broken configuration"
+        printf 'max_agee = 60\n' >> "$D/fcgi-session.conf"
+        want=": $D/fcgi-session.conf:$(wc -l < "$D/fcgi-session.conf"): unknown key \"max_agee\""
+    fi
     conf=$D/lighttpd
     copy_etc /etc/lighttpd "$conf"
     sed -i -e "s|/etc/lighttpd/|$conf/|g" -e "s|^server.port .*|server.port = $PORT\\nserver.bind = \"127.0.0.1\"|" \
@@ -250,9 +414,12 @@ lighttpd_debian() {
         diag "$(cat "$D/check.log")"
     else
         ok "$name: lighttpd -tt"
-        setsid lighttpd -D -f "$conf/lighttpd.conf" > "$D/start.log" 2>&1 < /dev/null &
+        setsid "${LOGGED[@]}" lighttpd -D -f "$conf/lighttpd.conf" > "$D/start.log" 2>&1 < /dev/null &
         pid=$!
-        if wait_up; then
+        if [ -n "$broken" ]; then
+            wait_log "$want"
+            like "$(cat "$T_DIR/syslog")" "[a-z]+\\[[0-9]+\\]$want" "$name: the system log has the file:line message"
+        elif wait_up; then
             serve_checks "$name"
         else
             not_ok "$name: starts"
@@ -264,6 +431,10 @@ lighttpd_debian() {
     finish "$name"
 }
 
+log_capture_start
+preflight
+broken
+lighttpd_debian bin-path broken
 apache proxy-fcgi
 apache fcgid
 apache cgi

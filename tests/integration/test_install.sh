@@ -85,7 +85,7 @@ like "$out" '<!doctype html>' "with the layout of share/fcgi-session/html"
 make -s -C "$T_ROOT" uninstall BUILD="$T_BUILD" PREFIX="$prefix" DESTDIR="$dest" \
     > "$T_DIR/uninstall.log" 2>&1
 is "$?" 0 "make uninstall with the same PREFIX and DESTDIR succeeds"
-left=$(find "$dest$prefix" -type f | head -n 5)
-is "$left" "" "make uninstall leaves no installed file behind"
+left=$(find "$dest" -mindepth 1 2> /dev/null | head -n 5)
+is "$left" "" "make uninstall leaves no installed file behind, nor a directory install made"
 
 done_testing
