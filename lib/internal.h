@@ -48,11 +48,16 @@ struct sess_app {
     struct sess_secrets secrets;
     struct sess_store *store;
     struct sess_templates *templates;
-    crypto_auth_hmacsha256_state csrf_keyed; /* HMAC keyed for CSRF tokens, once */
+    /* HMACs keyed for CSRF tokens, once per secret: the first makes tokens,
+     * every one verifies them (rotation leaves open forms working), and so
+     * do the keys 0.1 derived, for the forms it served before an upgrade. */
+    crypto_auth_hmacsha256_state csrf_keyed[SESS_SECRETS_MAX];
+    crypto_auth_hmacsha256_state csrf_legacy[SESS_SECRETS_MAX];
     struct sess_verified verified;           /* cookies verified lately */
     sess_clock_fn clock;
     struct sess_buf scratch; /* store reads land here */
     char errmsg[SESS_ERRMSG_MAX];
+    char warning[SESS_ERRMSG_MAX]; /* sess_app_warning */
     /* users.c: an argon2id hash verified against for unknown users, so they
      * cost the same work as known ones; made on first use ("" until then).
      * 128 = crypto_pwhash_STRBYTES. */

@@ -280,7 +280,10 @@ enum sess_err sess_unsign(const struct sess_secrets *secrets, struct sess_str va
                           struct sess_str *id) SESS_MUST_CHECK;
 
 /* Derives a 32-byte key for `purpose` (e.g. "store", "csrf") from secret
- * `index` (< secrets->count): HMAC-SHA256(secret, "fcgi-session " purpose). */
+ * `index` (< secrets->count): BLAKE2b-256 of `purpose`, keyed with
+ * BLAKE2b-256(secret) (personalisation "fcgi-sess secret"), personalisation
+ * "fcgi-sess kdf v2". No cookie signature (HMAC-SHA256 under the secret)
+ * can equal such a key. */
 void sess_derive_key(const struct sess_secrets *secrets, size_t index, const char *purpose,
                      unsigned char key[32]);
 
@@ -529,6 +532,10 @@ enum sess_err sess_stats_get(struct sess_app *app, struct sess_stats *out) SESS_
 
 /* The specific message of the last failure of an app call. */
 const char *sess_app_errmsg(const struct sess_app *app);
+/* What the last sess_revoke_user or sess_user_del skipped while succeeding
+ * (a corrupt entry in the store's index), or NULL. Valid until the next
+ * such call. */
+const char *sess_app_warning(const struct sess_app *app);
 
 /* --- the response: each answers once --- */
 
