@@ -517,7 +517,7 @@ static enum sess_err
 save_new(struct sess_request *req, int64_t expires_ms)
 {
     struct sess_store *st = req->app->store;
-    struct sess_record rec;
+    struct sess_record rec = {0};
     json_t *whole = json_object();
     char *text = NULL;
     enum sess_err err = SESS_ENOMEM;
