@@ -553,8 +553,15 @@ void sess_send_json(struct sess_request *req, int status, json_t *body);
  * current choice; sends it as HTML. */
 void sess_send_page(struct sess_request *req, int status, const char *page, json_t *vars);
 
-/* 303 See Other to `location` (a path of this site). */
+/* 303 See Other to `location`, which must pass sess_redirect_is_local();
+ * anything else is a 500 "Bad redirect" (logged), never a Location. */
 void sess_redirect(struct sess_request *req, const char *location);
+
+/* Whether a browser takes `location` to a path of this site: it starts
+ * with one '/' (not "//", no scheme, no leading space) and holds no
+ * control byte (< 0x20, 0x7f) and no backslash, which browsers strip or
+ * read as '/'. For checking a "next" parameter before redirecting to it. */
+bool sess_redirect_is_local(const char *location);
 
 /* An error in the client's language: JSON {"msg": MSG} or the "error"
  * page. The session is not saved. */

@@ -377,20 +377,51 @@ test_wants_json_from_accept_or_content_type(void **state)
     assert_false(sess_wants_json(&req));
 }
 
+/* Targets a browser would resolve to another host (the URL parser strips
+ * TAB, CR, LF and leading spaces and controls, reads '\\' as '/'), or
+ * that name a scheme. */
+static const char *const off_site[] = {
+    "//evil.example/",     "/\t/evil.example",  "/\r/evil.example", "/\n/evil.example",
+    "/\\evil.example",     "\\/evil.example",    "/x\\..\\..",       "https://evil.example/",
+    "https:evil.example",  "javascript:alert(1)", " /evil",          " //evil.example",
+    "\t//evil.example",    "/\x01/evil.example", "/\x7f",            "evil.example",
+    "",                    "/ok\r\nSet-Cookie: x=1",
+};
+static size_t off_site_i;
+
 static void
-route_redirects_elsewhere(struct sess_request *req)
+route_redirects_off_site(struct sess_request *req)
 {
-    sess_redirect(req, "//evil.example/");
+    sess_redirect(req, off_site[off_site_i]);
 }
 
 static void
 test_redirect_refuses_other_sites(void **state)
 {
     struct fixture *f = *state;
-    struct client c = {0};
-    fixture_get(f, &c, route_redirects_elsewhere);
-    assert_int_equal(c.status, 500);
-    client_free(&c);
+
+    for (off_site_i = 0; off_site_i < sizeof off_site / sizeof off_site[0]; off_site_i++) {
+        struct client c = {0};
+
+        assert_false(sess_redirect_is_local(off_site[off_site_i]));
+        fixture_get(f, &c, route_redirects_off_site);
+        if (c.status != 500)
+            fail_msg("target %zu answered %d", off_site_i, c.status);
+        client_free(&c);
+    }
+}
+
+static void
+test_redirect_accepts_paths_of_this_site(void **state)
+{
+    static const char *const local[] = {"/", "/dashboard", "/a/b?c=d#e", "/%2F%2Fevil",
+                                        "/caf\xc3\xa9", "/a//b"};
+
+    (void)state;
+    for (size_t i = 0; i < sizeof local / sizeof local[0]; i++)
+        if (!sess_redirect_is_local(local[i]))
+            fail_msg("%s refused", local[i]);
+    assert_false(sess_redirect_is_local(NULL));
 }
 
 static void
@@ -618,6 +649,7 @@ main(void)
         cmocka_unit_test(test_httpoxy_params_are_never_returned),
         cmocka_unit_test(test_wants_json_from_accept_or_content_type),
         T(test_redirect_refuses_other_sites),
+        T(test_redirect_accepts_paths_of_this_site),
         T(test_route_without_answer_gets_500),
         T(test_page_bytes),
         T(test_json_and_redirect_bytes),
