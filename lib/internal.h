@@ -147,6 +147,10 @@ enum sess_err sess_app_fail(struct sess_app *app, enum sess_err err, const char 
  * printable ASCII without ';'. Domain: cookie 0.7.2's rule, RFC 1123 labels
  * with an optional leading '.'. */
 bool sess_cookie_name_is_valid(struct sess_str name);
+/* Whether cookie `name` starts with `prefix` ("__Host-", "__Secure-") as
+ * browsers now match it: without regard to case (RFC 6265bis), so that
+ * the configuration check and the Set-Cookie agree with them. */
+bool sess_cookie_has_prefix(const char *name, const char *prefix);
 bool sess_cookie_path_is_valid(const char *path);
 bool sess_cookie_domain_is_valid(const char *domain);
 

@@ -41,8 +41,8 @@ cookie_is_secure(const struct sess_request *req)
     case SESS_SECURE_AUTO:
         break;
     }
-    return req->is_secure || strncmp(req->app->cfg.name, "__Host-", 7) == 0 ||
-           strncmp(req->app->cfg.name, "__Secure-", 9) == 0;
+    return req->is_secure || sess_cookie_has_prefix(req->app->cfg.name, "__Host-") ||
+           sess_cookie_has_prefix(req->app->cfg.name, "__Secure-");
 }
 
 static const char *
