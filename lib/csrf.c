@@ -77,8 +77,8 @@ sess_csrf_is_valid(struct sess_request *req, const char *token, size_t len)
      * can go in the release after this one. */
     for (size_t round = 0; round < 2; round++) {
         for (size_t i = 0; i < req->app->secrets.count; i++) {
-            csrf_mac(round == 0 ? &req->app->csrf_keyed[i] : &req->app->csrf_legacy[i], token,
-                     tlen, req->is_loaded ? req->cookie_id : "", mac);
+            csrf_mac(round == 0 ? &req->app->csrf_keyed[i] : &req->app->csrf_legacy[i], token, tlen,
+                     req->is_loaded ? req->cookie_id : "", mac);
             if (sodium_memcmp(mac, dot + 1, 43) == 0)
                 return true;
         }

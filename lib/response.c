@@ -323,8 +323,7 @@ sess_redirect(struct sess_request *req, const char *location)
         return;
     /* Only paths of this site: an open redirect would be a gift. The
      * target is not logged: it may be what an attacker chose. */
-    if (!sess_redirect_is_local(location) ||
-        sess_header(req, "Location", location) != SESS_OK) {
+    if (!sess_redirect_is_local(location) || sess_header(req, "Location", location) != SESS_OK) {
         fprintf(stderr, "fcgi-session: sess_redirect refused a target that is not a path of "
                         "this site\n");
         sess_fail(req, 500, "Bad redirect");

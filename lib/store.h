@@ -21,7 +21,7 @@ void sess_buf_free(struct sess_buf *buf);
 /* Frees after wiping: for buffers that held session data or secrets. */
 void sess_buf_wipe(struct sess_buf *buf);
 
-#define SESS_HANDLE_BYTES      16 /* a session's public handle */
+#define SESS_HANDLE_BYTES       16 /* a session's public handle */
 #define SESS_RECORD_NONCE_BYTES 16
 
 /* One stored session. A record built by hand starts zeroed: every field
@@ -35,10 +35,10 @@ struct sess_record {
 
     /* Per-session settings and client metadata (LMDB record format 2;
      * Redis keeps none of them yet). Views borrow like `owner`. */
-    int64_t idle_ms;            /* this session's idle lifetime; 0 = max_age */
-    int64_t lifetime_ms;        /* its absolute lifetime; 0 = absolute_timeout */
-    bool is_remembered;         /* "remember me": a persistent cookie */
-    bool has_handle;            /* `handle` is set */
+    int64_t idle_ms;                         /* this session's idle lifetime; 0 = max_age */
+    int64_t lifetime_ms;                     /* its absolute lifetime; 0 = absolute_timeout */
+    bool is_remembered;                      /* "remember me": a persistent cookie */
+    bool has_handle;                         /* `handle` is set */
     unsigned char handle[SESS_HANDLE_BYTES]; /* public, non-secret name of the session */
     struct sess_str client_addr; /* where it was created or last saved from; may be empty */
     struct sess_str user_agent;  /* may be empty */

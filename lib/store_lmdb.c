@@ -143,7 +143,7 @@ struct lmdb_store {
     size_t max_key;      /* mdb_env_get_maxkeysize */
     bool is_sealing;
     struct sess_sealer sealer;
-    struct sess_buf ad; /* a record's additional data (record_ad) */
+    struct sess_buf ad;     /* a record's additional data (record_ad) */
     int64_t gc_check_ms;    /* before this, gc_if_due does not even look */
     int64_t pressure_gc_ms; /* before this, a nearly full map is not purged again */
     struct sess_buf cur;    /* update: the current record, unsealed */
@@ -656,8 +656,8 @@ record_ad(struct lmdb_store *ls, struct sess_str id, const unsigned char *value,
     if (err == SESS_OK)
         err = sess_buf_append(&ls->ad, value, REC_OFF_EXPIRES);
     if (err == SESS_OK)
-        err = sess_buf_append(&ls->ad, value + REC_OFF_DEADLINE,
-                              REC_HEADER_BYTES - REC_OFF_DEADLINE);
+        err =
+            sess_buf_append(&ls->ad, value + REC_OFF_DEADLINE, REC_HEADER_BYTES - REC_OFF_DEADLINE);
     if (err == SESS_OK)
         err = sess_buf_append(&ls->ad, value + h->owner_off, h->payload_off - h->owner_off);
     *ad = (struct sess_str){ls->ad.ptr, ls->ad.len};
@@ -867,8 +867,8 @@ delete_record(struct lmdb_store *ls, MDB_txn *txn, struct sess_str id, const MDB
     if (header_read(v, &h)) {
         err = expiry_del(ls, txn, id, index_instant(h.expires_ms, h.deadline_ms));
         if (err == SESS_OK && h.owner_len)
-            err = index_del(ls, txn, DB_OWNERS, (const char *)v->mv_data + h.owner_off,
-                            h.owner_len, id.ptr, id.len);
+            err = index_del(ls, txn, DB_OWNERS, (const char *)v->mv_data + h.owner_off, h.owner_len,
+                            id.ptr, id.len);
         if (err != SESS_OK)
             return err;
     }

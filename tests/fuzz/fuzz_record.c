@@ -356,10 +356,10 @@ expected_get(struct sess_str *owner, struct sess_str *plain, int64_t *created_ms
     if (!sess_record_is_live(&rec, FUZZ_NOW_MS))
         return SESS_ENOTFOUND;
     g.plain.len = 0;
-    if (sess_unseal_legacy(&g.sealer, SESS_STR_LIT(ID),
-                           (struct sess_str){v + REC1_HEADER + owner_len,
-                                             len - REC1_HEADER - owner_len},
-                           &g.plain) != SESS_OK)
+    if (sess_unseal_legacy(
+            &g.sealer, SESS_STR_LIT(ID),
+            (struct sess_str){v + REC1_HEADER + owner_len, len - REC1_HEADER - owner_len},
+            &g.plain) != SESS_OK)
         return SESS_ENOTFOUND;
     *owner = (struct sess_str){v + REC1_HEADER, owner_len};
     *plain = (struct sess_str){g.plain.ptr, g.plain.len};

@@ -447,11 +447,24 @@ test_wants_json_from_accept_or_content_type(void **state)
  * TAB, CR, LF and leading spaces and controls, reads '\\' as '/'), or
  * that name a scheme. */
 static const char *const off_site[] = {
-    "//evil.example/",     "/\t/evil.example",  "/\r/evil.example", "/\n/evil.example",
-    "/\\evil.example",     "\\/evil.example",    "/x\\..\\..",       "https://evil.example/",
-    "https:evil.example",  "javascript:alert(1)", " /evil",          " //evil.example",
-    "\t//evil.example",    "/\x01/evil.example", "/\x7f",            "evil.example",
-    "",                    "/ok\r\nSet-Cookie: x=1",
+    "//evil.example/",
+    "/\t/evil.example",
+    "/\r/evil.example",
+    "/\n/evil.example",
+    "/\\evil.example",
+    "\\/evil.example",
+    "/x\\..\\..",
+    "https://evil.example/",
+    "https:evil.example",
+    "javascript:alert(1)",
+    " /evil",
+    " //evil.example",
+    "\t//evil.example",
+    "/\x01/evil.example",
+    "/\x7f",
+    "evil.example",
+    "",
+    "/ok\r\nSet-Cookie: x=1",
 };
 static size_t off_site_i;
 
@@ -480,8 +493,8 @@ test_redirect_refuses_other_sites(void **state)
 static void
 test_redirect_accepts_paths_of_this_site(void **state)
 {
-    static const char *const local[] = {"/", "/dashboard", "/a/b?c=d#e", "/%2F%2Fevil",
-                                        "/caf\xc3\xa9", "/a//b"};
+    static const char *const local[] = {"/",           "/dashboard",   "/a/b?c=d#e",
+                                        "/%2F%2Fevil", "/caf\xc3\xa9", "/a//b"};
 
     (void)state;
     for (size_t i = 0; i < sizeof local / sizeof local[0]; i++)

@@ -124,9 +124,8 @@ test_seal_layout_is_nonce_ciphertext_tag_under_derived_key(void **ctx)
     const unsigned char *p;
 
     seal_plain(s);
-    crypto_generichash_blake2b_salt_personal(master, sizeof master,
-                                             (const unsigned char *)SECRET_A, strlen(SECRET_A),
-                                             NULL, 0, NULL,
+    crypto_generichash_blake2b_salt_personal(master, sizeof master, (const unsigned char *)SECRET_A,
+                                             strlen(SECRET_A), NULL, 0, NULL,
                                              (const unsigned char *)"fcgi-sess secret");
     crypto_generichash_blake2b_salt_personal(key, sizeof key, (const unsigned char *)"store", 5,
                                              master, sizeof master, NULL,
@@ -158,23 +157,20 @@ test_values_sealed_under_the_legacy_key_open_only_where_allowed(void **ctx)
     crypto_auth_hmacsha256_final(&h, key);
     randombytes_buf(nonce, sizeof nonce);
     memcpy(sealed, nonce, sizeof nonce);
-    crypto_aead_xchacha20poly1305_ietf_encrypt(sealed + NONCE_BYTES, &clen,
-                                               (const unsigned char *)PLAIN, strlen(PLAIN),
-                                               (const unsigned char *)ID, strlen(ID), NULL, nonce,
-                                               key);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(
+        sealed + NONCE_BYTES, &clen, (const unsigned char *)PLAIN, strlen(PLAIN),
+        (const unsigned char *)ID, strlen(ID), NULL, nonce, key);
     v = (struct sess_str){(const char *)sealed, NONCE_BYTES + (size_t)clen};
     assert_int_equal(sess_unseal(&s->sealer, SESS_STR_LIT(ID), v, &s->plain), SESS_OK);
     assert_memory_equal(s->plain.ptr, PLAIN, strlen(PLAIN));
     s->plain.len = 0;
     assert_int_equal(sess_unseal_legacy(&s->sealer, SESS_STR_LIT(ID), v, &s->plain), SESS_OK);
     s->plain.len = 0;
-    assert_int_equal(sess_unseal_current(&s->sealer, SESS_STR_LIT(ID), v, &s->plain),
-                     SESS_ECRYPTO);
+    assert_int_equal(sess_unseal_current(&s->sealer, SESS_STR_LIT(ID), v, &s->plain), SESS_ECRYPTO);
     /* And what this release seals is no business of the legacy keys. */
     seal_plain(s);
     assert_int_equal(sess_unseal_legacy(&s->sealer, SESS_STR_LIT(ID),
-                                        (struct sess_str){s->sealed.ptr, s->sealed.len},
-                                        &s->plain),
+                                        (struct sess_str){s->sealed.ptr, s->sealed.len}, &s->plain),
                      SESS_ECRYPTO);
     assert_int_equal(sess_unseal_current(&s->sealer, SESS_STR_LIT(ID),
                                          (struct sess_str){s->sealed.ptr, s->sealed.len},

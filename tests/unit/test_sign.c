@@ -1156,7 +1156,8 @@ test_derived_keys_are_no_signature_of_any_label(void **state)
         dot = strrchr(sig, '.');
         assert_non_null(dot);
         assert_int_equal(sodium_base642bin(sig_bin, sizeof sig_bin, dot + 1, strlen(dot + 1), NULL,
-                                           &bin_len, NULL, sodium_base64_VARIANT_ORIGINAL_NO_PADDING),
+                                           &bin_len, NULL,
+                                           sodium_base64_VARIANT_ORIGINAL_NO_PADDING),
                          0);
         assert_int_equal(bin_len, 32);
         sess_derive_key(&s, 0, purposes[p], key);

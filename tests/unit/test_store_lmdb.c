@@ -1553,8 +1553,8 @@ v1_value(struct sess_buf *out, const char *id, bool is_sealed, int64_t expires_m
     assert_true(strlen(data) + 40 <= sizeof sealed);
     memcpy(sealed, nonce, sizeof nonce);
     crypto_aead_xchacha20poly1305_ietf_encrypt(sealed + 24, &clen, (const unsigned char *)data,
-                                               strlen(data), (const unsigned char *)id,
-                                               strlen(id), NULL, nonce, key);
+                                               strlen(data), (const unsigned char *)id, strlen(id),
+                                               NULL, nonce, key);
     assert_int_equal(sess_buf_append(out, sealed, 24 + (size_t)clen), SESS_OK);
 }
 
@@ -1629,8 +1629,8 @@ test_format_2_carries_the_per_session_fields(void **ctx)
     assert_str_view(f->rec.data, "{\"a\":1}");
     assert_int_equal(f->rec.generation, 1);
     /* A touch moves the last sighting with the expiry. */
-    assert_int_equal(
-        f->st->ops->touch(f->st, SESS_STR_LIT(ID1), T0 + 5 * MIN_MS, T0 + 35 * MIN_MS), SESS_OK);
+    assert_int_equal(f->st->ops->touch(f->st, SESS_STR_LIT(ID1), T0 + 5 * MIN_MS, T0 + 35 * MIN_MS),
+                     SESS_OK);
     assert_int_equal(get(f, ID1, T0 + 6 * MIN_MS), SESS_OK);
     assert_int_equal(f->rec.last_seen_ms, T0 + 5 * MIN_MS);
     assert_int_equal(f->rec.expires_ms, T0 + 35 * MIN_MS);
@@ -1852,11 +1852,11 @@ test_unknown_extensions_are_skipped_unless_critical(void **ctx)
     } cases[] = {
         {"\x40\x02\x00xy", 5, SESS_OK},
         {"\xc0\x02\x00xy", 5, SESS_ENOTFOUND},
-        {"\x01\x02\x00xy", 5, SESS_ENOTFOUND},                 /* idle_ms of 2 bytes */
-        {"\x04\x01\x00x\x04\x01\x00y", 8, SESS_ENOTFOUND},     /* address twice */
-        {"\x04\x09\x00x", 4, SESS_ENOTFOUND},                  /* longer than the section */
-        {"\x04", 1, SESS_ENOTFOUND},                           /* a type alone */
-        {"\x04\x00\x00", 3, SESS_OK},                          /* empty address */
+        {"\x01\x02\x00xy", 5, SESS_ENOTFOUND},             /* idle_ms of 2 bytes */
+        {"\x04\x01\x00x\x04\x01\x00y", 8, SESS_ENOTFOUND}, /* address twice */
+        {"\x04\x09\x00x", 4, SESS_ENOTFOUND},              /* longer than the section */
+        {"\x04", 1, SESS_ENOTFOUND},                       /* a type alone */
+        {"\x04\x00\x00", 3, SESS_OK},                      /* empty address */
     };
     struct sess_buf orig = {0}, raw = {0};
     size_t payload_off;

@@ -619,9 +619,9 @@ test_express_session_ends_at_a_deadline_from_first_sight(void **ctx)
     assert_true(pttl > 86000 * 1000LL && pttl <= 86400 * 1000LL);
     /* Read again, later: the same deadline, and past it the session is gone
      * though its TTL runs for most of a day. */
-    assert_int_equal(f->st->ops->get(f->st, SESS_STR_LIT(EXPRESS_ID), now + 1800 * 1000, &f->rec,
-                                     &f->buf),
-                     SESS_OK);
+    assert_int_equal(
+        f->st->ops->get(f->st, SESS_STR_LIT(EXPRESS_ID), now + 1800 * 1000, &f->rec, &f->buf),
+        SESS_OK);
     assert_int_equal(f->rec.deadline_ms, deadline);
     assert_int_equal(f->st->ops->get(f->st, SESS_STR_LIT(EXPRESS_ID), deadline, &f->rec, &f->buf),
                      SESS_ENOTFOUND);
