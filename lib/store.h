@@ -117,8 +117,8 @@ struct sess_store_ops {
     const char *kind; /* "lmdb", "redis" */
 
     /* Copies the live record of `id` into `out`, its views borrowing from
-     * `buf` (whose previous contents are replaced; owner and data are each
-     * followed by a NUL). SESS_ENOTFOUND if absent, dead, or unreadable (a
+     * `buf` (whose previous contents are replaced; owner and data, and
+     * client_addr and user_agent when not empty, are followed by a NUL). SESS_ENOTFOUND if absent, dead, or unreadable (a
      * corrupt or foreign value is logged by the caller as not found, never
      * a 500). */
     enum sess_err (*get)(struct sess_store *st, struct sess_str id, int64_t now_ms,

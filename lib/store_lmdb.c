@@ -744,6 +744,9 @@ decode_record(struct lmdb_store *ls, struct sess_str id, const MDB_val *v, bool 
     const unsigned char *p = v->mv_data;
 
     memset(out, 0, sizeof *out);
+    /* Ids read from an index (sessctl's walks) are the file's word only. */
+    if (!id_is_usable(id))
+        return SESS_ENOTFOUND;
     if (!header_read(v, &h) ||
         (h.version == REC_VERSION && !ext_decode(p + h.ext_off, h.ext_len, out))) {
         sess_fmt(ls->base.errmsg, sizeof ls->base.errmsg,

@@ -804,6 +804,8 @@ decode_value(struct redis_store *rs, struct sess_str id, struct sess_str raw, lo
     enum sess_err err;
     bool is_ours = false;
 
+    /* The fields Redis does not keep (store.h) read as their defaults. */
+    memset(out, 0, sizeof *out);
     err = open_value(rs, id, raw, &json);
     if (err == SESS_OK)
         err = split_json(json, out, buf, &is_ours);
