@@ -111,7 +111,9 @@ sess_revoke_user(struct sess_app *app, const char *owner, size_t *count)
     enum sess_err err;
 
     *count = 0;
+    st->warning[0] = app->warning[0] = '\0';
     err = st->ops->destroy_owner(st, sess_str_c(owner), count);
+    memcpy(app->warning, st->warning, sizeof app->warning);
     return err == SESS_OK ? SESS_OK : store_fail(app, err);
 }
 

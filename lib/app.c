@@ -37,6 +37,12 @@ sess_app_errmsg(const struct sess_app *app)
     return app->errmsg[0] ? app->errmsg : "no error";
 }
 
+const char *
+sess_app_warning(const struct sess_app *app)
+{
+    return app->warning[0] ? app->warning : NULL;
+}
+
 /* The configuration named by the caller or $SESSION_CONFIG, with $STORE
  * overriding `store` for this process (`make run STORE=...`). */
 static enum sess_err
@@ -91,10 +97,12 @@ sess_app_open(struct sess_app **out, const char *config_path, char *errmsg, size
     err = sess_secrets_load(&app->secrets, app->cfg.secret_file, errmsg, errmsg_len);
     if (err != SESS_OK)
         goto out;
-    {
+    for (size_t i = 0; i < app->secrets.count; i++) {
         unsigned char csrf_key[32];
-        sess_derive_key(&app->secrets, 0, "csrf", csrf_key);
-        crypto_auth_hmacsha256_init(&app->csrf_keyed, csrf_key, sizeof csrf_key);
+        sess_derive_key(&app->secrets, i, "csrf", csrf_key);
+        crypto_auth_hmacsha256_init(&app->csrf_keyed[i], csrf_key, sizeof csrf_key);
+        sess_derive_key_legacy(&app->secrets, i, "csrf", csrf_key);
+        crypto_auth_hmacsha256_init(&app->csrf_legacy[i], csrf_key, sizeof csrf_key);
         sodium_memzero(csrf_key, sizeof csrf_key);
     }
     err = sess_store_open(&app->store, &app->cfg, &app->secrets, errmsg, errmsg_len);
@@ -123,7 +131,8 @@ sess_app_close(struct sess_app *app)
     sess_secrets_free(&app->secrets);
     sess_config_free(&app->cfg);
     sess_buf_free(&app->scratch);
-    sodium_memzero(&app->csrf_keyed, sizeof app->csrf_keyed);
+    sodium_memzero(app->csrf_keyed, sizeof app->csrf_keyed);
+    sodium_memzero(app->csrf_legacy, sizeof app->csrf_legacy);
     sodium_memzero(&app->verified, sizeof app->verified);
     free(app);
 }

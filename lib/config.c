@@ -986,12 +986,6 @@ out:
     return err;
 }
 
-static bool
-has_prefix_nocase(const char *s, const char *prefix)
-{
-    return strncasecmp(s, prefix, strlen(prefix)) == 0;
-}
-
 enum sess_err
 sess_config_check(const struct sess_config *cfg, char *errmsg, size_t errmsg_len)
 {
@@ -1035,7 +1029,7 @@ sess_config_check(const struct sess_config *cfg, char *errmsg, size_t errmsg_len
         return SESS_ECONFIG;
     }
     /* Browsers match the prefixes without regard to case (RFC 6265bis). */
-    if (has_prefix_nocase(name, "__Host-") &&
+    if (sess_cookie_has_prefix(name, "__Host-") &&
         (cfg->cookie_secure == SESS_SECURE_NEVER || strcmp(cfg->cookie_path, "/") != 0 ||
          cfg->cookie_domain != NULL)) {
         sess_fmt(errmsg, errmsg_len,
@@ -1044,7 +1038,7 @@ sess_config_check(const struct sess_config *cfg, char *errmsg, size_t errmsg_len
                  file);
         return SESS_ECONFIG;
     }
-    if (has_prefix_nocase(name, "__Secure-") && cfg->cookie_secure == SESS_SECURE_NEVER) {
+    if (sess_cookie_has_prefix(name, "__Secure-") && cfg->cookie_secure == SESS_SECURE_NEVER) {
         sess_fmt(errmsg, errmsg_len,
                  "%s: a name starting with __Secure- needs cookie_secure = auto or true "
                  "(browsers drop it otherwise)",

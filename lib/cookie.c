@@ -65,6 +65,12 @@ is_tchar(unsigned char c)
 }
 
 bool
+sess_cookie_has_prefix(const char *name, const char *prefix)
+{
+    return strncasecmp(name, prefix, strlen(prefix)) == 0;
+}
+
+bool
 sess_cookie_name_is_valid(struct sess_str name)
 {
     if (name.len == 0)

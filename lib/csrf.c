@@ -1,5 +1,6 @@
 /* CSRF tokens for forms: stateless, TIME.HMAC(key, TIME "|" id), bound to
- * the session the form was shown in, checked in constant time. */
+ * the session the form was shown in, checked in constant time. The first
+ * secret's key makes them; every secret's key verifies them, as cookies. */
 #include <string.h>
 
 #include <sodium.h>
@@ -7,13 +8,13 @@
 #include "internal.h"
 
 static void
-csrf_mac(const struct sess_request *req, const char *time36, size_t time_len, const char *bind,
-         char out[44])
+csrf_mac(const crypto_auth_hmacsha256_state *keyed, const char *time36, size_t time_len,
+         const char *bind, char out[44])
 {
     unsigned char mac[crypto_auth_hmacsha256_BYTES];
     crypto_auth_hmacsha256_state st;
 
-    memcpy(&st, &req->app->csrf_keyed, sizeof st);
+    memcpy(&st, keyed, sizeof st);
     crypto_auth_hmacsha256_update(&st, (const unsigned char *)time36, time_len);
     crypto_auth_hmacsha256_update(&st, (const unsigned char *)"|", 1);
     crypto_auth_hmacsha256_update(&st, (const unsigned char *)bind, strlen(bind));
@@ -44,7 +45,7 @@ sess_csrf_token(struct sess_request *req)
     size_t n = to_base36(req->now_ms, time36);
 
     _Static_assert(sizeof req->csrf >= 15 + 1 + 44, "req->csrf holds TIME.MAC");
-    csrf_mac(req, time36, n, sess_exists(req) ? req->id : "", mac);
+    csrf_mac(&req->app->csrf_keyed[0], time36, n, sess_exists(req) ? req->id : "", mac);
     memcpy(req->csrf, time36, n);
     req->csrf[n] = '.';
     memcpy(req->csrf + n + 1, mac, 44);
@@ -72,6 +73,15 @@ sess_csrf_is_valid(struct sess_request *req, const char *token, size_t len)
     }
     if (req->now_ms - t > SESS_CSRF_TTL_MS || t - req->now_ms > (int64_t)60 * 1000)
         return false;
-    csrf_mac(req, token, tlen, req->is_loaded ? req->cookie_id : "", mac);
-    return sodium_memcmp(mac, dot + 1, 43) == 0;
+    /* The legacy keys are 0.1's: its tokens live SESS_CSRF_TTL_MS, so they
+     * can go in the release after this one. */
+    for (size_t round = 0; round < 2; round++) {
+        for (size_t i = 0; i < req->app->secrets.count; i++) {
+            csrf_mac(round == 0 ? &req->app->csrf_keyed[i] : &req->app->csrf_legacy[i], token, tlen,
+                     req->is_loaded ? req->cookie_id : "", mac);
+            if (sodium_memcmp(mac, dot + 1, 43) == 0)
+                return true;
+        }
+    }
+    return false;
 }

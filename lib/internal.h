@@ -48,11 +48,16 @@ struct sess_app {
     struct sess_secrets secrets;
     struct sess_store *store;
     struct sess_templates *templates;
-    crypto_auth_hmacsha256_state csrf_keyed; /* HMAC keyed for CSRF tokens, once */
+    /* HMACs keyed for CSRF tokens, once per secret: the first makes tokens,
+     * every one verifies them (rotation leaves open forms working), and so
+     * do the keys 0.1 derived, for the forms it served before an upgrade. */
+    crypto_auth_hmacsha256_state csrf_keyed[SESS_SECRETS_MAX];
+    crypto_auth_hmacsha256_state csrf_legacy[SESS_SECRETS_MAX];
     struct sess_verified verified;           /* cookies verified lately */
     sess_clock_fn clock;
     struct sess_buf scratch; /* store reads land here */
     char errmsg[SESS_ERRMSG_MAX];
+    char warning[SESS_ERRMSG_MAX]; /* sess_app_warning */
     /* users.c: an argon2id hash verified against for unknown users, so they
      * cost the same work as known ones; made on first use ("" until then).
      * 128 = crypto_pwhash_STRBYTES. */
@@ -155,6 +160,10 @@ enum sess_err sess_app_fail(struct sess_app *app, enum sess_err err, const char 
  * printable ASCII without ';'. Domain: cookie 0.7.2's rule, RFC 1123 labels
  * with an optional leading '.'. */
 bool sess_cookie_name_is_valid(struct sess_str name);
+/* Whether cookie `name` starts with `prefix` ("__Host-", "__Secure-") as
+ * browsers now match it: without regard to case (RFC 6265bis), so that
+ * the configuration check and the Set-Cookie agree with them. */
+bool sess_cookie_has_prefix(const char *name, const char *prefix);
 bool sess_cookie_path_is_valid(const char *path);
 bool sess_cookie_domain_is_valid(const char *domain);
 

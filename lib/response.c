@@ -304,14 +304,35 @@ sess_send_page(struct sess_request *req, int status, const char *page, json_t *v
     json_decref(vars);
 }
 
+/* Browsers read a Location with the WHATWG URL parser, which strips
+ * leading and trailing C0 controls and spaces, drops every TAB, CR and LF,
+ * and takes '\\' for '/' in http(s) URLs: "/\t/evil.example" and
+ * "/\\evil.example" both reach "//evil.example", another host. Hence no
+ * control byte and no backslash anywhere, and one '/' first (which also
+ * rules out a scheme and a leading space). */
+bool
+sess_redirect_is_local(const char *location)
+{
+    const unsigned char *p = (const unsigned char *)location;
+
+    if (!p || p[0] != '/' || p[1] == '/')
+        return false;
+    for (; *p; p++)
+        if (*p < 0x20 || *p == 0x7f || *p == '\\')
+            return false;
+    return true;
+}
+
 void
 sess_redirect(struct sess_request *req, const char *location)
 {
     if (req->is_answered)
         return;
-    /* Only paths of this site: an open redirect would be a gift. */
-    if (location[0] != '/' || location[1] == '/' || location[1] == '\\' ||
-        sess_header(req, "Location", location) != SESS_OK) {
+    /* Only paths of this site: an open redirect would be a gift. The
+     * target is not logged: it may be what an attacker chose. */
+    if (!sess_redirect_is_local(location) || sess_header(req, "Location", location) != SESS_OK) {
+        fprintf(stderr, "fcgi-session: sess_redirect refused a target that is not a path of "
+                        "this site\n");
         sess_fail(req, 500, "Bad redirect");
         return;
     }

@@ -280,7 +280,10 @@ enum sess_err sess_unsign(const struct sess_secrets *secrets, struct sess_str va
                           struct sess_str *id) SESS_MUST_CHECK;
 
 /* Derives a 32-byte key for `purpose` (e.g. "store", "csrf") from secret
- * `index` (< secrets->count): HMAC-SHA256(secret, "fcgi-session " purpose). */
+ * `index` (< secrets->count): BLAKE2b-256 of `purpose`, keyed with
+ * BLAKE2b-256(secret) (personalisation "fcgi-sess secret"), personalisation
+ * "fcgi-sess kdf v2". No cookie signature (HMAC-SHA256 under the secret)
+ * can equal such a key. */
 void sess_derive_key(const struct sess_secrets *secrets, size_t index, const char *purpose,
                      unsigned char key[32]);
 
@@ -561,6 +564,10 @@ enum sess_err sess_stats_get(struct sess_app *app, struct sess_stats *out) SESS_
 
 /* The specific message of the last failure of an app call. */
 const char *sess_app_errmsg(const struct sess_app *app);
+/* What the last sess_revoke_user or sess_user_del skipped while succeeding
+ * (a corrupt entry in the store's index), or NULL. Valid until the next
+ * such call. */
+const char *sess_app_warning(const struct sess_app *app);
 
 /* --- the response: each answers once --- */
 
@@ -578,8 +585,15 @@ void sess_send_json(struct sess_request *req, int status, json_t *body);
  * current choice; sends it as HTML. */
 void sess_send_page(struct sess_request *req, int status, const char *page, json_t *vars);
 
-/* 303 See Other to `location` (a path of this site). */
+/* 303 See Other to `location`, which must pass sess_redirect_is_local();
+ * anything else is a 500 "Bad redirect" (logged), never a Location. */
 void sess_redirect(struct sess_request *req, const char *location);
+
+/* Whether a browser takes `location` to a path of this site: it starts
+ * with one '/' (not "//", no scheme, no leading space) and holds no
+ * control byte (< 0x20, 0x7f) and no backslash, which browsers strip or
+ * read as '/'. For checking a "next" parameter before redirecting to it. */
+bool sess_redirect_is_local(const char *location);
 
 /* An error in the client's language: JSON {"msg": MSG} or the "error"
  * page. The session is not saved. */

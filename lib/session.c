@@ -41,8 +41,8 @@ cookie_is_secure(const struct sess_request *req)
     case SESS_SECURE_AUTO:
         break;
     }
-    return req->is_secure || strncmp(req->app->cfg.name, "__Host-", 7) == 0 ||
-           strncmp(req->app->cfg.name, "__Secure-", 9) == 0;
+    return req->is_secure || sess_cookie_has_prefix(req->app->cfg.name, "__Host-") ||
+           sess_cookie_has_prefix(req->app->cfg.name, "__Secure-");
 }
 
 static const char *
@@ -607,7 +607,7 @@ static enum sess_err
 save_new(struct sess_request *req, int64_t expires_ms)
 {
     struct sess_store *st = req->app->store;
-    struct sess_record rec;
+    struct sess_record rec = {0};
     json_t *whole = json_object();
     char *text = NULL;
     enum sess_err err = SESS_ENOMEM;

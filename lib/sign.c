@@ -17,6 +17,7 @@
 /* A secret file is a few lines; anything larger is the wrong file. */
 #define SECRET_FILE_MAX_BYTES 65536
 
+/* The 0.1 key derivation (sess_derive_key_legacy), kept to read its stores. */
 #define KEY_PURPOSE_PREFIX "fcgi-session "
 
 enum sess_err
@@ -336,9 +337,39 @@ sess_unsign_cached(const struct sess_secrets *secrets, struct sess_verified *cac
     return err;
 }
 
+/* Keys for sealing and CSRF tokens. Not an HMAC-SHA256 of any string under
+ * the secret, which is what cookie-signature computes: the old derivation,
+ * HMAC-SHA256(secret, "fcgi-session " purpose), is exactly the signature of
+ * a cookie holding "fcgi-session store", so whoever got a signature of that
+ * value (an Express app signing what it is given) had the key. BLAKE2b with
+ * personalisations of our own cannot collide with a signature. The secret
+ * is hashed first because it may be longer than a BLAKE2b key (64 bytes). */
+#define KDF_PERSONAL_SECRET "fcgi-sess secret"
+#define KDF_PERSONAL_KEY    "fcgi-sess kdf v2"
+
+_Static_assert(sizeof KDF_PERSONAL_SECRET - 1 == crypto_generichash_blake2b_PERSONALBYTES &&
+                   sizeof KDF_PERSONAL_KEY - 1 == crypto_generichash_blake2b_PERSONALBYTES,
+               "BLAKE2b personalisations are 16 bytes");
+
 void
 sess_derive_key(const struct sess_secrets *secrets, size_t index, const char *purpose,
                 unsigned char key[32])
+{
+    unsigned char master[32];
+
+    assert(index < secrets->count);
+    crypto_generichash_blake2b_salt_personal(master, sizeof master, secrets->item[index].ptr,
+                                             secrets->item[index].len, NULL, 0, NULL,
+                                             (const unsigned char *)KDF_PERSONAL_SECRET);
+    crypto_generichash_blake2b_salt_personal(key, 32, (const unsigned char *)purpose,
+                                             strlen(purpose), master, sizeof master, NULL,
+                                             (const unsigned char *)KDF_PERSONAL_KEY);
+    sodium_memzero(master, sizeof master);
+}
+
+void
+sess_derive_key_legacy(const struct sess_secrets *secrets, size_t index, const char *purpose,
+                       unsigned char key[32])
 {
     crypto_auth_hmacsha256_state st;
 

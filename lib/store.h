@@ -21,13 +21,36 @@ void sess_buf_free(struct sess_buf *buf);
 /* Frees after wiping: for buffers that held session data or secrets. */
 void sess_buf_wipe(struct sess_buf *buf);
 
-/* One stored session. */
+#define SESS_HANDLE_BYTES       16 /* a session's public handle */
+#define SESS_RECORD_NONCE_BYTES 16
+
+/* One stored session. A record built by hand starts zeroed: every field
+ * after `data` then means "default" or "none". */
 struct sess_record {
     int64_t expires_ms;    /* idle expiry, Unix ms; the record is dead at or after it */
     int64_t deadline_ms;   /* absolute timeout, Unix ms; 0 = none */
     int64_t created_ms;    /* creation or last regenerate */
     struct sess_str owner; /* username, for destroy-all-for-user; may be empty */
     struct sess_str data;  /* the session JSON as express-session stores it */
+
+    /* Per-session settings and client metadata (LMDB record format 2;
+     * Redis keeps none of them yet). Views borrow like `owner`. */
+    int64_t idle_ms;                         /* this session's idle lifetime; 0 = max_age */
+    int64_t lifetime_ms;                     /* its absolute lifetime; 0 = absolute_timeout */
+    bool is_remembered;                      /* "remember me": a persistent cookie */
+    bool has_handle;                         /* `handle` is set */
+    unsigned char handle[SESS_HANDLE_BYTES]; /* public, non-secret name of the session */
+    struct sess_str client_addr; /* where it was created or last saved from; may be empty */
+    struct sess_str user_agent;  /* may be empty */
+    int64_t last_seen_ms;        /* last save or touch; 0 = unknown */
+
+    /* Maintained by the store (LMDB): what binds a sealed payload to this
+     * record and this version of it. A new record gets a fresh random
+     * nonce and generation 1 whatever these hold; an update keeps the nonce
+     * of the record it read and writes generation + 1. */
+    unsigned char nonce[SESS_RECORD_NONCE_BYTES];
+    uint64_t generation;
+
     /* Set by get: names the stored bytes it read, so that an update in this
      * process can tell they are still the ones stored (0: no such tag). */
     uint64_t read_tag;
@@ -107,8 +130,8 @@ struct sess_store_ops {
     const char *kind; /* "lmdb", "redis" */
 
     /* Copies the live record of `id` into `out`, its views borrowing from
-     * `buf` (whose previous contents are replaced; owner and data are each
-     * followed by a NUL). SESS_ENOTFOUND if absent, dead, or unreadable (a
+     * `buf` (whose previous contents are replaced; owner and data, and
+     * client_addr and user_agent when not empty, are followed by a NUL). SESS_ENOTFOUND if absent, dead, or unreadable (a
      * corrupt or foreign value is logged by the caller as not found, never
      * a 500). */
     enum sess_err (*get)(struct sess_store *st, struct sess_str id, int64_t now_ms,
@@ -169,6 +192,9 @@ struct sess_store_ops {
 struct sess_store {
     const struct sess_store_ops *ops;
     char errmsg[SESS_ERRMSG_MAX]; /* the last failure, specific */
+    /* What a call that succeeded had to skip (corrupt index entries), for
+     * sessctl to report; the caller clears it before the call. */
+    char warning[SESS_ERRMSG_MAX];
 };
 
 /* Opens the store named by cfg->store ("lmdb:DIR", "redis://...",
@@ -188,23 +214,41 @@ enum sess_err sess_store_redis_open(struct sess_store **st, const char *url,
                                     const struct sess_secrets *secrets, char *errmsg,
                                     size_t errmsg_len) SESS_MUST_CHECK;
 
-/* --- sealing at rest (seal.c): XChaCha20-Poly1305, the id as AD --- */
+/* --- sealing at rest (seal.c): XChaCha20-Poly1305 --- */
 
 #define SESS_SEAL_OVERHEAD (24 + 16) /* nonce + tag */
 
+/* Keys by sess_derive_key(), and the keys 0.1 derived (HMAC-SHA256 of
+ * "fcgi-session " purpose, which a cookie signature could equal): those
+ * open what 0.1 sealed and never seal. To be dropped with the 0.1 record
+ * format (store_lmdb.c) in the release after this one. */
 struct sess_sealer {
     size_t count;
-    unsigned char key[SESS_SECRETS_MAX][32]; /* wiped by sess_sealer_wipe */
+    unsigned char key[SESS_SECRETS_MAX][32];    /* wiped by sess_sealer_wipe */
+    unsigned char legacy[SESS_SECRETS_MAX][32]; /* wiped by sess_sealer_wipe */
 };
+
+/* sess_derive_key as 0.1 did it: HMAC-SHA256(secret, "fcgi-session " purpose).
+ * Only to verify what 0.1 made (sealed records, CSRF tokens). */
+void sess_derive_key_legacy(const struct sess_secrets *secrets, size_t index, const char *purpose,
+                            unsigned char key[32]);
 
 void sess_sealer_init(struct sess_sealer *s, const struct sess_secrets *secrets);
 void sess_sealer_wipe(struct sess_sealer *s);
-/* Appends nonce || ciphertext || tag of `plain` to `out`, under key 0. */
-enum sess_err sess_seal(const struct sess_sealer *s, struct sess_str id, struct sess_str plain,
+/* Appends nonce || ciphertext || tag of `plain` to `out`, under key 0, with
+ * `ad` as additional data (the session id, or a record's header). */
+enum sess_err sess_seal(const struct sess_sealer *s, struct sess_str ad, struct sess_str plain,
                         struct sess_buf *out) SESS_MUST_CHECK;
-/* Appends the plaintext to `out`, trying every key. SESS_ECRYPTO if none
- * opens it (tampered, truncated, another id, unknown key). */
-enum sess_err sess_unseal(const struct sess_sealer *s, struct sess_str id, struct sess_str sealed,
+/* Appends the plaintext to `out`, trying every key, then every legacy key.
+ * SESS_ECRYPTO if none opens it (tampered, truncated, other `ad`, unknown
+ * key). */
+enum sess_err sess_unseal(const struct sess_sealer *s, struct sess_str ad, struct sess_str sealed,
                           struct sess_buf *out) SESS_MUST_CHECK;
+/* sess_unseal without the legacy keys: for what was never sealed under them. */
+enum sess_err sess_unseal_current(const struct sess_sealer *s, struct sess_str ad,
+                                  struct sess_str sealed, struct sess_buf *out) SESS_MUST_CHECK;
+/* Only the legacy keys: for what 0.1 sealed and nothing since does. */
+enum sess_err sess_unseal_legacy(const struct sess_sealer *s, struct sess_str ad,
+                                 struct sess_str sealed, struct sess_buf *out) SESS_MUST_CHECK;
 
 #endif

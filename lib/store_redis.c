@@ -35,7 +35,10 @@
  * alive, where a sibling key would expire or go stale behind its back. The
  * key is taken out before the data reaches session.c and put back on write,
  * so routes never see it. A value without it was made by Express: created
- * now, no deadline, owner from user.username. */
+ * when we first read it, owner from user.username, and (express-session
+ * having no absolute timeout) absolute_timeout after that first reading,
+ * which get writes into the value as our key so that later readings, ours
+ * or Express's saves, keep it. */
 #define META_KEY    "_fcgi"
 #define META_OPEN   "{\"" META_KEY "\":{\"created\":"
 #define META_NEEDLE "\"" META_KEY "\""
@@ -105,6 +108,7 @@ struct redis_store {
     struct sess_buf cur;   /* update: the current record */
     struct sess_buf text;  /* a value re-serialised without META_KEY */
 
+    int64_t absolute_ms; /* absolute_timeout: the deadline given Express's sessions */
     int64_t gc_check_ms; /* before this, gc_if_due does not even look */
     char gc_cursor[24];  /* where sessctl's gc walk is; "0" at the start */
 };
@@ -798,14 +802,23 @@ decode_value(struct redis_store *rs, struct sess_str id, struct sess_str raw, lo
 {
     struct sess_str json;
     enum sess_err err;
+    bool is_ours = false;
 
+    /* The fields Redis does not keep (store.h) read as their defaults. */
+    memset(out, 0, sizeof *out);
     err = open_value(rs, id, raw, &json);
     if (err == SESS_OK)
-        err = split_json(json, out, buf, has_meta);
+        err = split_json(json, out, buf, &is_ours);
     if (rs->plain.ptr)
         sodium_memzero(rs->plain.ptr, rs->plain.len);
     if (err != SESS_OK)
         return err;
+    if (has_meta)
+        *has_meta = is_ours;
+    /* Express's session, seen for the first time (or again, if stamping it
+     * failed): its absolute lifetime starts now. */
+    if (!is_ours && rs->absolute_ms)
+        out->deadline_ms = out->created_ms + rs->absolute_ms;
     out->expires_ms = sess_clock_real_ms() + (pttl_ms >= 0 ? (int64_t)pttl_ms : NO_TTL_EXPIRY_MS);
     out->read_tag = 0;
     return SESS_OK;
@@ -893,6 +906,36 @@ read_session(struct redis_store *rs, const char *key, size_t key_len, redisReply
     return err == SESS_OK ? session_replies(rs, r[0], r[1]) : err;
 }
 
+/* Stores `rec`'s metadata into a value Express made, `raw`, unless it has
+ * changed since it was read (then the next reading tries again), keeping
+ * its TTL: from then on the value carries the deadline decode_value gave
+ * it. A failure costs nothing but that: this reading has its deadline. */
+#define STAMP_SCRIPT                                                                               \
+    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end "                                  \
+    "local t = redis.call('PTTL', KEYS[1]) "                                                       \
+    "if t > 0 then redis.call('SET', KEYS[1], ARGV[2], 'PX', t) "                                  \
+    "else redis.call('SET', KEYS[1], ARGV[2]) end "                                                \
+    "return 1"
+
+static void
+stamp_express_value(struct redis_store *rs, struct sess_str id, const char *key, size_t key_len,
+                    struct sess_str raw, const struct sess_record *rec)
+{
+    struct cmd c;
+    redisReply *r = NULL;
+
+    if (encode_value(rs, id, rec) != SESS_OK)
+        return;
+    cmd_name(&c, "EVAL");
+    cmd_str(&c, STAMP_SCRIPT);
+    cmd_str(&c, "1");
+    cmd_arg(&c, key, key_len);
+    cmd_arg(&c, raw.ptr, raw.len);
+    cmd_arg(&c, rs->val.ptr, rs->val.len);
+    (void)command(rs, &c, &r);
+    free_replies(&r, 1);
+}
+
 static enum sess_err
 get_once(struct redis_store *rs, struct sess_str id, int64_t now_ms, struct sess_record *out,
          struct sess_buf *buf)
@@ -901,11 +944,14 @@ get_once(struct redis_store *rs, struct sess_str id, int64_t now_ms, struct sess
     size_t key_len = session_key(key, id);
     redisReply *r[2];
     enum sess_err err;
+    bool has_meta = true;
 
     err = read_session(rs, key, key_len, r);
     if (err == SESS_OK)
         err = decode_value(rs, id, (struct sess_str){r[0]->str, r[0]->len}, r[1]->integer, out, buf,
-                           NULL);
+                           &has_meta);
+    if (err == SESS_OK && !has_meta && rs->absolute_ms && sess_record_is_live(out, now_ms))
+        stamp_express_value(rs, id, key, key_len, (struct sess_str){r[0]->str, r[0]->len}, out);
     /* Past the absolute deadline, though an Express app kept it alive. */
     if (err == SESS_OK && !sess_record_is_live(out, now_ms))
         err = SESS_ENOTFOUND;
@@ -2290,6 +2336,7 @@ sess_store_redis_open(struct sess_store **st, const char *url, const struct sess
     /* Plain JSON unless encrypt = true: an Express app sharing the store
      * must read the values (DESIGN.md), so `auto` means no here. */
     rs->is_sealing = cfg->encrypt == SESS_ENCRYPT_YES;
+    rs->absolute_ms = cfg->absolute_timeout_s * 1000;
     if (rs->is_sealing && secrets->count == 0) {
         sess_fmt(errmsg, errmsg_len, "%s: encrypt needs at least one secret in secret_file",
                  rs->where);

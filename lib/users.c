@@ -203,6 +203,7 @@ sess_user_del(struct sess_app *app, const char *name)
     enum sess_err err, ended;
     size_t count;
 
+    app->warning[0] = '\0';
     if (!name_is_valid(key.ptr, key.len))
         return sess_app_fail(app, SESS_ENOTFOUND, "no user \"%.64s\"", name ? name : "");
     /* The account goes first, so no new login races the revocation. */
@@ -211,7 +212,9 @@ sess_user_del(struct sess_app *app, const char *name)
         return sess_app_fail(app, err, "%s", st->errmsg);
     /* Sessions outlive a missing account if an earlier delete failed
      * halfway; end them either way. */
+    st->warning[0] = '\0';
     ended = st->ops->destroy_owner(st, key, &count);
+    memcpy(app->warning, st->warning, sizeof app->warning);
     if (ended != SESS_OK)
         return sess_app_fail(app, ended, "%s", st->errmsg);
     if (err == SESS_ENOTFOUND)

@@ -470,6 +470,8 @@ cmd_userdel(struct sess_app *app, int argc, char **argv)
     if (a.npos != 1)
         return usage_error("userdel needs a user name");
     err = sess_user_del(app, a.pos[0]);
+    if (sess_app_warning(app))
+        say("warning: %s", sess_app_warning(app));
     if (err != SESS_OK)
         return app_failed(app, err, SESS_EXIT_NOUSER);
     printf("deleted %s and ended their sessions\n", a.pos[0]);
@@ -579,6 +581,8 @@ cmd_revoke(struct sess_app *app, int argc, char **argv)
         return rc;
     if (a.opt_value && a.npos == 0) {
         err = sess_revoke_user(app, a.opt_value, &count);
+        if (sess_app_warning(app))
+            say("warning: %s", sess_app_warning(app));
         if (err != SESS_OK)
             return app_failed(app, err, SESS_EXIT_NOUSER);
         printf("revoked %zu session%s of %s\n", count, count == 1 ? "" : "s", a.opt_value);

@@ -96,6 +96,30 @@ is "$(json .user.username)" alice "revoke --user frank leaves alice alone"
 get_json anon /session
 status_is 200 "and the anonymous session"
 
+# A crafted owners index: an "id" of 400 bytes under frank's name, which
+# once overflowed a 136-byte stack buffer and aborted sessctl. Now the
+# entry is reported and skipped, and frank's real session still ends.
+store_dir=$(sed -n 's/^store[ \t]*=[ \t]*lmdb://p' "$T_CONFIG" | tail -n 1)
+case $store_dir in
+'' | /*) ;;
+*) store_dir=$(dirname "$T_CONFIG")/$store_dir ;;
+esac
+if [ -n "$store_dir" ] && command -v mdb_load > /dev/null; then
+    login_json c frank 'frank new'
+    printf 'VERSION=3\nformat=bytevalue\ndatabase=owners\ntype=btree\ndupsort=1\nHEADER=END\n %s\n %s\nDATA=END\n' \
+        "$(printf frank | od -An -v -tx1 | tr -d ' \n')" \
+        "$(head -c 400 /dev/zero | tr '\0' Z | od -An -v -tx1 | tr -d ' \n')" |
+        mdb_load -s owners "$store_dir"
+    sessctl revoke --user frank
+    is "$RC" 0 "revoke --user past a 400-byte id in the owners index: exit 0"
+    like "$ERR" 'warning: .*1 entry .*no possible session id' "sessctl reports the corrupt entry"
+    like "$OUT" 'revoked 1 session of frank' "and ends frank's real session"
+    get_json c /session
+    status_is 401 "frank's session is gone"
+else
+    skip "a corrupt owners index" "not an LMDB store, or no mdb_load (lmdb-utils)"
+fi
+
 login_json e frank 'frank new'
 sessctl userdel frank
 is "$RC" 0 "userdel frank: exit 0"

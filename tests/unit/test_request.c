@@ -288,6 +288,72 @@ test_csrf_token_expires_after_two_hours(void **state)
     client_free(&c);
 }
 
+/* A new secret goes first in secret_file; a form shown before the change
+ * carries a token made under what is now the second secret, and still
+ * posts, as its cookie still verifies. */
+static void
+test_csrf_token_made_under_the_second_secret_verifies(void **state)
+{
+    struct fixture *f = *state;
+    struct client c = {0};
+    char body[200], path[256];
+    char *token = fetch_token(f, &c);
+    FILE *fp;
+
+    snprintf(path, sizeof path, "%s/secret", f->dir);
+    fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs("a brand-new secret, also well over thirty-two bytes\n"
+          "a test secret of well over thirty-two bytes\n",
+          fp);
+    assert_int_equal(fclose(fp), 0);
+    fixture_reopen(f, "");
+    snprintf(body, sizeof body, "theme=dark&csrf=%s", token);
+    post(f, &c, "application/x-www-form-urlencoded", body);
+    assert_int_equal(c.status, 200);
+    /* A secret no longer listed verifies nothing. */
+    fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs("a brand-new secret, also well over thirty-two bytes\n", fp);
+    assert_int_equal(fclose(fp), 0);
+    fixture_reopen(f, "");
+    post(f, &c, "application/x-www-form-urlencoded", body);
+    assert_int_equal(c.status, 403);
+    free(token);
+    client_free(&c);
+}
+
+/* A token a 0.1 process handed out just before the upgrade: TIME.MAC
+ * under 0.1's key, HMAC-SHA256(secret, "fcgi-session csrf"). */
+static void
+test_csrf_token_of_the_previous_release_verifies(void **state)
+{
+    struct fixture *f = *state;
+    struct client c = {0};
+    unsigned char key[32], mac[32];
+    char time36[16], b64[48], body[200];
+    crypto_auth_hmacsha256_state st;
+    uint64_t t = (uint64_t)f->now_ms;
+    size_t n = 0;
+
+    do {
+        memmove(time36 + 1, time36, n++);
+        time36[0] = "0123456789abcdefghijklmnopqrstuvwxyz"[t % 36];
+        t /= 36;
+    } while (t);
+    time36[n] = '\0';
+    sess_derive_key_legacy(&f->app->secrets, 0, "csrf", key);
+    crypto_auth_hmacsha256_init(&st, key, sizeof key);
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)time36, n);
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)"|", 1);
+    crypto_auth_hmacsha256_final(&st, mac);
+    sodium_bin2base64(b64, sizeof b64, mac, sizeof mac, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    snprintf(body, sizeof body, "theme=dark&csrf=%s.%s", time36, b64);
+    post(f, &c, "application/x-www-form-urlencoded", body);
+    assert_int_equal(c.status, 200);
+    client_free(&c);
+}
+
 static void
 test_foreign_origin_is_403_even_for_json(void **state)
 {
@@ -377,20 +443,64 @@ test_wants_json_from_accept_or_content_type(void **state)
     assert_false(sess_wants_json(&req));
 }
 
+/* Targets a browser would resolve to another host (the URL parser strips
+ * TAB, CR, LF and leading spaces and controls, reads '\\' as '/'), or
+ * that name a scheme. */
+static const char *const off_site[] = {
+    "//evil.example/",
+    "/\t/evil.example",
+    "/\r/evil.example",
+    "/\n/evil.example",
+    "/\\evil.example",
+    "\\/evil.example",
+    "/x\\..\\..",
+    "https://evil.example/",
+    "https:evil.example",
+    "javascript:alert(1)",
+    " /evil",
+    " //evil.example",
+    "\t//evil.example",
+    "/\x01/evil.example",
+    "/\x7f",
+    "evil.example",
+    "",
+    "/ok\r\nSet-Cookie: x=1",
+};
+static size_t off_site_i;
+
 static void
-route_redirects_elsewhere(struct sess_request *req)
+route_redirects_off_site(struct sess_request *req)
 {
-    sess_redirect(req, "//evil.example/");
+    sess_redirect(req, off_site[off_site_i]);
 }
 
 static void
 test_redirect_refuses_other_sites(void **state)
 {
     struct fixture *f = *state;
-    struct client c = {0};
-    fixture_get(f, &c, route_redirects_elsewhere);
-    assert_int_equal(c.status, 500);
-    client_free(&c);
+
+    for (off_site_i = 0; off_site_i < sizeof off_site / sizeof off_site[0]; off_site_i++) {
+        struct client c = {0};
+
+        assert_false(sess_redirect_is_local(off_site[off_site_i]));
+        fixture_get(f, &c, route_redirects_off_site);
+        if (c.status != 500)
+            fail_msg("target %zu answered %d", off_site_i, c.status);
+        client_free(&c);
+    }
+}
+
+static void
+test_redirect_accepts_paths_of_this_site(void **state)
+{
+    static const char *const local[] = {"/",           "/dashboard",   "/a/b?c=d#e",
+                                        "/%2F%2Fevil", "/caf\xc3\xa9", "/a//b"};
+
+    (void)state;
+    for (size_t i = 0; i < sizeof local / sizeof local[0]; i++)
+        if (!sess_redirect_is_local(local[i]))
+            fail_msg("%s refused", local[i]);
+    assert_false(sess_redirect_is_local(NULL));
 }
 
 static void
@@ -611,6 +721,8 @@ main(void)
         T(test_form_with_wrong_csrf_is_403),
         T(test_form_with_valid_csrf_is_accepted),
         T(test_csrf_token_expires_after_two_hours),
+        T(test_csrf_token_made_under_the_second_secret_verifies),
+        T(test_csrf_token_of_the_previous_release_verifies),
         T(test_foreign_origin_is_403_even_for_json),
         T(test_same_origin_is_accepted),
         T(test_wrong_method_is_405_with_allow),
@@ -618,6 +730,7 @@ main(void)
         cmocka_unit_test(test_httpoxy_params_are_never_returned),
         cmocka_unit_test(test_wants_json_from_accept_or_content_type),
         T(test_redirect_refuses_other_sites),
+        T(test_redirect_accepts_paths_of_this_site),
         T(test_route_without_answer_gets_500),
         T(test_page_bytes),
         T(test_json_and_redirect_bytes),

@@ -112,22 +112,24 @@ test_seal_appends_after_existing_bytes(void **ctx)
 }
 
 /* The stored form, decrypted by libsodium itself under the key the design
- * names: HMAC-SHA256(secret, "fcgi-session store"), nonce first, id as AD. */
+ * names: BLAKE2b-256("store") keyed with BLAKE2b-256(secret), nonce first,
+ * the given additional data (here the id). */
 static void
 test_seal_layout_is_nonce_ciphertext_tag_under_derived_key(void **ctx)
 {
     struct state *s = *ctx;
-    unsigned char key[crypto_auth_hmacsha256_BYTES];
+    unsigned char master[32], key[32];
     unsigned char out[sizeof PLAIN];
     unsigned long long out_len;
-    const char label[] = "fcgi-session store";
     const unsigned char *p;
-    crypto_auth_hmacsha256_state h;
 
     seal_plain(s);
-    crypto_auth_hmacsha256_init(&h, (const unsigned char *)SECRET_A, strlen(SECRET_A));
-    crypto_auth_hmacsha256_update(&h, (const unsigned char *)label, strlen(label));
-    crypto_auth_hmacsha256_final(&h, key);
+    crypto_generichash_blake2b_salt_personal(master, sizeof master, (const unsigned char *)SECRET_A,
+                                             strlen(SECRET_A), NULL, 0, NULL,
+                                             (const unsigned char *)"fcgi-sess secret");
+    crypto_generichash_blake2b_salt_personal(key, sizeof key, (const unsigned char *)"store", 5,
+                                             master, sizeof master, NULL,
+                                             (const unsigned char *)"fcgi-sess kdf v2");
     p = (const unsigned char *)s->sealed.ptr;
     assert_int_equal(crypto_aead_xchacha20poly1305_ietf_decrypt(
                          out, &out_len, NULL, p + NONCE_BYTES, s->sealed.len - NONCE_BYTES,
@@ -135,6 +137,45 @@ test_seal_layout_is_nonce_ciphertext_tag_under_derived_key(void **ctx)
                      0);
     assert_int_equal(out_len, strlen(PLAIN));
     assert_memory_equal(out, PLAIN, strlen(PLAIN));
+}
+
+/* What 0.1 sealed: under HMAC-SHA256(secret, "fcgi-session store"), by
+ * libsodium directly. sess_unseal and sess_unseal_legacy open it;
+ * sess_unseal_current, for formats 0.1 never wrote, does not. */
+static void
+test_values_sealed_under_the_legacy_key_open_only_where_allowed(void **ctx)
+{
+    struct state *s = *ctx;
+    unsigned char key[32], nonce[NONCE_BYTES];
+    unsigned char sealed[NONCE_BYTES + sizeof PLAIN + TAG_BYTES];
+    unsigned long long clen;
+    crypto_auth_hmacsha256_state h;
+    struct sess_str v;
+
+    crypto_auth_hmacsha256_init(&h, (const unsigned char *)SECRET_A, strlen(SECRET_A));
+    crypto_auth_hmacsha256_update(&h, (const unsigned char *)"fcgi-session store", 18);
+    crypto_auth_hmacsha256_final(&h, key);
+    randombytes_buf(nonce, sizeof nonce);
+    memcpy(sealed, nonce, sizeof nonce);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(
+        sealed + NONCE_BYTES, &clen, (const unsigned char *)PLAIN, strlen(PLAIN),
+        (const unsigned char *)ID, strlen(ID), NULL, nonce, key);
+    v = (struct sess_str){(const char *)sealed, NONCE_BYTES + (size_t)clen};
+    assert_int_equal(sess_unseal(&s->sealer, SESS_STR_LIT(ID), v, &s->plain), SESS_OK);
+    assert_memory_equal(s->plain.ptr, PLAIN, strlen(PLAIN));
+    s->plain.len = 0;
+    assert_int_equal(sess_unseal_legacy(&s->sealer, SESS_STR_LIT(ID), v, &s->plain), SESS_OK);
+    s->plain.len = 0;
+    assert_int_equal(sess_unseal_current(&s->sealer, SESS_STR_LIT(ID), v, &s->plain), SESS_ECRYPTO);
+    /* And what this release seals is no business of the legacy keys. */
+    seal_plain(s);
+    assert_int_equal(sess_unseal_legacy(&s->sealer, SESS_STR_LIT(ID),
+                                        (struct sess_str){s->sealed.ptr, s->sealed.len}, &s->plain),
+                     SESS_ECRYPTO);
+    assert_int_equal(sess_unseal_current(&s->sealer, SESS_STR_LIT(ID),
+                                         (struct sess_str){s->sealed.ptr, s->sealed.len},
+                                         &s->plain),
+                     SESS_OK);
 }
 
 static void
@@ -333,6 +374,7 @@ main(void)
         T(test_seal_empty_plaintext_round_trip),
         T(test_seal_appends_after_existing_bytes),
         T(test_seal_layout_is_nonce_ciphertext_tag_under_derived_key),
+        T(test_values_sealed_under_the_legacy_key_open_only_where_allowed),
         T(test_seal_uses_a_fresh_nonce_each_time),
         T(test_seal_does_not_contain_the_plaintext),
         T(test_unseal_refuses_tampered_nonce),

@@ -380,6 +380,36 @@ test_secure_cookie_over_https_carries_secure(void **state)
     client_free(&c);
 }
 
+/* Browsers match the __Host- and __Secure- prefixes without regard to
+ * case, so "__host-sid" is a __Host- cookie: with cookie_secure = auto it
+ * carries Secure as "__Host-sid" does, or a browser would drop it. */
+static void
+test_cookie_prefixes_take_secure_whatever_their_case(void **state)
+{
+    static const char *const names[] = {"__Host-sid", "__host-sid", "__HOST-sid", "__secure-sid",
+                                        "__SeCuRe-sid"};
+    struct fixture *f = *state;
+    char extra[64];
+
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        struct client c = {0};
+
+        snprintf(extra, sizeof extra, "name = %s\n", names[i]);
+        fixture_reopen(f, extra);
+        f->https = false;
+        fixture_get(f, &c, route_counts);
+        if (c.set_cookie && !strstr(c.set_cookie, "; Secure"))
+            fail_msg("%s over http: %s", names[i], c.set_cookie);
+        client_free(&c);
+        f->https = true;
+        fixture_get(f, &c, route_counts);
+        assert_non_null(c.set_cookie);
+        if (!strstr(c.set_cookie, "; Secure"))
+            fail_msg("%s over https: %s", names[i], c.set_cookie);
+        client_free(&c);
+    }
+}
+
 static void
 test_forwarded_proto_ignored_without_trust_proxy(void **state)
 {
@@ -766,6 +796,7 @@ main(void)
         T(test_explicit_save_of_new_session_still_sets_cookie),
         T(test_row19_secure_cookie_over_http_stores_nothing),
         T(test_secure_cookie_over_https_carries_secure),
+        T(test_cookie_prefixes_take_secure_whatever_their_case),
         T(test_forwarded_proto_ignored_without_trust_proxy),
         T(test_forwarded_proto_honoured_with_trust_proxy),
         T(test_touch_after_skips_early_touches),

@@ -1064,11 +1064,38 @@ test_secrets_load_refuses_a_missing_file_or_a_directory(void **state)
 
 /* --- derived keys --- */
 
+/* Python's hashlib:
+ *   m = blake2b(SECRET, digest_size=32, person=b"fcgi-sess secret").digest()
+ *   blake2b(PURPOSE, digest_size=32, key=m, person=b"fcgi-sess kdf v2").hexdigest() */
 static void
-test_derive_key_is_hmac_of_the_purpose(void **state)
+test_derive_key_is_keyed_blake2b_of_the_purpose(void **state)
 {
-    /* printf 'fcgi-session store' | openssl dgst -sha256 -hmac 'first secret, at least
-     * thirty-two bytes long' */
+    static const struct {
+        const char *purpose, *want_hex;
+    } cases[] = {
+        {"store", "7896dcc6163f4f432e96abb9cd617347c25169e1bd747c3c6d2144611e211fcb"},
+        {"csrf", "cbd1866b0f4c597463019b69615dc962f5916ececec32dd949500e52a3a341ee"},
+    };
+    struct sess_secrets s = {0};
+    unsigned char key[32];
+    char hex[65];
+
+    (void)state;
+    add_secret(&s, secret_a);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sess_derive_key(&s, 0, cases[i].purpose, key);
+        sodium_bin2hex(hex, sizeof(hex), key, sizeof(key));
+        assert_string_equal(hex, cases[i].want_hex);
+    }
+    sess_secrets_free(&s);
+}
+
+/* 0.1's derivation, kept to open what it sealed:
+ * printf 'fcgi-session store' | openssl dgst -sha256 -hmac 'first secret, at least
+ * thirty-two bytes long' */
+static void
+test_legacy_derive_key_is_hmac_of_the_purpose(void **state)
+{
     static const char want_hex[] =
         "ef14fa3936fcd82973fbb71e381f2f145e5813909f63ca0655a72909d3b1be30";
     struct sess_secrets s = {0};
@@ -1077,9 +1104,67 @@ test_derive_key_is_hmac_of_the_purpose(void **state)
 
     (void)state;
     add_secret(&s, secret_a);
-    sess_derive_key(&s, 0, "store", key);
+    sess_derive_key_legacy(&s, 0, "store", key);
     sodium_bin2hex(hex, sizeof(hex), key, sizeof(key));
     assert_string_equal(hex, want_hex);
+    sess_secrets_free(&s);
+}
+
+static void
+hmac_of(const struct sess_secrets *s, size_t i, const char *msg, unsigned char mac[32])
+{
+    crypto_auth_hmacsha256_state st;
+
+    crypto_auth_hmacsha256_init(&st, s->item[i].ptr, s->item[i].len);
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)msg, strlen(msg));
+    crypto_auth_hmacsha256_final(&st, mac);
+}
+
+/* A derived key is no cookie signature: not the HMAC-SHA256 that
+ * cookie-signature computes under any secret of the label or of the bare
+ * purpose. The old derivation was exactly the first. */
+static void
+test_derived_keys_are_no_signature_of_any_label(void **state)
+{
+    static const char *const purposes[] = {"store", "csrf"};
+    struct sess_secrets s = {0};
+    unsigned char key[32], mac[32], sig_bin[32];
+    char label[64], sig[128];
+    size_t sig_len, bin_len;
+    const char *dot;
+
+    (void)state;
+    add_secret(&s, secret_a);
+    add_secret(&s, secret_b);
+    for (size_t i = 0; i < s.count; i++) {
+        for (size_t p = 0; p < sizeof purposes / sizeof purposes[0]; p++) {
+            snprintf(label, sizeof label, "fcgi-session %s", purposes[p]);
+            sess_derive_key(&s, i, purposes[p], key);
+            hmac_of(&s, i, purposes[p], mac);
+            assert_memory_not_equal(key, mac, sizeof mac);
+            hmac_of(&s, i, label, mac);
+            assert_memory_not_equal(key, mac, sizeof mac);
+            sess_derive_key_legacy(&s, i, purposes[p], key);
+            assert_memory_equal(key, mac, sizeof mac);
+        }
+    }
+    /* What sess_sign (an Express app) makes of "fcgi-session store" under
+     * the first secret, s:VALUE.SIG, is no key of ours either. */
+    for (size_t p = 0; p < sizeof purposes / sizeof purposes[0]; p++) {
+        snprintf(label, sizeof label, "fcgi-session %s", purposes[p]);
+        assert_int_equal(sess_sign(&s, sess_str_c(label), sig, sizeof sig, &sig_len), SESS_OK);
+        dot = strrchr(sig, '.');
+        assert_non_null(dot);
+        assert_int_equal(sodium_base642bin(sig_bin, sizeof sig_bin, dot + 1, strlen(dot + 1), NULL,
+                                           &bin_len, NULL,
+                                           sodium_base64_VARIANT_ORIGINAL_NO_PADDING),
+                         0);
+        assert_int_equal(bin_len, 32);
+        sess_derive_key(&s, 0, purposes[p], key);
+        assert_memory_not_equal(key, sig_bin, sizeof sig_bin);
+        sess_derive_key_legacy(&s, 0, purposes[p], key);
+        assert_memory_equal(key, sig_bin, sizeof sig_bin);
+    }
     sess_secrets_free(&s);
 }
 
@@ -1249,7 +1334,9 @@ main(void)
         cmocka_unit_test(test_secrets_load_refuses_an_empty_file),
         cmocka_unit_test(test_secrets_load_refuses_more_than_sixteen),
         cmocka_unit_test(test_secrets_load_refuses_a_missing_file_or_a_directory),
-        cmocka_unit_test(test_derive_key_is_hmac_of_the_purpose),
+        cmocka_unit_test(test_derive_key_is_keyed_blake2b_of_the_purpose),
+        cmocka_unit_test(test_legacy_derive_key_is_hmac_of_the_purpose),
+        cmocka_unit_test(test_derived_keys_are_no_signature_of_any_label),
         cmocka_unit_test(test_unsign_cached_answers_as_unsign_for_every_vector),
         cmocka_unit_test(test_unsign_cached_hits_for_a_value_verified_before),
         cmocka_unit_test(test_unsign_cached_refuses_every_change_of_a_cached_value),

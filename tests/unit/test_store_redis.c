@@ -587,6 +587,46 @@ test_get_of_an_express_session_takes_expiry_from_the_ttl(void **ctx)
     assert_str_view(f->rec.data, data);
 }
 
+/* express-session has no absolute timeout: a session an Express app made
+ * and keeps alive would never end here either. It gets absolute_timeout
+ * from our first reading, written into the value (TTL kept) so that later
+ * readings keep the same deadline. */
+static void
+test_express_session_ends_at_a_deadline_from_first_sight(void **ctx)
+{
+    struct fx *f = *ctx;
+    int64_t now = now_ms(), deadline;
+    long long pttl;
+    json_t *v;
+
+    NEEDS_SERVER();
+    sess_store_close(f->st);
+    f->cfg.absolute_timeout_s = 3600;
+    open_store(f);
+    /* A long cookie maxAge: the TTL outlives the absolute timeout. */
+    express_set(f, EXPRESS_ID, "2030-01-01T00:00:00.000Z",
+                "\"user\":{\"username\":\"alice\",\"role\":\"admin\"}", 86400);
+    assert_int_equal(get(f, EXPRESS_ID), SESS_OK);
+    assert_near(f->rec.deadline_ms, now + 3600 * 1000, 1500);
+    deadline = f->rec.deadline_ms;
+    v = direct_json(f, "sess:" EXPRESS_ID);
+    assert_non_null(v);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(v, "_fcgi"), "deadline")),
+                     deadline);
+    assert_non_null(json_object_get(v, "cookie"));
+    json_decref(v);
+    pttl = direct_int(f, "PTTL sess:" EXPRESS_ID);
+    assert_true(pttl > 86000 * 1000LL && pttl <= 86400 * 1000LL);
+    /* Read again, later: the same deadline, and past it the session is gone
+     * though its TTL runs for most of a day. */
+    assert_int_equal(
+        f->st->ops->get(f->st, SESS_STR_LIT(EXPRESS_ID), now + 1800 * 1000, &f->rec, &f->buf),
+        SESS_OK);
+    assert_int_equal(f->rec.deadline_ms, deadline);
+    assert_int_equal(f->st->ops->get(f->st, SESS_STR_LIT(EXPRESS_ID), deadline, &f->rec, &f->buf),
+                     SESS_ENOTFOUND);
+}
+
 static void
 test_get_of_an_anonymous_express_session_has_no_owner(void **ctx)
 {
@@ -1338,6 +1378,8 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_value_is_plain_json_under_sess_key_with_ttl_from_expiry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ttl_stops_at_the_absolute_deadline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_express_session_ends_at_a_deadline_from_first_sight,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_get_of_an_express_session_takes_expiry_from_the_ttl,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_get_of_an_anonymous_express_session_has_no_owner,
