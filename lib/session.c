@@ -560,9 +560,11 @@ sess_patch_merge(void *arg, const struct sess_record *current, struct sess_recor
 char *
 sess_patch_dump(const struct sess_patch *patch)
 {
-    json_t *all = json_pack("{sOsOsOsO}", "set", patch->set, "del", patch->del, "read",
-                            patch->read ? patch->read : json_object(), "absent",
-                            patch->absent ? patch->absent : json_object());
+    json_t *read = patch->read ? json_incref(patch->read) : json_object();
+    json_t *absent = patch->absent ? json_incref(patch->absent) : json_object();
+    /* "o" hands over the references just taken. */
+    json_t *all = json_pack("{sOsOsoso}", "set", patch->set, "del", patch->del, "read", read,
+                            "absent", absent);
     char *text = all ? json_dumps(all, JSON_COMPACT) : NULL;
 
     json_decref(all);
