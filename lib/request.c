@@ -10,7 +10,6 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <syslog.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <fcgiapp.h>
@@ -145,20 +144,6 @@ sess_request_reset(struct sess_request *req)
     req->out.len = 0;
 }
 
-/* Before running a route again: a random pause, doubling from up to 100 us
- * to 6.4 ms, so that the requests that lost together do not meet again in
- * the next write (group commit puts simultaneous writers in one batch,
- * where only the first of a session's writers can win). */
-static void
-pause_before_rerun(int run)
-{
-    uint32_t cap_us = 100u << (run < 7 ? run : 6);
-    struct timespec ts = {0, (long)randombytes_uniform(cap_us) * 1000L};
-
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
 /* Forgets what a run of the route answered; its input stays. */
 static void
 forget_answer(struct sess_request *req)
@@ -175,9 +160,11 @@ sess_request_handle(struct sess_request *req, sess_route_fn route)
 {
     int run;
 
+    /* One time for every run: the request's age orders the writers of a
+     * group commit batch, oldest first. */
+    req->now_ms = sess_now_ms(req->app);
     req->is_secure = request_is_secure(req);
     for (run = 1;; run++) {
-        req->now_ms = sess_now_ms(req->app);
         sess_session_begin(req);
         if (req->store_failed)
             sess_fail(req, 503, "Session store unavailable; try again shortly");
@@ -198,7 +185,8 @@ sess_request_handle(struct sess_request *req, sess_route_fn route)
                 sess_fail(req, 503, "The session is busy; try again shortly");
             break;
         }
-        pause_before_rerun(run - 1);
+        /* At once: the record it lost to is committed by now, and in a
+         * group commit batch the oldest request goes first. */
     }
     if (!req->is_answered)
         sess_fail(req, 500, "The route sent no answer");

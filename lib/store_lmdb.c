@@ -1085,62 +1085,154 @@ update_encode(struct lmdb_store *ls, struct sess_str id, int64_t now_ms,
     return ok;
 }
 
-/* One queued update, inside the combiner's transaction. */
+/* One queued update of a batch, opened. */
+struct queued_update {
+    struct update_arg a;
+    struct sess_patch patch;
+    enum sess_err err; /* of opening it, or of applying it */
+    bool is_done;      /* a dead combiner committed it: `err` is its result */
+};
+
+/* Opens a queued update: its id, time and patch. */
 static enum sess_err
-apply_update(struct lmdb_store *ls, MDB_txn *txn, const struct sess_combine_op *op)
+open_update(struct lmdb_store *ls, const struct sess_combine_op *op, struct queued_update *q)
 {
-    struct sess_patch patch = {0};
-    struct update_arg a = {.merge = sess_patch_merge, .arg = &patch};
     struct sess_str body;
     const unsigned char *p;
     enum sess_err err;
 
+    q->a.merge = sess_patch_merge;
+    q->a.arg = &q->patch;
     if (op->len < UPD_OFF_ID || op->len < UPD_OFF_ID + (size_t)op->payload[0])
         return SESS_EBADINPUT;
-    a.id = (struct sess_str){(const char *)op->payload + UPD_OFF_ID, op->payload[0]};
-    body = (struct sess_str){a.id.ptr + a.id.len, op->len - UPD_OFF_ID - a.id.len};
+    q->a.id = (struct sess_str){(const char *)op->payload + UPD_OFF_ID, op->payload[0]};
+    body = (struct sess_str){q->a.id.ptr + q->a.id.len, op->len - UPD_OFF_ID - q->a.id.len};
     ls->op.len = 0;
-    err = ls->is_sealing ? sess_unseal(&ls->sealer, a.id, body, &ls->op)
+    err = ls->is_sealing ? sess_unseal(&ls->sealer, q->a.id, body, &ls->op)
                          : sess_buf_append(&ls->op, body.ptr, body.len);
     if (err != SESS_OK)
         return err;
-    if (ls->op.len < 16 || !id_is_usable(a.id))
+    if (ls->op.len < 16 || !id_is_usable(q->a.id))
         return SESS_EBADINPUT;
     p = (const unsigned char *)ls->op.ptr;
-    a.now_ms = get_i64(p);
-    err = sess_patch_parse(&patch, ls->op.ptr + 16, ls->op.len - 16, get_i64(p + 8));
+    q->a.now_ms = get_i64(p);
+    err = sess_patch_parse(&q->patch, ls->op.ptr + 16, ls->op.len - 16, get_i64(p + 8));
     sodium_memzero(ls->op.ptr, ls->op.len);
-    if (err != SESS_OK)
-        return err;
-    err = do_update(ls, txn, &a);
-    sess_patch_free(&patch);
     return err;
 }
 
-/* The combiner's batch: every update in one transaction, one commit. A
- * failed LMDB call spoils the transaction: then each process writes its own
- * update alone, where a full map is recovered from. */
+/* What a batch leaves in DB_META, in its own transaction: the token (u64)
+ * and result (i32) of each of its updates. A combiner that dies after its
+ * commit hands its batch to the next one again (combine.h); this is how the
+ * next one knows the batch is applied already, and with what results. */
+static const char batch_done_key[] = "batch_done";
+#define DONE_ENTRY_BYTES 12
+
+static bool
+find_done(const MDB_val *done, uint64_t token, enum sess_err *result)
+{
+    const unsigned char *p = done->mv_data;
+    size_t off;
+
+    for (off = 0; off + DONE_ENTRY_BYTES <= done->mv_size; off += DONE_ENTRY_BYTES) {
+        uint64_t t;
+        int32_t r;
+        memcpy(&t, p + off, sizeof t);
+        if (t != token)
+            continue;
+        memcpy(&r, p + off + 8, sizeof r);
+        *result = (enum sess_err)r;
+        return true;
+    }
+    return false;
+}
+
+static enum sess_err
+record_done(struct lmdb_store *ls, MDB_txn *txn, const struct sess_combine_op *ops,
+            const struct queued_update *q, size_t n)
+{
+    MDB_val k = mval(batch_done_key, sizeof batch_done_key - 1), v;
+    unsigned char *p;
+    size_t i;
+    int rc;
+
+    v.mv_size = n * DONE_ENTRY_BYTES;
+    rc = mdb_put(txn, ls->dbi[DB_META], &k, &v, MDB_RESERVE);
+    if (rc)
+        return fail(ls, rc, "mdb_put (batch)");
+    p = v.mv_data;
+    for (i = 0; i < n; i++) {
+        int32_t r = (int32_t)q[i].err;
+        memcpy(p + i * DONE_ENTRY_BYTES, &ops[i].token, sizeof ops[i].token);
+        memcpy(p + i * DONE_ENTRY_BYTES + 8, &r, sizeof r);
+    }
+    return SESS_OK;
+}
+
+/* The order updates of one batch are applied in: the oldest request first,
+ * so a request that lost to others and runs again wins the next batch
+ * rather than losing to newcomers each time. */
+static void
+order_by_age(const struct queued_update *q, size_t *order, size_t n)
+{
+    size_t i, j;
+
+    for (i = 0; i < n; i++) {
+        size_t k = i;
+        for (j = i; j > 0 && q[order[j - 1]].a.now_ms > q[k].a.now_ms; j--)
+            order[j] = order[j - 1];
+        order[j] = k;
+    }
+}
+
+/* The combiner's batch: every update in one transaction, one commit, each
+ * checked against the state the updates before it left. A failed LMDB call
+ * spoils the transaction: then each process writes its own update alone,
+ * where a full map is recovered from. */
 static void
 apply_updates(void *ctx, struct sess_combine_op *ops, size_t n)
 {
     struct lmdb_store *ls = ctx;
-    MDB_txn *txn;
-    size_t i = 0;
+    struct queued_update *q = calloc(n, sizeof *q);
+    size_t *order = calloc(n, sizeof *order);
+    MDB_val k = mval(batch_done_key, sizeof batch_done_key - 1), done = {0};
     bool is_committed = false;
-    int rc = MDB_SUCCESS;
+    MDB_txn *txn = NULL;
+    size_t i;
+    int rc;
 
-    if (write_begin(ls, &txn) == SESS_OK) {
-        for (i = 0; i < n && ls->rc == MDB_SUCCESS; i++)
-            ops[i].result = (int)apply_update(ls, txn, &ops[i]);
-        if (ls->rc != MDB_SUCCESS)
-            mdb_txn_abort(txn);
-        else if ((rc = mdb_txn_commit(txn)) == MDB_SUCCESS)
+    if (!q || !order || write_begin(ls, &txn) != SESS_OK)
+        goto out;
+    if (mdb_get(txn, ls->dbi[DB_META], &k, &done) != MDB_SUCCESS)
+        done.mv_size = 0;
+    for (i = 0; i < n; i++) {
+        q[i].is_done = ops[i].is_retry && find_done(&done, ops[i].token, &q[i].err);
+        if (!q[i].is_done)
+            q[i].err = open_update(ls, &ops[i], &q[i]);
+    }
+    order_by_age(q, order, n);
+    for (i = 0; i < n && ls->rc == MDB_SUCCESS; i++) {
+        struct queued_update *u = &q[order[i]];
+        if (!u->is_done && u->err == SESS_OK)
+            u->err = do_update(ls, txn, &u->a);
+    }
+    if (ls->rc == MDB_SUCCESS && record_done(ls, txn, ops, q, n) == SESS_OK) {
+        rc = mdb_txn_commit(txn);
+        txn = NULL;
+        if (rc == MDB_SUCCESS)
             is_committed = true;
         else
             (void)fail(ls, rc, "mdb_txn_commit");
     }
-    for (i = 0; i < n && !is_committed; i++)
-        ops[i].result = UPDATE_ALONE;
+    if (txn)
+        mdb_txn_abort(txn);
+out:
+    for (i = 0; i < n; i++)
+        ops[i].result = q && (is_committed || q[i].is_done) ? (int)q[i].err : UPDATE_ALONE;
+    for (i = 0; q && i < n; i++)
+        sess_patch_free(&q[i].patch);
+    free(q);
+    free(order);
     /* Other processes' sessions, unsealed: not kept. */
     if (ls->cur.ptr)
         sodium_memzero(ls->cur.ptr, ls->cur.len);
@@ -1165,7 +1257,7 @@ lmdb_update(struct sess_store *st, struct sess_str id, int64_t now_ms, sess_merg
         /* Only processes that update sessions make the queue: sessctl,
          * which may run as root, never leaves one others cannot open. */
         char path[PATH_MAX];
-        sess_fmt(path, sizeof path, "%s/commit.queue", ls->dir);
+        sess_fmt(path, sizeof path, "%s/commit-2.queue", ls->dir);
         ls->combiner = sess_combiner_open(path);
         ls->may_combine = ls->combiner != NULL;
     }

@@ -98,6 +98,7 @@ struct redis_store {
     int64_t backoff_ms;  /* the current wait after a failed attempt; 0 when up */
     bool is_reused;      /* the connection has answered before */
     bool may_retry;      /* the last failure was a stale connection: try a new one at once */
+    int lost_in_a_row;   /* updates refused in a row because what they read changed */
     bool is_refused;     /* the server refused AUTH or SELECT */
     char down_msg[SESS_ERRMSG_MAX / 2]; /* why the last attempt failed */
 
@@ -1173,6 +1174,12 @@ redis_update(struct sess_store *st, struct sess_str id, int64_t now_ms, sess_mer
     while (again(rs, err, &attempt));
     if (rs->cur.ptr)
         sodium_memzero(rs->cur.ptr, rs->cur.len);
+    /* The request runs again next: the writers of one session that read
+     * the same value would meet again in step without a pause. */
+    if (err == SESS_ECONFLICT)
+        pause_after_conflict(rs->lost_in_a_row++);
+    else
+        rs->lost_in_a_row = 0;
     return err;
 }
 

@@ -724,7 +724,7 @@ check_access(struct checker *c, const char *what, const char *path, int mode, co
 static void
 check_lmdb(struct checker *c, const char *dir, bool is_root)
 {
-    static const char *const files[] = {"data.mdb", "lock.mdb", "commit.queue"};
+    static const char *const files[] = {"data.mdb", "lock.mdb", "commit-2.queue"};
     char path[PATH_MAX], parent[PATH_MAX], desc[160], *slash;
     struct stat st;
     size_t i;

@@ -1,0 +1,200 @@
+/* The LMDB store's side of group commit: the batch a combiner applies for
+ * other processes. Each update is checked against the state the earlier
+ * ones of the batch left, the oldest request goes first, and a batch that a
+ * dead combiner had committed, handed over again (combine.h: is_retry, the
+ * same token), is not applied twice. The apply function is the store's
+ * own, static: this file includes store_lmdb.c to call it directly. */
+/* First: cmocka's fail() macro would rename the store's own. */
+#include "store_lmdb.c"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "tmpfiles.h"
+
+#define SECRET "batch test secret, thirty-two bytes or more"
+#define ID     "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+#define T0     1795370400000LL
+#define HOUR   3600000LL
+
+struct fx {
+    struct tmpdir dir;
+    struct sess_secrets secrets;
+    struct sess_store *st;
+    struct lmdb_store *ls;
+    unsigned char payload[4][SESS_COMBINE_PAYLOAD_MAX];
+    struct sess_combine_op ops[4];
+};
+
+static int
+setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    struct sess_config cfg = {.encrypt = SESS_ENCRYPT_AUTO,
+                              .lmdb_map_size_bytes = 16u << 20,
+                              .lmdb_sync = SESS_SYNC_NONE};
+    char dir[PATH_MAX], errmsg[SESS_ERRMSG_MAX];
+    struct sess_record rec = {.expires_ms = T0 + HOUR, .created_ms = T0};
+
+    assert_non_null(f);
+    assert_int_equal(tmpdir_make(&f->dir), 0);
+    assert_int_equal(sess_secrets_add(&f->secrets, SESS_STR_LIT(SECRET)), SESS_OK);
+    if (sess_store_lmdb_open(&f->st, tmpdir_path(&f->dir, "s", dir), &cfg, &f->secrets, errmsg,
+                             sizeof errmsg) != SESS_OK)
+        fail_msg("open: %s", errmsg);
+    f->ls = (struct lmdb_store *)f->st;
+    rec.data = SESS_STR_LIT("{\"n\":1}");
+    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID), &rec), SESS_OK);
+    *state = f;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    struct fx *f = *state;
+
+    sess_store_close(f->st);
+    sess_secrets_free(&f->secrets);
+    tmpdir_remove(&f->dir);
+    free(f);
+    return 0;
+}
+
+/* Queues, as a request at `now_ms` would, "n was `read`, make it `set`",
+ * into op `i` with `token`. */
+static void
+queue_update(struct fx *f, size_t i, int64_t now_ms, json_int_t read, json_int_t set,
+             uint64_t token)
+{
+    struct sess_patch p = {.expires_ms = T0 + HOUR,
+                           .set = json_pack("{sI}", "n", set),
+                           .del = json_object(),
+                           .read = json_pack("{sI}", "n", read)};
+
+    assert_true(update_encode(f->ls, SESS_STR_LIT(ID), now_ms, &p));
+    memcpy(f->payload[i], f->ls->val.ptr, f->ls->val.len);
+    f->ops[i] = (struct sess_combine_op){
+        .payload = f->payload[i], .len = f->ls->val.len, .token = token};
+    sess_patch_free(&p);
+}
+
+static json_int_t
+stored_n(struct fx *f)
+{
+    struct sess_record rec;
+    struct sess_buf buf = {0};
+    json_error_t jerr;
+    json_t *data;
+    json_int_t n;
+
+    assert_int_equal(f->st->ops->get(f->st, SESS_STR_LIT(ID), T0, &rec, &buf), SESS_OK);
+    data = json_loadb(rec.data.ptr, rec.data.len, 0, &jerr);
+    n = json_integer_value(json_object_get(data, "n"));
+    json_decref(data);
+    sess_buf_free(&buf);
+    return n;
+}
+
+static void
+test_later_update_of_a_batch_sees_the_earlier_ones(void **state)
+{
+    struct fx *f = *state;
+
+    /* Two requests read n = 1; the first in the batch wins, the other
+     * conflicts and runs again (it is not laid over the first). */
+    queue_update(f, 0, T0 + 1, 1, 2, 11);
+    queue_update(f, 1, T0 + 2, 1, 2, 12);
+    apply_updates(f->ls, f->ops, 2);
+    assert_int_equal(f->ops[0].result, SESS_OK);
+    assert_int_equal(f->ops[1].result, SESS_ECONFLICT);
+    assert_int_equal(stored_n(f), 2);
+}
+
+static void
+test_oldest_request_of_a_batch_goes_first(void **state)
+{
+    struct fx *f = *state;
+
+    queue_update(f, 0, T0 + 50, 1, 5, 21);
+    queue_update(f, 1, T0 + 10, 1, 7, 22); /* older: it has lost before */
+    apply_updates(f->ls, f->ops, 2);
+    assert_int_equal(f->ops[1].result, SESS_OK);
+    assert_int_equal(f->ops[0].result, SESS_ECONFLICT);
+    assert_int_equal(stored_n(f), 7);
+}
+
+static void
+test_batch_handed_over_after_its_commit_is_not_applied_again(void **state)
+{
+    struct fx *f = *state;
+
+    queue_update(f, 0, T0 + 1, 1, 2, 31);
+    queue_update(f, 1, T0 + 2, 5, 6, 32); /* conflicts: its result is kept too */
+    apply_updates(f->ls, f->ops, 2);
+    assert_int_equal(f->ops[0].result, SESS_OK);
+    assert_int_equal(f->ops[1].result, SESS_ECONFLICT);
+    /* Its combiner died before publishing: the next one gets it again. */
+    f->ops[0].is_retry = f->ops[1].is_retry = 1;
+    f->ops[0].result = f->ops[1].result = -99;
+    apply_updates(f->ls, f->ops, 2);
+    assert_int_equal(f->ops[0].result, SESS_OK); /* not a conflict with itself */
+    assert_int_equal(f->ops[1].result, SESS_ECONFLICT);
+    assert_int_equal(stored_n(f), 2);
+    /* And once more, behind a combiner that died again. */
+    apply_updates(f->ls, f->ops, 2);
+    assert_int_equal(f->ops[0].result, SESS_OK);
+    assert_int_equal(stored_n(f), 2);
+}
+
+static void
+test_retried_update_that_was_never_committed_is_applied(void **state)
+{
+    struct fx *f = *state;
+
+    queue_update(f, 0, T0 + 1, 1, 2, 41);
+    f->ops[0].is_retry = 1; /* its combiner died before the commit */
+    apply_updates(f->ls, f->ops, 1);
+    assert_int_equal(f->ops[0].result, SESS_OK);
+    assert_int_equal(stored_n(f), 2);
+}
+
+static void
+test_batch_after_the_retried_one_keeps_its_results(void **state)
+{
+    struct fx *f = *state;
+
+    queue_update(f, 0, T0 + 1, 1, 2, 51);
+    apply_updates(f->ls, f->ops, 1);
+    /* Handed over, together with a new update: both recorded again, so a
+     * third combiner still knows the first was done. */
+    f->ops[0].is_retry = 1;
+    queue_update(f, 1, T0 + 3, 2, 3, 52);
+    apply_updates(f->ls, f->ops, 2);
+    assert_int_equal(f->ops[0].result, SESS_OK);
+    assert_int_equal(f->ops[1].result, SESS_OK);
+    f->ops[1].is_retry = 1;
+    apply_updates(f->ls, f->ops, 2);
+    assert_int_equal(f->ops[0].result, SESS_OK);
+    assert_int_equal(f->ops[1].result, SESS_OK);
+    assert_int_equal(stored_n(f), 3);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_later_update_of_a_batch_sees_the_earlier_ones),
+        T(test_oldest_request_of_a_batch_goes_first),
+        T(test_batch_handed_over_after_its_commit_is_not_applied_again),
+        T(test_retried_update_that_was_never_committed_is_applied),
+        T(test_batch_after_the_retried_one_keeps_its_results),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
