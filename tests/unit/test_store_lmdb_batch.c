@@ -14,6 +14,9 @@
 
 #include <cmocka.h>
 
+#include <sched.h>
+#include <sys/wait.h>
+
 #include "tmpfiles.h"
 
 #define SECRET "batch test secret, thirty-two bytes or more"
@@ -184,6 +187,128 @@ test_batch_after_the_retried_one_keeps_its_results(void **state)
     assert_int_equal(stored_n(f), 3);
 }
 
+/* Adds one to "n" `count` times through its own store handle, as a route
+ * process would: read, then write what it read plus one, again on a
+ * conflict. */
+static int
+count_up(const char *dir, const struct sess_secrets *secrets, int count)
+{
+    struct sess_config cfg = {.encrypt = SESS_ENCRYPT_AUTO,
+                              .lmdb_map_size_bytes = 16u << 20,
+                              .lmdb_sync = SESS_SYNC_META};
+    char errmsg[SESS_ERRMSG_MAX];
+    struct sess_store *st;
+    struct sess_buf buf = {0};
+    int done = 0, status = 0;
+
+    if (sess_store_lmdb_open(&st, dir, &cfg, secrets, errmsg, sizeof errmsg) != SESS_OK) {
+        fprintf(stderr, "# open: %s\n", errmsg);
+        return 1;
+    }
+    while (done < count && status == 0) {
+        struct sess_record rec;
+        json_error_t jerr;
+        json_t *data;
+        json_int_t n;
+        struct sess_patch p = {.expires_ms = T0 + HOUR, .del = json_object()};
+        enum sess_err err;
+
+        err = st->ops->get(st, SESS_STR_LIT(ID), T0, &rec, &buf);
+        if (err != SESS_OK) {
+            fprintf(stderr, "# get: %s: %s\n", sess_strerror(err), st->errmsg);
+            status = 2;
+        }
+        data = status ? NULL : json_loadb(rec.data.ptr, rec.data.len, 0, &jerr);
+        n = json_integer_value(json_object_get(data, "n"));
+        json_decref(data);
+        p.read = json_pack("{sI}", "n", n);
+        p.set = json_pack("{sI}", "n", n + 1);
+        err = status ? SESS_OK : st->ops->update(st, SESS_STR_LIT(ID), T0, sess_patch_merge, &p);
+        if (err == SESS_OK)
+            done++;
+        else if (err != SESS_ECONFLICT) {
+            fprintf(stderr, "# update: %s: %s\n", sess_strerror(err), st->errmsg);
+            status = 3;
+        }
+        sess_patch_free(&p);
+    }
+    sess_buf_free(&buf);
+    sess_store_close(st);
+    return status;
+}
+
+#define WORKERS 3
+#define COUNTS  40
+
+/* Runs WORKERS counters and waits for them; exits 0 when they all did. */
+static void
+run_counters(const char *dir, const struct sess_secrets *secrets)
+{
+    pid_t pids[WORKERS];
+    int i, status, failed = 0;
+
+    for (i = 0; i < WORKERS; i++) {
+        pids[i] = fork();
+        if (pids[i] == 0)
+            _exit(count_up(dir, secrets, COUNTS));
+    }
+    for (i = 0; i < WORKERS; i++)
+        failed |= pids[i] < 0 || waitpid(pids[i], &status, 0) != pids[i] || !WIFEXITED(status) ||
+                  WEXITSTATUS(status) != 0;
+    _exit(failed);
+}
+
+/* A process that starts a PID namespace of its own and runs the counters
+ * in it, under a first process that is the namespace's init (its exit
+ * would end the others). */
+static void
+namespace_of_counters(const char *dir, const struct sess_secrets *secrets)
+{
+    pid_t init;
+    int status;
+
+    if (unshare(CLONE_NEWPID) != 0)
+        _exit(77);
+    init = fork();
+    if (init == 0)
+        run_counters(dir, secrets);
+    _exit(init > 0 && waitpid(init, &status, 0) == init && WIFEXITED(status)
+              ? WEXITSTATUS(status)
+              : 1);
+}
+
+/* Counters in this PID namespace and in a new one share the store: the
+ * queue sees processes it cannot signal and pids it cannot tell apart from
+ * its own namespace's. (Two new namespaces would give their processes the
+ * same small pids, which LMDB itself refuses: its reader table is keyed by
+ * pid, and such a reader gets EAGAIN, a 503, never a lost write.) */
+static void
+test_writers_in_two_pid_namespaces_lose_nothing(void **state)
+{
+    struct fx *f = *state;
+    char dir[PATH_MAX];
+    pid_t ns, here;
+    int status, ns_status;
+
+    tmpdir_path(&f->dir, "s", dir);
+    ns = fork();
+    assert_true(ns >= 0);
+    if (ns == 0)
+        namespace_of_counters(dir, &f->secrets);
+    here = fork();
+    assert_true(here >= 0);
+    if (here == 0)
+        run_counters(dir, &f->secrets);
+    assert_int_equal(waitpid(here, &status, 0), here);
+    assert_int_equal(waitpid(ns, &ns_status, 0), ns);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_true(WIFEXITED(ns_status));
+    if (WEXITSTATUS(ns_status) == 77)
+        skip(); /* no CLONE_NEWPID here (not root, or a container) */
+    assert_int_equal(WEXITSTATUS(ns_status), 0);
+    assert_int_equal(stored_n(f), 1 + 2 * WORKERS * COUNTS);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -195,6 +320,7 @@ main(void)
         T(test_batch_handed_over_after_its_commit_is_not_applied_again),
         T(test_retried_update_that_was_never_committed_is_applied),
         T(test_batch_after_the_retried_one_keeps_its_results),
+        T(test_writers_in_two_pid_namespaces_lose_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
