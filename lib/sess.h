@@ -126,7 +126,7 @@ struct sess_config {
     char *path;             /* the file read, for messages; NULL if none */
     char *name;             /* cookie name, default "sid" */
     char *secret_file;      /* required */
-    char *store;            /* "lmdb:/abs/dir", "redis://...", "unix:/path" */
+    char *store;            /* "lmdb:/abs/dir", "redis://...", "redis-sentinel://...", "unix:/path" */
     int64_t max_age_s;      /* idle lifetime, default 1800 */
     int64_t absolute_timeout_s; /* since login or creation, default 43200; 0 = off */
     bool rolling;
@@ -147,6 +147,8 @@ struct sess_config {
     size_t lmdb_map_size_bytes; /* default 1 GiB; grows on demand */
     enum sess_sync lmdb_sync;
     int64_t redis_timeout_ms;   /* connect and command timeout, default 1000 */
+    char *redis_prefix;         /* session keys' prefix, default "sess:"; NULL: that */
+    int redis_min_replicas;     /* replicas that must have a write (WAIT); default 0 */
 };
 
 /* Fills `cfg` with the defaults of DESIGN.md (secret_file NULL). Paths are
