@@ -547,6 +547,13 @@ typedef bool (*sess_session_fn)(void *arg, const struct sess_session_info *s);
 enum sess_err sess_sessions_each(struct sess_app *app, const char *owner, sess_session_fn visit,
                                  void *arg) SESS_MUST_CHECK;
 
+/* With `is_on`, sess_sessions_each with an owner and sess_revoke_user
+ * walk every stored session instead of the store's index of owners:
+ * slower, and in Redis the only way to find the sessions an Express app
+ * sharing the store logged in and this library never wrote (sessctl
+ * --scan). */
+void sess_sessions_scan_all(struct sess_app *app, bool is_on);
+
 /* Ends one session by id, or every session of a user (*count says how
  * many). */
 enum sess_err sess_revoke(struct sess_app *app, const char *id) SESS_MUST_CHECK;
