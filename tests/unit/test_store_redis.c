@@ -547,7 +547,9 @@ test_value_is_plain_json_under_sess_key_with_ttl_from_expiry(void **ctx)
     pttl = direct_int(f, "PTTL sess:" ID1);
     assert_true(pttl > 1795000 && pttl <= 1800000);
     assert_int_equal(direct_int(f, "TTL sess:" ID1), 1800);
-    assert_int_equal(direct_int(f, "DBSIZE"), 1);
+    /* The session, and alice's index outside connect-redis's prefix. */
+    assert_int_equal(direct_int(f, "DBSIZE"), 2);
+    assert_int_equal(direct_int(f, "SISMEMBER fcgi-session:sess:user:alice " ID1), 1);
 }
 
 static void
@@ -951,7 +953,7 @@ test_destroy_deletes_the_key_and_absent_is_fine(void **ctx)
 }
 
 static void
-test_destroy_owner_ends_ours_and_express_sessions_of_that_user(void **ctx)
+test_destroy_owner_ends_ours_by_the_index_and_express_ones_by_scan(void **ctx)
 {
     struct fx *f = *ctx;
     size_t count = 99;
@@ -971,10 +973,19 @@ test_destroy_owner_ends_ours_and_express_sessions_of_that_user(void **ctx)
         create(f, id, now_ms() + MIN_MS, 0, "grace", "{\"user\":{\"username\":\"grace\"}}");
     }
     assert_int_equal(f->st->ops->destroy_owner(f->st, SESS_STR_LIT("frank"), &count), SESS_OK);
-    assert_int_equal(count, 3);
-    assert_int_equal(direct_int(f, "EXISTS sess:" ID1 " sess:" ID2 " sess:" EXPRESS_ID), 0);
+    /* The index knows ours only: Express never writes to it. */
+    assert_int_equal(count, 2);
+    assert_int_equal(direct_int(f, "EXISTS sess:" ID1 " sess:" ID2), 0);
+    assert_int_equal(direct_int(f, "EXISTS sess:" EXPRESS_ID " sess:" ID3), 2);
+    assert_int_equal(direct_int(f, "EXISTS fcgi-session:sess:user:frank"), 0);
+    f->st->is_owner_scan = true;
+    assert_int_equal(f->st->ops->destroy_owner(f->st, SESS_STR_LIT("frank"), &count), SESS_OK);
+    assert_int_equal(count, 1);
+    assert_int_equal(direct_int(f, "EXISTS sess:" EXPRESS_ID), 0);
     assert_int_equal(direct_int(f, "EXISTS sess:" ID3), 1);
-    assert_int_equal(direct_int(f, "DBSIZE"), 252);
+    /* 250 of grace's, franky's, the other Express session, two indexes. */
+    assert_int_equal(direct_int(f, "DBSIZE"), 254);
+    f->st->is_owner_scan = false;
     assert_int_equal(f->st->ops->destroy_owner(f->st, SESS_STR_LIT("nobody"), &count), SESS_OK);
     assert_int_equal(count, 0);
 }
@@ -1007,7 +1018,7 @@ static void
 test_each_visits_every_session_or_one_owners(void **ctx)
 {
     struct fx *f = *ctx;
-    struct seen all = {0}, ivy = {0};
+    struct seen all = {0}, ivy = {0}, ivy_all = {0};
     int i;
 
     NEEDS_SERVER();
@@ -1023,8 +1034,13 @@ test_each_visits_every_session_or_one_owners(void **ctx)
     assert_int_equal(all.owned_by_ivy, 24);
     assert_true(all.saw_express);
     assert_int_equal(f->st->ops->each(f->st, SESS_STR_LIT("ivy"), visit, &ivy), SESS_OK);
-    assert_int_equal(ivy.n, 24);
-    assert_int_equal(ivy.owned_by_ivy, 24);
+    assert_int_equal(ivy.n, 23);
+    assert_int_equal(ivy.owned_by_ivy, 23);
+    assert_false(ivy.saw_express);
+    f->st->is_owner_scan = true;
+    assert_int_equal(f->st->ops->each(f->st, SESS_STR_LIT("ivy"), visit, &ivy_all), SESS_OK);
+    assert_int_equal(ivy_all.n, 24);
+    assert_true(ivy_all.saw_express);
 }
 
 static void
@@ -1413,7 +1429,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_destroy_deletes_the_key_and_absent_is_fine, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(
-            test_destroy_owner_ends_ours_and_express_sessions_of_that_user, setup, teardown),
+            test_destroy_owner_ends_ours_by_the_index_and_express_ones_by_scan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_each_visits_every_session_or_one_owners, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_stats_count_sessions_owners_users_and_dead, setup,
