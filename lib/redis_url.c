@@ -171,7 +171,8 @@ parse_tcp(const char *p, struct sess_redis_url *u, char *why, size_t why_len)
 static enum sess_err
 parse_sentinel(const char *p, struct sess_redis_url *u, char *why, size_t why_len)
 {
-    static const char shape[] = "(redis-sentinel://[:PASSWORD@]HOST:PORT[,HOST:PORT...]/MASTER[/DB])";
+    static const char shape[] =
+        "(redis-sentinel://[:PASSWORD@]HOST:PORT[,HOST:PORT...]/MASTER[/DB])";
     const char *slash, *name, *name_end, *q, *comma;
     enum sess_err err = parse_userinfo(p, u, &p, why, why_len);
 

@@ -9,16 +9,16 @@
 
 #include "sess.h"
 
-#define SESS_REDIS_SENTINELS_MAX      16
-#define SESS_REDIS_DEFAULT_PORT       6379
-#define SESS_REDIS_SENTINEL_PORT      26379
-#define SESS_REDIS_MASTER_NAME_MAX    128
+#define SESS_REDIS_SENTINELS_MAX   16
+#define SESS_REDIS_DEFAULT_PORT    6379
+#define SESS_REDIS_SENTINEL_PORT   26379
+#define SESS_REDIS_MASTER_NAME_MAX 128
 
 enum sess_redis_kind {
     SESS_REDIS_TCP,      /* redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] */
     SESS_REDIS_TLS,      /* rediss://..., the same shape */
     SESS_REDIS_UNIX,     /* unix:/PATH or unix:///PATH, then ?db=N&password=P */
-    SESS_REDIS_SENTINEL, /* redis-sentinel://[[USER]:PASSWORD@]HOST[:PORT][,HOST[:PORT]...]/MASTER[/DB] */
+    SESS_REDIS_SENTINEL, /* redis-sentinel://[USERINFO@]HOST[:PORT][,...]/MASTER[/DB] */
 };
 
 struct sess_redis_node {
@@ -30,11 +30,11 @@ struct sess_redis_node {
  * wiped first) by sess_redis_url_free. */
 struct sess_redis_url {
     enum sess_redis_kind kind;
-    struct sess_redis_node node; /* TCP, TLS: the server */
-    char *socket_path;           /* UNIX */
+    struct sess_redis_node node;                               /* TCP, TLS: the server */
+    char *socket_path;                                         /* UNIX */
     struct sess_redis_node sentinel[SESS_REDIS_SENTINELS_MAX]; /* SENTINEL, port 26379 by default */
     size_t sentinels;
-    char *master; /* SENTINEL: the master's name as the sentinels know it */
+    char *master;   /* SENTINEL: the master's name as the sentinels know it */
     char *user;     /* Redis 6 ACL user, or NULL */
     char *password; /* NULL: no AUTH */
     int db;

@@ -126,7 +126,7 @@ struct sess_config {
     char *path;             /* the file read, for messages; NULL if none */
     char *name;             /* cookie name, default "sid" */
     char *secret_file;      /* required */
-    char *store;            /* "lmdb:/abs/dir", "redis://...", "redis-sentinel://...", "unix:/path" */
+    char *store;            /* "lmdb:/abs/dir", "redis://...", "unix:/path", ... */
     int64_t max_age_s;      /* idle lifetime, default 1800 */
     int64_t absolute_timeout_s; /* since login or creation, default 43200; 0 = off */
     bool rolling;

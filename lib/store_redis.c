@@ -31,8 +31,8 @@
  * INDEX_SLACK_MS (a touch from a process that read an older owner must not
  * let the set expire first); ids whose key is gone or names someone else
  * are removed when a listing or revocation meets them. */
-#define INDEX_PREFIX   "fcgi-session:"
-#define INDEX_SLACK_MS (3600 * 1000LL)
+#define INDEX_PREFIX    "fcgi-session:"
+#define INDEX_SLACK_MS  (3600 * 1000LL)
 #define USERS_KEY       "fcgi-session:users"
 #define THROTTLE_PREFIX "fcgi-session:throttle:"
 #define GC_LOCK_KEY     "fcgi-session:gc:lock"
@@ -119,7 +119,7 @@ struct redis_store {
     bool is_refused;     /* the server refused AUTH or SELECT */
     /* The last failure came after a command was sent: it may have run. */
     bool is_unsure;
-    int64_t used_ms; /* monotonic: when the connection last answered */
+    int64_t used_ms;                    /* monotonic: when the connection last answered */
     char down_msg[SESS_ERRMSG_MAX / 2]; /* why the last attempt failed */
 
     bool is_sealing;
@@ -366,9 +366,9 @@ broken(struct redis_store *rs, const char *doing, int saved_errno, bool is_sent)
 static enum sess_err
 reply_error(struct redis_store *rs, const redisReply *r, const char *doing)
 {
-    static const char *const busy[] = {"LOADING",     "BUSY",     "MASTERDOWN", "TRYAGAIN",
-                                       "CLUSTERDOWN", "READONLY", "NOAUTH",     "WRONGPASS",
-                                       "NOREPLICAS"};
+    static const char *const busy[] = {"LOADING",  "BUSY",        "MASTERDOWN",
+                                       "TRYAGAIN", "CLUSTERDOWN", "READONLY",
+                                       "NOAUTH",   "WRONGPASS",   "NOREPLICAS"};
     const char *text = r && r->str ? r->str : "unexpected reply";
     size_t len = r && r->str ? r->len : strlen(text), i;
 
@@ -452,8 +452,8 @@ ask_sentinel(struct redis_store *rs, size_t i, char *why, size_t why_len)
     }
     a = r[n - 1];
     if (reply_is(a, REDIS_REPLY_NIL)) {
-        sess_fmt(why, why_len, "sentinel %s:%d does not know master \"%s\"", node->host,
-                 node->port, rs->url.master);
+        sess_fmt(why, why_len, "sentinel %s:%d does not know master \"%s\"", node->host, node->port,
+                 rs->url.master);
         goto out;
     }
     if (!reply_is(a, REDIS_REPLY_ARRAY) || a->elements != 2 ||
@@ -1683,8 +1683,8 @@ redis_touch(struct sess_store *st, struct sess_str id, int64_t now_ms, int64_t e
 /* `verb` (DEL, or SREM with `set`) of `n` keys or members in one command;
  * *deleted says how many existed. */
 static enum sess_err
-keys_command(struct redis_store *rs, const char *verb, struct sess_str set,
-             const char *const *keys, const size_t *lens, size_t n, size_t *deleted)
+keys_command(struct redis_store *rs, const char *verb, struct sess_str set, const char *const *keys,
+             const size_t *lens, size_t n, size_t *deleted)
 {
     const char **argv = NULL;
     size_t *argl = NULL;
@@ -1952,7 +1952,7 @@ destroy_owner_once(struct redis_store *rs, struct sess_str owner, size_t *count)
 /* One SSCAN step over an index, with each member's value and TTL in one
  * pipelined round trip. The caller frees with index_free. */
 struct index_step {
-    redisReply *sscan;  /* [next cursor, [id...]] */
+    redisReply *sscan; /* [next cursor, [id...]] */
     char (*keys)[KEY_MAX];
     size_t *key_lens;
     redisReply **values; /* GET and PTTL replies, two per member */
@@ -2089,8 +2089,8 @@ index_walk(struct redis_store *rs, struct sess_str owner, bool is_destroying,
                 gone_lens[n_gone++] = m->len;
                 continue;
             }
-            if (decode_value(rs, id, raw, reply_is(t, REDIS_REPLY_INTEGER) ? t->integer : -1,
-                             &rec, &buf, NULL) != SESS_OK)
+            if (decode_value(rs, id, raw, reply_is(t, REDIS_REPLY_INTEGER) ? t->integer : -1, &rec,
+                             &buf, NULL) != SESS_OK)
                 continue;
             (*count)++;
             is_going = visit(arg, id, &rec);
@@ -2815,11 +2815,10 @@ describe(struct redis_store *rs)
         sess_fmt(rs->where, sizeof rs->where, "redis-sentinel %.40s (%zu sentinels)/%d",
                  rs->url.master, rs->url.sentinels, rs->db);
     else if (rs->socket_path)
-        sess_fmt(rs->where, sizeof rs->where, "redis unix:%.100s (db %d)", rs->socket_path,
-                 rs->db);
+        sess_fmt(rs->where, sizeof rs->where, "redis unix:%.100s (db %d)", rs->socket_path, rs->db);
     else
-        sess_fmt(rs->where, sizeof rs->where, "redis %s%.100s%s:%d/%d", is_v6 ? "[" : "",
-                 rs->host, is_v6 ? "]" : "", rs->port, rs->db);
+        sess_fmt(rs->where, sizeof rs->where, "redis %s%.100s%s:%d/%d", is_v6 ? "[" : "", rs->host,
+                 is_v6 ? "]" : "", rs->port, rs->db);
 }
 
 enum sess_err

@@ -647,9 +647,12 @@ static void
 test_load_store_shapes(void **state)
 {
     static const char *const good[] = {
-        "redis://localhost",          "redis://localhost:6379",
-        "redis://127.0.0.1:6379/0",   "rediss://user:pw@cache:6380/3",
-        "redis://:secret@h:1/",       "redis://[::1]:6379/1",
+        "redis://localhost",
+        "redis://localhost:6379",
+        "redis://127.0.0.1:6379/0",
+        "rediss://user:pw@cache:6380/3",
+        "redis://:secret@h:1/",
+        "redis://[::1]:6379/1",
         "unix:/run/redis/redis.sock",
         "redis-sentinel://127.0.0.1:26379/mymaster",
         "redis-sentinel://:pw@a:1,b:2,[::1]:3/mymaster/2",
@@ -732,8 +735,8 @@ test_store_error_never_shows_a_long_password(void **state)
     password[sizeof(password) - 1] = '\0';
     memcpy(password, "PW", 2);
     for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
-        snprintf(text, sizeof(text), "secret_file = s\nstore = %s%s%s\n", urls[i].before,
-                 password, urls[i].after);
+        snprintf(text, sizeof(text), "secret_file = s\nstore = %s%s%s\n", urls[i].before, password,
+                 urls[i].after);
         assert_int_equal(load(f, text), SESS_ECONFIG);
         if (strstr(f->msg, "PW") || strstr(f->msg, "QQ"))
             fail_msg("%s...%s shows password bytes: %s", urls[i].before, urls[i].after, f->msg);

@@ -1535,8 +1535,8 @@ test_index_follows_owner_and_ttl_and_drops_ids_that_are_gone(void **ctx)
     assert_true(pttl > 30 * MIN_MS + 3590000);
     /* So does a touch of a session just read. */
     assert_int_equal(get(f, ID3), SESS_OK);
-    assert_int_equal(
-        f->st->ops->touch(f->st, SESS_STR_LIT(ID3), now_ms(), now_ms() + 60 * MIN_MS), SESS_OK);
+    assert_int_equal(f->st->ops->touch(f->st, SESS_STR_LIT(ID3), now_ms(), now_ms() + 60 * MIN_MS),
+                     SESS_OK);
     pttl = direct_int(f, "PTTL fcgi-session:sess:user:ivy");
     assert_true(pttl > 60 * MIN_MS + 3590000);
     /* Gone behind our back, or someone else's now: dropped when met. */
@@ -1552,8 +1552,8 @@ test_index_follows_owner_and_ttl_and_drops_ids_that_are_gone(void **ctx)
     /* Logged out: off the list at once. */
     free(m.text);
     m.text = NULL;
-    assert_int_equal(
-        f->st->ops->update(f->st, SESS_STR_LIT(ID3), now_ms(), merge_logout, &m), SESS_OK);
+    assert_int_equal(f->st->ops->update(f->st, SESS_STR_LIT(ID3), now_ms(), merge_logout, &m),
+                     SESS_OK);
     assert_int_equal(direct_int(f, "SISMEMBER fcgi-session:sess:user:ivy " ID3), 0);
     /* Revocation through the index: the last one ends, the set goes. */
     assert_int_equal(f->st->ops->destroy_owner(f->st, SESS_STR_LIT("ivy"), &count), SESS_OK);
@@ -1689,8 +1689,8 @@ test_useradd_after_a_lost_reply_is_created_not_taken(void **ctx)
 
     NEEDS_SERVER();
     through_proxy(f, &p, "HSETNX");
-    assert_int_equal(
-        f->st->ops->user_put(f->st, SESS_STR_LIT("bob"), sess_str_c(account), true), SESS_OK);
+    assert_int_equal(f->st->ops->user_put(f->st, SESS_STR_LIT("bob"), sess_str_c(account), true),
+                     SESS_OK);
     assert_int_equal(p.fired, 1);
     r = direct(f, "HGET fcgi-session:users bob");
     assert_string_equal(r->str, account);
@@ -1771,17 +1771,17 @@ test_throttle_hit_after_a_lost_reply_counts_once(void **ctx)
 
     NEEDS_SERVER();
     through_proxy(f, &p, "INCR");
-    assert_int_equal(f->st->ops->throttle_hit(f->st, SESS_STR_LIT("carol"), now_ms(),
-                                              MIN_MS, &count, &first),
-                     SESS_EUNAVAIL);
+    assert_int_equal(
+        f->st->ops->throttle_hit(f->st, SESS_STR_LIT("carol"), now_ms(), MIN_MS, &count, &first),
+        SESS_EUNAVAIL);
     assert_int_equal(p.fired, 1);
-    assert_int_equal(f->st->ops->throttle_peek(f->st, SESS_STR_LIT("carol"), now_ms(), MIN_MS,
-                                               &count, &first),
-                     SESS_OK);
+    assert_int_equal(
+        f->st->ops->throttle_peek(f->st, SESS_STR_LIT("carol"), now_ms(), MIN_MS, &count, &first),
+        SESS_OK);
     assert_int_equal(count, 1);
-    assert_int_equal(f->st->ops->throttle_hit(f->st, SESS_STR_LIT("carol"), now_ms(), MIN_MS,
-                                              &count, &first),
-                     SESS_OK);
+    assert_int_equal(
+        f->st->ops->throttle_hit(f->st, SESS_STR_LIT("carol"), now_ms(), MIN_MS, &count, &first),
+        SESS_OK);
     assert_int_equal(count, 2);
     proxy_stop(&p);
 }
@@ -1894,12 +1894,12 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(
             test_index_follows_owner_and_ttl_and_drops_ids_that_are_gone, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_useradd_after_a_lost_reply_is_created_not_taken,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_useradd_after_a_lost_reply_is_created_not_taken, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_create_after_a_lost_reply_is_stored_not_taken, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_update_after_a_lost_exec_reply_is_applied_once,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_update_after_a_lost_exec_reply_is_applied_once, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_throttle_hit_after_a_lost_reply_counts_once, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_write_without_enough_replicas_fails_though_reads_work,
