@@ -24,8 +24,8 @@
 #include "redis_url.h"
 #include "store.h"
 
-#define SESS_PREFIX     "sess:" /* connect-redis's default prefix */
-#define PREFIX_MAX      64      /* config.c's bound on redis_prefix */
+#define SESS_PREFIX "sess:" /* connect-redis's default prefix */
+#define PREFIX_MAX  64      /* config.c's bound on redis_prefix */
 /* The sessions of one user: a set of ids under INDEX_PREFIX + prefix +
  * "user:" + name, whose TTL is kept past the longest of its members' by
  * INDEX_SLACK_MS (a touch from a process that read an older owner must not
@@ -102,10 +102,10 @@ struct redis_store {
      * they named last). */
     struct sess_redis_url url; /* the sentinels and the master's name */
     size_t sentinel_next;      /* the sentinel to ask first: the last that answered */
-    char *host;        /* NULL with a unix socket */
-    char *socket_path; /* NULL over TCP */
-    char *user;        /* Redis 6 ACL user, or NULL */
-    char *password;    /* NULL: no AUTH; wiped on close */
+    char *host;                /* NULL with a unix socket */
+    char *socket_path;         /* NULL over TCP */
+    char *user;                /* Redis 6 ACL user, or NULL */
+    char *password;            /* NULL: no AUTH; wiped on close */
     int port;
     int db;
     struct timeval timeout; /* connect and each command */
@@ -412,6 +412,24 @@ ask(redisContext *c, struct cmd *cmds, size_t n, redisReply **out)
     return true;
 }
 
+/* A port as a sentinel writes it: 1 to 65535 in decimal, nothing else. */
+static bool
+parse_port(const redisReply *r, int *port)
+{
+    size_t i;
+    int v = 0;
+
+    if (r->len == 0 || r->len > 5)
+        return false;
+    for (i = 0; i < r->len; i++) {
+        if (r->str[i] < '0' || r->str[i] > '9')
+            return false;
+        v = v * 10 + (r->str[i] - '0');
+    }
+    *port = v;
+    return v >= 1 && v <= 65535;
+}
+
 /* Asks sentinel `i` where the master is: SENTINEL get-master-addr-by-name,
  * after AUTH when the URL has a password (a sentinel without requirepass
  * refuses the AUTH and answers the question all the same). On success the
@@ -459,11 +477,11 @@ ask_sentinel(struct redis_store *rs, size_t i, char *why, size_t why_len)
     if (!reply_is(a, REDIS_REPLY_ARRAY) || a->elements != 2 ||
         !reply_is(a->element[0], REDIS_REPLY_STRING) ||
         !reply_is(a->element[1], REDIS_REPLY_STRING) || a->element[0]->len == 0 ||
-        a->element[0]->len > 255 || sscanf(a->element[1]->str, "%d", &port) != 1 || port < 1 ||
-        port > 65535) {
-        sess_fmt(why, why_len, "sentinel %s:%d: %.*s", node->host, node->port,
-                 (int)(a && a->str && a->len < 200 ? a->len : 0), a && a->str ? a->str : "");
-        if (!a || !a->str)
+        a->element[0]->len > 255 || !parse_port(a->element[1], &port)) {
+        if (a && a->str)
+            sess_fmt(why, why_len, "sentinel %s:%d: %.*s", node->host, node->port,
+                     (int)(a->len < 200 ? a->len : 200), a->str);
+        else
             sess_fmt(why, why_len, "sentinel %s:%d: an unexpected reply", node->host, node->port);
         goto out;
     }
