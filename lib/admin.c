@@ -76,6 +76,12 @@ sess_sessions_each(struct sess_app *app, const char *owner, sess_session_fn visi
     return err;
 }
 
+void
+sess_sessions_scan_all(struct sess_app *app, bool is_on)
+{
+    app->store->is_owner_scan = is_on;
+}
+
 enum sess_err
 sess_revoke(struct sess_app *app, const char *id)
 {

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "redis_url.h"
 
 #define MAX_AGE_MAX_S        31536000 /* one year */
 #define MAX_BODY_MAX         ((uint64_t)64 << 20)
@@ -21,6 +22,8 @@
 #define MAP_SIZE_MAX         ((uint64_t)1 << 40)
 #define REDIS_TIMEOUT_MAX_MS 60000
 #define SHOWN_VALUE_MAX      64 /* characters of a bad value quoted back */
+#define REDIS_PREFIX_MAX     64
+#define REDIS_REPLICAS_MAX   16
 
 /* Where one setting comes from, for messages, and what a relative path in it
  * is relative to. */
@@ -71,21 +74,28 @@ shown(char out[SHOWN_VALUE_MAX + 8], const char *s)
     out[n] = '\0';
 }
 
-/* A Redis URL's password must not reach a log: "redis://:***@host". */
+/* A bad value quoted back: a Redis URL masked whole (redis_url.c) before
+ * it is cut to SHOWN_VALUE_MAX, or the cut could keep the start of a long
+ * password and lose the '@' that tells where it ends. */
 static void
-redact_password(char v[SHOWN_VALUE_MAX + 8])
+shown_value(char out[SHOWN_VALUE_MAX + 8], const char *key, const char *value)
 {
-    char *scheme = strstr(v, "://");
-    char *at, *colon, copy[SHOWN_VALUE_MAX + 8];
+    char *masked;
+    size_t len;
 
-    if (!scheme)
+    if (strcmp(key, "store") != 0 || !sess_redis_url_is_redis(value)) {
+        shown(out, value);
         return;
-    at = strchr(scheme + 3, '@');
-    colon = at ? memchr(scheme + 3, ':', (size_t)(at - scheme - 3)) : NULL;
-    if (!colon || at - colon <= 1)
+    }
+    len = strlen(value) + 8;
+    masked = malloc(len);
+    if (!masked) {
+        shown(out, "(a Redis URL)");
         return;
-    memcpy(copy, v, SHOWN_VALUE_MAX + 8);
-    sess_fmt(v, SHOWN_VALUE_MAX + 8, "%.*s***%s", (int)(colon + 1 - v), copy, copy + (at - v));
+    }
+    sess_redis_url_mask(value, masked, len);
+    shown(out, masked);
+    free(masked);
 }
 
 static enum sess_err
@@ -93,8 +103,7 @@ bad_value(const struct origin *o, const char *key, const char *value, const char
 {
     char v[SHOWN_VALUE_MAX + 8];
 
-    shown(v, value);
-    redact_password(v);
+    shown_value(v, key, value);
     sess_fmt(o->errmsg, o->errmsg_len, "%s: %s = \"%s\": expected %s", o->where, key, v, expected);
     return SESS_ECONFIG;
 }
@@ -304,82 +313,34 @@ set_html_dir(struct sess_config *cfg, const struct origin *o, const char *key, c
     return set_path_field(&cfg->html_dir, o, key, value, "the directory of the HTML pages");
 }
 
-static bool
-is_port(const char *s, size_t len)
-{
-    unsigned v = 0;
-
-    if (len == 0 || len > 5)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        v = v * 10 + (unsigned)(s[i] - '0');
-    }
-    return v >= 1 && v <= 65535;
-}
-
-/* redis://[USER[:PASSWORD]@]HOST[:PORT][/DB], HOST possibly [IPv6]. The
- * store parses it; here only its shape is checked, so that a typo stops the
- * start rather than every request. */
-static bool
-is_redis_url(const char *url)
-{
-    const char *p = strncmp(url, "rediss://", 9) == 0 ? url + 9 : url + 8;
-    const char *slash = strchr(p, '/');
-    const char *end = slash != NULL ? slash : p + strlen(p);
-    const char *host = p;
-
-    for (const char *q = url; *q != '\0'; q++)
-        if ((unsigned char)*q <= 0x20 || *q == 0x7f)
-            return false;
-    for (const char *q = p; q < end; q++)
-        if (*q == '@')
-            host = q + 1;
-    if (host == end)
-        return false;
-    if (*host == '[') {
-        const char *close = memchr(host, ']', (size_t)(end - host));
-        if (close == NULL || close == host + 1)
-            return false;
-        if (close + 1 != end && (close[1] != ':' || !is_port(close + 2, (size_t)(end - close - 2))))
-            return false;
-    } else {
-        const char *colon = memchr(host, ':', (size_t)(end - host));
-        if (colon == host)
-            return false;
-        if (colon != NULL && !is_port(colon + 1, (size_t)(end - colon - 1)))
-            return false;
-    }
-    if (slash != NULL && slash[1] != '\0') {
-        uint64_t db;
-        if (!parse_whole(slash + 1, 0, INT_MAX, &db))
-            return false;
-    }
-    return true;
-}
-
 static enum sess_err
 set_store(struct sess_config *cfg, const struct origin *o, const char *key, const char *value)
 {
     static const char expected[] =
-        "lmdb:DIR, redis://[USER:PASSWORD@]HOST[:PORT][/DB], rediss://... or unix:/SOCKET";
+        "lmdb:DIR, redis://[USER:PASSWORD@]HOST[:PORT][/DB], rediss://..., "
+        "redis-sentinel://[:PASSWORD@]HOST:PORT[,HOST:PORT...]/MASTER[/DB] or unix:/SOCKET";
+    struct sess_redis_url url;
+    char why[160], what[320];
+    enum sess_err err;
+
     if (strncmp(value, "lmdb:", 5) == 0) {
         if (value[5] == '\0')
             return bad_value(o, key, value, expected);
         return replace_string(&cfg->store, lmdb_store(o->base_dir, value + 5));
     }
-    if (strncmp(value, "redis://", 8) == 0 || strncmp(value, "rediss://", 9) == 0) {
-        if (!is_redis_url(value))
-            return bad_value(o, key, value, expected);
-        return replace_string(&cfg->store, strdup(value));
+    if (!sess_redis_url_is_redis(value))
+        return bad_value(o, key, value, expected);
+    /* The grammar the store connects by (redis_url.c), so that a typo stops
+     * the start rather than every request. */
+    err = sess_redis_url_parse(value, &url, why, sizeof(why));
+    sess_redis_url_free(&url);
+    if (err == SESS_ENOMEM)
+        return err;
+    if (err != SESS_OK) {
+        sess_fmt(what, sizeof(what), "%s (%s)", why, expected);
+        return bad_value(o, key, value, what);
     }
-    if (strncmp(value, "unix:", 5) == 0) {
-        if (value[5] != '/' || value[6] == '\0')
-            return bad_value(o, key, value, "unix: followed by the absolute path of a socket");
-        return replace_string(&cfg->store, strdup(value));
-    }
-    return bad_value(o, key, value, expected);
+    return replace_string(&cfg->store, strdup(value));
 }
 
 static enum sess_err
@@ -604,6 +565,36 @@ set_redis_timeout(struct sess_config *cfg, const struct origin *o, const char *k
     return SESS_OK;
 }
 
+/* connect-redis's `prefix`. Printable, without spaces, and without the
+ * characters of a SCAN pattern (the store walks PREFIX*). */
+static enum sess_err
+set_redis_prefix(struct sess_config *cfg, const struct origin *o, const char *key,
+                 const char *value)
+{
+    size_t len = strlen(value);
+
+    if (len == 0 || len > REDIS_PREFIX_MAX || strpbrk(value, "*?[]\\") != NULL)
+        return bad_value(o, key, value,
+                         "1 to 64 printable characters without spaces or any of * ? [ ] \\");
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)value[i] <= 0x20 || (unsigned char)value[i] >= 0x7f)
+            return bad_value(o, key, value,
+                             "1 to 64 printable characters without spaces or any of * ? [ ] \\");
+    return replace_string(&cfg->redis_prefix, strdup(value));
+}
+
+static enum sess_err
+set_redis_min_replicas(struct sess_config *cfg, const struct origin *o, const char *key,
+                       const char *value)
+{
+    uint64_t v;
+
+    if (!parse_whole(value, 0, REDIS_REPLICAS_MAX, &v))
+        return bad_value(o, key, value, "a whole number of replicas from 0 to 16");
+    cfg->redis_min_replicas = (int)v;
+    return SESS_OK;
+}
+
 static const struct key_def keys[] = {
     {"name", set_name},
     {"secret_file", set_secret_file},
@@ -628,6 +619,8 @@ static const struct key_def keys[] = {
     {"lmdb_map_size", set_map_size},
     {"lmdb_sync", set_sync},
     {"redis_timeout_ms", set_redis_timeout},
+    {"redis_prefix", set_redis_prefix},
+    {"redis_min_replicas", set_redis_min_replicas},
 };
 
 #define KEY_COUNT (sizeof(keys) / sizeof(keys[0]))
@@ -728,7 +721,8 @@ unknown_key(const struct origin *o, const char *key)
                  "absolute_timeout, rolling, resave, save_uninitialized, touch_after, "
                  "cookie_secure, cookie_http_only, cookie_same_site, cookie_path, "
                  "cookie_domain, cookie_partitioned, cookie_priority, trust_proxy, encrypt, "
-                 "max_body, html_dir, lmdb_map_size, lmdb_sync, redis_timeout_ms)",
+                 "max_body, html_dir, lmdb_map_size, lmdb_sync, redis_timeout_ms, "
+                 "redis_prefix, redis_min_replicas)",
                  o->where, k);
     return SESS_ECONFIG;
 }
@@ -759,8 +753,9 @@ sess_config_defaults(struct sess_config *cfg, const char *base_dir)
     cfg->cookie_path = strdup("/");
     cfg->html_dir = resolve_path(abs_base, "html");
     cfg->store = lmdb_store(abs_base, "var/sessions");
+    cfg->redis_prefix = strdup("sess:");
     if (cfg->name == NULL || cfg->cookie_path == NULL || cfg->html_dir == NULL ||
-        cfg->store == NULL)
+        cfg->store == NULL || cfg->redis_prefix == NULL)
         goto out;
     cfg->max_age_s = 1800;
     cfg->absolute_timeout_s = 43200;
@@ -795,6 +790,7 @@ sess_config_free(struct sess_config *cfg)
     free(cfg->cookie_domain);
     free(cfg->cookie_priority);
     free(cfg->html_dir);
+    free(cfg->redis_prefix);
     memset(cfg, 0, sizeof(*cfg));
 }
 

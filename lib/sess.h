@@ -126,7 +126,7 @@ struct sess_config {
     char *path;             /* the file read, for messages; NULL if none */
     char *name;             /* cookie name, default "sid" */
     char *secret_file;      /* required */
-    char *store;            /* "lmdb:/abs/dir", "redis://...", "unix:/path" */
+    char *store;            /* "lmdb:/abs/dir", "redis://...", "unix:/path", ... */
     int64_t max_age_s;      /* idle lifetime, default 1800 */
     int64_t absolute_timeout_s; /* since login or creation, default 43200; 0 = off */
     bool rolling;
@@ -147,6 +147,8 @@ struct sess_config {
     size_t lmdb_map_size_bytes; /* default 1 GiB; grows on demand */
     enum sess_sync lmdb_sync;
     int64_t redis_timeout_ms;   /* connect and command timeout, default 1000 */
+    char *redis_prefix;         /* session keys' prefix, default "sess:"; NULL: that */
+    int redis_min_replicas;     /* replicas that must have a write (WAIT); default 0 */
 };
 
 /* Fills `cfg` with the defaults of DESIGN.md (secret_file NULL). Paths are
@@ -544,6 +546,13 @@ typedef bool (*sess_session_fn)(void *arg, const struct sess_session_info *s);
 /* Visits every stored session, or those of `owner` when not NULL. */
 enum sess_err sess_sessions_each(struct sess_app *app, const char *owner, sess_session_fn visit,
                                  void *arg) SESS_MUST_CHECK;
+
+/* With `is_on`, sess_sessions_each with an owner and sess_revoke_user
+ * walk every stored session instead of the store's index of owners:
+ * slower, and in Redis the only way to find the sessions an Express app
+ * sharing the store logged in and this library never wrote (sessctl
+ * --scan). */
+void sess_sessions_scan_all(struct sess_app *app, bool is_on);
 
 /* Ends one session by id, or every session of a user (*count says how
  * many). */

@@ -8,6 +8,7 @@
 #include <sodium.h>
 
 #include "internal.h"
+#include "redis_url.h"
 #include "store.h"
 
 enum sess_err
@@ -84,6 +85,7 @@ sess_store_open(struct sess_store **st, const struct sess_config *cfg,
                 const struct sess_secrets *secrets, char *errmsg, size_t errmsg_len)
 {
     const char *spec = cfg->store ? cfg->store : "";
+    char shown[SESS_ERRMSG_MAX / 2];
 
     *st = NULL;
     if (has_prefix(spec, "lmdb:")) {
@@ -93,12 +95,14 @@ sess_store_open(struct sess_store **st, const struct sess_config *cfg,
         }
         return sess_store_lmdb_open(st, spec + 5, cfg, secrets, errmsg, errmsg_len);
     }
-    if (has_prefix(spec, "redis://") || has_prefix(spec, "rediss://") ||
-        has_prefix(spec, "unix:")) {
+    if (sess_redis_url_is_redis(spec))
         return sess_store_redis_open(st, spec, cfg, secrets, errmsg, errmsg_len);
-    }
+    /* Any URL may carry a password. */
+    sess_redis_url_mask(spec, shown, sizeof shown);
     sess_fmt(errmsg, errmsg_len,
-             "store = %s: unknown kind (use lmdb:DIR, redis://HOST:PORT/DB or unix:/PATH)", spec);
+             "store = %s: unknown kind (use lmdb:DIR, redis://HOST:PORT/DB, "
+             "redis-sentinel://HOST:PORT,.../MASTER or unix:/PATH)",
+             shown);
     return SESS_ECONFIG;
 }
 

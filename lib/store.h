@@ -195,6 +195,10 @@ struct sess_store {
     /* What a call that succeeded had to skip (corrupt index entries), for
      * sessctl to report; the caller clears it before the call. */
     char warning[SESS_ERRMSG_MAX];
+    /* Set by sessctl --scan: `each` with an owner and `destroy_owner` walk
+     * every session instead of the store's index of owners (Redis: which
+     * an Express app sharing the store never writes to). */
+    bool is_owner_scan;
 };
 
 /* Opens the store named by cfg->store ("lmdb:DIR", "redis://...",

@@ -1,8 +1,12 @@
-/* The Redis store: connect-redis's layout (key "sess:" + id, the session
- * JSON as the value, the key's TTL as the idle expiry), so an Express app
- * using connect-redis with the same secret shares every session. One
- * connection per process, made on first use and made again, with back-off,
- * after any failure. Accounts and login throttles live under "fcgi-session:". */
+/* The Redis store: connect-redis's layout (key redis_prefix + id, "sess:"
+ * by default, the session JSON as the value, the key's TTL as the idle
+ * expiry), so an Express app using connect-redis with the same secret and
+ * prefix shares every session. One connection per process, made on first
+ * use and made again, with back-off, after any failure; with
+ * redis-sentinel:// made to whichever server the sentinels name as master.
+ * Accounts, login throttles and the per-user index live under
+ * "fcgi-session:", outside the prefix (connect-redis's all() and length()
+ * walk PREFIX*). */
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
@@ -17,9 +21,18 @@
 #include <sodium.h>
 
 #include "internal.h"
+#include "redis_url.h"
 #include "store.h"
 
-#define SESS_PREFIX     "sess:" /* connect-redis's default prefix */
+#define SESS_PREFIX "sess:" /* connect-redis's default prefix */
+#define PREFIX_MAX  64      /* config.c's bound on redis_prefix */
+/* The sessions of one user: a set of ids under INDEX_PREFIX + prefix +
+ * "user:" + name, whose TTL is kept past the longest of its members' by
+ * INDEX_SLACK_MS (a touch from a process that read an older owner must not
+ * let the set expire first); ids whose key is gone or names someone else
+ * are removed when a listing or revocation meets them. */
+#define INDEX_PREFIX    "fcgi-session:"
+#define INDEX_SLACK_MS  (3600 * 1000LL)
 #define USERS_KEY       "fcgi-session:users"
 #define THROTTLE_PREFIX "fcgi-session:throttle:"
 #define GC_LOCK_KEY     "fcgi-session:gc:lock"
@@ -55,7 +68,6 @@
 #define SEAL_MAGIC     "fcgi-sealed:1:"
 #define SEAL_MAGIC_LEN (sizeof SEAL_MAGIC - 1)
 
-#define DEFAULT_PORT 6379
 /* connect-redis's ttl for a session without cookie.expires; also the expiry
  * we assume for a key that somebody left without a TTL. */
 #define NO_TTL_EXPIRY_MS (86400 * 1000LL)
@@ -72,9 +84,12 @@
 #define BACKOFF_MAX_MS 2000
 /* How often, across all processes, a request pays for a gc batch. */
 #define GC_INTERVAL_MS 60000
+/* A connection idle this long is PINGed before a command that cannot be
+ * retried. */
+#define FRESH_MS 1000
 
 #define CMD_ARGS_MAX   8
-#define KEY_MAX        (sizeof SESS_PREFIX + SESS_ID_MAX_LEN)
+#define KEY_MAX        (PREFIX_MAX + 1 + SESS_ID_MAX_LEN)
 #define THR_HASH_BYTES 32
 #define THR_HEX_BYTES  (2 * (size_t)THR_HASH_BYTES)
 #define THR_KEY_MAX    (sizeof THROTTLE_PREFIX + THR_HEX_BYTES)
@@ -83,11 +98,14 @@ struct redis_store {
     struct sess_store base; /* first: the generic code sees only this */
     redisContext *c;        /* NULL while disconnected */
 
-    /* Where, from the URL. */
-    char *host;        /* NULL with a unix socket */
-    char *socket_path; /* NULL over TCP */
-    char *user;        /* Redis 6 ACL user, or NULL */
-    char *password;    /* NULL: no AUTH; wiped on close */
+    /* Where, from the URL (with sentinels, host and port are the master
+     * they named last). */
+    struct sess_redis_url url; /* the sentinels and the master's name */
+    size_t sentinel_next;      /* the sentinel to ask first: the last that answered */
+    char *host;                /* NULL with a unix socket */
+    char *socket_path;         /* NULL over TCP */
+    char *user;                /* Redis 6 ACL user, or NULL */
+    char *password;            /* NULL: no AUTH; wiped on close */
     int port;
     int db;
     struct timeval timeout; /* connect and each command */
@@ -100,6 +118,9 @@ struct redis_store {
     bool may_retry;      /* the last failure was a stale connection: try a new one at once */
     int lost_in_a_row;   /* updates refused in a row because what they read changed */
     bool is_refused;     /* the server refused AUTH or SELECT */
+    /* The last failure came after a command was sent: it may have run. */
+    bool is_unsure;
+    int64_t used_ms;                    /* monotonic: when the connection last answered */
     char down_msg[SESS_ERRMSG_MAX / 2]; /* why the last attempt failed */
 
     bool is_sealing;
@@ -108,6 +129,20 @@ struct redis_store {
     struct sess_buf plain; /* an unsealed value, or JSON about to be sealed */
     struct sess_buf cur;   /* update: the current record */
     struct sess_buf text;  /* a value re-serialised without META_KEY */
+
+    char prefix[PREFIX_MAX + 1]; /* redis_prefix */
+    size_t prefix_len;
+    char pattern[PREFIX_MAX + 2]; /* prefix + "*", for SCAN */
+    int min_replicas;             /* redis_min_replicas: WAIT for this many */
+    int64_t wait_ms;              /* WAIT's timeout */
+    struct sess_buf idx;          /* an index key being built */
+    struct sess_buf idx_old;      /* update: the index of the owner before */
+    bool is_val_sent;             /* rs->val went out in an EXEC whose reply was lost */
+    /* The owner of the session the last get read, for touch (which is not
+     * told) to keep that owner's index alive. */
+    char seen_id[SESS_ID_MAX_LEN];
+    size_t seen_id_len;
+    struct sess_buf seen_owner;
 
     int64_t absolute_ms; /* absolute_timeout: the deadline given Express's sessions */
     int64_t gc_check_ms; /* before this, gc_if_due does not even look */
@@ -162,11 +197,28 @@ str_eq(struct sess_str a, struct sess_str b)
 }
 
 static size_t
-session_key(char out[KEY_MAX], struct sess_str id)
+session_key(const struct redis_store *rs, char out[KEY_MAX], struct sess_str id)
 {
-    memcpy(out, SESS_PREFIX, sizeof SESS_PREFIX - 1);
-    memcpy(out + sizeof SESS_PREFIX - 1, id.ptr, id.len);
-    return sizeof SESS_PREFIX - 1 + id.len;
+    memcpy(out, rs->prefix, rs->prefix_len);
+    memcpy(out + rs->prefix_len, id.ptr, id.len);
+    return rs->prefix_len + id.len;
+}
+
+/* The key of `owner`'s index, in `out`. */
+static enum sess_err
+index_key(const struct redis_store *rs, struct sess_buf *out, struct sess_str owner)
+{
+    enum sess_err err;
+
+    out->len = 0;
+    err = sess_buf_append(out, INDEX_PREFIX, sizeof INDEX_PREFIX - 1);
+    if (err == SESS_OK)
+        err = sess_buf_append(out, rs->prefix, rs->prefix_len);
+    if (err == SESS_OK)
+        err = sess_buf_append(out, "user:", 5);
+    if (err == SESS_OK)
+        err = sess_buf_append(out, owner.ptr, owner.len);
+    return err;
 }
 
 /* The instant a record dies: idle expiry, or the absolute deadline if
@@ -268,50 +320,68 @@ unavailable(struct redis_store *rs)
     return SESS_EUNAVAIL;
 }
 
-/* The connection broke while `doing`; `saved_errno` is errno at the
- * failure. A socket the server closed while we were idle (Redis restarted)
- * is worth one immediate retry on a new connection: the command never
- * reached the new server. A timeout is not: the server may be stuck, and
- * retrying would double the wait. */
-static enum sess_err
-broken(struct redis_store *rs, const char *doing, int saved_errno)
+static int64_t
+timeout_ms(const struct redis_store *rs)
 {
-    bool is_timeout =
-        rs->c->err == REDIS_ERR_IO && (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK ||
-                                       saved_errno == ETIMEDOUT || saved_errno == EINPROGRESS);
+    return (int64_t)rs->timeout.tv_sec * 1000 + rs->timeout.tv_usec / 1000;
+}
+
+static bool
+errno_is_timeout(int saved_errno)
+{
+    return saved_errno == EAGAIN || saved_errno == EWOULDBLOCK || saved_errno == ETIMEDOUT ||
+           saved_errno == EINPROGRESS;
+}
+
+/* The connection broke while `doing`; `saved_errno` is errno at the
+ * failure, `is_sent` whether the commands may have reached the server. A
+ * socket the server closed while we were idle (Redis restarted, or a
+ * failover) is worth one immediate retry on a new connection: an operation
+ * whose command may have run already must then find out whether it did
+ * (rs->is_unsure), or not retry. A timeout is not: the server may be stuck,
+ * and retrying would double the wait. */
+static enum sess_err
+broken(struct redis_store *rs, const char *doing, int saved_errno, bool is_sent)
+{
+    bool is_timeout = rs->c->err == REDIS_ERR_IO && errno_is_timeout(saved_errno);
 
     if (is_timeout)
         sess_fmt(rs->down_msg, sizeof rs->down_msg,
                  "%s: no answer within %lld ms while %s (redis_timeout_ms)", rs->where,
-                 (long long)rs->timeout.tv_sec * 1000 + rs->timeout.tv_usec / 1000, doing);
+                 (long long)timeout_ms(rs), doing);
     else
         sess_fmt(rs->down_msg, sizeof rs->down_msg, "%s: %s: %s", rs->where, doing,
                  rs->c->errstr[0] ? rs->c->errstr : "connection lost");
     rs->may_retry = rs->is_reused && !is_timeout;
+    rs->is_unsure = is_sent;
     drop(rs);
     if (!rs->may_retry)
         back_off(rs);
     return unavailable(rs);
 }
 
-/* An error reply. Busy or read-only servers are unavailable (503, and for a
- * replica promoted away from us, a new connection may find the primary);
- * OOM is a full store; anything else is a store failure. */
+/* An error reply. Busy or read-only servers are unavailable (503); a
+ * replica promoted away from us (READONLY) refused the command, so one
+ * retry on a new connection, which asks the sentinels again, is safe. OOM
+ * is a full store; anything else is a store failure. */
 static enum sess_err
 reply_error(struct redis_store *rs, const redisReply *r, const char *doing)
 {
-    static const char *const busy[] = {"LOADING",     "BUSY",     "MASTERDOWN", "TRYAGAIN",
-                                       "CLUSTERDOWN", "READONLY", "NOAUTH",     "WRONGPASS"};
+    static const char *const busy[] = {"LOADING",  "BUSY",        "MASTERDOWN",
+                                       "TRYAGAIN", "CLUSTERDOWN", "READONLY",
+                                       "NOAUTH",   "WRONGPASS",   "NOREPLICAS"};
     const char *text = r && r->str ? r->str : "unexpected reply";
     size_t len = r && r->str ? r->len : strlen(text), i;
 
     rs->may_retry = false;
+    rs->is_unsure = false;
     sess_fmt(rs->base.errmsg, sizeof rs->base.errmsg, "%s: %s: %.*s", rs->where, doing,
              (int)(len > 200 ? 200 : len), text);
     if (has_prefix(text, len, "OOM"))
         return SESS_EFULL;
     for (i = 0; i < sizeof busy / sizeof busy[0]; i++) {
         if (has_prefix(text, len, busy[i])) {
+            rs->may_retry = has_prefix(text, len, "READONLY") && rs->is_reused;
             drop(rs);
             return SESS_EUNAVAIL;
         }
@@ -322,15 +392,151 @@ reply_error(struct redis_store *rs, const redisReply *r, const char *doing)
 static enum sess_err roundtrip(struct redis_store *rs, struct cmd *cmds, size_t n,
                                redisReply **out);
 
-/* AUTH and SELECT on a new connection, in one round trip. */
+/* Sends `n` commands on `c` and reads their replies into `out` (NULL on
+ * failure; the caller frees them). For the sentinels, outside roundtrip's
+ * bookkeeping. */
+static bool
+ask(redisContext *c, struct cmd *cmds, size_t n, redisReply **out)
+{
+    size_t i;
+    void *r;
+
+    memset(out, 0, n * sizeof(redisReply *));
+    for (i = 0; i < n; i++)
+        if (redisAppendCommandArgv(c, cmds[i].argc, cmds[i].argv, cmds[i].len) != REDIS_OK)
+            return false;
+    for (i = 0; i < n; i++) {
+        if (redisGetReply(c, &r) != REDIS_OK)
+            return false;
+        out[i] = r;
+    }
+    return true;
+}
+
+/* A port as a sentinel writes it: 1 to 65535 in decimal, nothing else. */
+static bool
+parse_port(const redisReply *r, int *port)
+{
+    size_t i;
+    int v = 0;
+
+    if (r->len == 0 || r->len > 5)
+        return false;
+    for (i = 0; i < r->len; i++) {
+        if (r->str[i] < '0' || r->str[i] > '9')
+            return false;
+        v = v * 10 + (r->str[i] - '0');
+    }
+    *port = v;
+    return v >= 1 && v <= 65535;
+}
+
+/* Asks sentinel `i` where the master is: SENTINEL get-master-addr-by-name,
+ * after AUTH when the URL has a password (a sentinel without requirepass
+ * refuses the AUTH and answers the question all the same). On success the
+ * master's address replaces rs->host and rs->port; else `why` says what
+ * this sentinel did. */
+static bool
+ask_sentinel(struct redis_store *rs, size_t i, char *why, size_t why_len)
+{
+    const struct sess_redis_node *node = &rs->url.sentinel[i];
+    redisContext *c = redisConnectWithTimeout(node->host, node->port, rs->timeout);
+    struct cmd cmds[2];
+    redisReply *r[2] = {NULL, NULL};
+    const redisReply *a;
+    size_t n = 0;
+    int port;
+    char *host;
+    bool is_found = false;
+
+    if (!c || c->err || redisSetTimeout(c, rs->timeout) != REDIS_OK) {
+        sess_fmt(why, why_len, "sentinel %s:%d: %s", node->host, node->port,
+                 c ? c->errstr : "out of memory");
+        redisFree(c);
+        return false;
+    }
+    if (rs->password) {
+        cmd_name(&cmds[n], "AUTH");
+        if (rs->user)
+            cmd_str(&cmds[n], rs->user);
+        cmd_str(&cmds[n++], rs->password);
+    }
+    cmd_name(&cmds[n], "SENTINEL");
+    cmd_str(&cmds[n], "get-master-addr-by-name");
+    cmd_str(&cmds[n++], rs->url.master);
+    if (!ask(c, cmds, n, r)) {
+        sess_fmt(why, why_len, "sentinel %s:%d: %s", node->host, node->port,
+                 c->errstr[0] ? c->errstr : "no answer");
+        goto out;
+    }
+    a = r[n - 1];
+    if (reply_is(a, REDIS_REPLY_NIL)) {
+        sess_fmt(why, why_len, "sentinel %s:%d does not know master \"%s\"", node->host, node->port,
+                 rs->url.master);
+        goto out;
+    }
+    if (!reply_is(a, REDIS_REPLY_ARRAY) || a->elements != 2 ||
+        !reply_is(a->element[0], REDIS_REPLY_STRING) ||
+        !reply_is(a->element[1], REDIS_REPLY_STRING) || a->element[0]->len == 0 ||
+        a->element[0]->len > 255 || !parse_port(a->element[1], &port)) {
+        if (a && a->str)
+            sess_fmt(why, why_len, "sentinel %s:%d: %.*s", node->host, node->port,
+                     (int)(a->len < 200 ? a->len : 200), a->str);
+        else
+            sess_fmt(why, why_len, "sentinel %s:%d: an unexpected reply", node->host, node->port);
+        goto out;
+    }
+    host = strndup(a->element[0]->str, a->element[0]->len);
+    if (!host) {
+        sess_fmt(why, why_len, "out of memory");
+        goto out;
+    }
+    free(rs->host);
+    rs->host = host;
+    rs->port = port;
+    is_found = true;
+out:
+    free_replies(r, n);
+    redisFree(c);
+    return is_found;
+}
+
+/* With sentinels: the master's address from the first sentinel that knows
+ * it, starting with the one that answered last. Each sentinel costs at
+ * most redis_timeout_ms to connect and as much to answer. */
+static bool
+find_master(struct redis_store *rs)
+{
+    char why[SESS_ERRMSG_MAX / 4] = "";
+    size_t k, i;
+
+    for (k = 0; k < rs->url.sentinels; k++) {
+        i = (rs->sentinel_next + k) % rs->url.sentinels;
+        if (ask_sentinel(rs, i, why, sizeof why)) {
+            rs->sentinel_next = i;
+            sess_fmt(rs->where, sizeof rs->where, "redis-sentinel %.40s (%s%.100s%s:%d)/%d",
+                     rs->url.master, strchr(rs->host, ':') ? "[" : "", rs->host,
+                     strchr(rs->host, ':') ? "]" : "", rs->port, rs->db);
+            return true;
+        }
+    }
+    sess_fmt(rs->down_msg, sizeof rs->down_msg,
+             "redis-sentinel %.40s: no sentinel names a master (last: %s)", rs->url.master, why);
+    return false;
+}
+
+/* AUTH and SELECT on a new connection, and with sentinels ROLE, in one
+ * round trip: a server the sentinels named may have been demoted since. */
 static enum sess_err
 handshake(struct redis_store *rs)
 {
-    struct cmd cmds[2];
-    redisReply *r[2] = {NULL, NULL};
+    struct cmd cmds[3];
+    redisReply *r[3] = {NULL, NULL, NULL};
+    const redisReply *role;
     char db[24];
     size_t n = 0, i;
     enum sess_err err;
+    bool is_sentinel = rs->url.kind == SESS_REDIS_SENTINEL;
 
     if (rs->password) {
         cmd_name(&cmds[n], "AUTH");
@@ -344,10 +550,12 @@ handshake(struct redis_store *rs)
         cmd_i64(&cmds[n], db, rs->db);
         n++;
     }
+    if (is_sentinel)
+        cmd_name(&cmds[n++], "ROLE");
     if (n == 0)
         return SESS_OK;
     err = roundtrip(rs, cmds, n, r);
-    for (i = 0; err == SESS_OK && i < n; i++) {
+    for (i = 0; err == SESS_OK && i < n - is_sentinel; i++) {
         if (reply_is(r[i], REDIS_REPLY_ERROR)) {
             sess_fmt(rs->down_msg, sizeof rs->down_msg, "%s: %s refused: %.*s", rs->where,
                      cmds[i].argv[0], (int)(r[i]->len > 200 ? 200 : r[i]->len), r[i]->str);
@@ -357,12 +565,26 @@ handshake(struct redis_store *rs)
             err = unavailable(rs);
         }
     }
+    role = is_sentinel && err == SESS_OK ? r[n - 1] : NULL;
+    if (role && (!reply_is(role, REDIS_REPLY_ARRAY) || role->elements < 1 ||
+                 !reply_is(role->element[0], REDIS_REPLY_STRING) ||
+                 strcmp(role->element[0]->str, "master") != 0)) {
+        sess_fmt(rs->down_msg, sizeof rs->down_msg,
+                 "%s: the server the sentinels named is not the master (ROLE: %.20s)", rs->where,
+                 reply_is(role, REDIS_REPLY_ARRAY) && role->elements &&
+                         reply_is(role->element[0], REDIS_REPLY_STRING)
+                     ? role->element[0]->str
+                     : "?");
+        drop(rs);
+        back_off(rs);
+        err = unavailable(rs);
+    }
     free_replies(r, n);
     return err;
 }
 
 /* The process's connection, made now if there is none and the back-off
- * allows. */
+ * allows; with sentinels, to the master they name now. */
 static enum sess_err
 connection(struct redis_store *rs)
 {
@@ -380,6 +602,10 @@ connection(struct redis_store *rs)
         return SESS_EUNAVAIL;
     }
     rs->is_refused = false;
+    if (rs->url.kind == SESS_REDIS_SENTINEL && !find_master(rs)) {
+        back_off(rs);
+        return unavailable(rs);
+    }
     c = rs->socket_path ? redisConnectUnixWithTimeout(rs->socket_path, rs->timeout)
                         : redisConnectWithTimeout(rs->host, rs->port, rs->timeout);
     if (!c || c->err || redisSetTimeout(c, rs->timeout) != REDIS_OK ||
@@ -410,20 +636,23 @@ roundtrip(struct redis_store *rs, struct cmd *cmds, size_t n, redisReply **out)
     void *r;
 
     memset(out, 0, n * sizeof(redisReply *));
+    rs->is_unsure = false;
     err = connection(rs);
     if (err != SESS_OK)
         return err;
     for (i = 0; i < n; i++) {
         if (redisAppendCommandArgv(rs->c, cmds[i].argc, cmds[i].argv, cmds[i].len) != REDIS_OK)
-            return broken(rs, "sending", errno);
+            return broken(rs, "sending", errno, false);
     }
     for (i = 0; i < n; i++) {
         errno = 0;
+        /* The first call writes the commands: from here they may run. */
         if (redisGetReply(rs->c, &r) != REDIS_OK)
-            return broken(rs, "reading a reply", errno);
+            return broken(rs, "reading a reply", errno, true);
         out[i] = r;
     }
     rs->is_reused = true;
+    rs->used_ms = mono_ms();
     return SESS_OK;
 }
 
@@ -433,8 +662,10 @@ command(struct redis_store *rs, struct cmd *c, redisReply **out)
     return roundtrip(rs, c, 1, out);
 }
 
-/* Whether to run an operation once more: only after a stale connection,
- * only once. */
+/* Whether to run an operation once more: only after a stale connection
+ * (or a replica that refused a write), only once. An operation whose
+ * command may have run (rs->is_unsure) must be idempotent, or check what
+ * is stored before doing it again. */
 static bool
 again(struct redis_store *rs, enum sess_err err, int *attempt)
 {
@@ -443,6 +674,63 @@ again(struct redis_store *rs, enum sess_err err, int *attempt)
     (*attempt)++;
     rs->may_retry = false;
     return true;
+}
+
+/* A command that must not run twice goes on a connection that answered
+ * lately: one idle for a while is checked with a PING first (retried on a
+ * new connection if stale), so that a server restarted or failed over
+ * while we were idle costs no error, and no second run. */
+static enum sess_err
+fresh_connection(struct redis_store *rs)
+{
+    struct cmd c;
+    redisReply *r = NULL;
+    enum sess_err err;
+    int attempt = 0;
+
+    if (rs->c && mono_ms() - rs->used_ms < FRESH_MS)
+        return SESS_OK;
+    do {
+        cmd_name(&c, "PING");
+        err = command(rs, &c, &r);
+        if (err == SESS_OK && !reply_is(r, REDIS_REPLY_STATUS))
+            err = reply_error(rs, r, "PING");
+        freeReplyObject(r);
+        r = NULL;
+    } while (again(rs, err, &attempt));
+    return err;
+}
+
+/* WAIT for redis_min_replicas after the writes of a pipeline: appended to
+ * `cmds` at `*n` when asked for (the timeout text kept in `buf`). */
+static void
+add_wait(struct redis_store *rs, struct cmd *cmds, size_t *n, char buf[2][24])
+{
+    if (rs->min_replicas == 0)
+        return;
+    cmd_name(&cmds[*n], "WAIT");
+    cmd_i64(&cmds[*n], buf[0], rs->min_replicas);
+    cmd_i64(&cmds[*n], buf[1], rs->wait_ms);
+    (*n)++;
+}
+
+/* The reply to add_wait's WAIT: fewer replicas than asked is a failed write
+ * (503), though the master has it: nothing says it would survive the
+ * master's loss. */
+static enum sess_err
+check_wait(struct redis_store *rs, const redisReply *r)
+{
+    if (rs->min_replicas == 0)
+        return SESS_OK;
+    if (!reply_is(r, REDIS_REPLY_INTEGER))
+        return reply_error(rs, r, "WAIT");
+    if (r->integer >= rs->min_replicas)
+        return SESS_OK;
+    sess_fmt(rs->base.errmsg, sizeof rs->base.errmsg,
+             "%s: a write reached %lld of the %d replicas redis_min_replicas asks for within %lld "
+             "ms",
+             rs->where, (long long)r->integer, rs->min_replicas, (long long)rs->wait_ms);
+    return SESS_EUNAVAIL;
 }
 
 /* ------------------------------------------------------------------------
@@ -937,12 +1225,24 @@ stamp_express_value(struct redis_store *rs, struct sess_str id, const char *key,
     free_replies(&r, 1);
 }
 
+/* Remembers who owns the session get just read, for touch. */
+static void
+remember_owner(struct redis_store *rs, struct sess_str id, struct sess_str owner)
+{
+    rs->seen_id_len = 0;
+    rs->seen_owner.len = 0;
+    if (sess_buf_append(&rs->seen_owner, owner.ptr, owner.len) != SESS_OK)
+        return;
+    memcpy(rs->seen_id, id.ptr, id.len);
+    rs->seen_id_len = id.len;
+}
+
 static enum sess_err
 get_once(struct redis_store *rs, struct sess_str id, int64_t now_ms, struct sess_record *out,
          struct sess_buf *buf)
 {
     char key[KEY_MAX];
-    size_t key_len = session_key(key, id);
+    size_t key_len = session_key(rs, key, id);
     redisReply *r[2];
     enum sess_err err;
     bool has_meta = true;
@@ -956,6 +1256,8 @@ get_once(struct redis_store *rs, struct sess_str id, int64_t now_ms, struct sess
     /* Past the absolute deadline, though an Express app kept it alive. */
     if (err == SESS_OK && !sess_record_is_live(out, now_ms))
         err = SESS_ENOTFOUND;
+    if (err == SESS_OK)
+        remember_owner(rs, id, out->owner);
     free_replies(r, 2);
     return err;
 }
@@ -976,26 +1278,144 @@ redis_get(struct sess_store *st, struct sess_str id, int64_t now_ms, struct sess
     return err;
 }
 
+/* Adds ARGV[1] to the set KEYS[1] and keeps the set at least ARGV[2] ms
+ * (PTTL -1: no TTL yet). */
+#define INDEX_ADD_SCRIPT                                                                           \
+    "redis.call('SADD', KEYS[1], ARGV[1]) "                                                        \
+    "local t = redis.call('PTTL', KEYS[1]) "                                                       \
+    "if t < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end "                   \
+    "return 1"
+
+/* Queues in `c` the index update for session `id` of `owner` living
+ * `ttl_s`: the set's key built in rs->idx, the TTL text in `buf`. */
 static enum sess_err
-create_once(struct redis_store *rs, const char *key, size_t key_len, int64_t ttl_s)
+index_add(struct redis_store *rs, struct cmd *c, struct sess_str id, struct sess_str owner,
+          int64_t ttl_s, char buf[24])
 {
-    struct cmd c;
-    redisReply *r;
-    char ttl[24];
+    enum sess_err err = index_key(rs, &rs->idx, owner);
+
+    if (err != SESS_OK)
+        return err;
+    cmd_name(c, "EVAL");
+    cmd_str(c, INDEX_ADD_SCRIPT);
+    cmd_str(c, "1");
+    cmd_arg(c, rs->idx.ptr, rs->idx.len);
+    cmd_arg(c, id.ptr, id.len);
+    cmd_i64(c, buf, ttl_s * 1000 + INDEX_SLACK_MS);
+    return SESS_OK;
+}
+
+/* The replies of MULTI, `queued` commands and EXEC in r[0..queued+1]: an
+ * error where a command was queued (READONLY, OOM) or in EXEC's array is
+ * the failure. SESS_OK leaves EXEC's array (or nil, after a WATCH) in
+ * r[queued + 1]. */
+static enum sess_err
+exec_replies(struct redis_store *rs, redisReply **r, size_t queued, struct cmd *cmds)
+{
+    const redisReply *ex = r[queued + 1];
+    size_t i;
+
+    for (i = 0; i <= queued; i++)
+        if (!reply_is(r[i], REDIS_REPLY_STATUS))
+            return reply_error(rs, r[i], cmds[i].argv[0]);
+    if (reply_is(ex, REDIS_REPLY_NIL))
+        return SESS_OK;
+    if (!reply_is(ex, REDIS_REPLY_ARRAY) || ex->elements != queued)
+        return reply_error(rs, ex, "EXEC");
+    for (i = 0; i < queued; i++)
+        if (reply_is(ex->element[i], REDIS_REPLY_ERROR))
+            return reply_error(rs, ex->element[i], cmds[i + 1].argv[0]);
+    return SESS_OK;
+}
+
+/* SET NX of rs->val, in one transaction with the owner's index; then WAIT
+ * if asked. */
+static enum sess_err
+create_once(struct redis_store *rs, const char *key, size_t key_len, int64_t ttl_s,
+            struct sess_str owner)
+{
+    struct cmd cmds[5];
+    redisReply *r[5];
+    char ttl[24], idx_ttl[24], wait[2][24];
+    struct sess_str id = {key + rs->prefix_len, key_len - rs->prefix_len};
+    const redisReply *set;
+    size_t n = 0, set_at = 0;
     enum sess_err err;
 
-    cmd_name(&c, "SET");
-    cmd_arg(&c, key, key_len);
-    cmd_arg(&c, rs->val.ptr, rs->val.len);
-    cmd_str(&c, "EX");
-    cmd_i64(&c, ttl, ttl_s);
-    cmd_str(&c, "NX");
-    err = command(rs, &c, &r);
-    if (err == SESS_OK && reply_is(r, REDIS_REPLY_NIL))
+    if (owner.len)
+        cmd_name(&cmds[n++], "MULTI");
+    set_at = n;
+    cmd_name(&cmds[n], "SET");
+    cmd_arg(&cmds[n], key, key_len);
+    cmd_arg(&cmds[n], rs->val.ptr, rs->val.len);
+    cmd_str(&cmds[n], "EX");
+    cmd_i64(&cmds[n], ttl, ttl_s);
+    cmd_str(&cmds[n++], "NX");
+    if (owner.len) {
+        err = index_add(rs, &cmds[n++], id, owner, ttl_s, idx_ttl);
+        if (err != SESS_OK)
+            return err;
+        cmd_name(&cmds[n++], "EXEC");
+    }
+    add_wait(rs, cmds, &n, wait);
+    err = roundtrip(rs, cmds, n, r);
+    if (err == SESS_OK && owner.len)
+        err = exec_replies(rs, r, 2, cmds);
+    set = owner.len && err == SESS_OK ? r[3]->element[0] : r[set_at];
+    if (err == SESS_OK && reply_is(set, REDIS_REPLY_NIL))
         err = SESS_EEXISTS;
-    else if (err == SESS_OK && !reply_is(r, REDIS_REPLY_STATUS))
-        err = reply_error(rs, r, "SET");
-    freeReplyObject(r);
+    else if (err == SESS_OK && !reply_is(set, REDIS_REPLY_STATUS))
+        err = reply_error(rs, set, "SET");
+    if (err == SESS_OK)
+        err = check_wait(rs, r[n - 1]);
+    free_replies(r, n);
+    return err;
+}
+
+/* After a create or account write whose reply was lost, the retry found
+ * the key taken: SESS_OK if it holds the very bytes we sent (the session
+ * id, or the account's salted hash, makes them ours alone), written again
+ * to be WAITed for; else `err`. */
+static enum sess_err
+stored_is_ours(struct redis_store *rs, const char *hash, const char *key, size_t key_len,
+               struct sess_str val, enum sess_err err)
+{
+    struct cmd cmds[2];
+    redisReply *r[2];
+    char wait[2][24];
+    size_t n = 0;
+    enum sess_err e;
+
+    cmd_name(&cmds[0], hash ? "HGET" : "GET");
+    if (hash)
+        cmd_str(&cmds[0], hash);
+    cmd_arg(&cmds[0], key, key_len);
+    e = command(rs, cmds, r);
+    if (e == SESS_OK && reply_is(r[0], REDIS_REPLY_STRING) && r[0]->len == val.len &&
+        memcmp(r[0]->str, val.ptr, val.len) == 0)
+        err = SESS_OK;
+    else if (e != SESS_OK)
+        err = e;
+    free_replies(r, 1);
+    if (err != SESS_OK || rs->min_replicas == 0)
+        return err;
+    cmd_name(&cmds[0], hash ? "HSET" : "SET");
+    if (hash)
+        cmd_str(&cmds[0], hash);
+    cmd_arg(&cmds[0], key, key_len);
+    cmd_arg(&cmds[0], val.ptr, val.len);
+    if (!hash) {
+        cmd_str(&cmds[0], "XX");
+        cmd_str(&cmds[0], "KEEPTTL");
+    }
+    n = 1;
+    add_wait(rs, cmds, &n, wait);
+    err = roundtrip(rs, cmds, n, r);
+    if (err == SESS_OK && reply_is(r[0], REDIS_REPLY_ERROR))
+        err = reply_error(rs, r[0], cmds[0].argv[0]);
+    if (err == SESS_OK)
+        err = check_wait(rs, r[1]);
+    free_replies(r, n);
     return err;
 }
 
@@ -1008,6 +1428,7 @@ redis_create(struct sess_store *st, struct sess_str id, const struct sess_record
     int64_t ttl_s;
     enum sess_err err;
     int attempt = 0;
+    bool was_unsure = false;
 
     if (!id_is_usable(id))
         return SESS_EBADINPUT;
@@ -1018,10 +1439,15 @@ redis_create(struct sess_store *st, struct sess_str id, const struct sess_record
     err = encode_value(rs, id, rec);
     if (err != SESS_OK)
         return err;
-    key_len = session_key(key, id);
-    do
-        err = create_once(rs, key, key_len, ttl_s);
-    while (again(rs, err, &attempt));
+    key_len = session_key(rs, key, id);
+    do {
+        err = create_once(rs, key, key_len, ttl_s, rec->owner);
+        /* SET NX again after a lost reply: taken, perhaps by the first. */
+        if (err == SESS_EEXISTS && was_unsure)
+            err = stored_is_ours(rs, NULL, key, key_len,
+                                 (struct sess_str){rs->val.ptr, rs->val.len}, err);
+        was_unsure = rs->is_unsure;
+    } while (again(rs, err, &attempt));
     return err;
 }
 
@@ -1046,19 +1472,24 @@ unwatch(struct redis_store *rs)
 }
 
 /* One optimistic transaction: WATCH and read, merge here, then MULTI/SET/
- * EXEC, which Redis refuses (a nil reply) if anyone wrote the key since the
- * WATCH. *is_conflict then asks for another go. */
+ * EXEC (with the owner's index), which Redis refuses (a nil reply) if
+ * anyone wrote the key since the WATCH. *is_conflict then asks for another
+ * go. After an EXEC whose reply was lost (rs->is_val_sent), a value equal
+ * to the bytes we sent is our write, applied: it is written again as it is
+ * (for WAIT), not merged a second time. */
 static enum sess_err
 update_try(struct redis_store *rs, struct sess_str id, int64_t now_ms, sess_merge_fn merge,
            void *arg, bool *is_conflict)
 {
-    char key[KEY_MAX], ttl[24];
-    size_t key_len = session_key(key, id);
-    struct cmd cmds[3];
-    redisReply *r[3] = {NULL, NULL, NULL};
+    char key[KEY_MAX], ttl[24], idx_ttl[24], wait[2][24];
+    size_t key_len = session_key(rs, key, id);
+    struct cmd cmds[6];
+    redisReply *r[6] = {NULL, NULL, NULL, NULL, NULL, NULL};
     struct sess_record cur, next;
     int64_t ttl_s;
     enum sess_err err;
+    size_t n = 3, queued;
+    bool is_ours;
 
     *is_conflict = false;
     cmd_name(&cmds[0], "WATCH");
@@ -1077,6 +1508,8 @@ update_try(struct redis_store *rs, struct sess_str id, int64_t now_ms, sess_merg
     err = session_replies(rs, r[1], r[2]);
     if (err != SESS_OK)
         goto unwatch;
+    is_ours = rs->is_val_sent && r[1]->len == rs->val.len &&
+              memcmp(r[1]->str, rs->val.ptr, rs->val.len) == 0;
     err = decode_value(rs, id, (struct sess_str){r[1]->str, r[1]->len}, r[2]->integer, &cur,
                        &rs->cur, NULL);
     if (err == SESS_OK && !sess_record_is_live(&cur, now_ms))
@@ -1084,41 +1517,60 @@ update_try(struct redis_store *rs, struct sess_str id, int64_t now_ms, sess_merg
     if (err != SESS_OK)
         goto unwatch;
     next = cur;
-    err = merge(arg, &cur, &next);
-    if (err == SESS_OK)
-        err = encode_value(rs, id, &next);
+    if (!is_ours) {
+        err = merge(arg, &cur, &next);
+        if (err == SESS_OK)
+            err = encode_value(rs, id, &next);
+    }
     if (err != SESS_OK)
         goto unwatch;
     free_replies(r, 3);
 
-    cmd_name(&cmds[0], "MULTI");
+    n = 0;
+    cmd_name(&cmds[n++], "MULTI");
     ttl_s = ttl_seconds(&next);
     if (ttl_s > 0) {
-        cmd_name(&cmds[1], "SET");
-        cmd_arg(&cmds[1], key, key_len);
-        cmd_arg(&cmds[1], rs->val.ptr, rs->val.len);
-        cmd_str(&cmds[1], "EX");
-        cmd_i64(&cmds[1], ttl, ttl_s);
+        cmd_name(&cmds[n], "SET");
+        cmd_arg(&cmds[n], key, key_len);
+        cmd_arg(&cmds[n], rs->val.ptr, rs->val.len);
+        cmd_str(&cmds[n], "EX");
+        cmd_i64(&cmds[n++], ttl, ttl_s);
+        if (next.owner.len)
+            err = index_add(rs, &cmds[n++], id, next.owner, ttl_s, idx_ttl);
     } else {
         /* Saved already expired: connect-redis deletes it. */
-        cmd_name(&cmds[1], "DEL");
-        cmd_arg(&cmds[1], key, key_len);
+        cmd_name(&cmds[n], "DEL");
+        cmd_arg(&cmds[n++], key, key_len);
     }
-    cmd_name(&cmds[2], "EXEC");
-    err = roundtrip(rs, cmds, 3, r);
-    if (err != SESS_OK)
+    /* Logged out or someone else now: off the old owner's list. */
+    if (err == SESS_OK && cur.owner.len && !str_eq(cur.owner, next.owner)) {
+        err = index_key(rs, &rs->idx_old, cur.owner);
+        cmd_name(&cmds[n], "SREM");
+        cmd_arg(&cmds[n], rs->idx_old.ptr, rs->idx_old.len);
+        cmd_arg(&cmds[n++], id.ptr, id.len);
+    }
+    if (err != SESS_OK) {
+        n = 0;
+        goto unwatch;
+    }
+    queued = n - 1;
+    cmd_name(&cmds[n++], "EXEC");
+    add_wait(rs, cmds, &n, wait);
+    err = roundtrip(rs, cmds, n, r);
+    if (err != SESS_OK) {
+        rs->is_val_sent = rs->is_unsure;
         goto out;
-    if (reply_is(r[2], REDIS_REPLY_NIL))
+    }
+    err = exec_replies(rs, r, queued, cmds);
+    if (err == SESS_OK && reply_is(r[queued + 1], REDIS_REPLY_NIL))
         *is_conflict = true;
-    else if (!reply_is(r[1], REDIS_REPLY_STATUS))
-        err = reply_error(rs, r[1], cmds[1].argv[0]);
-    else if (!reply_is(r[2], REDIS_REPLY_ARRAY))
-        err = reply_error(rs, r[2], "EXEC");
+    else if (err == SESS_OK)
+        err = check_wait(rs, r[n - 1]);
     goto out;
 unwatch:
     unwatch(rs);
 out:
-    free_replies(r, 3);
+    free_replies(r, n);
     return err;
 }
 
@@ -1167,11 +1619,15 @@ redis_update(struct sess_store *st, struct sess_str id, int64_t now_ms, sess_mer
 
     if (!id_is_usable(id))
         return SESS_ENOTFOUND;
-    /* Running the merge twice after a lost EXEC reply is harmless: it sets
-     * the same keys to the same values on whatever is stored. */
+    /* A merge run twice after a lost EXEC reply would apply the request
+     * twice (a counter counts two): update_try tells our own write by its
+     * bytes. SESS_ECONFLICT from the merge goes back to session.c as it
+     * is: it runs the request again. */
+    rs->is_val_sent = false;
     do
         err = update_once(rs, id, now_ms, merge, arg);
     while (again(rs, err, &attempt));
+    rs->is_val_sent = false;
     if (rs->cur.ptr)
         sodium_memzero(rs->cur.ptr, rs->cur.len);
     /* The request runs again next: the writers of one session that read
@@ -1184,24 +1640,43 @@ redis_update(struct sess_store *st, struct sess_str id, int64_t now_ms, sess_mer
 }
 
 static enum sess_err
-touch_once(struct redis_store *rs, const char *key, size_t key_len, int64_t ttl_s)
+touch_once(struct redis_store *rs, const char *key, size_t key_len, int64_t ttl_s,
+           struct sess_str owner)
 {
-    struct cmd c;
-    redisReply *r;
-    char ttl[24];
+    struct cmd cmds[5];
+    redisReply *r[5];
+    char ttl[24], idx_ttl[24], wait[2][24];
+    struct sess_str id = {key + rs->prefix_len, key_len - rs->prefix_len};
+    const redisReply *res;
+    size_t n = 0;
     enum sess_err err;
+    bool has_index = owner.len && ttl_s > 0;
 
     /* connect-redis's touch: EXPIRE, the value left alone; a TTL of 0 makes
-     * Redis delete the key. */
-    cmd_name(&c, "EXPIRE");
-    cmd_arg(&c, key, key_len);
-    cmd_i64(&c, ttl, ttl_s);
-    err = command(rs, &c, &r);
-    if (err == SESS_OK && !reply_is(r, REDIS_REPLY_INTEGER))
-        err = reply_error(rs, r, "EXPIRE");
-    else if (err == SESS_OK && r->integer == 0)
+     * Redis delete the key. The owner's index lives as long. */
+    if (has_index)
+        cmd_name(&cmds[n++], "MULTI");
+    cmd_name(&cmds[n], "EXPIRE");
+    cmd_arg(&cmds[n], key, key_len);
+    cmd_i64(&cmds[n++], ttl, ttl_s);
+    if (has_index) {
+        err = index_add(rs, &cmds[n++], id, owner, ttl_s, idx_ttl);
+        if (err != SESS_OK)
+            return err;
+        cmd_name(&cmds[n++], "EXEC");
+    }
+    add_wait(rs, cmds, &n, wait);
+    err = roundtrip(rs, cmds, n, r);
+    if (err == SESS_OK && has_index)
+        err = exec_replies(rs, r, 2, cmds);
+    res = has_index && err == SESS_OK ? r[3]->element[0] : r[0];
+    if (err == SESS_OK && !reply_is(res, REDIS_REPLY_INTEGER))
+        err = reply_error(rs, res, "EXPIRE");
+    else if (err == SESS_OK && res->integer == 0)
         err = SESS_ENOTFOUND;
-    freeReplyObject(r);
+    if (err == SESS_OK)
+        err = check_wait(rs, r[n - 1]);
+    free_replies(r, n);
     return err;
 }
 
@@ -1210,6 +1685,7 @@ redis_touch(struct sess_store *st, struct sess_str id, int64_t now_ms, int64_t e
 {
     struct redis_store *rs = (struct redis_store *)st;
     struct sess_record rec = {.expires_ms = expires_ms};
+    struct sess_str owner = {"", 0};
     char key[KEY_MAX];
     size_t key_len;
     enum sess_err err;
@@ -1218,55 +1694,64 @@ redis_touch(struct sess_store *st, struct sess_str id, int64_t now_ms, int64_t e
     (void)now_ms;
     if (!id_is_usable(id))
         return SESS_ENOTFOUND;
-    key_len = session_key(key, id);
+    /* session.c touches what it has just read (get); a touch of anything
+     * else leaves the index alone, which INDEX_SLACK_MS covers. */
+    if (str_eq(id, (struct sess_str){rs->seen_id, rs->seen_id_len}))
+        owner = (struct sess_str){rs->seen_owner.ptr, rs->seen_owner.len};
+    key_len = session_key(rs, key, id);
     do
-        err = touch_once(rs, key, key_len, ttl_seconds(&rec));
+        err = touch_once(rs, key, key_len, ttl_seconds(&rec), owner);
     while (again(rs, err, &attempt));
     return err;
 }
 
-/* DEL of `n` keys in one command; *deleted says how many existed. */
+/* `verb` (DEL, or SREM with `set`) of `n` keys or members in one command;
+ * *deleted says how many existed. */
 static enum sess_err
-delete_keys(struct redis_store *rs, const char *const *keys, const size_t *lens, size_t n,
-            size_t *deleted)
+keys_command(struct redis_store *rs, const char *verb, struct sess_str set, const char *const *keys,
+             const size_t *lens, size_t n, size_t *deleted)
 {
     const char **argv = NULL;
     size_t *argl = NULL;
     redisReply *r = NULL;
     enum sess_err err;
-    size_t i;
+    size_t i, base;
     void *reply;
 
     *deleted = 0;
     if (n == 0)
         return SESS_OK;
-    if (n >= INT_MAX)
+    if (n >= INT_MAX - 2)
         return SESS_ENOMEM;
     err = connection(rs);
     if (err != SESS_OK)
         return err;
-    argv = malloc((n + 1) * sizeof *argv);
-    argl = malloc((n + 1) * sizeof *argl);
+    argv = malloc((n + 2) * sizeof *argv);
+    argl = malloc((n + 2) * sizeof *argl);
     if (!argv || !argl) {
         err = SESS_ENOMEM;
         goto out;
     }
-    argv[0] = "DEL";
-    argl[0] = 3;
+    argv[0] = verb;
+    argl[0] = strlen(verb);
+    argv[1] = set.ptr;
+    argl[1] = set.len;
+    base = set.len ? 2 : 1;
     for (i = 0; i < n; i++) {
-        argv[i + 1] = keys[i];
-        argl[i + 1] = lens[i];
+        argv[i + base] = keys[i];
+        argl[i + base] = lens[i];
     }
     errno = 0;
-    reply = redisCommandArgv(rs->c, (int)n + 1, argv, argl);
+    reply = redisCommandArgv(rs->c, (int)(n + base), argv, argl);
     if (!reply) {
-        err = broken(rs, "deleting sessions", errno);
+        err = broken(rs, "deleting sessions", errno, true);
         goto out;
     }
     r = reply;
     rs->is_reused = true;
+    rs->used_ms = mono_ms();
     if (!reply_is(r, REDIS_REPLY_INTEGER))
-        err = reply_error(rs, r, "DEL");
+        err = reply_error(rs, r, verb);
     else
         *deleted = (size_t)r->integer;
 out:
@@ -1276,19 +1761,32 @@ out:
     return err;
 }
 
+/* DEL of `n` keys in one command; *deleted says how many existed. */
+static enum sess_err
+delete_keys(struct redis_store *rs, const char *const *keys, const size_t *lens, size_t n,
+            size_t *deleted)
+{
+    return keys_command(rs, "DEL", (struct sess_str){"", 0}, keys, lens, n, deleted);
+}
+
 static enum sess_err
 destroy_once(struct redis_store *rs, const char *key, size_t key_len)
 {
-    struct cmd c;
-    redisReply *r;
+    struct cmd cmds[2];
+    redisReply *r[2];
+    char wait[2][24];
+    size_t n = 1;
     enum sess_err err;
 
-    cmd_name(&c, "DEL");
-    cmd_arg(&c, key, key_len);
-    err = command(rs, &c, &r);
-    if (err == SESS_OK && !reply_is(r, REDIS_REPLY_INTEGER))
-        err = reply_error(rs, r, "DEL");
-    freeReplyObject(r);
+    cmd_name(&cmds[0], "DEL");
+    cmd_arg(&cmds[0], key, key_len);
+    add_wait(rs, cmds, &n, wait);
+    err = roundtrip(rs, cmds, n, r);
+    if (err == SESS_OK && !reply_is(r[0], REDIS_REPLY_INTEGER))
+        err = reply_error(rs, r[0], "DEL");
+    if (err == SESS_OK)
+        err = check_wait(rs, r[n - 1]);
+    free_replies(r, n);
     return err;
 }
 
@@ -1303,7 +1801,7 @@ redis_destroy(struct sess_store *st, struct sess_str id)
 
     if (!id_is_usable(id))
         return SESS_OK;
-    key_len = session_key(key, id);
+    key_len = session_key(rs, key, id);
     do
         err = destroy_once(rs, key, key_len);
     while (again(rs, err, &attempt));
@@ -1321,6 +1819,7 @@ struct scan_step {
     redisReply **values; /* GET (and PTTL) replies, per key */
     size_t n;            /* keys */
     bool with_ttl;
+    size_t prefix_len;
     char next[24]; /* the cursor to continue from; "0" when done */
 };
 
@@ -1346,9 +1845,10 @@ static struct sess_str
 scan_id(const struct scan_step *s, size_t i)
 {
     struct sess_str k = scan_key(s, i);
-    struct sess_str id = {k.ptr + sizeof SESS_PREFIX - 1, k.len - (sizeof SESS_PREFIX - 1)};
+    struct sess_str id = {k.ptr + s->prefix_len, k.len - s->prefix_len};
 
-    if (!has_prefix(k.ptr, k.len, SESS_PREFIX) || !id_is_usable(id))
+    /* SCAN matched the prefix: only the length is left to check. */
+    if (k.len < s->prefix_len || !id_is_usable(id))
         return (struct sess_str){"", 0};
     return id;
 }
@@ -1379,10 +1879,11 @@ scan_step(struct redis_store *rs, const char *cursor, const char *count, bool wi
 
     memset(s, 0, sizeof *s);
     s->with_ttl = with_ttl;
+    s->prefix_len = rs->prefix_len;
     cmd_name(&c, "SCAN");
     cmd_str(&c, cursor);
     cmd_str(&c, "MATCH");
-    cmd_str(&c, SESS_PREFIX "*");
+    cmd_str(&c, rs->pattern);
     cmd_str(&c, "COUNT");
     cmd_str(&c, count);
     err = command(rs, &c, &s->scan);
@@ -1469,14 +1970,188 @@ destroy_owner_once(struct redis_store *rs, struct sess_str owner, size_t *count)
     return err;
 }
 
-/* Every session of a user, found by SCAN over all sessions rather than
- * through a set per user ("sessuser:NAME"): an Express app sharing the
- * store never adds its logins to such a set, so revoking through it would
- * miss exactly the sessions a shared deployment needs ended, and keeping it
- * would cost every save a second write and every destroy a read. The price
- * is a walk over every session, in steps of SCAN_COUNT keys (a SCAN, one
- * pipelined round trip of GETs, one DEL), for an administrative action:
- * about a second per 100,000 sessions on loopback. */
+/* ------------------------------------------------------------------------
+ * One user's sessions: the per-user index
+ * ------------------------------------------------------------------------ */
+
+/* One SSCAN step over an index, with each member's value and TTL in one
+ * pipelined round trip. The caller frees with index_free. */
+struct index_step {
+    redisReply *sscan; /* [next cursor, [id...]] */
+    char (*keys)[KEY_MAX];
+    size_t *key_lens;
+    redisReply **values; /* GET and PTTL replies, two per member */
+    size_t n;
+    char next[24];
+};
+
+static void
+index_free(struct index_step *s)
+{
+    if (s->values)
+        free_replies(s->values, 2 * s->n);
+    free(s->values);
+    free(s->keys);
+    free(s->key_lens);
+    freeReplyObject(s->sscan);
+    memset(s, 0, sizeof *s);
+}
+
+static struct sess_str
+index_id(const struct index_step *s, size_t i)
+{
+    const redisReply *m = s->sscan->element[1]->element[i];
+    struct sess_str id = {m->str, m->len};
+
+    return reply_is(m, REDIS_REPLY_STRING) && id_is_usable(id) ? id : (struct sess_str){"", 0};
+}
+
+static enum sess_err
+index_step(struct redis_store *rs, struct sess_str set, const char *cursor, struct index_step *s)
+{
+    struct cmd c, *cmds = NULL;
+    const redisReply *ids;
+    size_t i;
+    enum sess_err err;
+
+    memset(s, 0, sizeof *s);
+    cmd_name(&c, "SSCAN");
+    cmd_arg(&c, set.ptr, set.len);
+    cmd_str(&c, cursor);
+    cmd_str(&c, "COUNT");
+    cmd_str(&c, SCAN_COUNT);
+    err = command(rs, &c, &s->sscan);
+    if (err != SESS_OK)
+        return err;
+    if (!reply_is(s->sscan, REDIS_REPLY_ARRAY) || s->sscan->elements != 2 ||
+        !reply_is(s->sscan->element[0], REDIS_REPLY_STRING) ||
+        s->sscan->element[0]->len >= sizeof s->next ||
+        !reply_is(s->sscan->element[1], REDIS_REPLY_ARRAY))
+        return reply_error(rs, s->sscan, "SSCAN");
+    memcpy(s->next, s->sscan->element[0]->str, s->sscan->element[0]->len + 1);
+    ids = s->sscan->element[1];
+    if (ids->elements == 0)
+        return SESS_OK;
+    cmds = calloc(2 * ids->elements, sizeof *cmds);
+    s->values = calloc(2 * ids->elements, sizeof(redisReply *));
+    s->keys = calloc(ids->elements, sizeof *s->keys);
+    s->key_lens = calloc(ids->elements, sizeof *s->key_lens);
+    if (!cmds || !s->values || !s->keys || !s->key_lens) {
+        free(cmds);
+        return SESS_ENOMEM;
+    }
+    s->n = ids->elements;
+    for (i = 0; i < s->n; i++) {
+        struct sess_str id = index_id(s, i);
+
+        /* A member that cannot be an id reads as gone: removed. */
+        s->key_lens[i] = id.len ? session_key(rs, s->keys[i], id) : 0;
+        cmd_name(&cmds[2 * i], "GET");
+        cmd_arg(&cmds[2 * i], s->keys[i], s->key_lens[i]);
+        cmd_name(&cmds[2 * i + 1], "PTTL");
+        cmd_arg(&cmds[2 * i + 1], s->keys[i], s->key_lens[i]);
+    }
+    err = roundtrip(rs, cmds, 2 * s->n, s->values);
+    free(cmds);
+    return err;
+}
+
+/* Walks `owner`'s index: each session still stored and still theirs goes
+ * to `visit` (when not NULL) and, with `is_destroying`, is deleted; the
+ * members that are neither are removed from the set as they are met.
+ * *count says how many were visited or deleted. */
+static enum sess_err
+index_walk(struct redis_store *rs, struct sess_str owner, bool is_destroying,
+           sess_record_visit_fn visit, void *arg, size_t *count)
+{
+    struct index_step s = {0};
+    struct sess_buf set = {0}, buf = {0}, scratch = {0};
+    struct sess_record rec;
+    const char **gone = NULL, **owned = NULL;
+    size_t *gone_lens = NULL, *owned_lens = NULL, n_gone, n_owned, i, deleted, removed;
+    char cursor[24] = "0";
+    enum sess_err err;
+    bool is_going = true;
+
+    *count = 0;
+    /* The visitor may call the store, and rs->idx with it. */
+    err = index_key(rs, &set, owner);
+    while (err == SESS_OK && is_going) {
+        err = index_step(rs, (struct sess_str){set.ptr, set.len}, cursor, &s);
+        if (err != SESS_OK)
+            break;
+        free(gone);
+        free(owned);
+        free(gone_lens);
+        free(owned_lens);
+        gone = malloc((s.n + 1) * sizeof *gone);
+        owned = malloc((s.n + 1) * sizeof *owned);
+        gone_lens = malloc((s.n + 1) * sizeof *gone_lens);
+        owned_lens = malloc((s.n + 1) * sizeof *owned_lens);
+        if (!gone || !owned || !gone_lens || !owned_lens) {
+            err = SESS_ENOMEM;
+            break;
+        }
+        n_gone = n_owned = 0;
+        for (i = 0; i < s.n && is_going; i++) {
+            const redisReply *m = s.sscan->element[1]->element[i], *v = s.values[2 * i];
+            const redisReply *t = s.values[2 * i + 1];
+            struct sess_str id = index_id(&s, i), raw;
+
+            raw = reply_is(v, REDIS_REPLY_STRING) ? (struct sess_str){v->str, v->len}
+                                                  : (struct sess_str){"", 0};
+            if (!id.len || !raw.len || !value_is_owned_by(rs, id, raw, owner, &scratch)) {
+                if (reply_is(m, REDIS_REPLY_STRING)) {
+                    gone[n_gone] = m->str;
+                    gone_lens[n_gone++] = m->len;
+                }
+                continue;
+            }
+            if (is_destroying) {
+                owned[n_owned] = s.keys[i];
+                owned_lens[n_owned++] = s.key_lens[i];
+                gone[n_gone] = m->str;
+                gone_lens[n_gone++] = m->len;
+                continue;
+            }
+            if (decode_value(rs, id, raw, reply_is(t, REDIS_REPLY_INTEGER) ? t->integer : -1, &rec,
+                             &buf, NULL) != SESS_OK)
+                continue;
+            (*count)++;
+            is_going = visit(arg, id, &rec);
+        }
+        err = delete_keys(rs, owned, owned_lens, n_owned, &deleted);
+        if (is_destroying)
+            *count += deleted;
+        if (err == SESS_OK)
+            err = keys_command(rs, "SREM", (struct sess_str){set.ptr, set.len}, gone, gone_lens,
+                               n_gone, &removed);
+        memcpy(cursor, s.next, sizeof cursor);
+        index_free(&s);
+        if (strcmp(cursor, "0") == 0)
+            break;
+    }
+    index_free(&s);
+    free(gone);
+    free(owned);
+    free(gone_lens);
+    free(owned_lens);
+    if (buf.ptr)
+        sodium_memzero(buf.ptr, buf.cap);
+    if (scratch.ptr)
+        sodium_memzero(scratch.ptr, scratch.cap);
+    sess_buf_free(&buf);
+    sess_buf_free(&scratch);
+    sess_buf_free(&set);
+    return err;
+}
+
+/* Every session of a user: through the user's index, or with
+ * st->is_owner_scan (sessctl --scan) by SCAN over all sessions, which also
+ * finds what an Express app logged in and we never wrote (it adds nothing
+ * to our index). The walk costs a SCAN step of SCAN_COUNT keys, one
+ * pipelined round trip of GETs and one DEL at a time: about a second per
+ * 100,000 sessions on loopback. */
 static enum sess_err
 redis_destroy_owner(struct sess_store *st, struct sess_str owner, size_t *count)
 {
@@ -1489,7 +2164,10 @@ redis_destroy_owner(struct sess_store *st, struct sess_str owner, size_t *count)
     if (owner.len == 0)
         return SESS_OK;
     do {
-        err = destroy_owner_once(rs, owner, &n);
+        if (st->is_owner_scan)
+            err = destroy_owner_once(rs, owner, &n);
+        else
+            err = index_walk(rs, owner, true, NULL, NULL, &n);
         *count += n;
     } while (again(rs, err, &attempt));
     return err;
@@ -1753,8 +2431,10 @@ redis_each(struct sess_store *st, struct sess_str owner, sess_record_visit_fn vi
     char cursor[24] = "0";
     enum sess_err err;
     bool is_going = true;
-    size_t i;
+    size_t i, n;
 
+    if (owner.len && !st->is_owner_scan)
+        return index_walk(rs, owner, false, visit, arg, &n);
     do {
         err = scan_step(rs, cursor, SCAN_COUNT, true, &s);
         for (i = 0; err == SESS_OK && is_going && i < s.n; i++) {
@@ -1842,23 +2522,28 @@ static enum sess_err
 user_write_once(struct redis_store *rs, const char *verb, struct sess_str name,
                 const struct sess_str *value)
 {
-    struct cmd c;
-    redisReply *r;
+    struct cmd cmds[2];
+    redisReply *r[2];
+    char wait[2][24];
+    size_t n = 1;
     enum sess_err err;
 
-    cmd_name(&c, verb);
-    cmd_str(&c, USERS_KEY);
-    cmd_arg(&c, name.ptr, name.len);
+    cmd_name(&cmds[0], verb);
+    cmd_str(&cmds[0], USERS_KEY);
+    cmd_arg(&cmds[0], name.ptr, name.len);
     if (value)
-        cmd_arg(&c, value->ptr, value->len);
-    err = command(rs, &c, &r);
-    if (err == SESS_OK && !reply_is(r, REDIS_REPLY_INTEGER))
-        err = reply_error(rs, r, verb);
-    else if (err == SESS_OK && !value && r->integer == 0)
+        cmd_arg(&cmds[0], value->ptr, value->len);
+    add_wait(rs, cmds, &n, wait);
+    err = roundtrip(rs, cmds, n, r);
+    if (err == SESS_OK && !reply_is(r[0], REDIS_REPLY_INTEGER))
+        err = reply_error(rs, r[0], verb);
+    else if (err == SESS_OK && !value && r[0]->integer == 0)
         err = SESS_ENOTFOUND;
-    else if (err == SESS_OK && strcmp(verb, "HSETNX") == 0 && r->integer == 0)
+    else if (err == SESS_OK && strcmp(verb, "HSETNX") == 0 && r[0]->integer == 0)
         err = SESS_EEXISTS;
-    freeReplyObject(r);
+    if (err == SESS_OK)
+        err = check_wait(rs, r[n - 1]);
+    free_replies(r, n);
     return err;
 }
 
@@ -1868,12 +2553,19 @@ redis_user_put(struct sess_store *st, struct sess_str name, struct sess_str valu
     struct redis_store *rs = (struct redis_store *)st;
     enum sess_err err;
     int attempt = 0;
+    bool was_unsure = false;
 
     if (name.len == 0)
         return SESS_EBADINPUT;
-    do
+    do {
         err = user_write_once(rs, must_be_new ? "HSETNX" : "HSET", name, &value);
-    while (again(rs, err, &attempt));
+        /* HSETNX again after a lost reply: the name is taken, perhaps by
+         * the first HSETNX. The account's password hash has its own random
+         * salt, so the very bytes we sent are ours. */
+        if (err == SESS_EEXISTS && was_unsure)
+            err = stored_is_ours(rs, USERS_KEY, name.ptr, name.len, value, err);
+        was_unsure = rs->is_unsure;
+    } while (again(rs, err, &attempt));
     return err;
 }
 
@@ -1883,12 +2575,18 @@ redis_user_del(struct sess_store *st, struct sess_str name)
     struct redis_store *rs = (struct redis_store *)st;
     enum sess_err err;
     int attempt = 0;
+    bool was_unsure = false;
 
     if (name.len == 0)
         return SESS_ENOTFOUND;
-    do
+    do {
         err = user_write_once(rs, "HDEL", name, NULL);
-    while (again(rs, err, &attempt));
+        /* Gone after a lost reply: most likely our first HDEL; either way
+         * the account is gone, as asked. */
+        if (err == SESS_ENOTFOUND && was_unsure)
+            err = SESS_OK;
+        was_unsure = rs->is_unsure;
+    } while (again(rs, err, &attempt));
     return err;
 }
 
@@ -1977,12 +2675,12 @@ static enum sess_err
 throttle_hit_once(struct redis_store *rs, const char *key, size_t key_len, int64_t now_ms,
                   int64_t window_ms, uint32_t *count, int64_t *first_ms)
 {
-    struct cmd cmds[5];
-    redisReply *r[5];
-    char window[24];
+    struct cmd cmds[6];
+    redisReply *r[6];
+    char window[24], wait[2][24];
     const redisReply *res;
     enum sess_err err;
-    size_t i;
+    size_t i, n = 5;
 
     /* In one transaction: the first failure creates the counter with the
      * window as its TTL, and INCR never meets a key that expired in
@@ -1999,7 +2697,8 @@ throttle_hit_once(struct redis_store *rs, const char *key, size_t key_len, int64
     cmd_name(&cmds[3], "PTTL");
     cmd_arg(&cmds[3], key, key_len);
     cmd_name(&cmds[4], "EXEC");
-    err = roundtrip(rs, cmds, 5, r);
+    add_wait(rs, cmds, &n, wait);
+    err = roundtrip(rs, cmds, n, r);
     if (err == SESS_OK) {
         for (i = 1; i < 4 && err == SESS_OK; i++)
             if (reply_is(r[i], REDIS_REPLY_ERROR))
@@ -2012,8 +2711,10 @@ throttle_hit_once(struct redis_store *rs, const char *key, size_t key_len, int64
                 "EXEC");
         if (err == SESS_OK)
             throttle_state(res->element[1], res->element[2], now_ms, window_ms, count, first_ms);
+        if (err == SESS_OK)
+            err = check_wait(rs, r[n - 1]);
     }
-    free_replies(r, 5);
+    free_replies(r, n);
     return err;
 }
 
@@ -2025,13 +2726,16 @@ redis_throttle_hit(struct sess_store *st, struct sess_str key, int64_t now_ms, i
     char k[THR_KEY_MAX];
     size_t k_len = throttle_key(k, key);
     enum sess_err err;
-    int attempt = 0;
 
     *count = 0;
     *first_ms = 0;
-    do
+    /* INCR is not run twice: after a lost reply one failure would count
+     * two. A stale connection is found by fresh_connection's PING instead;
+     * a reply lost after that is a 503. */
+    err = fresh_connection(rs);
+    if (err == SESS_OK)
         err = throttle_hit_once(rs, k, k_len, now_ms, window_ms, count, first_ms);
-    while (again(rs, err, &attempt));
+    rs->may_retry = false;
     return err;
 }
 
@@ -2118,178 +2822,28 @@ redis_close(struct sess_store *st)
     sess_buf_wipe(&rs->plain);
     sess_buf_wipe(&rs->cur);
     sess_buf_wipe(&rs->text);
+    sess_buf_free(&rs->idx);
+    sess_buf_free(&rs->idx_old);
+    sess_buf_free(&rs->seen_owner);
+    sess_redis_url_free(&rs->url);
     free(rs);
 }
 
-/* A percent-decoded copy of s[0..len) (node-redis decodes the user and
- * password of its URL the same way), or NULL on a bad escape or a NUL. */
-static char *
-url_decode(const char *s, size_t len)
-{
-    char *out = malloc(len + 1);
-    size_t n;
-
-    if (!out)
-        return NULL;
-    if (sess_percent_decode((struct sess_str){s, len}, false, out, &n) != SESS_OK ||
-        memchr(out, '\0', n)) {
-        /* Not NUL-terminated after a bad escape: wipe all of it. */
-        sodium_memzero(out, len + 1);
-        free(out);
-        return NULL;
-    }
-    return out;
-}
-
-/* Reads a whole decimal number in [min, max] from s[0..len). */
-static bool
-parse_int(const char *s, size_t len, long min, long max, int *out)
-{
-    long v = 0;
-    size_t i;
-
-    if (len == 0 || len > 9)
-        return false;
-    for (i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        v = v * 10 + (s[i] - '0');
-    }
-    if (v < min || v > max)
-        return false;
-    *out = (int)v;
-    return true;
-}
-
-/* redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], HOST a name, an IPv4 address
- * or [IPv6]. `shown` is the URL with the password masked, for messages. */
-static bool
-parse_tcp_url(struct redis_store *rs, const char *url, const char *shown, char *errmsg,
-              size_t errmsg_len)
-{
-    const char *p = url + strlen("redis://");
-    const char *slash = strchr(p, '/');
-    const char *end = slash ? slash : p + strlen(p);
-    const char *at = NULL, *host, *host_end, *colon, *q;
-
-    for (q = p; q < end; q++)
-        if (*q == '@')
-            at = q;
-    if (at) {
-        colon = memchr(p, ':', (size_t)(at - p));
-        if (!colon) {
-            sess_fmt(errmsg, errmsg_len,
-                     "store = %s: a user needs a password (redis://USER:PASSWORD@HOST, or "
-                     "redis://:PASSWORD@HOST without a user)",
-                     shown);
-            return false;
-        }
-        if (colon > p && !(rs->user = url_decode(p, (size_t)(colon - p))))
-            goto bad_escape;
-        if (!(rs->password = url_decode(colon + 1, (size_t)(at - colon - 1))))
-            goto bad_escape;
-        p = at + 1;
-    }
-    host = p;
-    if (*host == '[') {
-        host_end = memchr(host, ']', (size_t)(end - host));
-        if (!host_end)
-            goto bad_host;
-        if (host_end + 1 < end && host_end[1] != ':')
-            goto bad_host;
-        host++;
-        colon = host_end + 1 < end ? host_end + 1 : NULL;
-    } else {
-        colon = memchr(host, ':', (size_t)(end - host));
-        host_end = colon ? colon : end;
-    }
-    if (host_end == host)
-        goto bad_host;
-    rs->host = strndup(host, (size_t)(host_end - host));
-    rs->port = DEFAULT_PORT;
-    if (colon && !parse_int(colon + 1, (size_t)(end - colon - 1), 1, 65535, &rs->port)) {
-        sess_fmt(errmsg, errmsg_len, "store = %s: the port must be 1 to 65535", shown);
-        return false;
-    }
-    if (slash && slash[1] != '\0' &&
-        !parse_int(slash + 1, strlen(slash + 1), 0, INT_MAX, &rs->db)) {
-        sess_fmt(errmsg, errmsg_len, "store = %s: the database after '/' must be a number", shown);
-        return false;
-    }
-    sess_fmt(rs->where, sizeof rs->where, "redis %s%.*s%s:%d/%d", *p == '[' ? "[" : "",
-             (int)(host_end - host), host, *p == '[' ? "]" : "", rs->port, rs->db);
-    return true;
-bad_host:
-    sess_fmt(errmsg, errmsg_len, "store = %s: no host (redis://HOST:PORT/DB)", shown);
-    return false;
-bad_escape:
-    sess_fmt(errmsg, errmsg_len, "store = %s: a bad %%-escape in the user or password", shown);
-    return false;
-}
-
-/* unix:/PATH or unix:///PATH, then optionally ?db=N&password=P. */
-static bool
-parse_unix_url(struct redis_store *rs, const char *url, const char *shown, char *errmsg,
-               size_t errmsg_len)
-{
-    const char *path = url + strlen("unix:");
-    const char *query, *q;
-
-    if (strncmp(path, "//", 2) == 0)
-        path += 2;
-    query = strchr(path, '?');
-    if (*path != '/' || (query ? query : path + strlen(path)) - path < 2) {
-        sess_fmt(errmsg, errmsg_len, "store = %s: unix: needs the absolute path of a socket",
-                 shown);
-        return false;
-    }
-    rs->socket_path = query ? strndup(path, (size_t)(query - path)) : strdup(path);
-    for (q = query; q && *q;) {
-        const char *name = q + 1, *amp = strchr(name, '&');
-        const char *stop = amp ? amp : name + strlen(name);
-
-        if (strncmp(name, "db=", 3) == 0) {
-            if (!parse_int(name + 3, (size_t)(stop - name - 3), 0, INT_MAX, &rs->db)) {
-                sess_fmt(errmsg, errmsg_len, "store = %s: db= must be a number", shown);
-                return false;
-            }
-        } else if (strncmp(name, "password=", 9) == 0) {
-            free_secret(rs->password);
-            rs->password = url_decode(name + 9, (size_t)(stop - name - 9));
-            if (!rs->password) {
-                sess_fmt(errmsg, errmsg_len, "store = %s: a bad %%-escape in the password", shown);
-                return false;
-            }
-        } else {
-            sess_fmt(errmsg, errmsg_len,
-                     "store = %s: unknown parameter %.*s (unix:/PATH?db=N&password=P)", shown,
-                     (int)(stop - name), name);
-            return false;
-        }
-        q = amp;
-    }
-    sess_fmt(rs->where, sizeof rs->where, "redis unix:%.100s (db %d)", rs->socket_path, rs->db);
-    return true;
-}
-
-/* The URL as messages may show it: what comes before '@' (the password)
- * and any password= parameter masked. */
+/* "redis HOST:PORT/DB" and the like: where, for messages, never with the
+ * password. */
 static void
-mask_url(const char *url, char *out, size_t out_len)
+describe(struct redis_store *rs)
 {
-    const char *auth = strstr(url, "://");
-    const char *at = auth ? strchr(auth + 3, '@') : NULL;
-    const char *slash = auth ? strchr(auth + 3, '/') : NULL;
-    const char *pw = strstr(url, "password=");
+    bool is_v6 = rs->host && strchr(rs->host, ':');
 
-    if (at && (!slash || at < slash)) {
-        sess_fmt(out, out_len, "%.*s***%s", (int)(auth + 3 - url), url, at);
-    } else if (pw) {
-        const char *amp = strchr(pw, '&');
-        sess_fmt(out, out_len, "%.*spassword=***%s", (int)(pw - url), url, amp ? amp : "");
-    } else {
-        sess_fmt(out, out_len, "%s", url);
-    }
+    if (rs->url.kind == SESS_REDIS_SENTINEL)
+        sess_fmt(rs->where, sizeof rs->where, "redis-sentinel %.40s (%zu sentinels)/%d",
+                 rs->url.master, rs->url.sentinels, rs->db);
+    else if (rs->socket_path)
+        sess_fmt(rs->where, sizeof rs->where, "redis unix:%.100s (db %d)", rs->socket_path, rs->db);
+    else
+        sess_fmt(rs->where, sizeof rs->where, "redis %s%.100s%s:%d/%d", is_v6 ? "[" : "", rs->host,
+                 is_v6 ? "]" : "", rs->port, rs->db);
 }
 
 enum sess_err
@@ -2297,21 +2851,12 @@ sess_store_redis_open(struct sess_store **st, const char *url, const struct sess
                       const struct sess_secrets *secrets, char *errmsg, size_t errmsg_len)
 {
     struct redis_store *rs;
-    enum sess_err err = SESS_ECONFIG;
-    char shown[SESS_ERRMSG_MAX / 2];
-    bool is_parsed;
+    enum sess_err err;
+    char shown[SESS_ERRMSG_MAX / 2], why[SESS_ERRMSG_MAX / 2];
+    const char *prefix = cfg->redis_prefix ? cfg->redis_prefix : SESS_PREFIX;
 
     *st = NULL;
-    mask_url(url, shown, sizeof shown);
-    /* hiredis_ssl came with hiredis 1.0; Debian 12 ships 0.14. */
-    if (strncmp(url, "rediss://", 9) == 0) {
-        sess_fmt(errmsg, errmsg_len,
-                 "store = %s: TLS to Redis needs hiredis_ssl (hiredis 1.0 or later), which this "
-                 "build's libhiredis (Debian's 0.14) does not have; use redis:// to a local TLS "
-                 "tunnel (stunnel, spiped) or to a unix: socket",
-                 shown);
-        return SESS_ECONFIG;
-    }
+    sess_redis_url_mask(url, shown, sizeof shown);
     rs = calloc(1, sizeof *rs);
     if (!rs) {
         sess_fmt(errmsg, errmsg_len, "store = %s: out of memory", shown);
@@ -2323,22 +2868,43 @@ sess_store_redis_open(struct sess_store **st, const char *url, const struct sess
     rs->timeout.tv_usec = (suseconds_t)(cfg->redis_timeout_ms % 1000) * 1000;
     if (cfg->redis_timeout_ms <= 0)
         rs->timeout.tv_sec = 1;
+    /* WAIT answers before the socket's own timeout would cut it short. */
+    rs->min_replicas = cfg->redis_min_replicas > 0 ? cfg->redis_min_replicas : 0;
+    rs->wait_ms = timeout_ms(rs) * 3 / 4 > 0 ? timeout_ms(rs) * 3 / 4 : 1;
 
-    if (strncmp(url, "redis://", 8) == 0) {
-        is_parsed = parse_tcp_url(rs, url, shown, errmsg, errmsg_len);
-    } else if (strncmp(url, "unix:", 5) == 0) {
-        is_parsed = parse_unix_url(rs, url, shown, errmsg, errmsg_len);
-    } else {
-        sess_fmt(errmsg, errmsg_len, "store = %s: not a Redis URL", shown);
-        is_parsed = false;
-    }
-    if (!is_parsed)
-        goto out;
-    if (!rs->host && !rs->socket_path) {
-        sess_fmt(errmsg, errmsg_len, "store = %s: out of memory", shown);
-        err = SESS_ENOMEM;
+    err = sess_redis_url_parse(url, &rs->url, why, sizeof why);
+    if (err != SESS_OK) {
+        sess_fmt(errmsg, errmsg_len, "store = %s: %s", shown, why);
         goto out;
     }
+    /* hiredis_ssl came with hiredis 1.0; Debian 12 ships 0.14. */
+    if (rs->url.kind == SESS_REDIS_TLS) {
+        sess_fmt(errmsg, errmsg_len,
+                 "store = %s: TLS to Redis needs hiredis_ssl (hiredis 1.0 or later), which this "
+                 "build's libhiredis (Debian's 0.14) does not have; use redis:// to a local TLS "
+                 "tunnel (stunnel, spiped) or to a unix: socket",
+                 shown);
+        err = SESS_ECONFIG;
+        goto out;
+    }
+    err = SESS_ECONFIG;
+    if (strlen(prefix) == 0 || strlen(prefix) > PREFIX_MAX) {
+        sess_fmt(errmsg, errmsg_len, "redis_prefix: 1 to %d characters", PREFIX_MAX);
+        goto out;
+    }
+    rs->prefix_len = strlen(prefix);
+    memcpy(rs->prefix, prefix, rs->prefix_len + 1);
+    sess_fmt(rs->pattern, sizeof rs->pattern, "%s*", rs->prefix);
+    /* The connection's own fields take what the URL names; with sentinels,
+     * host and port come from them on each connection. */
+    rs->host = rs->url.node.host;
+    rs->port = rs->url.node.port;
+    rs->socket_path = rs->url.socket_path;
+    rs->user = rs->url.user;
+    rs->password = rs->url.password;
+    rs->db = rs->url.db;
+    rs->url.node.host = rs->url.socket_path = rs->url.user = rs->url.password = NULL;
+    describe(rs);
 
     /* Plain JSON unless encrypt = true: an Express app sharing the store
      * must read the values (DESIGN.md), so `auto` means no here. */

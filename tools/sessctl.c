@@ -37,10 +37,13 @@ static const char usage_text[] =
     "  userdel NAME                delete an account and end its sessions\n"
     "  users                       list accounts and their roles\n"
     "sessions:\n"
-    "  sessions [--user NAME]      list sessions, all or one user's\n"
+    "  sessions [--user NAME [--scan]]\n"
+    "                              list sessions, all or one user's; --scan walks\n"
+    "                              every session rather than the index of users (Redis:\n"
+    "                              also what an Express app logged in)\n"
     "  show ID                     print a session's data as JSON\n"
     "  revoke ID                   end one session (ID or a unique prefix of it)\n"
-    "  revoke --user NAME          end every session of a user\n"
+    "  revoke --user NAME [--scan] end every session of a user\n"
     "  gc                          purge expired sessions and stale login counters\n"
     "  stats                       counts, map size and use, reader slots\n"
     "deployment:\n"
@@ -242,6 +245,7 @@ struct args {
     const char *pos[2];
     int npos;
     const char *opt_value;
+    bool is_scan; /* --scan, with --user */
 };
 
 /* An id as the library makes them: SESS_ID_LEN base64url characters. One
@@ -289,6 +293,8 @@ parse_args(int argc, char **argv, const char *opt_name, int max_pos, struct args
                 snprintf(msg, sizeof msg, "%s needs a value", opt_name);
                 return usage_error(msg);
             }
+        } else if (opt_name && strcmp(opt_name, "--user") == 0 && strcmp(arg, "--scan") == 0) {
+            a->is_scan = true;
         } else if (arg[0] == '-' && arg[1] == '-' && !is_session_id(arg)) {
             snprintf(msg, sizeof msg, "unknown option %s", arg);
             return usage_error(msg);
@@ -532,6 +538,7 @@ cmd_sessions(struct sess_app *app, int argc, char **argv)
     rc = parse_args(argc, argv, "--user", 0, &a);
     if (rc)
         return rc;
+    sess_sessions_scan_all(app, a.is_scan);
     printf("%-11s %-16s %-20s  %-20s  %s\n", "ID", "USER", "CREATED", "EXPIRES", "STATE");
     err = sess_sessions_each(app, a.opt_value, print_session, &l);
     if (err != SESS_OK)
@@ -580,6 +587,7 @@ cmd_revoke(struct sess_app *app, int argc, char **argv)
     if (rc)
         return rc;
     if (a.opt_value && a.npos == 0) {
+        sess_sessions_scan_all(app, a.is_scan);
         err = sess_revoke_user(app, a.opt_value, &count);
         if (sess_app_warning(app))
             say("warning: %s", sess_app_warning(app));

@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# One Redis, one secret, two apps: our demo with store = redis://... and the
-# Express peer (express-session + connect-redis) from ../shared/peers/express.
+# One Redis, one secret, one key prefix other than connect-redis's default,
+# two apps: our demo with store = redis://... and redis_prefix, and the
+# Express peer (express-session + connect-redis) from ../shared/peers/express,
+# run from a copy whose RedisStore is given the same prefix (the peer has no
+# setting for it).
 # A login on either is a login on both, /views counts on across them, logout
 # on either ends the session on both, sessctl sees and revokes Express's
-# sessions too; with Redis stopped our routes answer 503, and when it is back
+# sessions too (its own by --scan: they are not in our index of users);
+# with Redis stopped our routes answer 503, and when it is back
 # they serve again without a restart.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 PEER=$T_ROOT/../shared/peers/express
+PREFIX=interop:sess:
 R_PORT= R_PID= E_PORT= E_PID= E_URL=
 
 # Skips the whole file with one reason (the peer is not on a user's machine).
@@ -113,12 +118,19 @@ for ((try = 0; try < 5; try++)); do
     redis_start && break
 done
 [ "$try" -lt 5 ] || bail "redis-server did not start: $(tail -n 5 "$T_DIR/redis.log")"
-start_stack "store=redis://127.0.0.1:$R_PORT/0"
+start_stack "store=redis://127.0.0.1:$R_PORT/0" "redis_prefix=$PREFIX"
+
+# The peer as it is but for its RedisStore's prefix, beside its modules.
+mkdir -p "$T_DIR/peer"
+sed "s/prefix: 'sess:'/prefix: '$PREFIX'/" "$PEER/app.js" > "$T_DIR/peer/app.js"
+grep -qF "prefix: '$PREFIX'" "$T_DIR/peer/app.js" ||
+    bail "the peer's app.js no longer says prefix: 'sess:'; update this test"
+ln -s "$(cd "$PEER" && pwd)/node_modules" "$T_DIR/peer/node_modules"
 
 E_PORT=$(stack_free_port)
 E_URL=http://127.0.0.1:$E_PORT
 STORE=redis REDIS_URL=redis://127.0.0.1:$R_PORT SESSION_SECRET_FILE=$T_DIR/secret PORT=$E_PORT \
-    node "$PEER/app.js" > "$T_DIR/express.log" 2>&1 &
+    node "$T_DIR/peer/app.js" > "$T_DIR/express.log" 2>&1 &
 E_PID=$!
 # node takes seconds to load Express on a busy machine: up to 30 s.
 for ((i = 0; i < 300; i++)); do
@@ -136,9 +148,9 @@ stack_port_open "$E_PORT" ||
 login_json a alice wonderland
 status_is 200 "login on fcgi-session"
 id=$(sid_of a)
-like "$(redis get "sess:$id")" '^\{"_fcgi":\{"created":[0-9]+,"deadline":[0-9]+,"owner":"alice"\},"cookie":\{' \
-    "the session is plain JSON under sess:ID, our record first"
-ttl=$(redis ttl "sess:$id")
+like "$(redis get "$PREFIX$id")" '^\{"_fcgi":\{"created":[0-9]+,"deadline":[0-9]+,"owner":"alice"\},"cookie":\{' \
+    "the session is plain JSON under PREFIX + ID, our record first"
+ttl=$(redis ttl "$PREFIX$id")
 check "its TTL is max_age ($ttl s)" test "$ttl" -gt 1790 -a "$ttl" -le 1800
 
 on_express get_json a /session
@@ -158,13 +170,13 @@ is "$(json .views)" 4 "/views on Express continues: 4"
 get_json a /session
 is "$(json .user.username)/$(json .views)" "alice/4" "fcgi-session still sees alice, views 4"
 is "$(json 'has("_fcgi")')" false "our record's key is hidden from the routes"
-like "$(redis get "sess:$id")" '^\{"_fcgi":\{"created":' "Express's saves kept our record"
+like "$(redis get "$PREFIX$id")" '^\{"_fcgi":\{"created":' "Express's saves kept our record"
 
 # Logout on Express; a copy of the jar replays the old cookie.
 cp "$T_DIR/jar.a" "$T_DIR/jar.a2"
 on_express post_json a /logout '{}'
 is "$STATUS $(json .msg)" "200 Logged out" "logout on Express"
-is "$(redis exists "sess:$id")" 0 "the session is gone from Redis"
+is "$(redis exists "$PREFIX$id")" 0 "the session is gone from Redis"
 get_json a2 /session
 status_is 401 "fcgi-session no longer knows the old cookie"
 
@@ -189,7 +201,7 @@ is "$(json .views)" 3 "/views on fcgi-session continues: 3"
 cp "$T_DIR/jar.b" "$T_DIR/jar.b2"
 post_json b /logout '{}' -H "Origin: $T_ORIGIN"
 status_is 200 "logout on fcgi-session"
-is "$(redis exists "sess:$id")" 0 "the session is gone from Redis"
+is "$(redis exists "$PREFIX$id")" 0 "the session is gone from Redis"
 on_express get_json b2 /session
 is "$STATUS $(json -c .)" '401 {"error":"no session"}' "Express no longer knows the old cookie"
 
@@ -198,9 +210,13 @@ is "$STATUS $(json -c .)" '401 {"error":"no session"}' "Express no longer knows 
 login_json c alice wonderland
 on_express login_json d alice wonderland
 login_json e bob builder
+is "$(redis --scan --pattern 'sess:*' | wc -l)" 0 "nothing under connect-redis's default prefix"
+is "$(redis --scan --pattern "$PREFIX*" | wc -l)" 3 "three sessions under $PREFIX"
 listed=$("$T_BUILD/sessctl" -c "$T_CONFIG" sessions --user alice 2> /dev/null)
-is "$(grep -c ' alice ' <<< "$listed")" 2 "sessctl lists alice's two sessions, ours and Express's"
-check "sessctl revoke --user alice" quietly "$T_BUILD/sessctl" -c "$T_CONFIG" revoke --user alice
+is "$(grep -c ' alice ' <<< "$listed")" 1 "sessctl finds our session of alice in the index"
+listed=$("$T_BUILD/sessctl" -c "$T_CONFIG" sessions --user alice --scan 2> /dev/null)
+is "$(grep -c ' alice ' <<< "$listed")" 2 "sessctl --scan lists alice's two sessions, ours and Express's"
+check "sessctl revoke --user alice --scan" quietly "$T_BUILD/sessctl" -c "$T_CONFIG" revoke --user alice --scan
 get_json c /session
 status_is 401 "our session of alice is revoked"
 on_express get_json d /session

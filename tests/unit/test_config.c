@@ -647,10 +647,16 @@ static void
 test_load_store_shapes(void **state)
 {
     static const char *const good[] = {
-        "redis://localhost",          "redis://localhost:6379",
-        "redis://127.0.0.1:6379/0",   "rediss://user:pw@cache:6380/3",
-        "redis://:secret@h:1/",       "redis://[::1]:6379/1",
+        "redis://localhost",
+        "redis://localhost:6379",
+        "redis://127.0.0.1:6379/0",
+        "rediss://user:pw@cache:6380/3",
+        "redis://:secret@h:1/",
+        "redis://[::1]:6379/1",
         "unix:/run/redis/redis.sock",
+        "redis-sentinel://127.0.0.1:26379/mymaster",
+        "redis-sentinel://:pw@a:1,b:2,[::1]:3/mymaster/2",
+        "redis-sentinel://a,b/m",
     };
     static const char *const bad[] = {
         "redis://",
@@ -669,6 +675,12 @@ test_load_store_shapes(void **state)
         "redis://[::1",
         "redis://[]:1",
         "redis://h:",
+        "redis-sentinel://a:1",
+        "redis-sentinel://a:1/",
+        "redis-sentinel://a:1,,b:2/m",
+        "redis-sentinel://a:0/m",
+        "redis-sentinel://a:1/m/x",
+        "redis-sentinel:///m",
     };
     struct fixture *f = *state;
     char text[128];
@@ -697,6 +709,60 @@ test_store_error_never_shows_the_password(void **state)
     assert_non_null(strstr(f->msg, "redis://:***@h:port/0"));
     assert_int_equal(load_with_secret(f, "store = redis://user:p@h o\n"), SESS_ECONFIG);
     assert_null(strstr(f->msg, "user:p@"));
+}
+
+/* A password longer than the quoted part of a value: it was cut before it
+ * was masked, and the '@' that ends it went with the cut, so up to 51 of
+ * its bytes were quoted. */
+static void
+test_store_error_never_shows_a_long_password(void **state)
+{
+    static const struct {
+        const char *before, *after; /* around the password */
+    } urls[] = {
+        {"redis://:", "@h:port/0"},
+        {"redis://user:", "@h:port/0"},
+        {"redis-sentinel://:", "@a:1,b:2/m/x"},
+        {"redis-sentinel://:", "@a:0/m"},
+        {"unix:/r.sock?password=", "&db=x"},
+        {"redis://:", "/with/slashes@h:port"},
+        {"redis://", "@h:port"},
+    };
+    struct fixture *f = *state;
+    char text[512], password[300];
+
+    memset(password, 'Q', sizeof(password) - 1);
+    password[sizeof(password) - 1] = '\0';
+    memcpy(password, "PW", 2);
+    for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+        snprintf(text, sizeof(text), "secret_file = s\nstore = %s%s%s\n", urls[i].before, password,
+                 urls[i].after);
+        assert_int_equal(load(f, text), SESS_ECONFIG);
+        if (strstr(f->msg, "PW") || strstr(f->msg, "QQ"))
+            fail_msg("%s...%s shows password bytes: %s", urls[i].before, urls[i].after, f->msg);
+        assert_non_null(strstr(f->msg, ":2: store = \""));
+    }
+}
+
+static void
+test_load_redis_prefix_and_min_replicas(void **state)
+{
+    struct fixture *f = *state;
+
+    assert_int_equal(load_with_secret(f, ""), SESS_OK);
+    assert_string_equal(f->cfg.redis_prefix, "sess:");
+    assert_int_equal(f->cfg.redis_min_replicas, 0);
+    assert_int_equal(load_with_secret(f, "redis_prefix = myapp:sess:\nredis_min_replicas = 2\n"),
+                     SESS_OK);
+    assert_string_equal(f->cfg.redis_prefix, "myapp:sess:");
+    assert_int_equal(f->cfg.redis_min_replicas, 2);
+    assert_load_error(f, "secret_file = s\nredis_prefix = a*b\n",
+                      "2: redis_prefix = \"a*b\": expected 1 to 64 printable characters without "
+                      "spaces or any of * ? [ ] \\");
+    assert_int_equal(load_with_secret(f, "redis_prefix = x y\n"), SESS_ECONFIG);
+    assert_load_error(f, "secret_file = s\nredis_min_replicas = 17\n",
+                      "2: redis_min_replicas = \"17\": expected a whole number of replicas from 0 "
+                      "to 16");
 }
 
 static void
@@ -804,8 +870,9 @@ test_set_overrides_one_key_and_names_its_origin(void **state)
         sess_config_set(&f->cfg, "STORE", "store", "mongodb://x", f->msg, sizeof(f->msg)),
         SESS_ECONFIG);
     assert_string_equal(f->msg, "STORE: store = \"mongodb://x\": expected lmdb:DIR, "
-                                "redis://[USER:PASSWORD@]HOST[:PORT][/DB], rediss://... or "
-                                "unix:/SOCKET");
+                                "redis://[USER:PASSWORD@]HOST[:PORT][/DB], rediss://..., "
+                                "redis-sentinel://[:PASSWORD@]HOST:PORT[,HOST:PORT...]/MASTER[/DB] "
+                                "or unix:/SOCKET");
     /* A refused value leaves the previous one. */
     assert_string_equal(f->cfg.store, "redis://r:6379/1");
 }
@@ -906,6 +973,8 @@ main(void)
         T(test_load_resolves_relative_store_and_dot_paths),
         T(test_load_store_shapes),
         T(test_store_error_never_shows_the_password),
+        T(test_store_error_never_shows_a_long_password),
+        T(test_load_redis_prefix_and_min_replicas),
         T(test_load_refuses_a_name_that_is_not_a_token),
         T(test_load_refuses_bad_cookie_path_and_domain),
         T(test_load_same_site_none_needs_secure),

@@ -5,6 +5,8 @@
  * forms, and a server that stops, hangs and comes back. */
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -24,6 +26,7 @@
 #include <sodium.h>
 
 #include "internal.h"
+#include "redis_url.h"
 #include "store.h"
 #include "tmpfiles.h"
 
@@ -547,7 +550,9 @@ test_value_is_plain_json_under_sess_key_with_ttl_from_expiry(void **ctx)
     pttl = direct_int(f, "PTTL sess:" ID1);
     assert_true(pttl > 1795000 && pttl <= 1800000);
     assert_int_equal(direct_int(f, "TTL sess:" ID1), 1800);
-    assert_int_equal(direct_int(f, "DBSIZE"), 1);
+    /* The session, and alice's index outside connect-redis's prefix. */
+    assert_int_equal(direct_int(f, "DBSIZE"), 2);
+    assert_int_equal(direct_int(f, "SISMEMBER fcgi-session:sess:user:alice " ID1), 1);
 }
 
 static void
@@ -774,6 +779,16 @@ merge(void *arg, const struct sess_record *current, struct sess_record *next)
     return SESS_OK;
 }
 
+/* `merge`, and the user logs out: no owner. */
+static enum sess_err
+merge_logout(void *arg, const struct sess_record *current, struct sess_record *next)
+{
+    enum sess_err err = merge(arg, current, next);
+
+    next->owner = (struct sess_str){"", 0};
+    return err;
+}
+
 static void
 test_update_merges_into_the_current_record_and_moves_the_ttl(void **ctx)
 {
@@ -951,7 +966,7 @@ test_destroy_deletes_the_key_and_absent_is_fine(void **ctx)
 }
 
 static void
-test_destroy_owner_ends_ours_and_express_sessions_of_that_user(void **ctx)
+test_destroy_owner_ends_ours_by_the_index_and_express_ones_by_scan(void **ctx)
 {
     struct fx *f = *ctx;
     size_t count = 99;
@@ -971,10 +986,19 @@ test_destroy_owner_ends_ours_and_express_sessions_of_that_user(void **ctx)
         create(f, id, now_ms() + MIN_MS, 0, "grace", "{\"user\":{\"username\":\"grace\"}}");
     }
     assert_int_equal(f->st->ops->destroy_owner(f->st, SESS_STR_LIT("frank"), &count), SESS_OK);
-    assert_int_equal(count, 3);
-    assert_int_equal(direct_int(f, "EXISTS sess:" ID1 " sess:" ID2 " sess:" EXPRESS_ID), 0);
+    /* The index knows ours only: Express never writes to it. */
+    assert_int_equal(count, 2);
+    assert_int_equal(direct_int(f, "EXISTS sess:" ID1 " sess:" ID2), 0);
+    assert_int_equal(direct_int(f, "EXISTS sess:" EXPRESS_ID " sess:" ID3), 2);
+    assert_int_equal(direct_int(f, "EXISTS fcgi-session:sess:user:frank"), 0);
+    f->st->is_owner_scan = true;
+    assert_int_equal(f->st->ops->destroy_owner(f->st, SESS_STR_LIT("frank"), &count), SESS_OK);
+    assert_int_equal(count, 1);
+    assert_int_equal(direct_int(f, "EXISTS sess:" EXPRESS_ID), 0);
     assert_int_equal(direct_int(f, "EXISTS sess:" ID3), 1);
-    assert_int_equal(direct_int(f, "DBSIZE"), 252);
+    /* 250 of grace's, franky's, the other Express session, two indexes. */
+    assert_int_equal(direct_int(f, "DBSIZE"), 254);
+    f->st->is_owner_scan = false;
     assert_int_equal(f->st->ops->destroy_owner(f->st, SESS_STR_LIT("nobody"), &count), SESS_OK);
     assert_int_equal(count, 0);
 }
@@ -1007,7 +1031,7 @@ static void
 test_each_visits_every_session_or_one_owners(void **ctx)
 {
     struct fx *f = *ctx;
-    struct seen all = {0}, ivy = {0};
+    struct seen all = {0}, ivy = {0}, ivy_all = {0};
     int i;
 
     NEEDS_SERVER();
@@ -1023,8 +1047,13 @@ test_each_visits_every_session_or_one_owners(void **ctx)
     assert_int_equal(all.owned_by_ivy, 24);
     assert_true(all.saw_express);
     assert_int_equal(f->st->ops->each(f->st, SESS_STR_LIT("ivy"), visit, &ivy), SESS_OK);
-    assert_int_equal(ivy.n, 24);
-    assert_int_equal(ivy.owned_by_ivy, 24);
+    assert_int_equal(ivy.n, 23);
+    assert_int_equal(ivy.owned_by_ivy, 23);
+    assert_false(ivy.saw_express);
+    f->st->is_owner_scan = true;
+    assert_int_equal(f->st->ops->each(f->st, SESS_STR_LIT("ivy"), visit, &ivy_all), SESS_OK);
+    assert_int_equal(ivy_all.n, 24);
+    assert_true(ivy_all.saw_express);
 }
 
 static void
@@ -1364,6 +1393,428 @@ test_stuck_server_times_out_and_recovers(void **ctx)
     assert_int_equal(get(f, ID1), SESS_OK);
 }
 
+/* ------------------------------------------------------------------------
+ * The URL grammar (redis_url.c): no server needed
+ * ------------------------------------------------------------------------ */
+
+static void
+test_sentinel_url_names_sentinels_master_password_and_db(void **ctx)
+{
+    struct sess_redis_url u;
+    char why[200];
+
+    (void)ctx;
+    assert_int_equal(sess_redis_url_parse("redis-sentinel://:p%40ss@10.0.0.1:26380,sentinel-b,"
+                                          "[::1]:26381/my-master/3",
+                                          &u, why, sizeof why),
+                     SESS_OK);
+    assert_int_equal(u.kind, SESS_REDIS_SENTINEL);
+    assert_int_equal(u.sentinels, 3);
+    assert_string_equal(u.sentinel[0].host, "10.0.0.1");
+    assert_int_equal(u.sentinel[0].port, 26380);
+    assert_string_equal(u.sentinel[1].host, "sentinel-b");
+    assert_int_equal(u.sentinel[1].port, 26379);
+    assert_string_equal(u.sentinel[2].host, "::1");
+    assert_int_equal(u.sentinel[2].port, 26381);
+    assert_string_equal(u.master, "my-master");
+    assert_string_equal(u.password, "p@ss");
+    assert_null(u.user);
+    assert_int_equal(u.db, 3);
+    sess_redis_url_free(&u);
+
+    assert_int_equal(sess_redis_url_parse("redis-sentinel://s:1/m", &u, why, sizeof why), SESS_OK);
+    assert_int_equal(u.sentinels, 1);
+    assert_null(u.password);
+    assert_int_equal(u.db, 0);
+    sess_redis_url_free(&u);
+
+    /* The same userinfo grammar as redis://: the last '@' ends it. */
+    assert_int_equal(sess_redis_url_parse("redis://:a/b@c@h:7/1", &u, why, sizeof why), SESS_OK);
+    assert_string_equal(u.password, "a/b@c");
+    assert_string_equal(u.node.host, "h");
+    assert_int_equal(u.node.port, 7);
+    assert_int_equal(u.db, 1);
+    sess_redis_url_free(&u);
+}
+
+static void
+test_sentinel_url_errors_say_what_and_show_no_password(void **ctx)
+{
+    static const struct {
+        const char *url;
+        const char *says;
+    } cases[] = {
+        {"redis-sentinel://:SECRETPW@a:1", "no master name"},
+        {"redis-sentinel://:SECRETPW@a:1/", "no master name"},
+        {"redis-sentinel://:SECRETPW@a:1,,b:2/m", "no host"},
+        {"redis-sentinel://:SECRETPW@a:0/m", "port"},
+        {"redis-sentinel://:SECRETPW@a:1/m/x", "database"},
+        {"redis-sentinel://SECRETPW@a:1/m", "needs a password"},
+        {"redis-sentinel://:SECRETPW%zz@a:1/m", "escape"},
+        {"redis-sentinel://:SECRETPW@a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q/m", "more than 16"},
+    };
+    struct fx *f = *ctx;
+    struct sess_redis_url u;
+    struct sess_store *st = NULL;
+    char why[200], errmsg[SESS_ERRMSG_MAX];
+    size_t i;
+
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_int_equal(sess_redis_url_parse(cases[i].url, &u, why, sizeof why), SESS_ECONFIG);
+        sess_redis_url_free(&u);
+        if (!strstr(why, cases[i].says))
+            fail_msg("%s: \"%s\" does not say %s", cases[i].url, why, cases[i].says);
+        assert_null(strstr(why, "SECRET"));
+        assert_int_equal(open_url(f, cases[i].url, &st, errmsg, sizeof errmsg), SESS_ECONFIG);
+        if (strstr(errmsg, "SECRET") || !strstr(errmsg, "***"))
+            fail_msg("%s: the message shows the password: %s", cases[i].url, errmsg);
+    }
+    sess_redis_url_mask("redis-sentinel://user:SECRETPW@a:1,b:2/m", errmsg, sizeof errmsg);
+    assert_string_equal(errmsg, "redis-sentinel://user:***@a:1,b:2/m");
+}
+
+/* ------------------------------------------------------------------------
+ * redis_prefix and the per-user index
+ * ------------------------------------------------------------------------ */
+
+static void
+reopen_with_prefix(struct fx *f, const char *prefix)
+{
+    sess_store_close(f->st);
+    f->cfg.redis_prefix = (char *)prefix;
+    open_store(f);
+    f->cfg.redis_prefix = NULL;
+}
+
+static void
+test_prefix_names_every_session_key_and_the_index(void **ctx)
+{
+    struct fx *f = *ctx;
+    struct seen all = {0};
+    size_t count;
+
+    NEEDS_SERVER();
+    reopen_with_prefix(f, "app1:s:");
+    create(f, ID1, now_ms() + MIN_MS, 0, "ivy", "{\"user\":{\"username\":\"ivy\"}}");
+    create(f, ID2, now_ms() + MIN_MS, 0, "", "{}");
+    assert_int_equal(direct_int(f, "EXISTS app1:s:" ID1 " app1:s:" ID2), 2);
+    assert_int_equal(direct_int(f, "EXISTS sess:" ID1), 0);
+    assert_int_equal(direct_int(f, "SISMEMBER fcgi-session:app1:s:user:ivy " ID1), 1);
+    /* Another prefix's session is not ours to see. */
+    express_set(f, EXPRESS_ID, "2030-01-01T00:00:00.000Z", "\"user\":{\"username\":\"ivy\"}", 60);
+    assert_int_equal(get(f, ID1), SESS_OK);
+    assert_int_equal(get(f, EXPRESS_ID), SESS_ENOTFOUND);
+    assert_int_equal(f->st->ops->each(f->st, (struct sess_str){"", 0}, visit, &all), SESS_OK);
+    assert_int_equal(all.n, 2);
+    f->st->is_owner_scan = true;
+    assert_int_equal(f->st->ops->destroy_owner(f->st, SESS_STR_LIT("ivy"), &count), SESS_OK);
+    assert_int_equal(count, 1);
+    assert_int_equal(direct_int(f, "EXISTS sess:" EXPRESS_ID), 1);
+}
+
+static void
+test_index_follows_owner_and_ttl_and_drops_ids_that_are_gone(void **ctx)
+{
+    struct fx *f = *ctx;
+    struct merge_arg m = {.set_key = "a", .set_value = 1, .expires_ms = now_ms() + 30 * MIN_MS};
+    struct seen ivy = {0};
+    long long pttl;
+    size_t count;
+
+    NEEDS_SERVER();
+    create(f, ID1, now_ms() + MIN_MS, 0, "ivy", "{}");
+    create(f, ID2, now_ms() + 2 * MIN_MS, 0, "ivy", "{}");
+    create(f, ID3, now_ms() + MIN_MS, 0, "ivy", "{}");
+    assert_int_equal(direct_int(f, "SCARD fcgi-session:sess:user:ivy"), 3);
+    /* The set lives past the longest of its members. */
+    pttl = direct_int(f, "PTTL fcgi-session:sess:user:ivy");
+    assert_true(pttl > 2 * MIN_MS + 3590000 && pttl <= 2 * MIN_MS + 3600000);
+    /* An update that moves the TTL moves the set's. */
+    assert_int_equal(f->st->ops->update(f->st, SESS_STR_LIT(ID1), now_ms(), merge, &m), SESS_OK);
+    pttl = direct_int(f, "PTTL fcgi-session:sess:user:ivy");
+    assert_true(pttl > 30 * MIN_MS + 3590000);
+    /* So does a touch of a session just read. */
+    assert_int_equal(get(f, ID3), SESS_OK);
+    assert_int_equal(f->st->ops->touch(f->st, SESS_STR_LIT(ID3), now_ms(), now_ms() + 60 * MIN_MS),
+                     SESS_OK);
+    pttl = direct_int(f, "PTTL fcgi-session:sess:user:ivy");
+    assert_true(pttl > 60 * MIN_MS + 3590000);
+    /* Gone behind our back, or someone else's now: dropped when met. */
+    direct_ok(f, "DEL sess:" ID2);
+    create(f, ID2, now_ms() + MIN_MS, 0, "", "{}"); /* not ivy's */
+    direct_ok(f, "DEL sess:" ID2);
+    direct_ok(f, "SADD fcgi-session:sess:user:ivy " ID2);
+    direct_ok(f, "SET sess:" ID2 " {\"user\":{\"username\":\"zoe\"}} EX 60");
+    assert_int_equal(f->st->ops->each(f->st, SESS_STR_LIT("ivy"), visit, &ivy), SESS_OK);
+    assert_int_equal(ivy.n, 2);
+    assert_int_equal(direct_int(f, "SISMEMBER fcgi-session:sess:user:ivy " ID2), 0);
+    assert_int_equal(direct_int(f, "EXISTS sess:" ID2), 1);
+    /* Logged out: off the list at once. */
+    free(m.text);
+    m.text = NULL;
+    assert_int_equal(f->st->ops->update(f->st, SESS_STR_LIT(ID3), now_ms(), merge_logout, &m),
+                     SESS_OK);
+    assert_int_equal(direct_int(f, "SISMEMBER fcgi-session:sess:user:ivy " ID3), 0);
+    /* Revocation through the index: the last one ends, the set goes. */
+    assert_int_equal(f->st->ops->destroy_owner(f->st, SESS_STR_LIT("ivy"), &count), SESS_OK);
+    assert_int_equal(count, 1);
+    assert_int_equal(direct_int(f, "EXISTS sess:" ID1 " fcgi-session:sess:user:ivy"), 0);
+    assert_int_equal(direct_int(f, "EXISTS sess:" ID3), 1);
+    free(m.text);
+}
+
+/* ------------------------------------------------------------------------
+ * Writes whose reply is lost: a proxy that drops the connection after
+ * passing on one chosen command and letting Redis answer it
+ * ------------------------------------------------------------------------ */
+
+struct proxy {
+    int listen_fd;
+    int port;
+    pthread_t thread;
+    char trigger[32]; /* the command name as RESP sends it: "$6\r\nHSETNX\r\n" */
+    volatile int fired;
+    volatile bool is_stopping;
+};
+
+static void
+relay(struct proxy *p, int client)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct pollfd fds[2];
+    char buf[65536];
+    int server = socket(AF_INET, SOCK_STREAM, 0);
+    ssize_t n;
+
+    a.sin_port = htons((uint16_t)srv.port);
+    if (server < 0 || connect(server, (struct sockaddr *)&a, sizeof a) != 0)
+        goto out;
+    while (!p->is_stopping) {
+        fds[0] = (struct pollfd){.fd = client, .events = POLLIN};
+        fds[1] = (struct pollfd){.fd = server, .events = POLLIN};
+        if (poll(fds, 2, 100) <= 0)
+            continue;
+        if (fds[0].revents) {
+            n = read(client, buf, sizeof buf);
+            if (n <= 0 || write(server, buf, (size_t)n) != n)
+                break;
+            if (!p->fired && p->trigger[0] &&
+                memmem(buf, (size_t)n, p->trigger, strlen(p->trigger))) {
+                /* Redis answers a whole buffer of commands at once: any
+                 * reply means the trigger ran. The client never sees it. */
+                fds[1] = (struct pollfd){.fd = server, .events = POLLIN};
+                if (poll(&fds[1], 1, 2000) > 0 && read(server, buf, sizeof buf) < 0)
+                    fprintf(stderr, "# proxy: %s\n", strerror(errno));
+                p->fired++;
+                break;
+            }
+        }
+        if (fds[1].revents) {
+            n = read(server, buf, sizeof buf);
+            if (n <= 0 || write(client, buf, (size_t)n) != n)
+                break;
+        }
+    }
+out:
+    if (server >= 0)
+        close(server);
+    close(client);
+}
+
+static void *
+proxy_main(void *arg)
+{
+    struct proxy *p = arg;
+    struct pollfd pfd;
+    int client;
+
+    while (!p->is_stopping) {
+        pfd = (struct pollfd){.fd = p->listen_fd, .events = POLLIN};
+        if (poll(&pfd, 1, 100) <= 0)
+            continue;
+        client = accept(p->listen_fd, NULL, NULL);
+        if (client >= 0)
+            relay(p, client);
+    }
+    return NULL;
+}
+
+static void
+proxy_start(struct proxy *p)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+
+    memset(p, 0, sizeof *p);
+    p->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(p->listen_fd >= 0);
+    assert_int_equal(bind(p->listen_fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(getsockname(p->listen_fd, (struct sockaddr *)&a, &len), 0);
+    assert_int_equal(listen(p->listen_fd, 8), 0);
+    p->port = ntohs(a.sin_port);
+    assert_int_equal(pthread_create(&p->thread, NULL, proxy_main, p), 0);
+}
+
+static void
+proxy_stop(struct proxy *p)
+{
+    p->is_stopping = true;
+    pthread_join(p->thread, NULL);
+    close(p->listen_fd);
+}
+
+/* The store reopened through the proxy, its connection made and used once
+ * (only a connection that has answered before is retried at once). */
+static void
+through_proxy(struct fx *f, struct proxy *p, const char *command)
+{
+    struct sess_buf value = {0};
+
+    proxy_start(p);
+    sess_store_close(f->st);
+    snprintf(f->url, sizeof f->url, "redis://127.0.0.1:%d/0", p->port);
+    open_store(f);
+    assert_int_equal(f->st->ops->user_get(f->st, SESS_STR_LIT("nobody"), &value), SESS_ENOTFOUND);
+    sess_buf_free(&value);
+    snprintf(p->trigger, sizeof p->trigger, "$%zu\r\n%s\r\n", strlen(command), command);
+}
+
+static void
+test_useradd_after_a_lost_reply_is_created_not_taken(void **ctx)
+{
+    struct fx *f = *ctx;
+    struct proxy p;
+    const char *account = "{\"role\":\"user\",\"hash\":\"$argon2id$salted\"}";
+    redisReply *r;
+
+    NEEDS_SERVER();
+    through_proxy(f, &p, "HSETNX");
+    assert_int_equal(f->st->ops->user_put(f->st, SESS_STR_LIT("bob"), sess_str_c(account), true),
+                     SESS_OK);
+    assert_int_equal(p.fired, 1);
+    r = direct(f, "HGET fcgi-session:users bob");
+    assert_string_equal(r->str, account);
+    freeReplyObject(r);
+    /* Someone else's account is still taken. */
+    assert_int_equal(f->st->ops->user_put(f->st, SESS_STR_LIT("bob"),
+                                          SESS_STR_LIT("{\"role\":\"user\",\"hash\":\"other\"}"),
+                                          true),
+                     SESS_EEXISTS);
+    /* And a lost reply to HDEL is no "no such user". */
+    p.fired = 0;
+    snprintf(p.trigger, sizeof p.trigger, "$4\r\nHDEL\r\n");
+    assert_int_equal(f->st->ops->user_del(f->st, SESS_STR_LIT("bob")), SESS_OK);
+    assert_int_equal(p.fired, 1);
+    assert_int_equal(direct_int(f, "HEXISTS fcgi-session:users bob"), 0);
+    proxy_stop(&p);
+}
+
+static void
+test_create_after_a_lost_reply_is_stored_not_taken(void **ctx)
+{
+    struct fx *f = *ctx;
+    struct sess_record rec = record(now_ms() + MIN_MS, 0, "ivy", "{\"a\":1}");
+    struct sess_record anon = record(now_ms() + MIN_MS, 0, "", "{\"a\":2}");
+    struct proxy p;
+
+    NEEDS_SERVER();
+    through_proxy(f, &p, "EXEC");
+    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID1), &rec), SESS_OK);
+    assert_int_equal(p.fired, 1);
+    assert_int_equal(direct_int(f, "SISMEMBER fcgi-session:sess:user:ivy " ID1), 1);
+    p.fired = 0;
+    snprintf(p.trigger, sizeof p.trigger, "$3\r\nSET\r\n");
+    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID2), &anon), SESS_OK);
+    assert_int_equal(p.fired, 1);
+    /* A real collision is still one. */
+    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID2), &rec), SESS_EEXISTS);
+    assert_int_equal(get(f, ID1), SESS_OK);
+    assert_str_view(f->rec.data, "{\"a\":1}");
+    assert_int_equal(get(f, ID2), SESS_OK);
+    assert_str_view(f->rec.data, "{\"a\":2}");
+    proxy_stop(&p);
+}
+
+static void
+test_update_after_a_lost_exec_reply_is_applied_once(void **ctx)
+{
+    struct fx *f = *ctx;
+    struct merge_arg m = {.set_key = "counter", .expires_ms = now_ms() + MIN_MS};
+    struct proxy p;
+    json_t *v;
+
+    NEEDS_SERVER();
+    create(f, ID1, now_ms() + MIN_MS, 0, "", "{\"counter\":1}");
+    through_proxy(f, &p, "EXEC");
+    assert_int_equal(f->st->ops->update(f->st, SESS_STR_LIT(ID1), now_ms(), merge, &m), SESS_OK);
+    assert_int_equal(p.fired, 1);
+    assert_int_equal(m.calls, 1);
+    v = direct_json(f, "sess:" ID1);
+    assert_int_equal(json_integer_value(json_object_get(v, "counter")), 2);
+    json_decref(v);
+    /* The next one counts on. */
+    assert_int_equal(f->st->ops->update(f->st, SESS_STR_LIT(ID1), now_ms(), merge, &m), SESS_OK);
+    v = direct_json(f, "sess:" ID1);
+    assert_int_equal(json_integer_value(json_object_get(v, "counter")), 3);
+    json_decref(v);
+    free(m.text);
+    proxy_stop(&p);
+}
+
+static void
+test_throttle_hit_after_a_lost_reply_counts_once(void **ctx)
+{
+    struct fx *f = *ctx;
+    uint32_t count;
+    int64_t first;
+    struct proxy p;
+
+    NEEDS_SERVER();
+    through_proxy(f, &p, "INCR");
+    assert_int_equal(
+        f->st->ops->throttle_hit(f->st, SESS_STR_LIT("carol"), now_ms(), MIN_MS, &count, &first),
+        SESS_EUNAVAIL);
+    assert_int_equal(p.fired, 1);
+    assert_int_equal(
+        f->st->ops->throttle_peek(f->st, SESS_STR_LIT("carol"), now_ms(), MIN_MS, &count, &first),
+        SESS_OK);
+    assert_int_equal(count, 1);
+    assert_int_equal(
+        f->st->ops->throttle_hit(f->st, SESS_STR_LIT("carol"), now_ms(), MIN_MS, &count, &first),
+        SESS_OK);
+    assert_int_equal(count, 2);
+    proxy_stop(&p);
+}
+
+/* ------------------------------------------------------------------------
+ * redis_min_replicas
+ * ------------------------------------------------------------------------ */
+
+static void
+test_write_without_enough_replicas_fails_though_reads_work(void **ctx)
+{
+    struct fx *f = *ctx;
+    struct sess_record rec = record(now_ms() + MIN_MS, 0, "", "{}");
+    struct merge_arg m = {.set_key = "a", .set_value = 1, .expires_ms = now_ms() + MIN_MS};
+    int64_t t0;
+
+    NEEDS_SERVER();
+    create(f, ID1, now_ms() + MIN_MS, 0, "", "{}");
+    sess_store_close(f->st);
+    f->cfg.redis_min_replicas = 1;
+    open_store(f);
+    assert_int_equal(get(f, ID1), SESS_OK);
+    t0 = now_ms();
+    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID2), &rec), SESS_EUNAVAIL);
+    assert_true(now_ms() - t0 < TIMEOUT_MS + 100);
+    assert_non_null(strstr(f->st->errmsg, "0 of the 1 replicas"));
+    assert_int_equal(f->st->ops->update(f->st, SESS_STR_LIT(ID1), now_ms(), merge, &m),
+                     SESS_EUNAVAIL);
+    assert_int_equal(f->st->ops->destroy(f->st, SESS_STR_LIT(ID1)), SESS_EUNAVAIL);
+    f->cfg.redis_min_replicas = 0;
+    free(m.text);
+}
+
 int
 main(void)
 {
@@ -1413,7 +1864,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_destroy_deletes_the_key_and_absent_is_fine, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(
-            test_destroy_owner_ends_ours_and_express_sessions_of_that_user, setup, teardown),
+            test_destroy_owner_ends_ours_by_the_index_and_express_ones_by_scan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_each_visits_every_session_or_one_owners, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_stats_count_sessions_owners_users_and_dead, setup,
@@ -1435,6 +1886,24 @@ main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_between_calls_costs_no_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stuck_server_times_out_and_recovers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sentinel_url_names_sentinels_master_password_and_db,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sentinel_url_errors_say_what_and_show_no_password,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prefix_names_every_session_key_and_the_index, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_index_follows_owner_and_ttl_and_drops_ids_that_are_gone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_useradd_after_a_lost_reply_is_created_not_taken, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_create_after_a_lost_reply_is_stored_not_taken, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_update_after_a_lost_exec_reply_is_applied_once, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_throttle_hit_after_a_lost_reply_counts_once, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_write_without_enough_replicas_fails_though_reads_work,
+                                        setup, teardown),
     };
 
     if (sodium_init() < 0)
