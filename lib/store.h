@@ -33,8 +33,9 @@ struct sess_record {
     struct sess_str owner; /* username, for destroy-all-for-user; may be empty */
     struct sess_str data;  /* the session JSON as express-session stores it */
 
-    /* Per-session settings and client metadata (LMDB record format 2;
-     * Redis keeps none of them yet). Views borrow like `owner`. */
+    /* Per-session settings and client metadata (LMDB: record format 2;
+     * Redis: the value's "_fcgi" object, store_redis.c). Views borrow like
+     * `owner`. */
     int64_t idle_ms;                         /* this session's idle lifetime; 0 = max_age */
     int64_t lifetime_ms;                     /* its absolute lifetime; 0 = absolute_timeout */
     bool is_remembered;                      /* "remember me": a persistent cookie */
