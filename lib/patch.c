@@ -171,10 +171,12 @@ meta_parse(struct sess_patch *p, json_t *m)
 char *
 sess_patch_dump(const struct sess_patch *patch)
 {
-    json_t *all =
-        json_pack("{sOsOsOsOso}", "set", patch->set, "del", patch->del, "read",
-                  patch->read ? patch->read : json_object(), "absent",
-                  patch->absent ? patch->absent : json_object(), "meta", meta_dump(patch));
+    /* "o" takes the reference it is given: the empty object made for an
+     * absent read set must not outlive the pack. */
+    json_t *all = json_pack("{sOsOsososo}", "set", patch->set, "del", patch->del, "read",
+                            patch->read ? json_incref(patch->read) : json_object(), "absent",
+                            patch->absent ? json_incref(patch->absent) : json_object(), "meta",
+                            meta_dump(patch));
     char *text = all ? json_dumps(all, JSON_COMPACT) : NULL;
 
     json_decref(all);
