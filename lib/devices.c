@@ -29,8 +29,24 @@ struct collect {
     struct entry *items;
     size_t n, cap;
     int64_t now_ms;
+    int64_t max_age_ms; /* the idle lifetime of a session without its own */
     enum sess_err err;
 };
+
+/* When the session was last active: its last sighting, or its idle expiry
+ * less its idle lifetime when that is later. Every touch moves the expiry
+ * (at most touch_after late), while Redis's touch, connect-redis's EXPIRE,
+ * leaves the stored sighting alone. */
+static int64_t
+last_active_ms(const struct collect *c, const struct sess_record *rec)
+{
+    int64_t idle = rec->idle_ms > 0 ? rec->idle_ms : c->max_age_ms;
+    int64_t from_expiry = rec->expires_ms - idle;
+
+    if (from_expiry > c->now_ms)
+        from_expiry = c->now_ms;
+    return from_expiry > rec->last_seen_ms ? from_expiry : rec->last_seen_ms;
+}
 
 /* The user the request is logged in as (authenticated, with a username),
  * or NULL. Not recorded as read: these calls act on other records. */
@@ -80,7 +96,7 @@ collect_one(void *arg, struct sess_str id, const struct sess_record *rec)
     memcpy(e->handle, rec->handle, sizeof e->handle);
     e->is_remembered = rec->is_remembered;
     e->created_ms = rec->created_ms;
-    e->last_seen_ms = rec->last_seen_ms;
+    e->last_seen_ms = last_active_ms(c, rec);
     e->expires_ms =
         rec->deadline_ms && rec->deadline_ms < rec->expires_ms ? rec->deadline_ms : rec->expires_ms;
     copy_view(e->client_addr, SESS_CLIENT_ADDR_MAX, rec->client_addr);
@@ -95,7 +111,8 @@ collect(struct sess_request *req, const char *owner, struct collect *c)
     struct sess_store *st = req->app->store;
     enum sess_err err;
 
-    *c = (struct collect){.now_ms = req->now_ms};
+    *c = (struct collect){.now_ms = req->now_ms,
+                          .max_age_ms = req->app->cfg.max_age_s * 1000};
     err = st->ops->each(st, sess_str_c(owner), collect_one, c);
     if (err == SESS_OK)
         err = c->err;
