@@ -74,6 +74,7 @@ prefs(struct sess_request *req)
         return;
     }
     json_decref(merged);
+    (void)sess_flash(req, "info", "Preferences saved");
     /* Back to the page the form was on: only our own two pages. */
     back = sess_body_str(req, "back", NULL);
     sess_redirect(req, back && strcmp(back, "/dashboard") == 0 ? "/dashboard" : "/prefs");

@@ -21,6 +21,7 @@
 #define MAP_SIZE_MIN         65536
 #define MAP_SIZE_MAX         ((uint64_t)1 << 40)
 #define REDIS_TIMEOUT_MAX_MS 60000
+#define MAX_SESSIONS_PER_USER_MAX 10000
 #define SHOWN_VALUE_MAX      64 /* characters of a bad value quoted back */
 #define REDIS_PREFIX_MAX     64
 #define REDIS_REPLICAS_MAX   16
@@ -394,6 +395,41 @@ set_bool_field(bool *field, const struct origin *o, const char *key, const char 
     return SESS_OK;
 }
 
+/* --- "remember me" and the sessions of one user --- */
+
+static enum sess_err
+set_cookie_persist(struct sess_config *cfg, const struct origin *o, const char *key,
+                   const char *value)
+{
+    return set_bool_field(&cfg->cookie_persist, o, key, value);
+}
+
+static enum sess_err
+set_remember_max_age(struct sess_config *cfg, const struct origin *o, const char *key,
+                     const char *value)
+{
+    return set_seconds(&cfg->remember_max_age_s, o, key, value, 1);
+}
+
+static enum sess_err
+set_remember_absolute_timeout(struct sess_config *cfg, const struct origin *o, const char *key,
+                              const char *value)
+{
+    return set_seconds(&cfg->remember_absolute_timeout_s, o, key, value, 0);
+}
+
+static enum sess_err
+set_max_sessions_per_user(struct sess_config *cfg, const struct origin *o, const char *key,
+                          const char *value)
+{
+    uint64_t v;
+
+    if (!parse_whole(value, 0, MAX_SESSIONS_PER_USER_MAX, &v))
+        return bad_value(o, key, value, "a whole number from 0 (no limit) to 10000");
+    cfg->max_sessions_per_user = (unsigned)v;
+    return SESS_OK;
+}
+
 static enum sess_err
 set_rolling(struct sess_config *cfg, const struct origin *o, const char *key, const char *value)
 {
@@ -621,6 +657,10 @@ static const struct key_def keys[] = {
     {"redis_timeout_ms", set_redis_timeout},
     {"redis_prefix", set_redis_prefix},
     {"redis_min_replicas", set_redis_min_replicas},
+    {"cookie_persist", set_cookie_persist},
+    {"remember_max_age", set_remember_max_age},
+    {"remember_absolute_timeout", set_remember_absolute_timeout},
+    {"max_sessions_per_user", set_max_sessions_per_user},
 };
 
 #define KEY_COUNT (sizeof(keys) / sizeof(keys[0]))
@@ -722,7 +762,8 @@ unknown_key(const struct origin *o, const char *key)
                  "cookie_secure, cookie_http_only, cookie_same_site, cookie_path, "
                  "cookie_domain, cookie_partitioned, cookie_priority, trust_proxy, encrypt, "
                  "max_body, html_dir, lmdb_map_size, lmdb_sync, redis_timeout_ms, "
-                 "redis_prefix, redis_min_replicas)",
+                 "redis_prefix, redis_min_replicas, cookie_persist, remember_max_age, "
+                 "remember_absolute_timeout, max_sessions_per_user)",
                  o->where, k);
     return SESS_ECONFIG;
 }
@@ -768,6 +809,9 @@ sess_config_defaults(struct sess_config *cfg, const char *base_dir)
     cfg->lmdb_map_size_bytes = (size_t)1 << 30;
     cfg->lmdb_sync = SESS_SYNC_META;
     cfg->redis_timeout_ms = 1000;
+    cfg->cookie_persist = true;
+    cfg->remember_max_age_s = 2592000;
+    cfg->remember_absolute_timeout_s = 7776000;
     err = SESS_OK;
 out:
     if (err != SESS_OK)
@@ -1015,6 +1059,13 @@ sess_config_check(const struct sess_config *cfg, char *errmsg, size_t errmsg_len
                  "%s: touch_after = %lld is more than max_age = %lld (a session would expire "
                  "before its expiry is written)",
                  file, (long long)cfg->touch_after_s, (long long)cfg->max_age_s);
+        return SESS_ECONFIG;
+    }
+    if (cfg->touch_after_s > cfg->remember_max_age_s) {
+        sess_fmt(errmsg, errmsg_len,
+                 "%s: touch_after = %lld is more than remember_max_age = %lld (a remembered "
+                 "session would expire before its expiry is written)",
+                 file, (long long)cfg->touch_after_s, (long long)cfg->remember_max_age_s);
         return SESS_ECONFIG;
     }
     if (cfg->cookie_same_site == SESS_SAME_SITE_NONE && cfg->cookie_secure == SESS_SECURE_NEVER) {

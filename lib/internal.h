@@ -12,6 +12,11 @@
 #include "sess.h"
 #include "store.h"
 
+/* Bytes of a client address (an IPv6 text is at most 45) and of a
+ * User-Agent a session records (CONTRACT.md, "Your devices"). */
+#define SESS_CLIENT_ADDR_MAX 63
+#define SESS_USER_AGENT_MAX  256
+
 /* Login failures allowed per username or client address in the window. */
 #define SESS_THROTTLE_MAX       5
 #define SESS_THROTTLE_WINDOW_MS ((int64_t)5 * 60 * 1000)
@@ -106,6 +111,20 @@ struct sess_request {
     int64_t expires_ms; /* stored idle expiry of a loaded session */
     int64_t deadline_ms;
     int64_t created_ms;
+    /* The session's own lifetime ("remember me") and name, as its record
+     * keeps them (store.h): idle 0 is max_age, lifetime 0 absolute_timeout
+     * and -1 none. */
+    int64_t idle_ms;
+    int64_t lifetime_ms;
+    bool is_remembered;
+    bool is_lifetime_changed; /* sess_set_max_age: write it, and send the cookie */
+    bool has_handle;
+    unsigned char handle[SESS_HANDLE_BYTES];
+    /* sess_renew: the stored record the new id replaces, destroyed once
+     * the new one is written; "" when none. */
+    char renewed_from[SESS_ID_MAX_LEN + 1];
+    char client_addr[SESS_CLIENT_ADDR_MAX + 1]; /* as recorded on the next write */
+    char user_agent[SESS_USER_AGENT_MAX + 1];
     char csrf[64];
 
     /* response */
@@ -150,6 +169,11 @@ json_t *sess_session_peek(const struct sess_request *req, const char *key);
  * Set-Cookie header. SESS_OK, or a store error (answer 503). */
 enum sess_err sess_session_commit(struct sess_request *req) SESS_MUST_CHECK;
 void sess_session_end(struct sess_request *req);
+
+/* At a login of `username`: ends that user's least recently used sessions
+ * beyond max_sessions_per_user, counting the login's own (devices.c). */
+enum sess_err sess_user_sessions_trim(struct sess_request *req, const char *username,
+                                      size_t username_len) SESS_MUST_CHECK;
 
 /* Formats the app's specific error message; returns `err` for chaining. */
 enum sess_err sess_app_fail(struct sess_app *app, enum sess_err err, const char *fmt, ...)

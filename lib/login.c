@@ -1,7 +1,8 @@
 /* POST /login in one call: per-username and per-address throttling counted
  * in the store (so every process sees it), argon2id verification with equal
- * work for unknown users, then a fresh id (regenerate) for the new
- * privilege. The password never reaches the session. */
+ * work for unknown users, then a fresh id for the new privilege (renew,
+ * keeping the visitor's data) and the user's session limit. The password
+ * never reaches the session. */
 #include <stdio.h>
 #include <string.h>
 
@@ -31,6 +32,18 @@ locked_for_s(struct sess_store *st, struct sess_str key, int64_t now_ms)
         count < SESS_THROTTLE_MAX)
         return 0;
     return (first_ms + SESS_THROTTLE_WINDOW_MS - now_ms + 999) / 1000;
+}
+
+/* Whether the session is, or was, logged in as another user. */
+static bool
+is_someone_elses(const struct sess_request *req, const char *username, size_t username_len)
+{
+    json_t *user = sess_session_peek(req, "user");
+    json_t *name = json_is_object(user) ? json_object_get(user, "username") : NULL;
+
+    return json_is_string(name) &&
+           !sess_str_eq((struct sess_str){json_string_value(name), json_string_length(name)},
+                        (struct sess_str){username, username_len});
 }
 
 enum sess_err
@@ -81,7 +94,11 @@ sess_login(struct sess_request *req, const char *username, size_t username_len,
         return err;
     (void)st->ops->throttle_clear(st, user_key);
 
-    err = sess_regenerate(req);
+    /* "Login keeps what the visitor had" (CONTRACT.md) under a new id,
+     * unless the session is someone else's: nothing of theirs carries. */
+    err = is_someone_elses(req, username, username_len) ? sess_regenerate(req) : sess_renew(req);
+    if (err == SESS_OK)
+        err = sess_user_sessions_trim(req, username, username_len);
     if (err != SESS_OK)
         return err;
     user = json_pack("{s:s%, s:s}", "username", username, username_len, "role", role);

@@ -294,11 +294,39 @@ send_page_now(struct sess_request *req, int status, const char *page, json_t *va
     emit(req, status, "text/html; charset=utf-8");
 }
 
+/* {{flash}}: the session's flash messages, taken (read once) before the
+ * session is saved, as a list of {"type", "msg"}. */
+static void
+take_flash(struct sess_request *req, json_t *vars)
+{
+    json_t *all, *list, *msgs, *msg;
+    const char *type;
+    size_t i;
+
+    if (json_object_get(vars, "flash") || !sess_session_peek(req, "flash"))
+        return;
+    all = sess_flash_take_all(req);
+    list = all ? json_array() : NULL;
+    json_object_foreach(all, type, msgs)
+    {
+        json_array_foreach(msgs, i, msg)
+        {
+            if (json_is_string(msg))
+                json_array_append_new(list, json_pack("{s:s, s:O}", "type", type, "msg", msg));
+        }
+    }
+    if (list)
+        json_object_set_new(vars, "flash", list);
+    json_decref(all);
+}
+
 void
 sess_send_page(struct sess_request *req, int status, const char *page, json_t *vars)
 {
     if (!vars)
         vars = json_object();
+    if (vars && !req->is_answered)
+        take_flash(req, vars);
     if (!req->is_answered && vars && commit_or_503(req))
         send_page_now(req, status, page, vars);
     json_decref(vars);

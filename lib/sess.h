@@ -149,6 +149,11 @@ struct sess_config {
     int64_t redis_timeout_ms;   /* connect and command timeout, default 1000 */
     char *redis_prefix;         /* session keys' prefix, default "sess:"; NULL: that */
     int redis_min_replicas;     /* replicas that must have a write (WAIT); default 0 */
+    bool cookie_persist;        /* false: a session not remembered gets a cookie without
+                                   Expires or Max-Age (the server-side expiry holds) */
+    int64_t remember_max_age_s; /* idle lifetime of a remembered session, default 2592000 */
+    int64_t remember_absolute_timeout_s; /* its absolute lifetime, default 7776000; 0 = off */
+    unsigned max_sessions_per_user;      /* live sessions a login may leave a user; 0 = no limit */
 };
 
 /* Fills `cfg` with the defaults of DESIGN.md (secret_file NULL). Paths are
@@ -464,6 +469,35 @@ enum sess_err sess_unset(struct sess_request *req, const char *key);
  * is saved and gets Set-Cookie when the response goes out. */
 enum sess_err sess_regenerate(struct sess_request *req) SESS_MUST_CHECK;
 
+/* A fresh id with the data kept (PHP's session_regenerate_id(true), scs's
+ * RenewToken): for a change of privilege that should not cost the visitor
+ * what they had. The old record is destroyed when the new one is written
+ * (at the end of the request, or by sess_save), so a failed write leaves
+ * the old session working; the new id gets Set-Cookie. The session keeps
+ * its handle and its lifetime settings, and its absolute deadline starts
+ * again now. Without a session, starts one as sess_regenerate does. */
+enum sess_err sess_renew(struct sess_request *req) SESS_MUST_CHECK;
+
+/* Gives this session a lifetime of its own, kept with it: `idle_s` seconds
+ * idle (1 or more) and `absolute_s` at most since it was created or last
+ * renewed (0: no absolute limit), and a persistent cookie (Max-Age =
+ * `idle_s`, with Expires) even with cookie_persist = false; GET /session
+ * shows cookie.originalMaxAge = idle_s * 1000, as express-session shows a
+ * session whose cookie.maxAge was set. Starts a session if there is none;
+ * the record is written and the cookie sent at the end of the request.
+ * SESS_EBADINPUT for values out of range. */
+enum sess_err sess_set_max_age(struct sess_request *req, int64_t idle_s,
+                               int64_t absolute_s) SESS_MUST_CHECK;
+
+/* "Remember me": sess_set_max_age(remember_max_age,
+ * remember_absolute_timeout) when `is_remembered`; otherwise back to
+ * max_age and absolute_timeout (and, with cookie_persist = false, a
+ * browser-session cookie). */
+enum sess_err sess_remember(struct sess_request *req, bool is_remembered) SESS_MUST_CHECK;
+
+/* True when the session has a lifetime of its own (sess_remember). */
+bool sess_is_remembered(const struct sess_request *req);
+
 /* Destroys the stored session now and makes the response expire the cookie
  * (when the client sent one). The request then has no session. */
 enum sess_err sess_destroy(struct sess_request *req) SESS_MUST_CHECK;
@@ -494,11 +528,79 @@ int64_t sess_expires_ms(const struct sess_request *req);
 
 /* POST /login in one call: throttling (SESS_ETHROTTLED, *retry_after_s set),
  * argon2id verification with the same work for unknown users
- * (SESS_EFORBIDDEN), then regenerate and store `authenticated` and
- * `user: {username, role}`. */
+ * (SESS_EFORBIDDEN), then a new id and `authenticated` and `user:
+ * {username, role}` stored. The visitor's data is kept (sess_renew) unless
+ * the session is another user's (then sess_regenerate: nothing carried
+ * over). With max_sessions_per_user, the user's least recently used
+ * sessions beyond it end. Call sess_remember() after it for "remember
+ * me". */
 enum sess_err sess_login(struct sess_request *req, const char *username, size_t username_len,
                          const char *password, size_t password_len,
                          int64_t *retry_after_s) SESS_MUST_CHECK;
+
+/* --- flash messages (flash.c): connect-flash's layout --- */
+
+/* Adds `msg` to the session's flash messages of `type` ("info", "error"),
+ * kept as connect-flash keeps them, {"flash": {"info": ["..."]}}, so an
+ * Express app using connect-flash on the same store shows ours and we show
+ * its. Starts a session if there is none. Strings are copied.
+ * SESS_EBADINPUT for an empty type or a string that is not UTF-8. */
+enum sess_err sess_flash(struct sess_request *req, const char *type, const char *msg);
+
+/* Takes the messages of `type` out of the session (read once, as
+ * req.flash(type) does): a new array of strings the caller owns, or NULL
+ * when there are none. The removal is saved with the session. */
+json_t *sess_flash_take(struct sess_request *req, const char *type);
+
+/* Takes every message out: a new object, type -> array of strings, or NULL
+ * when there are none. sess_send_page calls it for every page whose vars
+ * hold no "flash" of their own, and hands the page {{flash}}, a list of
+ * {"type", "msg"} in the order they were added per type. */
+json_t *sess_flash_take_all(struct sess_request *req);
+
+/* --- the logged-in user's sessions (devices.c) ---
+ * Each call acts for the user the request is logged in as (authenticated
+ * and user.username) on that user's live sessions only, and is
+ * SESS_ENOTFOUND when the request is not logged in; store failures come
+ * back as the store reports them (answer 503). */
+
+struct sess_device {
+    const char *handle;      /* the session's public name: base64url of 16 random bytes,
+                                fixed for its life; "" for a session stored before
+                                handles, until its next write. Borrowed for the visit. */
+    int64_t created_ms;      /* created, or last logged in (renewed) */
+    int64_t last_seen_ms;    /* last write or touch, to touch_after; 0 unknown */
+    int64_t expires_ms;      /* the earlier of idle expiry and absolute deadline */
+    const char *client_addr; /* where it was last written from; "" unknown */
+    const char *user_agent;  /* at most 256 bytes, printable ASCII; "" unknown */
+    bool is_current;         /* the request's own session */
+    bool is_remembered;
+};
+/* Return false to stop. */
+typedef bool (*sess_device_fn)(void *arg, const struct sess_device *d);
+
+/* Visits the user's live sessions, newest first. */
+enum sess_err sess_user_sessions(struct sess_request *req, sess_device_fn visit,
+                                 void *arg) SESS_MUST_CHECK;
+
+/* Ends the user's session named `handle` (base64url, as sess_user_sessions
+ * gives it); the request's own handle ends the request's session as
+ * sess_destroy does. SESS_ENOTFOUND, ending nothing, when no session of
+ * this user has it. */
+enum sess_err sess_revoke_handle(struct sess_request *req, const char *handle) SESS_MUST_CHECK;
+
+/* Ends every session of the user but the request's own; *count says how
+ * many. */
+enum sess_err sess_revoke_others(struct sess_request *req, size_t *count) SESS_MUST_CHECK;
+
+/* Changes the user's password: SESS_EFORBIDDEN when `current` is not it,
+ * SESS_EBADINPUT when `new_password` has fewer than 10 characters (UTF-8
+ * code points) or more than SESS_PASSWORD_MAX bytes. Then every other
+ * session of the user ends (*revoked says how many) and this one is
+ * renewed (sess_renew): a new id, still logged in. */
+enum sess_err sess_change_password(struct sess_request *req, const char *current,
+                                   size_t current_len, const char *new_password, size_t new_len,
+                                   size_t *revoked) SESS_MUST_CHECK;
 
 /* ------------------------------------------------------------------------
  * Accounts and administration (users.c, admin.c): what sessctl does

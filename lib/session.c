@@ -22,12 +22,37 @@ cap_at_deadline(int64_t t_ms, int64_t deadline_ms)
     return deadline_ms && deadline_ms < t_ms ? deadline_ms : t_ms;
 }
 
-/* Where a session's expiry moves on activity: now + max_age, never past the
- * absolute deadline. */
+/* The session's idle lifetime: its own ("remember me") or max_age. */
+static int64_t
+idle_ms_of(const struct sess_request *req)
+{
+    return req->idle_ms > 0 ? req->idle_ms : req->app->cfg.max_age_s * 1000;
+}
+
+/* The absolute deadline of a session that starts, or logs in, at `from_ms`:
+ * its own lifetime, or absolute_timeout; 0 when it has none. */
+static int64_t
+deadline_from(const struct sess_request *req, int64_t from_ms)
+{
+    int64_t life =
+        req->lifetime_ms ? req->lifetime_ms : req->app->cfg.absolute_timeout_s * 1000;
+    return life > 0 ? from_ms + life : 0;
+}
+
+/* Where a session's expiry moves on activity: now + its idle lifetime,
+ * never past the absolute deadline. */
 static int64_t
 next_expiry(const struct sess_request *req)
 {
-    return cap_at_deadline(req->now_ms + req->app->cfg.max_age_s * 1000, req->deadline_ms);
+    return cap_at_deadline(req->now_ms + idle_ms_of(req), req->deadline_ms);
+}
+
+/* A remembered session's cookie outlives the browser; with cookie_persist
+ * = false the others' do not (express-session's cookie without maxAge). */
+static bool
+cookie_has_expiry(const struct sess_request *req)
+{
+    return req->is_remembered || req->app->cfg.cookie_persist;
 }
 
 static bool
@@ -74,12 +99,15 @@ cookie_json(const struct sess_request *req, int64_t expires_ms)
     if (!c)
         return NULL;
     sess_iso_date(expires_ms, iso);
-    json_object_set_new(c, "originalMaxAge", json_integer(cfg->max_age_s * 1000));
+    /* express-session shows a cookie without maxAge as null, null. */
+    json_object_set_new(c, "originalMaxAge", cookie_has_expiry(req)
+                                                 ? json_integer(idle_ms_of(req))
+                                                 : json_null());
     if (cfg->cookie_partitioned)
         json_object_set_new(c, "partitioned", json_true());
     if (cfg->cookie_priority)
         json_object_set_new(c, "priority", json_string(cfg->cookie_priority));
-    json_object_set_new(c, "expires", json_string(iso));
+    json_object_set_new(c, "expires", cookie_has_expiry(req) ? json_string(iso) : json_null());
     json_object_set_new(c, "secure", json_boolean(cookie_is_secure(req)));
     json_object_set_new(c, "httpOnly", json_boolean(cfg->cookie_http_only));
     if (cfg->cookie_domain)
@@ -102,7 +130,7 @@ cookie_attrs(const struct sess_request *req, struct sess_cookie_attrs *a)
     a->secure = cookie_is_secure(req);
     a->http_only = cfg->cookie_http_only;
     a->partitioned = cfg->cookie_partitioned;
-    a->has_expiry = true;
+    a->has_expiry = cookie_has_expiry(req);
 }
 
 /* Set-Cookie for the current id, expiring with the stored session. */
@@ -142,6 +170,7 @@ clear_cookie(struct sess_request *req)
     enum sess_err err;
 
     cookie_attrs(req, &a);
+    a.has_expiry = true;
     a.expires_at = 0;
     err = sess_cookie_build(req->cookie_buf, sizeof req->cookie_buf, &len,
                             sess_str_c(req->app->cfg.name), (struct sess_str){"", 0}, &a,
@@ -179,6 +208,9 @@ reset_session(struct sess_request *req)
     req->is_new = false;
     req->is_cookie_due = false;
     req->expires_ms = req->deadline_ms = req->created_ms = 0;
+    req->idle_ms = req->lifetime_ms = 0;
+    req->is_remembered = req->is_lifetime_changed = req->has_handle = false;
+    req->renewed_from[0] = '\0';
 }
 
 /* Parses a stored record into the request. A record that is not a JSON
@@ -205,6 +237,16 @@ adopt_record(struct sess_request *req, const struct sess_record *rec)
     req->expires_ms = rec->expires_ms;
     req->deadline_ms = rec->deadline_ms;
     req->created_ms = rec->created_ms;
+    req->idle_ms = rec->idle_ms;
+    req->lifetime_ms = rec->lifetime_ms;
+    req->is_remembered = rec->is_remembered;
+    req->is_lifetime_changed = false;
+    /* A record older than handles gets one with its next write. */
+    req->has_handle = true;
+    if (rec->has_handle)
+        memcpy(req->handle, rec->handle, sizeof req->handle);
+    else
+        randombytes_buf(req->handle, sizeof req->handle);
     return req->dirty ? SESS_OK : SESS_ENOMEM;
 }
 
@@ -384,10 +426,12 @@ generate(struct sess_request *req)
     req->is_new = true;
     req->is_loaded = false;
     req->is_destroyed = false;
+    req->idle_ms = req->lifetime_ms = 0;
+    req->is_remembered = req->is_lifetime_changed = false;
+    req->has_handle = true;
+    randombytes_buf(req->handle, sizeof req->handle);
     req->created_ms = req->now_ms;
-    req->deadline_ms = req->app->cfg.absolute_timeout_s
-                           ? req->now_ms + req->app->cfg.absolute_timeout_s * 1000
-                           : 0;
+    req->deadline_ms = deadline_from(req, req->now_ms);
     req->expires_ms = 0;
     return SESS_OK;
 }
@@ -436,12 +480,21 @@ sess_unset(struct sess_request *req, const char *key)
     return json_object_set_new(req->dirty, key, json_true()) == 0 ? SESS_OK : SESS_ENOMEM;
 }
 
-/* Deletes the stored record this request loaded, if any. */
+/* Deletes the stored record this request loaded, if any, and the one a
+ * renew left to destroy. */
 static enum sess_err
 destroy_loaded(struct sess_request *req)
 {
     struct sess_store *st = req->app->store;
-    return req->is_loaded ? st->ops->destroy(st, sess_str_c(req->id)) : SESS_OK;
+    enum sess_err err = SESS_OK;
+
+    if (req->renewed_from[0])
+        err = st->ops->destroy(st, sess_str_c(req->renewed_from));
+    if (err == SESS_OK)
+        req->renewed_from[0] = '\0';
+    if (err == SESS_OK && req->is_loaded)
+        err = st->ops->destroy(st, sess_str_c(req->id));
+    return err;
 }
 
 enum sess_err
@@ -454,6 +507,75 @@ sess_regenerate(struct sess_request *req)
     err = generate(req);
     req->is_cookie_due = true;
     return err;
+}
+
+enum sess_err
+sess_renew(struct sess_request *req)
+{
+    if (!sess_exists(req)) {
+        enum sess_err err = generate(req);
+        req->is_cookie_due = true;
+        return err;
+    }
+    /* The record goes once the new one is stored (write_session): a failed
+     * write leaves the visitor the session they had. A session renewed
+     * twice was never stored under the id in between. */
+    if (req->is_loaded)
+        memcpy(req->renewed_from, req->id, sizeof req->renewed_from);
+    sess_id_new(req->id);
+    /* Every key is written under the new id: nothing to check against. */
+    forget_reads(req);
+    req->read_tag = 0;
+    req->is_new = true;
+    req->is_loaded = false;
+    req->is_cookie_due = true;
+    req->created_ms = req->now_ms;
+    req->deadline_ms = deadline_from(req, req->now_ms);
+    req->expires_ms = 0;
+    return SESS_OK;
+}
+
+enum sess_err
+sess_set_max_age(struct sess_request *req, int64_t idle_s, int64_t absolute_s)
+{
+    enum sess_err err;
+
+    if (idle_s < 1 || absolute_s < 0 || idle_s > INT64_MAX / 1000 || absolute_s > INT64_MAX / 1000)
+        return SESS_EBADINPUT;
+    err = ensure_session(req);
+    if (err != SESS_OK)
+        return err;
+    req->idle_ms = idle_s * 1000;
+    /* -1: none, where 0 would mean absolute_timeout. */
+    req->lifetime_ms = absolute_s ? absolute_s * 1000 : -1;
+    req->deadline_ms = deadline_from(req, req->created_ms);
+    req->is_remembered = true;
+    req->is_lifetime_changed = true;
+    req->is_cookie_due = true;
+    return SESS_OK;
+}
+
+enum sess_err
+sess_remember(struct sess_request *req, bool is_remembered)
+{
+    const struct sess_config *cfg = &req->app->cfg;
+    if (!is_remembered) {
+        if (!sess_exists(req) || (!req->is_remembered && !req->idle_ms && !req->lifetime_ms))
+            return SESS_OK;
+        req->idle_ms = req->lifetime_ms = 0;
+        req->is_remembered = false;
+        req->deadline_ms = deadline_from(req, req->created_ms);
+        req->is_lifetime_changed = true;
+        req->is_cookie_due = true;
+        return SESS_OK;
+    }
+    return sess_set_max_age(req, cfg->remember_max_age_s, cfg->remember_absolute_timeout_s);
+}
+
+bool
+sess_is_remembered(const struct sess_request *req)
+{
+    return sess_exists(req) && req->is_remembered;
 }
 
 enum sess_err
@@ -486,123 +608,34 @@ sess_reload(struct sess_request *req)
  * Saving
  * ------------------------------------------------------------------------ */
 
-/* The username a session belongs to, for revoke --user. */
-static struct sess_str
-owner_of(json_t *data)
+/* Copies `in` into `out` (room for `cap` bytes and a NUL), at most
+ * `cap` bytes, every byte outside printable ASCII made '?': what a
+ * session records of its client is shown on pages and in JSON, and a
+ * cut UTF-8 sequence would be neither. */
+static void
+copy_printable(char *out, size_t cap, const char *in)
 {
-    json_t *user = json_object_get(data, "user");
-    json_t *name = json_is_object(user) ? json_object_get(user, "username") : NULL;
-    if (!json_is_string(name))
-        return (struct sess_str){"", 0};
-    return (struct sess_str){json_string_value(name), json_string_length(name)};
+    size_t i;
+
+    for (i = 0; in && in[i] && i < cap; i++)
+        out[i] = in[i] >= 0x20 && in[i] < 0x7f ? in[i] : '?';
+    out[i] = '\0';
 }
 
-/* True when every key the request read still holds the value it read:
- * then writing its changes now is what running it after the writers it
- * overlapped would have written. */
-static bool
-patch_reads_hold(const struct sess_patch *p, json_t *stored)
+/* Where the request came from, as its session records it. REMOTE_ADDR
+ * until the client-address rule of CONTRACT.md ("Client address") has
+ * its own call. */
+static const char *
+client_addr_of(const struct sess_request *req)
 {
-    const char *key;
-    json_t *v;
-
-    json_object_foreach(p->read, key, v)
-    {
-        json_t *now = json_object_get(stored, key);
-        if (!now || !json_equal(now, v))
-            return false;
-    }
-    json_object_foreach(p->absent, key, v)
-    {
-        if (json_object_get(stored, key))
-            return false;
-    }
-    return true;
+    return sess_param(req, "REMOTE_ADDR");
 }
 
-enum sess_err
-sess_patch_merge(void *arg, const struct sess_record *current, struct sess_record *next)
+static void
+note_client(struct sess_request *req)
 {
-    struct sess_patch *p = arg;
-    json_error_t jerr;
-    const char *key;
-    json_t *v;
-
-    json_decref(p->merged);
-    free(p->text);
-    p->text = NULL;
-    /* Without data, the store knows the record is the one the request
-     * loaded: nothing can have changed under it. */
-    if (!current->data.ptr && p->whole)
-        p->merged = json_copy(p->whole);
-    else
-        p->merged = json_loadb(current->data.ptr, current->data.len, 0, &jerr);
-    if (!json_is_object(p->merged))
-        return current->data.ptr ? SESS_ENOTFOUND : SESS_ENOMEM;
-    if (current->data.ptr && !patch_reads_hold(p, p->merged))
-        return SESS_ECONFLICT;
-    json_object_foreach(p->del, key, v)
-    {
-        json_object_del(p->merged, key);
-    }
-    if (json_object_update(p->merged, p->set) != 0)
-        return SESS_ENOMEM;
-    p->text = json_dumps(p->merged, JSON_COMPACT);
-    if (!p->text)
-        return SESS_ENOMEM;
-    *next = *current;
-    next->expires_ms = p->expires_ms;
-    next->owner = owner_of(p->merged);
-    next->data = sess_str_c(p->text);
-    return SESS_OK;
-}
-
-char *
-sess_patch_dump(const struct sess_patch *patch)
-{
-    json_t *read = patch->read ? json_incref(patch->read) : json_object();
-    json_t *absent = patch->absent ? json_incref(patch->absent) : json_object();
-    /* "o" hands over the references just taken. */
-    json_t *all = json_pack("{sOsOsoso}", "set", patch->set, "del", patch->del, "read", read,
-                            "absent", absent);
-    char *text = all ? json_dumps(all, JSON_COMPACT) : NULL;
-
-    json_decref(all);
-    return text;
-}
-
-enum sess_err
-sess_patch_parse(struct sess_patch *patch, const char *text, size_t len, int64_t expires_ms)
-{
-    json_error_t jerr;
-    json_t *all = json_loadb(text, len, 0, &jerr);
-    json_t *set = json_object_get(all, "set"), *del = json_object_get(all, "del");
-    json_t *read = json_object_get(all, "read"), *absent = json_object_get(all, "absent");
-
-    if (!json_is_object(set) || !json_is_object(del) || !json_is_object(read) ||
-        !json_is_object(absent)) {
-        json_decref(all);
-        return SESS_EBADINPUT;
-    }
-    *patch = (struct sess_patch){.expires_ms = expires_ms,
-                                 .set = json_incref(set),
-                                 .del = json_incref(del),
-                                 .read = json_incref(read),
-                                 .absent = json_incref(absent)};
-    json_decref(all);
-    return SESS_OK;
-}
-
-void
-sess_patch_free(struct sess_patch *patch)
-{
-    json_decref(patch->set);
-    json_decref(patch->del);
-    json_decref(patch->read);
-    json_decref(patch->absent);
-    json_decref(patch->merged);
-    free(patch->text);
-    *patch = (struct sess_patch){0};
+    copy_printable(req->client_addr, SESS_CLIENT_ADDR_MAX, client_addr_of(req));
+    copy_printable(req->user_agent, SESS_USER_AGENT_MAX, sess_param(req, "HTTP_USER_AGENT"));
 }
 
 static enum sess_err
@@ -625,9 +658,24 @@ save_new(struct sess_request *req, int64_t expires_ms)
     rec.expires_ms = expires_ms;
     rec.deadline_ms = req->deadline_ms;
     rec.created_ms = req->created_ms;
-    rec.owner = owner_of(req->data);
+    rec.owner = sess_data_owner(req->data);
     rec.data = sess_str_c(text);
+    rec.idle_ms = req->idle_ms;
+    rec.lifetime_ms = req->lifetime_ms;
+    rec.is_remembered = req->is_remembered;
+    rec.has_handle = req->has_handle;
+    memcpy(rec.handle, req->handle, sizeof rec.handle);
+    note_client(req);
+    rec.client_addr = sess_str_c(req->client_addr);
+    rec.user_agent = sess_str_c(req->user_agent);
+    rec.last_seen_ms = req->now_ms;
     err = st->ops->create(st, sess_str_c(req->id), &rec);
+    /* Renewed: the old id stops working only now that the new one does. */
+    if (err == SESS_OK && req->renewed_from[0]) {
+        err = st->ops->destroy(st, sess_str_c(req->renewed_from));
+        if (err == SESS_OK)
+            req->renewed_from[0] = '\0';
+    }
 out:
     free(text);
     json_decref(whole);
@@ -644,13 +692,24 @@ save_loaded(struct sess_request *req, int64_t expires_ms)
                            .read = json_incref(req->read),
                            .absent = json_incref(req->read_absent),
                            .read_tag = req->read_tag,
-                           .whole = req->data};
+                           .whole = req->data,
+                           .last_seen_ms = req->now_ms,
+                           .has_handle = req->has_handle,
+                           .has_lifetime = req->is_lifetime_changed,
+                           .is_remembered = req->is_remembered,
+                           .idle_ms = req->idle_ms,
+                           .lifetime_ms = req->lifetime_ms,
+                           .deadline_ms = req->deadline_ms};
     enum sess_err err = SESS_ENOMEM;
     const char *key;
     json_t *v;
 
     if (!p.set || !p.del)
         goto out;
+    memcpy(p.handle, req->handle, sizeof p.handle);
+    note_client(req);
+    p.client_addr = sess_str_c(req->client_addr);
+    p.user_agent = sess_str_c(req->user_agent);
     json_object_foreach(req->dirty, key, v)
     {
         json_t *value = json_object_get(req->data, key);
@@ -710,6 +769,7 @@ write_session(struct sess_request *req)
         return err;
     req->is_new = false;
     req->is_loaded = true;
+    req->is_lifetime_changed = false;
     req->expires_ms = expires_ms;
     json_object_clear(req->dirty);
     /* What is stored now is what the request holds. */
@@ -761,7 +821,7 @@ sess_session_commit(struct sess_request *req)
     err = settle_changes(req);
     if (err != SESS_OK)
         return err;
-    is_modified = json_object_size(req->dirty) > 0;
+    is_modified = json_object_size(req->dirty) > 0 || req->is_lifetime_changed;
 
     if (req->is_new) {
         if (!cfg->save_uninitialized && !is_modified && !req->is_cookie_due)
@@ -784,8 +844,11 @@ sess_session_commit(struct sess_request *req)
         }
         if (err != SESS_OK)
             return err;
-        return is_modified || cfg->rolling || req->is_cookie_due ? set_cookie(req, req->expires_ms)
-                                                                 : SESS_OK;
+        /* express-session re-sends a browser-session cookie only with
+         * rolling (EXPRESS-SESSION.md §2, row 9). */
+        return (is_modified && cookie_has_expiry(req)) || cfg->rolling || req->is_cookie_due
+                   ? set_cookie(req, req->expires_ms)
+                   : SESS_OK;
     }
 
     /* Unmodified: move the stored expiry only when it would move by at
@@ -800,6 +863,11 @@ sess_session_commit(struct sess_request *req)
         if (err != SESS_OK)
             return err;
         req->expires_ms = target;
+        /* A remembered session lives remember_max_age idle in the browser
+         * too: its cookie moves with each touch (at most one per
+         * touch_after), or it would end that long after the login. */
+        if (req->is_remembered)
+            return set_cookie(req, req->expires_ms);
     }
     return cfg->rolling || req->is_cookie_due ? set_cookie(req, req->expires_ms) : SESS_OK;
 }

@@ -33,8 +33,9 @@ struct sess_record {
     struct sess_str owner; /* username, for destroy-all-for-user; may be empty */
     struct sess_str data;  /* the session JSON as express-session stores it */
 
-    /* Per-session settings and client metadata (LMDB record format 2;
-     * Redis keeps none of them yet). Views borrow like `owner`. */
+    /* Per-session settings and client metadata (LMDB: record format 2;
+     * Redis: the value's "_fcgi" object, store_redis.c). Views borrow like
+     * `owner`. */
     int64_t idle_ms;                         /* this session's idle lifetime; 0 = max_age */
     int64_t lifetime_ms;                     /* its absolute lifetime; 0 = absolute_timeout */
     bool is_remembered;                      /* "remember me": a persistent cookie */
@@ -93,13 +94,32 @@ struct sess_patch {
     json_t *whole;
     json_t *merged; /* sess_patch_merge's result, kept for `next`'s views */
     char *text;
+
+    /* Laid over the record's own fields (store.h, struct sess_record): the
+     * request's sighting of the client (each when set), a handle for a
+     * record that has none, and the session's lifetime when the request
+     * changed it (sess_set_max_age). Views borrow from the request, or
+     * from `meta` after sess_patch_parse. */
+    int64_t last_seen_ms;
+    struct sess_str client_addr;
+    struct sess_str user_agent;
+    bool has_handle;
+    unsigned char handle[SESS_HANDLE_BYTES];
+    bool has_lifetime;
+    bool is_remembered;
+    int64_t idle_ms, lifetime_ms, deadline_ms;
+    json_t *meta;
 };
+
+/* The username a session's data is logged in as (data.user.username), ""
+ * if none; borrowed from `data`. The record's owner, for revoke --user. */
+struct sess_str sess_data_owner(json_t *data);
 
 /* The sess_merge_fn of a patch (`arg`). */
 enum sess_err sess_patch_merge(void *arg, const struct sess_record *current,
                                struct sess_record *next) SESS_MUST_CHECK;
 /* The patch as one JSON text, {"set":{...},"del":{...},"read":{...},
- * "absent":{...}}; malloc'd, NULL
+ * "absent":{...},"meta":{...}}; malloc'd, NULL
  * when out of memory. */
 char *sess_patch_dump(const struct sess_patch *patch);
 /* Reads what sess_patch_dump wrote. SESS_EBADINPUT if it is not that. */

@@ -149,13 +149,24 @@ struct redis_store {
     char gc_cursor[24];  /* where sessctl's gc walk is; "0" at the start */
 };
 
-/* Session metadata as found in a value. */
+/* Session metadata as found in a value. The fields after `owner` are
+ * written, in this order, only when set: ,"handle":"BASE64URL","seen":MS,
+ * "idle":MS,"life":MS,"remember":true,"addr":"..","ua":"..". The idle
+ * lifetime is also what session.c writes as cookie.originalMaxAge, as
+ * express-session stores a session whose cookie.maxAge was set. */
 struct meta {
     bool is_present;
     int64_t created_ms;
     int64_t deadline_ms;
     struct sess_str owner;
+    bool has_handle;
+    unsigned char handle[SESS_HANDLE_BYTES];
+    int64_t last_seen_ms, idle_ms, lifetime_ms;
+    bool is_remembered;
+    struct sess_str client_addr, user_agent;
 };
+
+#define HANDLE_B64 sodium_base64_VARIANT_URLSAFE_NO_PADDING
 
 struct cmd {
     int argc;
@@ -798,6 +809,59 @@ without_meta(struct redis_store *rs, struct sess_str data, struct sess_str *out)
     return err;
 }
 
+static enum sess_err
+write_meta_str(struct sess_buf *out, const char *name, struct sess_str v)
+{
+    enum sess_err err = SESS_OK;
+
+    if (!v.len)
+        return SESS_OK;
+    err = sess_buf_append(out, name, strlen(name));
+    if (err == SESS_OK)
+        err = append_json_chars(out, v);
+    return err == SESS_OK ? sess_buf_append(out, "\"", 1) : err;
+}
+
+static enum sess_err
+write_meta_i64(struct sess_buf *out, const char *name, int64_t v)
+{
+    char num[24];
+    int n;
+
+    if (!v)
+        return SESS_OK;
+    n = snprintf(num, sizeof num, "%lld", (long long)v);
+    return sess_buf_append(out, name, strlen(name)) == SESS_OK
+               ? sess_buf_append(out, num, (size_t)n)
+               : SESS_ENOMEM;
+}
+
+/* The fields of struct meta after the owner, those that are set. */
+static enum sess_err
+write_meta_fields(struct sess_buf *out, const struct sess_record *rec)
+{
+    char handle[sodium_base64_ENCODED_LEN(SESS_HANDLE_BYTES, HANDLE_B64)];
+    enum sess_err err = SESS_OK;
+
+    if (rec->has_handle) {
+        sodium_bin2base64(handle, sizeof handle, rec->handle, sizeof rec->handle, HANDLE_B64);
+        err = write_meta_str(out, ",\"handle\":\"", sess_str_c(handle));
+    }
+    if (err == SESS_OK)
+        err = write_meta_i64(out, ",\"seen\":", rec->last_seen_ms);
+    if (err == SESS_OK)
+        err = write_meta_i64(out, ",\"idle\":", rec->idle_ms);
+    if (err == SESS_OK)
+        err = write_meta_i64(out, ",\"life\":", rec->lifetime_ms);
+    if (err == SESS_OK && rec->is_remembered)
+        err = sess_buf_append(out, ",\"remember\":true", 16);
+    if (err == SESS_OK)
+        err = write_meta_str(out, ",\"addr\":\"", rec->client_addr);
+    if (err == SESS_OK)
+        err = write_meta_str(out, ",\"ua\":\"", rec->user_agent);
+    return err;
+}
+
 /* Writes into `out` the JSON Redis holds for `rec`: META_KEY first, then
  * the record's data as session.c made it. */
 static enum sess_err
@@ -835,6 +899,8 @@ write_json(struct redis_store *rs, const struct sess_record *rec, struct sess_bu
         if (err == SESS_OK)
             err = sess_buf_append(out, "\"", 1);
     }
+    if (err == SESS_OK)
+        err = write_meta_fields(out, rec);
     if (err == SESS_OK)
         err = sess_buf_append(out, "}", 1);
     /* `body` now starts at the first key, or at the closing brace. */
@@ -931,6 +997,63 @@ scan_lit(struct sess_str text, size_t *pos, const char *lit)
     return true;
 }
 
+/* A string field of the metadata without escapes (those go to the
+ * parser): `name` is ',"NAME":"'. Absent is fine; false if malformed. */
+static bool
+scan_meta_str(struct sess_str text, size_t *pos, const char *name, struct sess_str *out)
+{
+    size_t start;
+
+    if (!scan_lit(text, pos, name))
+        return true;
+    start = *pos;
+    while (*pos < text.len && text.ptr[*pos] != '"' && text.ptr[*pos] != '\\')
+        (*pos)++;
+    if (*pos >= text.len || text.ptr[*pos] != '"')
+        return false;
+    *out = (struct sess_str){text.ptr + start, *pos - start};
+    (*pos)++;
+    return true;
+}
+
+static bool
+scan_meta_i64(struct sess_str text, size_t *pos, const char *name, int64_t *out)
+{
+    return !scan_lit(text, pos, name) || scan_i64(text, pos, out);
+}
+
+/* Sets m->handle from its base64url text; false if it is not one. */
+static bool
+meta_handle(struct meta *m, struct sess_str text)
+{
+    size_t len = 0;
+
+    if (!text.len)
+        return true;
+    if (sodium_base642bin(m->handle, sizeof m->handle, text.ptr, text.len, NULL, &len, NULL,
+                          HANDLE_B64) != 0 ||
+        len != sizeof m->handle)
+        return false;
+    m->has_handle = true;
+    return true;
+}
+
+/* The fields write_meta_fields writes, in its order. */
+static bool
+meta_fast_fields(struct sess_str text, size_t *pos, struct meta *m)
+{
+    struct sess_str handle = {"", 0};
+
+    if (!scan_meta_str(text, pos, ",\"handle\":\"", &handle) || !meta_handle(m, handle) ||
+        !scan_meta_i64(text, pos, ",\"seen\":", &m->last_seen_ms) ||
+        !scan_meta_i64(text, pos, ",\"idle\":", &m->idle_ms) ||
+        !scan_meta_i64(text, pos, ",\"life\":", &m->lifetime_ms))
+        return false;
+    m->is_remembered = scan_lit(text, pos, ",\"remember\":true");
+    return scan_meta_str(text, pos, ",\"addr\":\"", &m->client_addr) &&
+           scan_meta_str(text, pos, ",\"ua\":\"", &m->user_agent);
+}
+
 /* The common case without a JSON parser: META_KEY first, exactly as
  * write_json puts it (JSON.stringify writes the same bytes when Express
  * saves the session again). On success *rest is where the remaining keys
@@ -954,7 +1077,7 @@ meta_fast(struct sess_str text, struct meta *m, size_t *rest)
         m->owner = (struct sess_str){text.ptr + start, pos - start};
         pos++;
     }
-    if (!scan_lit(text, &pos, "}") || pos >= text.len ||
+    if (!meta_fast_fields(text, &pos, m) || !scan_lit(text, &pos, "}") || pos >= text.len ||
         (text.ptr[pos] != ',' && text.ptr[pos] != '}'))
         return false;
     m->is_present = true;
@@ -1002,8 +1125,29 @@ looks_like_object(struct sess_str json)
     return e - b >= 2 && json.ptr[b] == '{' && json.ptr[e - 1] == '}';
 }
 
+/* Appends "owner\0client_addr\0user_agent\0" to `buf`; *addr_off is where
+ * the address starts. */
+static enum sess_err
+append_meta_views(struct sess_buf *buf, struct sess_str owner, const struct meta *m,
+                  size_t *addr_off)
+{
+    enum sess_err err = sess_buf_append(buf, owner.ptr, owner.len);
+
+    if (err == SESS_OK)
+        err = sess_buf_append(buf, "", 1);
+    *addr_off = buf->len;
+    if (err == SESS_OK)
+        err = sess_buf_append(buf, m->client_addr.ptr, m->client_addr.len);
+    if (err == SESS_OK)
+        err = sess_buf_append(buf, "", 1);
+    if (err == SESS_OK)
+        err = sess_buf_append(buf, m->user_agent.ptr, m->user_agent.len);
+    return err == SESS_OK ? sess_buf_append(buf, "", 1) : err;
+}
+
 /* Splits a session value's JSON into metadata and the data session.c sees,
- * writing "owner\0data\0" into `buf` and pointing `out`'s views at it;
+ * writing "owner\0client_addr\0user_agent\0data\0" into `buf` and pointing
+ * `out`'s views at it;
  * `out->expires_ms` is left to the caller. *has_meta (if not NULL) says
  * whether we wrote the value (else Express made it). The data is not
  * validated here: session.c parses it and treats a corrupt value as absent. */
@@ -1015,14 +1159,14 @@ split_json(struct sess_str json, struct sess_record *out, struct sess_buf *buf, 
     json_error_t jerr;
     json_t *obj = NULL, *meta;
     char *text = NULL;
-    size_t rest, data_off;
+    size_t rest, data_off, addr_off;
     enum sess_err err;
 
     buf->len = 0;
     if (meta_fast(json, &m, &rest)) {
-        err = sess_buf_append(buf, m.owner.ptr, m.owner.len);
+        err = append_meta_views(buf, m.owner, &m, &addr_off);
         if (err == SESS_OK)
-            err = sess_buf_append(buf, "\0{", 2);
+            err = sess_buf_append(buf, "{", 1);
         data_off = buf->len - 1;
         /* After "{": the keys that followed META_KEY, or "}" when none. */
         if (json.ptr[rest] == ',')
@@ -1044,13 +1188,18 @@ split_json(struct sess_str json, struct sess_record *out, struct sess_buf *buf, 
             m.created_ms = json_ms(json_object_get(meta, "created"));
             m.deadline_ms = json_ms(json_object_get(meta, "deadline"));
             owner = json_str_view(json_object_get(meta, "owner"));
+            (void)meta_handle(&m, json_str_view(json_object_get(meta, "handle")));
+            m.last_seen_ms = json_ms(json_object_get(meta, "seen"));
+            m.idle_ms = json_ms(json_object_get(meta, "idle"));
+            m.lifetime_ms = json_ms(json_object_get(meta, "life"));
+            m.is_remembered = json_is_true(json_object_get(meta, "remember"));
+            m.client_addr = json_str_view(json_object_get(meta, "addr"));
+            m.user_agent = json_str_view(json_object_get(meta, "ua"));
         } else {
             owner = data_owner(obj);
         }
     }
-    err = sess_buf_append(buf, owner.ptr, owner.len);
-    if (err == SESS_OK)
-        err = sess_buf_append(buf, "", 1);
+    err = append_meta_views(buf, owner, &m, &addr_off);
     data_off = buf->len;
     if (err == SESS_OK && m.is_present) {
         /* Copied out above: `owner` pointed into the object freed here. */
@@ -1072,7 +1221,16 @@ done:
         out->created_ms = m.is_present ? m.created_ms : sess_clock_real_ms();
         out->deadline_ms = m.is_present ? m.deadline_ms : 0;
         out->owner = (struct sess_str){buf->ptr, strlen(buf->ptr)};
+        out->client_addr = (struct sess_str){buf->ptr + addr_off, strlen(buf->ptr + addr_off)};
+        out->user_agent = (struct sess_str){out->client_addr.ptr + out->client_addr.len + 1,
+                                            strlen(out->client_addr.ptr + out->client_addr.len + 1)};
         out->data = (struct sess_str){buf->ptr + data_off, buf->len - 1 - data_off};
+        out->has_handle = m.has_handle;
+        memcpy(out->handle, m.handle, sizeof out->handle);
+        out->last_seen_ms = m.last_seen_ms;
+        out->idle_ms = m.idle_ms;
+        out->lifetime_ms = m.lifetime_ms;
+        out->is_remembered = m.is_remembered;
         if (has_meta)
             *has_meta = m.is_present;
     }

@@ -42,7 +42,7 @@
 # stack_start sets STACK_SERVER_PID (STACK_LIGHTTPD_PID too, the name older
 # callers use), STACK_URL and STACK_ERRLOG (the server's error log).
 
-STACK_ROUTES=(index login logout profile dashboard session views prefs)
+STACK_ROUTES=(index login logout profile dashboard session views prefs devices devices_revoke password)
 STACK_SERVERS=(lighttpd lighttpd-cgi apache apache-fcgid apache-cgi nginx)
 STACK_BIND=${STACK_BIND:-127.0.0.1}
 STACK_SERVER_PID=

@@ -33,7 +33,9 @@ static const char usage_text[] =
     "accounts:\n"
     "  useradd NAME [--role ROLE]  create an account (role \"user\" by default);\n"
     "                              the password comes from stdin, or is asked twice\n"
-    "  passwd NAME                 set a new password\n"
+    "  passwd NAME [--keep-sessions]\n"
+    "                              set a new password and end the user's sessions\n"
+    "                              (whoever knew the old one is logged out)\n"
     "  userdel NAME                delete an account and end its sessions\n"
     "  users                       list accounts and their roles\n"
     "sessions:\n"
@@ -436,13 +438,36 @@ cmd_useradd(struct sess_app *app, int argc, char **argv)
     return rc;
 }
 
+/* Takes the flag `name` out of argv (before a "--"); true if it was there. */
+static bool
+take_flag(int *argc, char **argv, const char *name)
+{
+    bool is_found = false;
+    int i, j;
+
+    for (i = 0, j = 0; i < *argc; i++) {
+        if (strcmp(argv[i], "--") == 0) {
+            while (i < *argc)
+                argv[j++] = argv[i++];
+            break;
+        }
+        if (strcmp(argv[i], name) == 0)
+            is_found = true;
+        else
+            argv[j++] = argv[i];
+    }
+    *argc = j;
+    return is_found;
+}
+
 static int
 cmd_passwd(struct sess_app *app, int argc, char **argv)
 {
     char password[SESS_PASSWORD_MAX + 2];
-    size_t len = 0;
+    size_t len = 0, count = 0;
     struct args a;
     enum sess_err err;
+    bool is_keeping = take_flag(&argc, argv, "--keep-sessions");
     int rc;
 
     rc = parse_args(argc, argv, NULL, 1, &a);
@@ -453,10 +478,20 @@ cmd_passwd(struct sess_app *app, int argc, char **argv)
     rc = read_new_password(a.pos[0], password, sizeof password, &len);
     if (rc == 0) {
         err = sess_user_passwd(app, a.pos[0], password, len);
+        /* As the password change of CONTRACT.md: a new password is for
+         * locking out whoever had the old one. */
+        if (err == SESS_OK && !is_keeping) {
+            err = sess_revoke_user(app, a.pos[0], &count);
+            if (sess_app_warning(app))
+                say("warning: %s", sess_app_warning(app));
+        }
         if (err != SESS_OK)
             say("%s", sess_app_errmsg(app));
+        else if (is_keeping)
+            printf("changed the password of %s; its sessions go on\n", a.pos[0]);
         else
-            printf("changed the password of %s\n", a.pos[0]);
+            printf("changed the password of %s and ended %zu session%s\n", a.pos[0], count,
+                   count == 1 ? "" : "s");
         rc = exit_status(err, SESS_EXIT_NOUSER);
     }
     sodium_memzero(password, sizeof password);

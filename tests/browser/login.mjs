@@ -1,5 +1,7 @@
 // The demo as a person uses it, in headless Chromium: log in through the
-// form, reload, switch the theme to dark, log out. Checks what the browser
+// form with "Remember me", see the welcome once, reload, switch the theme
+// to dark, end another device's session from the devices page, change the
+// password, log out. Checks what the browser
 // itself sees (its cookie jar, the rendered pages) and saves a screenshot of
 // each page. Prints TAP; exits 1 when a check fails.
 //
@@ -13,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { chromium } from 'playwright-core';
+import { chromium, request } from 'playwright-core';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const BASE_URL = (process.env.BASE_URL || '').replace(/\/+$/, '');
@@ -70,6 +72,28 @@ async function text(page, selector) {
     return (await page.locator(selector).innerText()).replace(/\s+/g, ' ').trim();
 }
 
+// The flash messages the page shows (class="flash", role="status").
+async function flashes(page) {
+    return (await page.locator('.flash[role="status"]').allInnerTexts()).map((t) => t.trim());
+}
+
+// Another device of alice's: a client of its own, logged in with JSON.
+async function otherDevice(password) {
+    const device = await request.newContext({ baseURL: BASE_URL });
+    const r = await device.post('/login', {
+        data: { username: USER, password },
+        headers: { Origin: BASE_URL, 'User-Agent': 'OtherDevice/1.0' },
+        failOnStatusCode: false,
+    });
+    is(r.status(), 200, 'another device logs in');
+    return device;
+}
+
+async function isLoggedIn(device) {
+    const r = await device.get('/session', { headers: { Accept: 'application/json' }, failOnStatusCode: false });
+    return r.status() === 200 && (await r.json()).authenticated === true;
+}
+
 async function shot(page, name) {
     const path = join(SHOTS, `${name}.png`);
     await page.screenshot({ path, fullPage: true });
@@ -99,10 +123,13 @@ async function run(context, page) {
     check(await page.getByLabel('Username').isVisible(), 'the login form has a labelled username field');
     is(await page.getByLabel('Password').getAttribute('type'), 'password', 'the password field hides what is typed');
     is(await sidCookie(context), undefined, 'the login form sets no cookie');
+    const remember = page.getByLabel('Remember me');
+    is(await remember.getAttribute('type'), 'checkbox', 'the login form has a Remember me checkbox');
     await shot(page, 'login');
 
     await page.getByLabel('Username').fill(USER);
-    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+    await remember.check();
     await Promise.all([
         page.waitForURL((u) => u.pathname === '/dashboard'),
         page.getByRole('button', { name: 'Log in' }).click(),
@@ -115,14 +142,16 @@ async function run(context, page) {
     check(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(expires || '') && Date.parse(expires) > Date.now(),
           'the dashboard shows a session expiry in the future', `datetime: ${expires}`);
 
-    const sid = await sidCookie(context);
+    is((await flashes(page)).join('|'), 'Welcome back, alice', 'the dashboard welcomes alice back, once');
+
+    let sid = await sidCookie(context);
     check(sid !== undefined, 'logged in: the browser holds the sid cookie',
           `cookies: ${JSON.stringify(await context.cookies())}`);
     is(sid?.httpOnly, true, 'the sid cookie is HttpOnly');
     is(sid?.sameSite, 'Lax', 'the sid cookie is SameSite=Lax');
     is(sid?.path, '/', 'the sid cookie has Path=/');
-    check(sid !== undefined && sid.expires > Date.now() / 1000, 'the sid cookie persists (Expires in the future)',
-          `expires: ${sid?.expires}`);
+    check(sid !== undefined && sid.expires > Date.now() / 1000 + 29 * 86400,
+          'remembered: the sid cookie persists for 30 days', `expires: ${sid?.expires}`);
     is(await page.evaluate(() => document.cookie.includes('sid=')), false,
        'page scripts cannot read the sid cookie');
     await shot(page, 'dashboard');
@@ -134,6 +163,7 @@ async function run(context, page) {
     check(/User: alice\b/.test(facts) && /Role: admin\b/.test(facts), 'after a reload: still logged in as alice (admin)',
           `facts: ${facts}`);
     is((await sidCookie(context))?.value, sid?.value, 'the reload keeps the same session cookie');
+    is((await flashes(page)).length, 0, 'after a reload the welcome is gone');
 
     // --- the theme, through the preferences form on the dashboard
     const before = await page.locator('html').getAttribute('data-theme');
@@ -150,6 +180,7 @@ async function run(context, page) {
     await page.waitForLoadState('load');
     is(new URL(page.url()).pathname, '/dashboard', 'saving the preferences returns to the dashboard (303)');
     is(await page.locator('html').getAttribute('data-theme'), 'dark', 'the next page has data-theme="dark" on <html>');
+    is((await flashes(page)).join('|'), 'Preferences saved', 'and says Preferences saved');
     const bg = await page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor);
     check(/^rgb\((\d+), (\d+), (\d+)\)$/.test(bg) && bg.match(/\d+/g).every((c) => Number(c) < 64),
           'and is drawn dark', `page background: ${bg}`);
@@ -159,7 +190,55 @@ async function run(context, page) {
     is(await page.locator('html').getAttribute('data-theme'), 'dark', 'the dashboard is dark too');
     is(await page.locator('form[action="/prefs"] select[name="theme"]').inputValue(), 'dark',
        'the form shows dark as the current theme');
+    is((await flashes(page)).length, 0, 'once only');
     await shot(page, 'dashboard-dark');
+
+    // --- your devices: end another device's session, then all the others
+    let device = await otherDevice(PASSWORD);
+    await Promise.all([
+        page.waitForURL((u) => u.pathname === '/devices'),
+        page.locator('main').getByRole('link', { name: 'Your devices' }).click(),
+    ]);
+    is(await page.locator('table.devices tbody tr').count(), 2, 'the devices page lists this device and the other');
+    check(/OtherDevice\/1\.0/.test(await text(page, 'table.devices')), 'the other row names its browser');
+    await shot(page, 'devices');
+    await Promise.all([
+        page.waitForURL((u) => u.pathname === '/devices'),
+        page.locator('tbody tr:not([aria-current])').getByRole('button', { name: 'Log out' }).click(),
+    ]);
+    is(await page.locator('table.devices tbody tr').count(), 1, 'after its Log out, one row is left');
+    is(await isLoggedIn(device), false, 'the other device is logged out');
+    await device.dispose();
+    const devices = [await otherDevice(PASSWORD), await otherDevice(PASSWORD)];
+    await page.reload();
+    await Promise.all([
+        page.waitForURL((u) => u.pathname === '/devices'),
+        page.getByRole('button', { name: 'Log out all other devices' }).click(),
+    ]);
+    is(await page.locator('table.devices tbody tr').count(), 1, 'Log out all other devices leaves this one');
+    for (const d of devices) {
+        is(await isLoggedIn(d), false, 'an other device is logged out');
+        await d.dispose();
+    }
+
+    // --- the password
+    device = await otherDevice(PASSWORD);
+    resp = await page.goto(`${BASE_URL}/password`);
+    is(resp.status(), 200, 'GET /password: the form');
+    const newPassword = `${PASSWORD} and more`;
+    await page.getByLabel('Current password').fill(PASSWORD);
+    await page.getByLabel(/^New password/).fill(newPassword);
+    await Promise.all([
+        page.waitForURL((u) => u.pathname === '/dashboard'),
+        page.getByRole('button', { name: 'Change password' }).click(),
+    ]);
+    is((await flashes(page)).join('|'), 'Password changed', 'the dashboard says Password changed');
+    const renewed = await sidCookie(context);
+    check(renewed !== undefined && renewed.value !== sid?.value, 'the password change gives a new cookie');
+    check(/User: alice\b/.test(await text(page, '.facts')), 'and alice is still logged in');
+    is(await isLoggedIn(device), false, 'the password change logged the other device out');
+    await device.dispose();
+    sid = renewed;
 
     // --- logout: a confirm form, then the server forgets the session
     resp = await page.goto(`${BASE_URL}/logout`);

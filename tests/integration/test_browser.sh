@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The demo in a real browser: tests/browser/login.mjs drives headless
 # Chromium (Debian's, through playwright-core) against a private stack: log
-# in through the form, reload, switch to the dark theme, log out, with the
-# cookie checked in the browser's own jar. Screenshots of each page land in
+# in through the form with "Remember me", reload, switch to the dark theme,
+# log other devices out, change the password, log out, with the cookie
+# checked in the browser's own jar and the flash messages seen once. Screenshots of each page land in
 # build/screenshots/. Installs chromium, node and the npm lock when missing;
 # skips only when chromium cannot be installed.
 # shellcheck source=tests/integration/lib.sh disable=SC2119
@@ -11,7 +12,7 @@
 BROWSER_DIR=$T_ROOT/tests/browser
 CHROMIUM=/usr/bin/chromium
 SHOTS=${SCREENSHOT_DIR:-$T_ROOT/build/screenshots}
-PAGES=(login dashboard dashboard-dark after-logout)
+PAGES=(login dashboard dashboard-dark devices after-logout)
 
 if [ ! -x "$CHROMIUM" ]; then
     "$T_ROOT/scripts/deps" chromium > "$T_DIR/deps.log" 2>&1

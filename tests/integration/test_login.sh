@@ -56,7 +56,7 @@ like "$(set_cookie)" '; HttpOnly; SameSite=Lax$' "the login cookie is HttpOnly, 
 
 get_json a /session
 is "$(json .user.username)" alice "the new session is logged in"
-isnt "$(json .views)" 1 "regenerate drops the anonymous session's data"
+is "$(json .views)" 1 "login keeps the visitor's data (views)"
 unlike "$BODY" 'wonderland' "the stored session holds no password"
 get_json - /session -H "Cookie: sid=$pre_cookie"
 status_is 401 "the pre-login id no longer works (destroyed by regenerate)"

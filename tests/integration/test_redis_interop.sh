@@ -148,7 +148,7 @@ stack_port_open "$E_PORT" ||
 login_json a alice wonderland
 status_is 200 "login on fcgi-session"
 id=$(sid_of a)
-like "$(redis get "$PREFIX$id")" '^\{"_fcgi":\{"created":[0-9]+,"deadline":[0-9]+,"owner":"alice"\},"cookie":\{' \
+like "$(redis get "$PREFIX$id")" '^\{"_fcgi":\{"created":[0-9]+,"deadline":[0-9]+,"owner":"alice","handle":"[A-Za-z0-9_-]{22}","seen":[0-9]+,"addr":"127\.0\.0\.1","ua":"[^"]*"\},"cookie":\{' \
     "the session is plain JSON under PREFIX + ID, our record first"
 ttl=$(redis ttl "$PREFIX$id")
 check "its TTL is max_age ($ttl s)" test "$ttl" -gt 1790 -a "$ttl" -le 1800

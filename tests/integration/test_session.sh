@@ -43,7 +43,7 @@ login_json a alice wonderland
 get_json a /session
 is "$(json .authenticated)" true "logged in: authenticated true"
 is "$(json -c .user)" '{"username":"alice","role":"admin"}' "logged in: the user"
-is "$(json -c 'keys_unsorted')" '["cookie","authenticated","user"]' "logged in: cookie, authenticated, user and nothing else"
+is "$(json -c 'keys_unsorted')" '["cookie","views","authenticated","user"]' "logged in: the visitor's views kept, authenticated and user added, nothing else"
 
 # --- methods
 req a POST /session -H 'Content-Type: application/json' --data-binary '{}'

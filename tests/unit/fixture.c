@@ -108,6 +108,8 @@ make_env(struct fixture *f, const struct client *c)
         snprintf(env[n++], 1024, "HTTP_ORIGIN=%s", f->origin);
     if (f->body)
         snprintf(env[n++], 1024, "CONTENT_LENGTH=%zu", strlen(f->body));
+    if (f->user_agent)
+        snprintf(env[n++], 1024, "HTTP_USER_AGENT=%s", f->user_agent);
     for (unsigned i = 0; i < n; i++)
         f->envp[slot][i] = env[i];
     f->envp[slot][n] = NULL;

@@ -20,8 +20,9 @@ struct fixture {
     const char *content_type;
     const char *origin;
     const char *body;
-    char env[4][10][1024]; /* a few requests may be alive at once */
-    char *envp[4][11];
+    const char *user_agent;
+    char env[4][12][1024]; /* a few requests may be alive at once */
+    char *envp[4][13];
     unsigned next_env;
 };
 

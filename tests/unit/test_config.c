@@ -272,6 +272,37 @@ test_load_refuses_a_bad_boolean(void **state)
                       "2: rolling = \"2\": expected true or false (also yes/no, on/off, 1/0)");
 }
 
+/* "Remember me" and the per-user limit: defaults, values, and FILE:LINE
+ * errors. */
+static void
+test_load_remember_and_session_limit(void **state)
+{
+    struct fixture *f = *state;
+
+    assert_int_equal(load_with_secret(f, ""), SESS_OK);
+    assert_true(f->cfg.cookie_persist);
+    assert_int_equal(f->cfg.remember_max_age_s, 2592000);
+    assert_int_equal(f->cfg.remember_absolute_timeout_s, 7776000);
+    assert_int_equal(f->cfg.max_sessions_per_user, 0);
+    assert_int_equal(load_with_secret(f, "cookie_persist = no\nremember_max_age = 600\n"
+                                         "remember_absolute_timeout = 0\n"
+                                         "max_sessions_per_user = 3\n"),
+                     SESS_OK);
+    assert_false(f->cfg.cookie_persist);
+    assert_int_equal(f->cfg.remember_max_age_s, 600);
+    assert_int_equal(f->cfg.remember_absolute_timeout_s, 0);
+    assert_int_equal(f->cfg.max_sessions_per_user, 3);
+    assert_load_error(f, "secret_file = s\nremember_max_age = 0\n",
+                      "2: remember_max_age = \"0\": expected a whole number of seconds from 1 to "
+                      "31536000");
+    assert_load_error(f, "secret_file = s\nmax_sessions_per_user = -1\n",
+                      "2: max_sessions_per_user = \"-1\": expected a whole number from 0 (no "
+                      "limit) to 10000");
+    assert_load_error(f, "secret_file = s\ncookie_persist = maybe\n",
+                      "2: cookie_persist = \"maybe\": expected true or false (also yes/no, "
+                      "on/off, 1/0)");
+}
+
 static void
 test_load_enumerations(void **state)
 {
@@ -947,6 +978,7 @@ main(void)
         T(test_load_every_key),
         T(test_load_every_boolean_spelling),
         T(test_load_refuses_a_bad_boolean),
+        T(test_load_remember_and_session_limit),
         T(test_load_enumerations),
         T(test_load_refuses_bad_enumerations),
         T(test_load_priority_is_stored_as_set_cookie_spells_it),

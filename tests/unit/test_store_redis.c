@@ -502,6 +502,50 @@ test_open_refuses_a_wrong_password_and_a_missing_database(void **ctx)
  * The layout, as an Express app sees it
  * ------------------------------------------------------------------------ */
 
+/* A session's lifetime, handle and client travel in the value's "_fcgi"
+ * object, through the fast reader and through the parser alike (an
+ * escaped User-Agent takes the parser). */
+static void
+test_session_metadata_round_trips(void **ctx)
+{
+    static const char *const agents[] = {"Mozilla/5.0 (X11)", "quote \" and \\ back"};
+    struct fx *f = *ctx;
+    int64_t now = now_ms();
+
+    NEEDS_SERVER();
+    for (size_t i = 0; i < 2; i++) {
+        struct sess_record rec = record(now + 30 * MIN_MS, now + 600 * MIN_MS, "alice",
+                                        "{\"cookie\":{\"originalMaxAge\":2592000000},\"n\":1}");
+        redisReply *r;
+
+        rec.idle_ms = 2592000000LL;
+        rec.lifetime_ms = -1;
+        rec.is_remembered = true;
+        rec.has_handle = true;
+        memset(rec.handle, 0xA5, sizeof rec.handle);
+        rec.client_addr = sess_str_c("203.0.113.9");
+        rec.user_agent = sess_str_c(agents[i]);
+        rec.last_seen_ms = now - 5000;
+        (void)f->st->ops->destroy(f->st, SESS_STR_LIT(ID1));
+        assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID1), &rec), SESS_OK);
+        assert_int_equal(get(f, ID1), SESS_OK);
+        assert_int_equal(f->rec.idle_ms, 2592000000LL);
+        assert_int_equal(f->rec.lifetime_ms, -1);
+        assert_true(f->rec.is_remembered);
+        assert_true(f->rec.has_handle);
+        assert_memory_equal(f->rec.handle, rec.handle, sizeof rec.handle);
+        assert_str_view(f->rec.client_addr, "203.0.113.9");
+        assert_str_view(f->rec.user_agent, agents[i]);
+        assert_int_equal(f->rec.last_seen_ms, now - 5000);
+        assert_str_view(f->rec.owner, "alice");
+        assert_str_view(f->rec.data, "{\"cookie\":{\"originalMaxAge\":2592000000},\"n\":1}");
+        /* Express sees the lifetime where it looks: cookie.originalMaxAge. */
+        r = direct(f, "GET sess:" ID1);
+        assert_non_null(strstr(r->str, "\"originalMaxAge\":2592000000"));
+        freeReplyObject(r);
+    }
+}
+
 static void
 test_create_then_get_returns_the_record(void **ctx)
 {
@@ -1826,6 +1870,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_open_refuses_a_wrong_password_and_a_missing_database,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_then_get_returns_the_record, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_session_metadata_round_trips, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_value_is_plain_json_under_sess_key_with_ttl_from_expiry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ttl_stops_at_the_absolute_deadline, setup, teardown),

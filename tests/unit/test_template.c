@@ -998,7 +998,7 @@ test_open_refuses_bad_dirs(void **state)
 /* ------------------------------------------------------ the demo pages */
 
 static const char *const demo_pages[] = {
-    "index", "login", "profile", "dashboard", "logout", "prefs", "error",
+    "index", "login", "profile", "dashboard", "logout", "prefs", "error", "devices", "password",
 };
 
 static void
