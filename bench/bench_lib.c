@@ -151,7 +151,11 @@ main(int argc, char **argv)
     now = sess_now_ms(app);
 
     sess_id_new(id);
-    rec = (struct sess_record){now + 1800000, now + 43200000, now, SESS_STR_LIT("alice"), data};
+    rec = (struct sess_record){.expires_ms = now + 1800000,
+                               .deadline_ms = now + 43200000,
+                               .created_ms = now,
+                               .owner = SESS_STR_LIT("alice"),
+                               .data = data};
     if (st->ops->create(st, sess_str_c(id), &rec) != SESS_OK)
         return die("create", st->errmsg);
     if (sess_sign(&app->secrets, sess_str_c(id), value, sizeof value, &len) != SESS_OK)
