@@ -561,3 +561,32 @@ add_user() {
 # JavaScript's Date.prototype.toISOString(), as express-session stores
 # cookie.expires.
 ISO_RE='^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$'
+
+# ---------------------------------------------------------------- Redis
+
+# redis_start: a redis-server of the test's own on R_PORT (which the test
+# picks; R_PID is set here), its files in $T_DIR/redis, no snapshots of its
+# own (a test that restarts it saves one first, so the restart finds the
+# sessions again).
+redis_start() {
+    local i
+    mkdir -p "$T_DIR/redis"
+    redis-server --port "$R_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+        --dir "$T_DIR/redis" --daemonize no >> "$T_DIR/redis.log" 2>&1 &
+    R_PID=$!
+    # Ours must be the one answering: a server that lost the race for the
+    # port exits, and another test's Redis may be the one on it.
+    for ((i = 0; i < 100; i++)); do
+        stack_alive "$R_PID" || break
+        if [ "$(redis-cli -p "$R_PORT" ping 2> /dev/null)" = PONG ]; then
+            sleep 0.1
+            stack_alive "$R_PID" && return 0
+            break
+        fi
+        sleep 0.05
+    done
+    wait "$R_PID" 2> /dev/null
+    R_PID=
+    return 1
+}
+

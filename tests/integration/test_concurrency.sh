@@ -85,26 +85,6 @@ logout_test() {
     status_is 401 "$label: after a logout under a parallel /views load, the session stays destroyed"
 }
 
-redis_start() {
-    local i
-    mkdir -p "$T_DIR/redis"
-    redis-server --port "$R_PORT" --bind 127.0.0.1 --save '' --appendonly no \
-        --dir "$T_DIR/redis" --daemonize no >> "$T_DIR/redis.log" 2>&1 &
-    R_PID=$!
-    for ((i = 0; i < 100; i++)); do
-        stack_alive "$R_PID" || break
-        if [ "$(redis-cli -p "$R_PORT" ping 2> /dev/null)" = PONG ]; then
-            sleep 0.1
-            stack_alive "$R_PID" && return 0
-            break
-        fi
-        sleep 0.05
-    done
-    wait "$R_PID" 2> /dev/null
-    R_PID=
-    return 1
-}
-
 redis_stop() {
     [ -n "$R_PID" ] || return 0
     kill "$R_PID" 2> /dev/null

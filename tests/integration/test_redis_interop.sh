@@ -47,30 +47,6 @@ redis() {
     redis-cli -p "$R_PORT" "$@"
 }
 
-# Starts redis-server on R_PORT with its files in $T_DIR/redis: no
-# snapshots of its own; the test saves one before stopping it, so that a
-# restart finds the sessions again.
-redis_start() {
-    local i
-    mkdir -p "$T_DIR/redis"
-    redis-server --port "$R_PORT" --bind 127.0.0.1 --save '' --appendonly no \
-        --dir "$T_DIR/redis" --daemonize no >> "$T_DIR/redis.log" 2>&1 &
-    R_PID=$!
-    # Ours must be the one answering: a server that lost the race for the
-    # port exits, and another test's Redis may be the one on it.
-    for ((i = 0; i < 100; i++)); do
-        stack_alive "$R_PID" || break
-        if [ "$(redis ping 2> /dev/null)" = PONG ]; then
-            sleep 0.1
-            stack_alive "$R_PID" && return 0
-            break
-        fi
-        sleep 0.05
-    done
-    wait "$R_PID" 2> /dev/null
-    R_PID=
-    return 1
-}
 
 # on_express COMMAND...: runs a request helper of lib.sh against the peer.
 on_express() {
