@@ -38,6 +38,11 @@
 #                 when started as root (see stack_users)
 #   STACK_USER    the user Apache and nginx serve as when started as root
 #                 (default www-data)
+#   STACK_ROUTES_USER  when started as root, the user spawn-fcgi runs the
+#                 routes as (stack_system_user makes it when missing),
+#                 owning STACK_OWN, with the sockets its own and open to the
+#                 server's group (0660); empty (the default): the routes
+#                 run as the invoking user, root
 #
 # stack_start sets STACK_SERVER_PID (STACK_LIGHTTPD_PID too, the name older
 # callers use), STACK_URL and STACK_ERRLOG (the server's error log).
@@ -261,8 +266,33 @@ stack_as_exec_user() {
     if [ "$STACK_EXEC_USER" = "$(id -un)" ]; then
         "$@"
     else
-        setpriv --reuid="$STACK_EXEC_USER" --regid="$STACK_GROUP" --clear-groups -- "$@"
+        setpriv --reuid="$STACK_EXEC_USER" --regid="$STACK_EXEC_GROUP" --clear-groups -- "$@"
     fi
+}
+
+# stack_system_user NAME: a system user NAME with a group of its own, no
+# home and no login shell, made unless it exists (useradd is in every
+# Debian system; adduser is not). Another process may make it at the same
+# time: what counts is that it exists afterwards.
+stack_system_user() {
+    local name=$1 useradd i
+    id "$name" > /dev/null 2>&1 && return 0
+    useradd=$(stack_find_prog useradd) || {
+        stack_err "useradd is not installed: create the system user $name for the routes"
+        return 1
+    }
+    for ((i = 0; i < 25; i++)); do
+        if "$useradd" --system --user-group --no-create-home --home-dir /nonexistent \
+            --shell /usr/sbin/nologin --comment "fcgi-session routes" "$name" 2> /dev/null; then
+            stack_err "created the system user $name for the routes (userdel $name removes it)"
+            return 0
+        fi
+        id "$name" > /dev/null 2>&1 && return 0
+        # /etc/passwd locked by another useradd: try again.
+        sleep 0.2
+    done
+    stack_err "could not create the system user $name (useradd --system --user-group $name)"
+    return 1
 }
 
 # The directories the sanitizers write their reports to (log_path=DIR/x in
@@ -280,10 +310,18 @@ stack_sanitizer_dirs() {
 stack_grant() {
     local p dirs=()
     [ "$STACK_EXEC_USER" != "$(id -un)" ] || return 0
-    mapfile -t dirs < <(stack_sanitizer_dirs)
-    for p in "${STACK_OWN[@]}" "${dirs[@]}"; do
+    for p in "${STACK_OWN[@]}"; do
         [ -e "$p" ] || continue
-        chown -R "$STACK_EXEC_USER:$STACK_GROUP" "$p" || {
+        # Theirs alone: the web server's user gets the sockets only.
+        { chown -R "$STACK_EXEC_USER:$STACK_EXEC_GROUP" "$p" && chmod -R go-rwx "$p"; } || {
+            stack_err "cannot give $p to $STACK_EXEC_USER"
+            return 1
+        }
+    done
+    mapfile -t dirs < <(stack_sanitizer_dirs)
+    for p in "${dirs[@]}"; do
+        [ -e "$p" ] || continue
+        chown -R "$STACK_EXEC_USER:$STACK_EXEC_GROUP" "$p" || {
             stack_err "cannot give $p to $STACK_EXEC_USER"
             return 1
         }
@@ -456,9 +494,20 @@ stack_prepare() {
     fi
     stack_users || return 1
     STACK_EXEC_USER=$(id -un)
+    STACK_EXEC_GROUP=$(id -gn)
     case $STACK_SERVER in
-    apache-fcgid | apache-cgi) [ -n "$STACK_DROPS" ] && STACK_EXEC_USER=$STACK_USER ;;
+    apache-fcgid | apache-cgi)
+        if [ -n "$STACK_DROPS" ]; then
+            STACK_EXEC_USER=$STACK_USER
+            STACK_EXEC_GROUP=$STACK_GROUP
+        fi
+        ;;
     esac
+    if [ "$(id -u)" -eq 0 ] && [ "$STACK_FCGI" = spawn-fcgi ] && [ -n "${STACK_ROUTES_USER:-}" ]; then
+        stack_system_user "$STACK_ROUTES_USER" || return 1
+        STACK_EXEC_USER=$STACK_ROUTES_USER
+        STACK_EXEC_GROUP=$(id -gn "$STACK_ROUTES_USER") || return 1
+    fi
     stack_server_prog || return 1
     if [ "$STACK_FCGI" = spawn-fcgi ]; then
         STACK_SPAWN_FCGI=$(stack_find_prog spawn-fcgi) || {
@@ -530,6 +579,13 @@ stack_prepare() {
 # $STACK_RUN (its sockets, its empty document root): a 0700 directory above
 # it (a home, a mktemp -d) would turn every answer into a 403 or 502.
 stack_reachable() {
+    if [ "$STACK_EXEC_USER" != "$(id -un)" ] &&
+        ! stack_as_exec_user test -x "$STACK_BUILD/cgi-bin/index.fcgi" -a -r "$STACK_CONFIG" 2> /dev/null; then
+        stack_err "$STACK_EXEC_USER (the routes' user when started as root) cannot run" \
+            "$STACK_BUILD/cgi-bin/index.fcgi or read $STACK_CONFIG: give the directories above" \
+            "them o+x and the configuration o+r, or work elsewhere than in a private home"
+        return 1
+    fi
     [ -n "$STACK_DROPS" ] || return 0
     if ! setpriv --reuid="$STACK_USER" --regid="$STACK_GROUP" --clear-groups -- \
         test -x "$STACK_RUN/www" 2> /dev/null; then
@@ -567,18 +623,25 @@ stack_is_write_route() {
 }
 
 # Starts spawn-fcgi's processes for one route and records their pids. The
-# socket is the server's user's alone when that is another user.
+# socket is the server's user's alone when that is another user; with a
+# routes' user of their own (STACK_ROUTES_USER), the socket is theirs and
+# the server's group's (0660).
 stack_spawn() {
-    local route=$1 sock=$STACK_RUN/$1.sock pidfile=$STACK_RUN/$1.pid pid pids='' owner=()
+    local route=$1 sock=$STACK_RUN/$1.sock pidfile=$STACK_RUN/$1.pid pid pids='' owner=() mode=0600
     local procs=$STACK_PROCS
     stack_is_write_route "$route" && procs=$STACK_WRITE_PROCS
     rm -f "$sock" "$pidfile"
-    [ -n "${STACK_DROPS:-}" ] && owner=(-U "$STACK_USER" -G "$STACK_GROUP")
+    if [ -n "${STACK_EXEC_USER:-}" ] && [ "$STACK_EXEC_USER" != "$(id -un)" ]; then
+        owner=(-u "$STACK_EXEC_USER" -g "$STACK_EXEC_GROUP" -U "$STACK_EXEC_USER" -G "$STACK_GROUP")
+        mode=0660
+    elif [ -n "${STACK_DROPS:-}" ]; then
+        owner=(-U "$STACK_USER" -G "$STACK_GROUP")
+    fi
     if [ -n "${STACK_LOG:-}" ]; then
-        SESSION_CONFIG=$STACK_CONFIG "$STACK_SPAWN_FCGI" -s "$sock" "${owner[@]}" -M 0600 \
+        SESSION_CONFIG=$STACK_CONFIG "$STACK_SPAWN_FCGI" -s "$sock" "${owner[@]}" -M "$mode" \
             -F "$procs" -P "$pidfile" -- "$STACK_BUILD/cgi-bin/$route.fcgi" >> "$STACK_LOG" 2>&1
     else
-        SESSION_CONFIG=$STACK_CONFIG "$STACK_SPAWN_FCGI" -s "$sock" "${owner[@]}" -M 0600 \
+        SESSION_CONFIG=$STACK_CONFIG "$STACK_SPAWN_FCGI" -s "$sock" "${owner[@]}" -M "$mode" \
             -F "$procs" -P "$pidfile" -- "$STACK_BUILD/cgi-bin/$route.fcgi" > /dev/null
     fi || {
         stack_err "spawn-fcgi could not start $route.fcgi"

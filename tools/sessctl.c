@@ -851,7 +851,7 @@ cmd_check(const char *config_path, int argc, char **argv)
     printf("configuration %s: read as %s\n", cfg.path, c.user);
     if (is_root)
         say("running as root, who may open every file: run it as the routes' user "
-            "(runuser -u www-data -- sessctl check) to see what they can open");
+            "(runuser -u fcgi-session -- sessctl check) to see what they can open");
 
     /* A Redis password in a file every user can read is everyone's. */
     if (stat(cfg.path, &st) == 0 && (st.st_mode & S_IROTH) && strncmp(cfg.store, "lmdb:", 5) &&

@@ -3,14 +3,19 @@
 # configurations of Apache (a2enmod, sites-available, a2ensite), nginx
 # (snippets/, included in the default site) and lighttpd (conf-available,
 # enabled with its modules), each started as Debian starts it: as root,
-# serving as www-data, with the routes under spawn-fcgi as www-data where
-# the drop-in wants sockets. Only ports and file locations differ from the
+# serving as www-data, with the routes under spawn-fcgi or the init script
+# as fcgi-session where the drop-in wants sockets: the routes' own user,
+# made as the README makes it, owning the secret and the store, which
+# www-data then cannot read, with the sockets (0660) its only way in. Where
+# the server starts the routes itself (mod_fcgid, CGI, lighttpd's
+# bin-path), they run as www-data, which owns those files instead, as the
+# README says. Only ports and file locations differ from the
 # stock files. Each answers the routes, 404 elsewhere, a form login (its
 # Origin check sees the Host the browser sent) and the profile after it.
 # The commands are those that work without systemd as PID 1: spawn-fcgi
 # with pidfiles, stopped by them; init.d/fcgi-session start, status,
 # restart and stop; apache2ctl graceful, which starts a server that is not
-# running. Then the pre-flight check (sessctl check as www-data) and a
+# running. Then the pre-flight check (sessctl check as fcgi-session) and a
 # broken configuration, whose file:line message must reach the system log
 # from spawn-fcgi, the init script and lighttpd's bin-path.
 # Needs root and Debian's packages; skips otherwise.
@@ -44,11 +49,24 @@ leftovers() {
     done
 }
 
-# setup NAME: $D, a directory for one installation: the application's
-# configuration (paths as the README's, under $D), its secret and store
-# owned by www-data with alice's account, and $D/fcgi for the sockets.
+# The README's user for the routes: adduser where it is installed,
+# useradd otherwise (both leave an existing system user as it is).
+if command -v adduser > /dev/null; then
+    adduser --quiet --system --group --no-create-home --home /nonexistent fcgi-session > /dev/null 2>&1
+elif ! id fcgi-session > /dev/null 2>&1; then
+    useradd --system --user-group --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin fcgi-session
+fi
+id fcgi-session > /dev/null 2>&1 || skip_all "cannot create the system user fcgi-session"
+
+# setup NAME [OWNER]: $D, a directory for one installation: the
+# application's configuration (paths as the README's, under $D; root's,
+# group OWNER, 0640), its secret (0600) and store (0700) owned by OWNER
+# (fcgi-session, or www-data where the server starts the routes) with
+# alice's account, and $D/fcgi for the sockets (root's; www-data's when
+# lighttpd makes them).
 setup() {
-    D=$T_DIR/$1
+    D=$T_DIR/$1 OWNER=${2:-fcgi-session}
     mkdir -p "$D/fcgi" "$D/log" "$D/run" "$D/lock" "$D/www"
     chmod 711 "$T_DIR" "$D"
     t_config "$D/fcgi-session.conf" "secret_file=$D/secret" "store=lmdb:$D/sessions" \
@@ -56,7 +74,13 @@ setup() {
     stack_secret "$D/secret"
     printf 'wonderland\n' | "$T_BUILD/sessctl" -c "$D/fcgi-session.conf" useradd alice --role admin \
         > /dev/null || bail "sessctl useradd failed"
-    chown -R www-data:www-data "$D/secret" "$D/sessions" "$D/fcgi" "$D/www"
+    chown -R "$OWNER:$OWNER" "$D/secret" "$D/sessions"
+    chmod 600 "$D/secret"
+    chmod -R go-rwx "$D/sessions"
+    chgrp "$OWNER" "$D/fcgi-session.conf"
+    chmod 640 "$D/fcgi-session.conf"
+    chown www-data:www-data "$D/www"
+    [ "$OWNER" = www-data ] && chown www-data:www-data "$D/fcgi"
     PORT=$(stack_free_port)
     T_URL=http://127.0.0.1:$PORT T_ORIGIN=$T_URL
     SPAWNED=()
@@ -66,8 +90,8 @@ setup() {
 spawn_routes() {
     local r
     for r in "${ROUTES[@]}"; do
-        env SESSION_CONFIG="$D/fcgi-session.conf" spawn-fcgi -u www-data \
-            -s "$D/fcgi/$r.sock" -U www-data -G www-data -M 0600 -F 1 -P "$D/fcgi/$r.pid" \
+        env SESSION_CONFIG="$D/fcgi-session.conf" spawn-fcgi -u fcgi-session -g fcgi-session \
+            -s "$D/fcgi/$r.sock" -U fcgi-session -G www-data -M 0660 -F 1 -P "$D/fcgi/$r.pid" \
             -- "$T_BUILD/cgi-bin/$r.fcgi" > /dev/null || return 1
         SPAWNED+=("$(tr -d '\n' < "$D/fcgi/$r.pid")")
     done
@@ -129,6 +153,38 @@ wait_up() {
     return 1
 }
 
+# denied USER COMMAND...: true when COMMAND fails as USER.
+# shellcheck disable=SC2317 # called by check
+denied() {
+    ! runuser -u "$1" -- "${@:2}" > /dev/null 2>&1
+}
+
+# The users the route processes of this installation run as (each has
+# its configuration in its environment), sorted, on one line.
+route_users() {
+    local pid
+    leftovers "$D/" | awk '$2 ~ /\.fcgi$/ { print $1 }' | while read -r pid; do
+        ps -o user:32= -p "$pid"
+    done | sort -u | xargs
+}
+
+# The routes run as OWNER; with fcgi-session, www-data (the server) can
+# open the sockets and nothing else of theirs, and other users not even
+# those.
+user_checks() {
+    local name=$1
+    is "$(route_users)" "$OWNER" "$name: the routes run as $OWNER (ps -o user=)"
+    [ "$OWNER" = fcgi-session ] || return 0
+    check "$name: www-data cannot read the secret" denied www-data cat "$D/secret"
+    check "$name: www-data cannot open the store" denied www-data ls "$D/sessions"
+    check "$name: www-data cannot read the store's data" denied www-data cat "$D/sessions/data.mdb"
+    check "$name: www-data cannot read the configuration" denied www-data cat "$D/fcgi-session.conf"
+    is "$(stat -c '%U %G %a' "$D"/fcgi/*.sock | sort -u)" "fcgi-session www-data 660" \
+        "$name: the sockets are fcgi-session's and www-data's group's, 0660"
+    check "$name: www-data may open a socket" runuser -u www-data -- test -w "$D/fcgi/views.sock"
+    check "$name: another user may not" denied nobody test -w "$D/fcgi/views.sock"
+}
+
 # The checks, then: everything stopped, nothing left.
 serve_checks() {
     local name=$1
@@ -145,6 +201,13 @@ serve_checks() {
     status_is 303 "$name: a form login with this site's Origin: 303"
     get b /profile
     like "$(text)" 'Hello alice' "$name: then GET /profile: Hello alice"
+    get_json b /session
+    status_is 200 "$name: then GET /session: 200"
+    is "$(json .user.username)" alice "$name: then GET /session: alice's"
+    case $name in
+    *", cgi") ;; # no process lives past its request
+    *) user_checks "$name" ;;
+    esac
 }
 
 finish() {
@@ -213,33 +276,34 @@ wait_log() {
     return 1
 }
 
-# --- The pre-flight check: sessctl check, as www-data
+# --- The pre-flight check: sessctl check, as fcgi-session
 preflight() {
-    local name="sessctl check as www-data" out rc conf
+    local name="sessctl check as fcgi-session" out rc conf
     setup preflight
     conf=$D/fcgi-session.conf
-    chmod 0644 "$conf"
-    out=$(runuser -u www-data -- "$T_BUILD/sessctl" -c "$conf" check 2>&1)
+    out=$(runuser -u fcgi-session -- "$T_BUILD/sessctl" -c "$conf" check 2>&1)
     rc=$?
     is "$rc" 0 "$name: 0 on the README's setup"
-    like "$out" "ok: the routes can start with this configuration as www-data" "$name: says so"
+    like "$out" "ok: the routes can start with this configuration as fcgi-session" "$name: says so"
+    out=$(runuser -u www-data -- "$T_BUILD/sessctl" -c "$conf" check 2>&1)
+    isnt "$?" 0 "$name: as www-data, the web server's user, it fails: ${out:0:200}"
 
     chmod 0640 "$D/secret"
     chmod o+r "$D/secret"
-    out=$(runuser -u www-data -- "$T_BUILD/sessctl" -c "$conf" check 2>&1)
+    out=$(runuser -u fcgi-session -- "$T_BUILD/sessctl" -c "$conf" check 2>&1)
     is "$?" 77 "$name: 77 when other users can read the secret"
     like "$out" "secret_file $D/secret: other users may open it .*chmod o-rwx" "$name: names the secret and the fix"
     chmod 0600 "$D/secret"
 
     chown root "$D/sessions/lock.mdb"
-    out=$(runuser -u www-data -- "$T_BUILD/sessctl" -c "$conf" check 2>&1)
+    out=$(runuser -u fcgi-session -- "$T_BUILD/sessctl" -c "$conf" check 2>&1)
     is "$?" 77 "$name: 77 when a file of the store is root's"
-    like "$out" "store $D/sessions/lock.mdb: not readable and writable by www-data \\(owner root" \
+    like "$out" "store $D/sessions/lock.mdb: not readable and writable by fcgi-session \\(owner root" \
         "$name: names the file, the user and the owner"
-    chown www-data "$D/sessions/lock.mdb"
+    chown fcgi-session "$D/sessions/lock.mdb"
 
     printf 'max_agee = 60\n' >> "$conf"
-    out=$(runuser -u www-data -- "$T_BUILD/sessctl" -c "$conf" check 2>&1)
+    out=$(runuser -u fcgi-session -- "$T_BUILD/sessctl" -c "$conf" check 2>&1)
     is "$?" 78 "$name: 78 for an unknown key"
     like "$out" "$conf:$(wc -l < "$conf"): unknown key \"max_agee\"" "$name: the file:line message"
     finish "$name"
@@ -253,8 +317,8 @@ broken() {
     conf=$D/fcgi-session.conf
     printf 'max_agee = 60\n' >> "$conf"
     want="views\\[[0-9]+\\]: $conf:$(wc -l < "$conf"): unknown key \"max_agee\""
-    out=$(env SESSION_CONFIG="$conf" "${LOGGED[@]}" spawn-fcgi -u www-data \
-        -s "$D/fcgi/views.sock" -U www-data -G www-data -M 0600 -F 1 -P "$D/fcgi/views.pid" \
+    out=$(env SESSION_CONFIG="$conf" "${LOGGED[@]}" spawn-fcgi -u fcgi-session -g fcgi-session \
+        -s "$D/fcgi/views.sock" -U fcgi-session -G www-data -M 0660 -F 1 -P "$D/fcgi/views.pid" \
         -- "$T_BUILD/cgi-bin/views.fcgi" 2>&1)
     like "$out" "child exited with: 78" "$name, spawn-fcgi: the route exits with 78"
     wait_log "$want"
@@ -272,7 +336,12 @@ broken() {
 # --- Apache, three ways
 apache() {
     local mode=$1 name="Debian apache2, $1" conf pid
-    setup "apache-$mode"
+    # mod_fcgid and CGI run the routes as Apache's user.
+    if [ "$mode" = proxy-fcgi ]; then
+        setup "apache-$mode"
+    else
+        setup "apache-$mode" www-data
+    fi
     conf=$D/apache2
     copy_etc /etc/apache2 "$conf"
     sed -i -e "s|^export APACHE_PID_FILE=.*|export APACHE_PID_FILE=$D/run/apache2.pid|" \
@@ -369,7 +438,12 @@ nginx_debian() {
 # --- lighttpd: conf-available, enabled with the modules it needs
 lighttpd_debian() {
     local mode=$1 broken=${2:-} name="Debian lighttpd, $1" conf template mods m pid name_env want
-    setup "lighttpd-$mode${broken:+-broken}"
+    # lighttpd's bin-path and CGI run the routes as lighttpd's user.
+    if [ "$mode" = spawn-fcgi ]; then
+        setup "lighttpd-$mode${broken:+-broken}"
+    else
+        setup "lighttpd-$mode${broken:+-broken}" www-data
+    fi
     if [ -n "$broken" ]; then
         name="$name, a broken configuration"
         printf 'max_agee = 60\n' >> "$D/fcgi-session.conf"

@@ -6,6 +6,8 @@
 # listening. TLS=1 makes a self-signed certificate at the first run, reuses
 # it at the next, and serves https with Secure cookies. Each run has a
 # configuration and VAR of its own, so the repository's var/ is untouched.
+# Started as root, the routes run as fcgi-session, which alone may open the
+# secret and the store, and the server gets their sockets only.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -88,6 +90,45 @@ stop_run() {
     RUN_PID=
 }
 
+# denied USER COMMAND...: true when COMMAND fails as USER.
+# shellcheck disable=SC2317 # called by check
+denied() {
+    ! runuser -u "$1" -- "${@:2}" > /dev/null 2>&1
+}
+
+# The users the route processes of the run in $1 run as (each has its
+# configuration in its environment), sorted, on one line.
+route_users() {
+    local pid
+    leftovers "$1/" | awk '$2 ~ /\.fcgi$/ { print $1 }' | while read -r pid; do
+        ps -o user:32= -p "$pid"
+    done | sort -u | xargs
+}
+
+# check_users LABEL SERVER DIR [VAR=VALUE...]: started as root, the routes
+# run as fcgi-session under spawn-fcgi, which alone may open the secret and
+# the store; the servers that start them themselves run them as their own
+# user (mod_fcgid: www-data, lighttpd's bin-path: root). CGI processes come
+# and go: not checked.
+check_users() {
+    local label=$1 server=$2 dir=$3 want
+    shift 3
+    case $server in
+    lighttpd | apache | nginx) want='fcgi-session' ;;
+    apache-fcgid) want=www-data ;;
+    *) return 0 ;;
+    esac
+    [[ " $* " == *" FCGI=lighttpd "* ]] && want=root
+    is "$(route_users "$dir")" "$want" "$label: the routes run as $want (ps -o user=)"
+    [ "$want" = fcgi-session ] || return 0
+    is "$(stat -c '%U %a' "$dir/secret" "$dir/sessions" | xargs)" "fcgi-session 600 fcgi-session 700" \
+        "$label: the secret and the store are fcgi-session's, 0600 and 0700"
+    check "$label: www-data cannot read the secret" denied www-data cat "$dir/secret"
+    check "$label: www-data cannot open the store" denied www-data ls "$dir/sessions"
+    like "$(stat -c '%U %G %a' "$dir"/var/run/*.sock | sort -u)" "^fcgi-session (www-data|root) 660\$" \
+        "$label: the sockets are fcgi-session's and the server's group's, 0660"
+}
+
 # check_run LABEL SERVER SIGNAL [VAR=VALUE...]: one run of SERVER in the
 # directory $T_DIR/LABEL (kept for a next run of the same LABEL), with the
 # given environment; SIGNAL stops it.
@@ -118,6 +159,7 @@ check_run() {
     fi
     get "$label" /profile
     like "$(text)" 'Hello alice' "$label: GET /profile: Hello alice"
+    [ "$(id -u)" -eq 0 ] && check_users "$label" "$server" "$dir" "$@"
     stop_run "$signal"
     case $signal in
     INT) is "$RUN_STATUS" 130 "$label: Ctrl-C stops it (exit 130)" ;;
@@ -133,6 +175,8 @@ for server in "${servers[@]}"; do
     check_run "$server" "$server" TERM
 done
 check_run lighttpd-ctrl-c lighttpd INT
+# lighttpd's own process manager, which spawn-fcgi replaces by default as root.
+check_run lighttpd-bin-path lighttpd TERM FCGI=lighttpd
 check_run apache-ctrl-c apache INT
 
 # --- TLS=1: a certificate at the first run, the same one at the next

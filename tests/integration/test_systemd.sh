@@ -46,7 +46,11 @@ is "$rc" 0 "systemd-analyze security: exposure $score, at most 2.0"
 service=$(cat "$UNITS/fcgi-session@.service")
 socket=$(cat "$UNITS/fcgi-session@.socket")
 like "$socket" $'\nAccept=no' "the socket hands one listening socket to one service"
-like "$socket" $'\nSocketMode=0600' "only the web server's user may open the socket"
+like "$socket" $'\nSocketUser=fcgi-session\nSocketGroup=www-data\nSocketMode=0660' \
+    "the socket is the routes' user's and the web server's group's, no one else's"
+like "$service" $'\nUser=fcgi-session\nGroup=fcgi-session' \
+    "the routes run as a user of their own, not the web server's"
+unlike "$service" $'\nDynamicUser=' "a static user, which owns the secret and the store across restarts"
 like "$service" $'\nStandardInput=socket' "the listening socket is the service's fd 0"
 like "$service" $'\nStandardOutput=journal' "stdout is the journal, not the socket"
 like "$service" $'\nRestart=always' "the service starts again whenever it ends"
