@@ -604,6 +604,88 @@ set_redis_timeout(struct sess_config *cfg, const struct origin *o, const char *k
     return SESS_OK;
 }
 
+/* --- login security and the auth log: trusted_proxies, login_max_failures,
+ * login_window, log --- */
+
+#define DEFAULT_TRUSTED_PROXIES "127.0.0.0/8, ::1"
+#define LOGIN_FAILURES_MAX      1000000
+
+static enum sess_err
+set_trusted_proxies(struct sess_config *cfg, const struct origin *o, const char *key,
+                    const char *value)
+{
+    struct sess_net nets[SESS_TRUSTED_PROXIES_MAX];
+    struct sess_str bad;
+    char v[SHOWN_VALUE_MAX + 8], entry[SHOWN_VALUE_MAX + 8];
+    size_t count;
+    enum sess_err err = sess_net_list_parse(value, nets, SESS_TRUSTED_PROXIES_MAX, &count, &bad);
+
+    if (err == SESS_OK) {
+        memcpy(cfg->trusted_proxies, nets, count * sizeof nets[0]);
+        cfg->trusted_proxies_count = count;
+        return SESS_OK;
+    }
+    shown(v, value);
+    snprintf(entry, sizeof entry, "%.*s", (int)(bad.len < SHOWN_VALUE_MAX ? bad.len : SHOWN_VALUE_MAX), bad.ptr);
+    if (err == SESS_ETOOBIG)
+        sess_fmt(o->errmsg, o->errmsg_len, "%s: %s = \"%s\": more than %d entries", o->where, key, v,
+                 SESS_TRUSTED_PROXIES_MAX);
+    else
+        sess_fmt(o->errmsg, o->errmsg_len,
+                 "%s: %s = \"%s\": \"%s\" is not an address or network; expected a "
+                 "comma-separated list of IPv4/IPv6 addresses or CIDRs such as 127.0.0.0/8, ::1",
+                 o->where, key, v, entry);
+    return SESS_ECONFIG;
+}
+
+static enum sess_err
+set_login_max_failures(struct sess_config *cfg, const struct origin *o, const char *key,
+                       const char *value)
+{
+    uint64_t v;
+
+    if (!parse_whole(value, 1, LOGIN_FAILURES_MAX, &v))
+        return bad_value(o, key, value, "a whole number of failed logins from 1 to 1000000");
+    cfg->login_max_failures = (uint32_t)v;
+    return SESS_OK;
+}
+
+static enum sess_err
+set_login_window(struct sess_config *cfg, const struct origin *o, const char *key,
+                 const char *value)
+{
+    return set_seconds(&cfg->login_window_s, o, key, value, 1);
+}
+
+static enum sess_err
+set_log(struct sess_config *cfg, const struct origin *o, const char *key, const char *value)
+{
+    if (strcmp(value, "stderr") == 0 || strcmp(value, "syslog") == 0) {
+        free(cfg->log_path);
+        cfg->log_path = NULL;
+        cfg->log_to = value[1] == 't' ? SESS_LOG_STDERR : SESS_LOG_SYSLOG;
+        return SESS_OK;
+    }
+    if (value[0] == '\0')
+        return bad_value(o, key, value, "stderr, syslog or the path of a file");
+    cfg->log_to = SESS_LOG_FILE;
+    return replace_string(&cfg->log_path, resolve_path(o->base_dir, value));
+}
+
+static void
+login_defaults(struct sess_config *cfg)
+{
+    struct sess_str bad;
+    enum sess_err err =
+        sess_net_list_parse(DEFAULT_TRUSTED_PROXIES, cfg->trusted_proxies,
+                            SESS_TRUSTED_PROXIES_MAX, &cfg->trusted_proxies_count, &bad);
+
+    (void)err; /* a constant, checked by the tests */
+    cfg->login_max_failures = 5;
+    cfg->login_window_s = 300;
+    cfg->log_to = SESS_LOG_STDERR;
+}
+
 static const struct key_def keys[] = {
     {"name", set_name},
     {"secret_file", set_secret_file},
@@ -628,6 +710,10 @@ static const struct key_def keys[] = {
     {"lmdb_map_size", set_map_size},
     {"lmdb_sync", set_sync},
     {"redis_timeout_ms", set_redis_timeout},
+    {"trusted_proxies", set_trusted_proxies},
+    {"login_max_failures", set_login_max_failures},
+    {"login_window", set_login_window},
+    {"log", set_log},
 };
 
 #define KEY_COUNT (sizeof(keys) / sizeof(keys[0]))
@@ -728,7 +814,8 @@ unknown_key(const struct origin *o, const char *key)
                  "absolute_timeout, rolling, resave, save_uninitialized, touch_after, "
                  "cookie_secure, cookie_http_only, cookie_same_site, cookie_path, "
                  "cookie_domain, cookie_partitioned, cookie_priority, trust_proxy, encrypt, "
-                 "max_body, html_dir, lmdb_map_size, lmdb_sync, redis_timeout_ms)",
+                 "max_body, html_dir, lmdb_map_size, lmdb_sync, redis_timeout_ms, trusted_proxies, "
+                 "login_max_failures, login_window, log)",
                  o->where, k);
     return SESS_ECONFIG;
 }
@@ -773,6 +860,7 @@ sess_config_defaults(struct sess_config *cfg, const char *base_dir)
     cfg->lmdb_map_size_bytes = (size_t)1 << 30;
     cfg->lmdb_sync = SESS_SYNC_META;
     cfg->redis_timeout_ms = 1000;
+    login_defaults(cfg);
     err = SESS_OK;
 out:
     if (err != SESS_OK)
@@ -795,6 +883,7 @@ sess_config_free(struct sess_config *cfg)
     free(cfg->cookie_domain);
     free(cfg->cookie_priority);
     free(cfg->html_dir);
+    free(cfg->log_path);
     memset(cfg, 0, sizeof(*cfg));
 }
 
