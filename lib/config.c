@@ -626,10 +626,11 @@ set_trusted_proxies(struct sess_config *cfg, const struct origin *o, const char 
         return SESS_OK;
     }
     shown(v, value);
-    snprintf(entry, sizeof entry, "%.*s", (int)(bad.len < SHOWN_VALUE_MAX ? bad.len : SHOWN_VALUE_MAX), bad.ptr);
+    snprintf(entry, sizeof entry, "%.*s",
+             (int)(bad.len < SHOWN_VALUE_MAX ? bad.len : SHOWN_VALUE_MAX), bad.ptr);
     if (err == SESS_ETOOBIG)
-        sess_fmt(o->errmsg, o->errmsg_len, "%s: %s = \"%s\": more than %d entries", o->where, key, v,
-                 SESS_TRUSTED_PROXIES_MAX);
+        sess_fmt(o->errmsg, o->errmsg_len, "%s: %s = \"%s\": more than %d entries", o->where, key,
+                 v, SESS_TRUSTED_PROXIES_MAX);
     else
         sess_fmt(o->errmsg, o->errmsg_len,
                  "%s: %s = \"%s\": \"%s\" is not an address or network; expected a "
@@ -677,8 +678,8 @@ login_defaults(struct sess_config *cfg)
 {
     struct sess_str bad;
     enum sess_err err =
-        sess_net_list_parse(DEFAULT_TRUSTED_PROXIES, cfg->trusted_proxies,
-                            SESS_TRUSTED_PROXIES_MAX, &cfg->trusted_proxies_count, &bad);
+        sess_net_list_parse(DEFAULT_TRUSTED_PROXIES, cfg->trusted_proxies, SESS_TRUSTED_PROXIES_MAX,
+                            &cfg->trusted_proxies_count, &bad);
 
     (void)err; /* a constant, checked by the tests */
     cfg->login_max_failures = 5;

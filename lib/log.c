@@ -26,8 +26,8 @@ route_of(const struct sess_app *app)
 static enum sess_err
 open_file(struct sess_app *app, char *errmsg, size_t errmsg_len)
 {
-    app->log_fd = open(app->cfg.log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY,
-                       0640);
+    app->log_fd =
+        open(app->cfg.log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
     if (app->log_fd >= 0)
         return SESS_OK;
     sess_fmt(errmsg, errmsg_len, "%s: log = %s: cannot open it for appending: %s",
@@ -149,8 +149,7 @@ sess_log_auth_line(char *out, size_t out_cap, const char *route, const char *eve
 
     /* The address is ours (addr.c), but keep the line one line anyway. */
     n = 0;
-    put_escaped(shown_addr, sizeof shown_addr, &n, addr && *addr ? addr : "-",
-                SESS_ADDR_TEXT_MAX);
+    put_escaped(shown_addr, sizeof shown_addr, &n, addr && *addr ? addr : "-", SESS_ADDR_TEXT_MAX);
     sess_fmt(out, out_cap, "fcgi-session[%s]: %s for \"", route, event);
     n = strlen(out);
     put_escaped(out, out_cap, &n, username ? username : "", SESS_USERNAME_MAX);

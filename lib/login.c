@@ -128,8 +128,7 @@ attempt_succeeded(struct sess_request *req, struct attempt *a)
  * and its destroy_owner finds this session already stored, or it is gone,
  * and the session is destroyed here: in no order does it survive. */
 static enum sess_err
-start_session(struct sess_request *req, const char *username, size_t username_len,
-              const char *role)
+start_session(struct sess_request *req, const char *username, size_t username_len, const char *role)
 {
     struct sess_str name = {username, username_len};
     json_t *user;

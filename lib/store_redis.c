@@ -1872,7 +1872,7 @@ redis_user_put(struct sess_store *st, struct sess_str name, struct sess_str valu
 
 /* HSET only while the field still holds ARGV[2]: -1 gone, 0 changed. */
 #define USER_REPLACE_SCRIPT                                                                        \
-    "local v = redis.call('HGET', KEYS[1], ARGV[1]) "                                             \
+    "local v = redis.call('HGET', KEYS[1], ARGV[1]) "                                              \
     "if not v then return -1 end "                                                                 \
     "if v ~= ARGV[2] then return 0 end "                                                           \
     "redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) return 1"
@@ -2134,7 +2134,7 @@ redis_throttle_clear(struct sess_store *st, struct sess_str key)
 /* DECR keeps the key's TTL, so the window stays; a key that expired is
  * not made again (DECR alone would make one without a TTL). */
 #define THROTTLE_UNDO_SCRIPT                                                                       \
-    "local n = tonumber(redis.call('GET', KEYS[1])) "                                             \
+    "local n = tonumber(redis.call('GET', KEYS[1])) "                                              \
     "if n and n > 0 then return redis.call('DECR', KEYS[1]) end return 0"
 
 static enum sess_err

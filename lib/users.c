@@ -87,8 +87,7 @@ hash_password(struct sess_app *app, const char *password, size_t password_len,
  * is not an account (someone edited the database); store failures as the
  * store reports them. */
 static enum sess_err
-get_account(struct sess_app *app, struct sess_str name, struct account *acct,
-            struct sess_buf *raw)
+get_account(struct sess_app *app, struct sess_str name, struct account *acct, struct sess_buf *raw)
 {
     struct sess_store *st = app->store;
     struct sess_buf buf = {0};

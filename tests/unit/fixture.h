@@ -20,9 +20,9 @@ struct fixture {
     const char *content_type;
     const char *origin;
     const char *body;
-    const char *remote_addr;     /* REMOTE_ADDR; NULL: 127.0.0.1 */
-    const char *forwarded_for;   /* X-Forwarded-For, or NULL */
-    char env[4][12][1024]; /* a few requests may be alive at once */
+    const char *remote_addr;   /* REMOTE_ADDR; NULL: 127.0.0.1 */
+    const char *forwarded_for; /* X-Forwarded-For, or NULL */
+    char env[4][12][1024];     /* a few requests may be alive at once */
     char *envp[4][13];
     unsigned next_env;
 };

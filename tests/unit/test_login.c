@@ -56,16 +56,16 @@ test_proxy_list_parse_table(void **state)
         struct sess_net nets[SESS_TRUSTED_PROXIES_MAX];
         struct sess_str bad;
         size_t count = 99;
-        enum sess_err err = sess_net_list_parse(cases[i].list, nets, SESS_TRUSTED_PROXIES_MAX,
-                                                &count, &bad);
+        enum sess_err err =
+            sess_net_list_parse(cases[i].list, nets, SESS_TRUSTED_PROXIES_MAX, &count, &bad);
         if (err != cases[i].err)
             fail_msg("case %zu (%s): got %d, want %d", i, cases[i].list, err, cases[i].err);
         if (err == SESS_OK)
             assert_int_equal(count, cases[i].count);
         else if ((int)bad.len != (int)strlen(cases[i].bad) ||
                  strncmp(bad.ptr, cases[i].bad, bad.len) != 0)
-            fail_msg("case %zu (%s): names \"%.*s\", want \"%s\"", i, cases[i].list,
-                     (int)bad.len, bad.ptr, cases[i].bad);
+            fail_msg("case %zu (%s): names \"%.*s\", want \"%s\"", i, cases[i].list, (int)bad.len,
+                     bad.ptr, cases[i].bad);
     }
 }
 
@@ -263,8 +263,8 @@ test_config_errors_name_file_and_line(void **state)
 
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         assert_int_equal(load_text(f, cases[i].text, &cfg, msg, sizeof msg), SESS_ECONFIG);
-        if (!strstr(msg, "/login.conf:") || strcmp(strstr(msg, "/login.conf:") + 11,
-                                                   cases[i].tail) != 0)
+        if (!strstr(msg, "/login.conf:") ||
+            strcmp(strstr(msg, "/login.conf:") + 11, cases[i].tail) != 0)
             fail_msg("case %zu: %s", i, msg);
     }
 }
@@ -297,10 +297,12 @@ test_log_line_table(void **state)
         {SESS_AUTH_LOGIN_FAILED, "back\\slash\r\t\x7f\xc3\xa9", "203.0.113.9",
          "fcgi-session[login]: login failed for \"back\\\\slash\\x0d\\x09\\x7f\\xc3\\xa9\" from "
          "203.0.113.9"},
-        {SESS_AUTH_LOGIN_THROTTLED, "bob", "", "fcgi-session[login]: login throttled for \"bob\" "
-                                               "from -"},
-        {SESS_AUTH_LOGIN_THROTTLED, "bob", NULL, "fcgi-session[login]: login throttled for \"bob\" "
-                                                 "from -"},
+        {SESS_AUTH_LOGIN_THROTTLED, "bob", "",
+         "fcgi-session[login]: login throttled for \"bob\" "
+         "from -"},
+        {SESS_AUTH_LOGIN_THROTTLED, "bob", NULL,
+         "fcgi-session[login]: login throttled for \"bob\" "
+         "from -"},
     };
     (void)state;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -321,7 +323,8 @@ test_log_line_cuts_long_usernames(void **state)
     memset(name, 'u', sizeof name - 1);
     name[sizeof name - 1] = '\0';
     sess_log_auth_line(out, sizeof out, "login", SESS_AUTH_LOGIN_FAILED, name, "203.0.113.9");
-    snprintf(want, sizeof want, "fcgi-session[login]: login failed for \"%.*s...\" from 203.0.113.9",
+    snprintf(want, sizeof want,
+             "fcgi-session[login]: login failed for \"%.*s...\" from 203.0.113.9",
              SESS_USERNAME_MAX, name);
     assert_string_equal(out, want);
     /* Escapes count against the room, never past it. */
@@ -356,9 +359,9 @@ route_login(struct sess_request *req)
 {
     int64_t retry_after_s = -1;
     char retry[24];
-    enum sess_err err = sess_login(req, login_user, login_user ? strlen(login_user) : 0,
-                                   login_password, login_password ? strlen(login_password) : 0,
-                                   &retry_after_s);
+    enum sess_err err =
+        sess_login(req, login_user, login_user ? strlen(login_user) : 0, login_password,
+                   login_password ? strlen(login_password) : 0, &retry_after_s);
 
     if (err == SESS_OK) {
         sess_send_json(req, 200, sess_to_json(req));
@@ -593,8 +596,7 @@ test_retry_after_is_the_rest_of_the_window(void **state)
         struct sess_request req;
         int64_t retry_after_s = 0;
         fixture_begin(f, &c, &req);
-        assert_int_equal(sess_login(&req, "alice", 5, "wrong", 5, &retry_after_s),
-                         SESS_ETHROTTLED);
+        assert_int_equal(sess_login(&req, "alice", 5, "wrong", 5, &retry_after_s), SESS_ETHROTTLED);
         assert_int_equal(retry_after_s, 200);
         fixture_end(&req);
     }
@@ -743,12 +745,12 @@ test_rehash_upgrades_and_respects_a_new_password(void **state)
     assert_int_equal(login_as(f, "olduser", "old-password"), 200);
     assert_int_equal(st->ops->user_get(st, SESS_STR_LIT("olduser"), &buf), SESS_OK);
     assert_null(strstr(buf.ptr, hash));
-    assert_int_equal(st->ops->user_replace(st, SESS_STR_LIT("olduser"), sess_str_c(text),
-                                           SESS_STR_LIT("{}")),
-                     SESS_ECONFLICT);
-    assert_int_equal(st->ops->user_replace(st, SESS_STR_LIT("nobody"), sess_str_c(text),
-                                           SESS_STR_LIT("{}")),
-                     SESS_ENOTFOUND);
+    assert_int_equal(
+        st->ops->user_replace(st, SESS_STR_LIT("olduser"), sess_str_c(text), SESS_STR_LIT("{}")),
+        SESS_ECONFLICT);
+    assert_int_equal(
+        st->ops->user_replace(st, SESS_STR_LIT("nobody"), sess_str_c(text), SESS_STR_LIT("{}")),
+        SESS_ENOTFOUND);
     sess_buf_free(&buf);
 }
 

@@ -1207,9 +1207,9 @@ test_throttle_undo_takes_back_one_and_keeps_the_window(void **ctx)
     int64_t first;
 
     NEEDS_SERVER();
-    assert_int_equal(f->st->ops->throttle_undo(f->st, SESS_STR_LIT("addr:10.0.0.9"), now_ms(),
-                                               5 * MIN_MS),
-                     SESS_OK);
+    assert_int_equal(
+        f->st->ops->throttle_undo(f->st, SESS_STR_LIT("addr:10.0.0.9"), now_ms(), 5 * MIN_MS),
+        SESS_OK);
     assert_int_equal(f->st->ops->throttle_peek(f->st, SESS_STR_LIT("addr:10.0.0.9"), now_ms(),
                                                5 * MIN_MS, &count, &first),
                      SESS_OK);
@@ -1218,18 +1218,18 @@ test_throttle_undo_takes_back_one_and_keeps_the_window(void **ctx)
         assert_int_equal(f->st->ops->throttle_hit(f->st, SESS_STR_LIT("addr:10.0.0.9"), now_ms(),
                                                   5 * MIN_MS, &count, &first),
                          SESS_OK);
-    assert_int_equal(f->st->ops->throttle_undo(f->st, SESS_STR_LIT("addr:10.0.0.9"), now_ms(),
-                                               5 * MIN_MS),
-                     SESS_OK);
+    assert_int_equal(
+        f->st->ops->throttle_undo(f->st, SESS_STR_LIT("addr:10.0.0.9"), now_ms(), 5 * MIN_MS),
+        SESS_OK);
     assert_int_equal(f->st->ops->throttle_peek(f->st, SESS_STR_LIT("addr:10.0.0.9"), now_ms(),
                                                5 * MIN_MS, &count, &first),
                      SESS_OK);
     assert_int_equal(count, 1);
     assert_near(first, now_ms(), 100);
     for (int i = 0; i < 3; i++)
-        assert_int_equal(f->st->ops->throttle_undo(f->st, SESS_STR_LIT("addr:10.0.0.9"), now_ms(),
-                                                   5 * MIN_MS),
-                         SESS_OK);
+        assert_int_equal(
+            f->st->ops->throttle_undo(f->st, SESS_STR_LIT("addr:10.0.0.9"), now_ms(), 5 * MIN_MS),
+            SESS_OK);
     assert_int_equal(f->st->ops->throttle_hit(f->st, SESS_STR_LIT("addr:10.0.0.9"), now_ms(),
                                               5 * MIN_MS, &count, &first),
                      SESS_OK);
@@ -1244,18 +1244,18 @@ test_user_replace_only_over_the_value_read(void **ctx)
     struct sess_buf value = {0};
 
     NEEDS_SERVER();
-    assert_int_equal(f->st->ops->user_replace(f->st, SESS_STR_LIT("yann"), SESS_STR_LIT("{\"a\":1}"),
-                                              SESS_STR_LIT("{\"a\":2}")),
+    assert_int_equal(f->st->ops->user_replace(f->st, SESS_STR_LIT("yann"),
+                                              SESS_STR_LIT("{\"a\":1}"), SESS_STR_LIT("{\"a\":2}")),
                      SESS_ENOTFOUND);
     assert_int_equal(f->st->ops->user_get(f->st, SESS_STR_LIT("yann"), &value), SESS_ENOTFOUND);
-    assert_int_equal(f->st->ops->user_put(f->st, SESS_STR_LIT("yann"), SESS_STR_LIT("{\"a\":1}"),
-                                          true),
-                     SESS_OK);
-    assert_int_equal(f->st->ops->user_replace(f->st, SESS_STR_LIT("yann"), SESS_STR_LIT("{\"a\":0}"),
-                                              SESS_STR_LIT("{\"a\":2}")),
+    assert_int_equal(
+        f->st->ops->user_put(f->st, SESS_STR_LIT("yann"), SESS_STR_LIT("{\"a\":1}"), true),
+        SESS_OK);
+    assert_int_equal(f->st->ops->user_replace(f->st, SESS_STR_LIT("yann"),
+                                              SESS_STR_LIT("{\"a\":0}"), SESS_STR_LIT("{\"a\":2}")),
                      SESS_ECONFLICT);
-    assert_int_equal(f->st->ops->user_replace(f->st, SESS_STR_LIT("yann"), SESS_STR_LIT("{\"a\":1}"),
-                                              SESS_STR_LIT("{\"a\":2}")),
+    assert_int_equal(f->st->ops->user_replace(f->st, SESS_STR_LIT("yann"),
+                                              SESS_STR_LIT("{\"a\":1}"), SESS_STR_LIT("{\"a\":2}")),
                      SESS_OK);
     assert_int_equal(f->st->ops->user_get(f->st, SESS_STR_LIT("yann"), &value), SESS_OK);
     assert_string_equal(value.ptr, "{\"a\":2}");
