@@ -82,7 +82,10 @@ $(BUILD)/obj/%.o: %.c lib/sess.h $(wildcard lib/*.h) | $(DEPS_STAMP)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/obj/tests/unit/%.o: CFLAGS += -Itests/unit
-$(UNIT_SRC:tests/unit/%.c=$(BUILD)/obj/tests/unit/%.o) $(BUILD)/obj/tests/unit/fixture.o: | deps-check
+# The tests' own headers (fixture.h: struct client) are prerequisites too,
+# or a changed fixture links against objects built for the old one.
+$(UNIT_SRC:tests/unit/%.c=$(BUILD)/obj/tests/unit/%.o) $(BUILD)/obj/tests/unit/fixture.o: \
+    $(wildcard tests/unit/*.h) | deps-check
 
 $(BUILD)/libfcgi-session.a: $(LIB_OBJ)
 	@rm -f $@

@@ -11,6 +11,7 @@
 #include <sodium.h>
 
 #include "internal.h"
+#include "log.h"
 
 int64_t
 sess_clock_real_ms(void)
@@ -89,6 +90,7 @@ sess_app_open(struct sess_app **out, const char *config_path, char *errmsg, size
         return SESS_ENOMEM;
     }
     app->clock = sess_clock_real_ms;
+    app->log_fd = -1;
     err = load_config(&app->cfg, config_path, errmsg, errmsg_len);
     if (err != SESS_OK) {
         free(app);
@@ -126,6 +128,7 @@ sess_app_close(struct sess_app *app)
 {
     if (!app)
         return;
+    sess_log_close(app);
     sess_templates_close(app->templates);
     sess_store_close(app->store);
     sess_secrets_free(&app->secrets);

@@ -631,6 +631,89 @@ set_redis_min_replicas(struct sess_config *cfg, const struct origin *o, const ch
     return SESS_OK;
 }
 
+/* --- login security and the auth log: trusted_proxies, login_max_failures,
+ * login_window, log --- */
+
+#define DEFAULT_TRUSTED_PROXIES "127.0.0.0/8, ::1"
+#define LOGIN_FAILURES_MAX      1000000
+
+static enum sess_err
+set_trusted_proxies(struct sess_config *cfg, const struct origin *o, const char *key,
+                    const char *value)
+{
+    struct sess_net nets[SESS_TRUSTED_PROXIES_MAX];
+    struct sess_str bad;
+    char v[SHOWN_VALUE_MAX + 8], entry[SHOWN_VALUE_MAX + 8];
+    size_t count;
+    enum sess_err err = sess_net_list_parse(value, nets, SESS_TRUSTED_PROXIES_MAX, &count, &bad);
+
+    if (err == SESS_OK) {
+        memcpy(cfg->trusted_proxies, nets, count * sizeof nets[0]);
+        cfg->trusted_proxies_count = count;
+        return SESS_OK;
+    }
+    shown(v, value);
+    snprintf(entry, sizeof entry, "%.*s",
+             (int)(bad.len < SHOWN_VALUE_MAX ? bad.len : SHOWN_VALUE_MAX), bad.ptr);
+    if (err == SESS_ETOOBIG)
+        sess_fmt(o->errmsg, o->errmsg_len, "%s: %s = \"%s\": more than %d entries", o->where, key,
+                 v, SESS_TRUSTED_PROXIES_MAX);
+    else
+        sess_fmt(o->errmsg, o->errmsg_len,
+                 "%s: %s = \"%s\": \"%s\" is not an address or network; expected a "
+                 "comma-separated list of IPv4/IPv6 addresses or CIDRs such as 127.0.0.0/8, ::1",
+                 o->where, key, v, entry);
+    return SESS_ECONFIG;
+}
+
+static enum sess_err
+set_login_max_failures(struct sess_config *cfg, const struct origin *o, const char *key,
+                       const char *value)
+{
+    uint64_t v;
+
+    if (!parse_whole(value, 1, LOGIN_FAILURES_MAX, &v))
+        return bad_value(o, key, value, "a whole number of failed logins from 1 to 1000000");
+    cfg->login_max_failures = (uint32_t)v;
+    return SESS_OK;
+}
+
+static enum sess_err
+set_login_window(struct sess_config *cfg, const struct origin *o, const char *key,
+                 const char *value)
+{
+    return set_seconds(&cfg->login_window_s, o, key, value, 1);
+}
+
+static enum sess_err
+set_log(struct sess_config *cfg, const struct origin *o, const char *key, const char *value)
+{
+    if (strcmp(value, "stderr") == 0 || strcmp(value, "syslog") == 0) {
+        free(cfg->log_path);
+        cfg->log_path = NULL;
+        cfg->log_to = value[1] == 't' ? SESS_LOG_STDERR : SESS_LOG_SYSLOG;
+        return SESS_OK;
+    }
+    if (value[0] == '\0')
+        return bad_value(o, key, value, "stderr, syslog or the path of a file");
+    cfg->log_to = SESS_LOG_FILE;
+    return replace_string(&cfg->log_path, resolve_path(o->base_dir, value));
+}
+
+static void
+login_defaults(struct sess_config *cfg)
+{
+    struct sess_str bad;
+    enum sess_err err =
+        sess_net_list_parse(DEFAULT_TRUSTED_PROXIES, cfg->trusted_proxies, SESS_TRUSTED_PROXIES_MAX,
+                            &cfg->trusted_proxies_count, &bad);
+
+    (void)err; /* a constant, checked by the tests */
+    cfg->login_max_failures = 5;
+    cfg->login_window_s = 300;
+    cfg->log_to = SESS_LOG_STDERR;
+}
+
 static const struct key_def keys[] = {
     {"name", set_name},
     {"secret_file", set_secret_file},
@@ -661,6 +744,10 @@ static const struct key_def keys[] = {
     {"remember_max_age", set_remember_max_age},
     {"remember_absolute_timeout", set_remember_absolute_timeout},
     {"max_sessions_per_user", set_max_sessions_per_user},
+    {"trusted_proxies", set_trusted_proxies},
+    {"login_max_failures", set_login_max_failures},
+    {"login_window", set_login_window},
+    {"log", set_log},
 };
 
 #define KEY_COUNT (sizeof(keys) / sizeof(keys[0]))
@@ -763,7 +850,8 @@ unknown_key(const struct origin *o, const char *key)
                  "cookie_domain, cookie_partitioned, cookie_priority, trust_proxy, encrypt, "
                  "max_body, html_dir, lmdb_map_size, lmdb_sync, redis_timeout_ms, "
                  "redis_prefix, redis_min_replicas, cookie_persist, remember_max_age, "
-                 "remember_absolute_timeout, max_sessions_per_user)",
+                 "remember_absolute_timeout, max_sessions_per_user, trusted_proxies, "
+                 "login_max_failures, login_window, log)",
                  o->where, k);
     return SESS_ECONFIG;
 }
@@ -812,6 +900,7 @@ sess_config_defaults(struct sess_config *cfg, const char *base_dir)
     cfg->cookie_persist = true;
     cfg->remember_max_age_s = 2592000;
     cfg->remember_absolute_timeout_s = 7776000;
+    login_defaults(cfg);
     err = SESS_OK;
 out:
     if (err != SESS_OK)
@@ -835,6 +924,7 @@ sess_config_free(struct sess_config *cfg)
     free(cfg->cookie_priority);
     free(cfg->html_dir);
     free(cfg->redis_prefix);
+    free(cfg->log_path);
     memset(cfg, 0, sizeof(*cfg));
 }
 

@@ -17,11 +17,12 @@
 #define SESS_CLIENT_ADDR_MAX 63
 #define SESS_USER_AGENT_MAX  256
 
-/* Login failures allowed per username or client address in the window. */
-#define SESS_THROTTLE_MAX       5
-#define SESS_THROTTLE_WINDOW_MS ((int64_t)5 * 60 * 1000)
+/* An address as text: INET6_ADDRSTRLEN. */
+#define SESS_ADDR_TEXT_MAX 46
 /* How long a form's CSRF token stays valid. */
 #define SESS_CSRF_TTL_MS ((int64_t)2 * 3600 * 1000)
+/* Room for the pre-session cookie's name, the session cookie's + ".csrf". */
+#define SESS_PRE_CSRF_NAME_MAX 256
 /* gc: at most this many records per batch on the request path. */
 #define SESS_GC_BATCH 256
 /* gc by sessctl (sess_gc): records per batch, one transaction each. An
@@ -67,6 +68,11 @@ struct sess_app {
      * cost the same work as known ones; made on first use ("" until then).
      * 128 = crypto_pwhash_STRBYTES. */
     char dummy_hash[128];
+    /* log.c: the route named in every line (NULL: the program's name), and
+     * the destination once open (-1: not a file, or not yet). */
+    const char *route_name;
+    int log_fd;
+    bool is_syslog_open;
 };
 
 /* One request, from accept to the end of its response. Lives in the
@@ -123,9 +129,20 @@ struct sess_request {
     /* sess_renew: the stored record the new id replaces, destroyed once
      * the new one is written; "" when none. */
     char renewed_from[SESS_ID_MAX_LEN + 1];
-    char client_addr[SESS_CLIENT_ADDR_MAX + 1]; /* as recorded on the next write */
+    char seen_addr[SESS_CLIENT_ADDR_MAX + 1]; /* the client address, as recorded on a write */
     char user_agent[SESS_USER_AGENT_MAX + 1];
     char csrf[64];
+    /* csrf.c: the pre-session cookie, "TIME.RANDOM" ("" when none), what
+     * tokens are bound to ("pre|" and it), and whether it was read from the
+     * request, made by this request, and sent in this run's headers. */
+    char pre_csrf[16 + SESS_ID_LEN + 1];
+    char pre_bind[4 + 16 + SESS_ID_LEN + 1];
+    int64_t pre_csrf_made_ms;
+    bool is_pre_csrf_read;
+    bool is_pre_csrf_new;
+    bool is_pre_csrf_sent;
+    char client_addr[SESS_ADDR_TEXT_MAX]; /* sess_client_addr, once worked out */
+    bool has_client_addr;
 
     /* response */
     int status;
@@ -157,8 +174,30 @@ enum sess_err sess_templates_render_lazy(struct sess_templates *tpl, const char 
                                          char **out, size_t *out_len, size_t *out_cap, char *errmsg,
                                          size_t errmsg_len);
 
-/* Checks a form's CSRF token against the session the request loaded. */
+/* Checks a form's CSRF token against the session the request loaded, or
+ * (also) the browser's pre-session cookie. */
 bool sess_csrf_is_valid(struct sess_request *req, const char *token, size_t len);
+
+/* Whether the account `name` exists (users.c). False with *err set when
+ * the store failed; with SESS_OK when it is absent. */
+bool sess_user_exists(struct sess_app *app, struct sess_str name, enum sess_err *err);
+
+/* Addresses (addr.c). Parses an IPv4 or IPv6 address into 16 bytes, IPv4
+ * as IPv4-mapped IPv6. */
+bool sess_addr_parse(struct sess_str s, unsigned char out[16]);
+/* The canonical text of an address (IPv4-mapped ones as IPv4). */
+void sess_addr_format(const unsigned char a[16], char out[SESS_ADDR_TEXT_MAX]);
+/* Parses trusted_proxies: comma-separated addresses or CIDRs, spaces
+ * around each allowed; "" is an empty list. SESS_EBADINPUT for an entry
+ * that is neither (an empty one too), SESS_ETOOBIG past `cap`; `*bad`
+ * then borrows the entry from `text`. */
+enum sess_err sess_net_list_parse(const char *text, struct sess_net *nets, size_t cap,
+                                  size_t *count, struct sess_str *bad) SESS_MUST_CHECK;
+bool sess_net_list_has(const struct sess_net *nets, size_t count, const unsigned char a[16]);
+/* sess_client_addr's choice, from the parameters alone. */
+void sess_client_addr_pick(const char *remote, const char *forwarded, bool trust_proxy,
+                           const struct sess_net *trusted, size_t trusted_count,
+                           char out[SESS_ADDR_TEXT_MAX]);
 
 /* Session life of a request (session.c). */
 void sess_session_begin(struct sess_request *req);

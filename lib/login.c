@@ -1,12 +1,14 @@
 /* POST /login in one call: per-username and per-address throttling counted
- * in the store (so every process sees it), argon2id verification with equal
- * work for unknown users, then a fresh id for the new privilege (renew,
- * keeping the visitor's data) and the user's session limit. The password
- * never reaches the session. */
+ * in the store (so every process sees it) before the password is checked,
+ * argon2id verification with equal work for unknown users, then a fresh id
+ * for the new privilege (renew, keeping the visitor's data, unless it was
+ * another user's), the user's session limit, and the auth log's line. The
+ * password never reaches the session. */
 #include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
+#include "log.h"
 
 /* Throttle keys: "user:NAME" and "addr:ADDRESS" (the store hashes them). */
 static struct sess_str
@@ -20,18 +22,24 @@ throttle_key(char *buf, size_t cap, const char *kind, const char *value, size_t 
     return (struct sess_str){buf, klen + len};
 }
 
-/* Seconds until the window of a key that reached the limit ends; 0 if it
- * has not. */
+/* ------------------------------------------------------------------------
+ * Throttling: an attempt is reserved before the password is checked
+ * ------------------------------------------------------------------------ */
+
+/* Counting only failures, after the check, let every attempt that started
+ * before the fifth failure ended through: 20 parallel guesses were 20
+ * argon2id checks. So each attempt takes its place in the count first, in
+ * one store write; the ones past login_max_failures are refused unchecked,
+ * and a good login gives its place back. */
+struct attempt {
+    struct sess_str addr_key, user_key;
+    bool has_addr, has_user; /* places taken, to give back */
+};
+
 static int64_t
-locked_for_s(struct sess_store *st, struct sess_str key, int64_t now_ms)
+window_ms(const struct sess_app *app)
 {
-    uint32_t count = 0;
-    int64_t first_ms = 0;
-    if (st->ops->throttle_peek(st, key, now_ms, SESS_THROTTLE_WINDOW_MS, &count, &first_ms) !=
-            SESS_OK ||
-        count < SESS_THROTTLE_MAX)
-        return 0;
-    return (first_ms + SESS_THROTTLE_WINDOW_MS - now_ms + 999) / 1000;
+    return app->cfg.login_window_s * 1000;
 }
 
 /* Whether the session is, or was, logged in as another user. */
@@ -46,53 +54,98 @@ is_someone_elses(const struct sess_request *req, const char *username, size_t us
                         (struct sess_str){username, username_len});
 }
 
-enum sess_err
-sess_login(struct sess_request *req, const char *username, size_t username_len,
-           const char *password, size_t password_len, int64_t *retry_after_s)
+/* Takes a place under `key`. SESS_ETHROTTLED (with *retry_after_s) when the
+ * window already holds login_max_failures. */
+static enum sess_err
+take_place(struct sess_request *req, struct sess_str key, int64_t *retry_after_s)
 {
     struct sess_app *app = req->app;
     struct sess_store *st = app->store;
-    const char *addr = sess_param(req, "REMOTE_ADDR");
-    char user_buf[SESS_USERNAME_MAX + 8], addr_buf[80], role[33];
-    struct sess_str user_key, addr_key;
-    int64_t wait_s;
     uint32_t count;
     int64_t first_ms;
-    bool is_shaped;
     enum sess_err err;
-    json_t *user;
 
-    *retry_after_s = 0;
-    is_shaped = username && password && username_len > 0 && username_len <= SESS_USERNAME_MAX &&
-                password_len <= SESS_PASSWORD_MAX;
-    addr_key = throttle_key(addr_buf, sizeof addr_buf, "addr:", addr ? addr : "", addr ? strlen(addr) : 0);
-    user_key = throttle_key(user_buf, sizeof user_buf, "user:", is_shaped ? username : "",
-                            is_shaped ? username_len : 0);
-
-    wait_s = locked_for_s(st, addr_key, req->now_ms);
-    if (is_shaped) {
-        int64_t w = locked_for_s(st, user_key, req->now_ms);
-        wait_s = w > wait_s ? w : wait_s;
-    }
-    if (wait_s > 0) {
-        *retry_after_s = wait_s;
-        return SESS_ETHROTTLED;
-    }
-
-    err = is_shaped ? sess_user_verify(app, username, username_len, password, password_len, role)
-                    : SESS_EFORBIDDEN;
-    if (err == SESS_EFORBIDDEN) {
-        /* Count the failure; a store error here must not hide the 403. */
-        (void)st->ops->throttle_hit(st, addr_key, req->now_ms, SESS_THROTTLE_WINDOW_MS, &count,
-                                    &first_ms);
-        if (is_shaped)
-            (void)st->ops->throttle_hit(st, user_key, req->now_ms, SESS_THROTTLE_WINDOW_MS,
-                                        &count, &first_ms);
-        return SESS_EFORBIDDEN;
-    }
+    err = st->ops->throttle_hit(st, key, req->now_ms, window_ms(app), &count, &first_ms);
     if (err != SESS_OK)
-        return err;
-    (void)st->ops->throttle_clear(st, user_key);
+        return sess_app_fail(app, err, "%s", st->errmsg);
+    if (count <= app->cfg.login_max_failures)
+        return SESS_OK;
+    *retry_after_s = (first_ms + window_ms(app) - req->now_ms + 999) / 1000;
+    if (*retry_after_s < 1)
+        *retry_after_s = 1;
+    return SESS_ETHROTTLED;
+}
+
+static void
+give_back(struct sess_request *req, struct sess_str key)
+{
+    struct sess_store *st = req->app->store;
+
+    (void)st->ops->throttle_undo(st, key, req->now_ms, window_ms(req->app));
+}
+
+/* The address first: an address that is locked out adds nothing to the
+ * count of the names it tries. A name that is locked out gives the
+ * address its place back, so that its owner's tries from the office do
+ * not lock the whole office out too. */
+static enum sess_err
+attempt_begin(struct sess_request *req, struct attempt *a, int64_t *retry_after_s)
+{
+    enum sess_err err = take_place(req, a->addr_key, retry_after_s);
+
+    a->has_addr = err == SESS_OK || err == SESS_ETHROTTLED;
+    if (err == SESS_OK && a->user_key.len > 0) {
+        err = take_place(req, a->user_key, retry_after_s);
+        a->has_user = err == SESS_OK || err == SESS_ETHROTTLED;
+        if (err != SESS_OK) {
+            give_back(req, a->addr_key);
+            a->has_addr = false;
+        }
+    }
+    return err;
+}
+
+/* After a check that decided nothing (the store failed): no one's count
+ * should carry it. */
+static void
+attempt_void(struct sess_request *req, struct attempt *a)
+{
+    if (a->has_addr)
+        give_back(req, a->addr_key);
+    if (a->has_user)
+        give_back(req, a->user_key);
+}
+
+/* A good login clears its username's count, but only gives back its own
+ * place in the address's: clearing that would let one valid account wipe
+ * the failures its address ran up against every other name. */
+static void
+attempt_succeeded(struct sess_request *req, struct attempt *a)
+{
+    struct sess_store *st = req->app->store;
+
+    if (a->has_addr)
+        give_back(req, a->addr_key);
+    if (a->user_key.len > 0)
+        (void)st->ops->throttle_clear(st, a->user_key);
+}
+
+/* ------------------------------------------------------------------------
+ * The session of a good login
+ * ------------------------------------------------------------------------ */
+
+/* Stores the logged-in session now, then looks at the account once more: a
+ * userdel (or revocation) that ran while this login was checking the
+ * password ended the user's sessions before this one existed. Either the
+ * account is still there when looked at, and then the userdel comes later
+ * and its destroy_owner finds this session already stored, or it is gone,
+ * and the session is destroyed here: in no order does it survive. */
+static enum sess_err
+start_session(struct sess_request *req, const char *username, size_t username_len, const char *role)
+{
+    struct sess_str name = {username, username_len};
+    json_t *user;
+    enum sess_err err, check;
 
     /* "Login keeps what the visitor had" (CONTRACT.md) under a new id,
      * unless the session is someone else's: nothing of theirs carries. */
@@ -107,5 +160,57 @@ sess_login(struct sess_request *req, const char *username, size_t username_len,
         err = sess_set(req, "user", user);
     else
         json_decref(user);
-    return err;
+    if (err == SESS_OK)
+        err = sess_save(req);
+    if (err != SESS_OK)
+        return err;
+    if (sess_user_exists(req->app, name, &check))
+        return SESS_OK;
+    err = sess_destroy(req);
+    if (err != SESS_OK)
+        return err;
+    return check != SESS_OK ? check : SESS_EFORBIDDEN;
+}
+
+enum sess_err
+sess_login(struct sess_request *req, const char *username, size_t username_len,
+           const char *password, size_t password_len, int64_t *retry_after_s)
+{
+    struct sess_app *app = req->app;
+    const char *addr = sess_client_addr(req);
+    char user_buf[SESS_USERNAME_MAX + 8], addr_buf[SESS_ADDR_TEXT_MAX + 8], role[33];
+    struct attempt a = {0};
+    bool is_shaped;
+    enum sess_err err;
+
+    *retry_after_s = 0;
+    is_shaped = username && password && username_len > 0 && username_len <= SESS_USERNAME_MAX &&
+                password_len <= SESS_PASSWORD_MAX;
+    a.addr_key = throttle_key(addr_buf, sizeof addr_buf, "addr:", addr, strlen(addr));
+    if (is_shaped)
+        a.user_key = throttle_key(user_buf, sizeof user_buf, "user:", username, username_len);
+
+    err = attempt_begin(req, &a, retry_after_s);
+    if (err == SESS_ETHROTTLED) {
+        sess_log_auth(req, SESS_AUTH_LOGIN_THROTTLED, username);
+        return err;
+    }
+    if (err != SESS_OK)
+        return err; /* no count can be kept: refuse rather than check unthrottled */
+
+    err = is_shaped ? sess_user_verify(app, username, username_len, password, password_len, role)
+                    : SESS_EFORBIDDEN;
+    if (err == SESS_OK)
+        err = start_session(req, username, username_len, role);
+    if (err == SESS_EFORBIDDEN) {
+        sess_log_auth(req, SESS_AUTH_LOGIN_FAILED, username);
+        return err; /* the places taken stay: this was a failure */
+    }
+    if (err != SESS_OK) {
+        attempt_void(req, &a);
+        return err;
+    }
+    attempt_succeeded(req, &a);
+    sess_log_auth(req, SESS_AUTH_LOGIN_OK, username);
+    return SESS_OK;
 }

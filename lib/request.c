@@ -16,6 +16,7 @@
 #include <sodium.h>
 
 #include "internal.h"
+#include "log.h"
 
 extern char **environ;
 
@@ -139,6 +140,10 @@ sess_request_reset(struct sess_request *req)
     req->body = req->query = NULL;
     req->is_answered = false;
     req->is_input_drained = false;
+    req->has_client_addr = false;
+    req->is_pre_csrf_read = false;
+    req->is_pre_csrf_new = false;
+    req->is_pre_csrf_sent = false;
     req->status = 0;
     req->headers.len = 0;
     req->out.len = 0;
@@ -150,6 +155,7 @@ forget_answer(struct sess_request *req)
 {
     req->is_answered = false;
     req->is_conflict = false;
+    req->is_pre_csrf_sent = false; /* its Set-Cookie went with the headers */
     req->status = 0;
     req->headers.len = 0;
     req->out.len = 0;
@@ -177,10 +183,10 @@ sess_request_handle(struct sess_request *req, sess_route_fn route)
         sess_session_end(req);
         forget_answer(req);
         if (run == SESS_RERUN_MAX) {
-            fprintf(stderr,
-                    "fcgi-session: a request conflicted with others of its session %d times "
-                    "in a row; answered 503\n",
-                    run);
+            sess_log_error(req->app,
+                           "a request conflicted with others of its session %d times in a "
+                           "row; answered 503",
+                           run);
             if (sess_header(req, "Retry-After", "1") == SESS_OK)
                 sess_fail(req, 503, "The session is busy; try again shortly");
             break;
@@ -306,6 +312,11 @@ sess_run(const char *route_name, sess_route_fn route)
     if (err != SESS_OK) {
         report_startup_error(route_name, errmsg);
         return err == SESS_ECONFIG ? SESS_EXIT_CONFIG : SESS_EXIT_SOFTWARE;
+    }
+    if (sess_log_open(app, route_name, errmsg, sizeof errmsg) != SESS_OK) {
+        report_startup_error(route_name, errmsg);
+        sess_app_close(app);
+        return SESS_EXIT_CONFIG;
     }
     memset(&req, 0, sizeof req);
     req.app = app;

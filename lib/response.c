@@ -9,6 +9,7 @@
 #include <fcgiapp.h>
 
 #include "internal.h"
+#include "log.h"
 
 static const char *
 status_text(int status)
@@ -179,8 +180,8 @@ commit_or_503(struct sess_request *req)
         req->is_answered = true;
         return false;
     }
-    fprintf(stderr, "fcgi-session: saving the session failed: %s: %s\n", sess_strerror(err),
-            req->app->store->errmsg);
+    sess_log_error(req->app, "saving the session failed: %s: %s", sess_strerror(err),
+                   req->app->store->errmsg);
     req->headers.len = 0;
     sess_fail(req, 503, "Session store unavailable; try again shortly");
     return false;
@@ -281,7 +282,7 @@ send_page_now(struct sess_request *req, int status, const char *page, json_t *va
                                      &req->out.len, &req->out.cap, errmsg, sizeof errmsg);
     if (err != SESS_OK) {
         /* A broken page edit must not take the site down silently. */
-        fprintf(stderr, "fcgi-session: %s\n", errmsg);
+        sess_log_error(req->app, "%s", errmsg);
         req->out.len = 0;
         if (sess_buf_append(&req->out, "Page template error; see the server log.\n", 41) !=
             SESS_OK)
@@ -359,8 +360,7 @@ sess_redirect(struct sess_request *req, const char *location)
     /* Only paths of this site: an open redirect would be a gift. The
      * target is not logged: it may be what an attacker chose. */
     if (!sess_redirect_is_local(location) || sess_header(req, "Location", location) != SESS_OK) {
-        fprintf(stderr, "fcgi-session: sess_redirect refused a target that is not a path of "
-                        "this site\n");
+        sess_log_error(req->app, "sess_redirect refused a target that is not a path of this site");
         sess_fail(req, 500, "Bad redirect");
         return;
     }

@@ -119,6 +119,21 @@ enum sess_sync {
     SESS_SYNC_NONE, /* MDB_NOSYNC: leave it to the kernel */
 };
 
+enum sess_log_to {
+    SESS_LOG_STDERR, /* the web server's error log */
+    SESS_LOG_SYSLOG, /* facility auth, tagged with the route's name */
+    SESS_LOG_FILE,   /* log_path, appended to */
+};
+
+/* An IPv4 or IPv6 network: IPv4 as IPv4-mapped IPv6 (::ffff:a.b.c.d/96+n),
+ * so one comparison serves both. */
+struct sess_net {
+    unsigned char addr[16];
+    unsigned prefix_bits; /* 0..128 */
+};
+
+#define SESS_TRUSTED_PROXIES_MAX 32
+
 /* Every key of the file, with its unit in the name. Strings are owned by the
  * config and freed by sess_config_free(); paths are absolute (a relative path
  * in the file is taken relative to the file's directory). */
@@ -140,7 +155,7 @@ struct sess_config {
     char *cookie_domain;    /* NULL: host-only */
     bool cookie_partitioned;
     char *cookie_priority;  /* NULL, "Low", "Medium" or "High" */
-    bool trust_proxy;       /* believe X-Forwarded-Proto */
+    bool trust_proxy;       /* believe X-Forwarded-Proto and -For from trusted_proxies */
     enum sess_encrypt encrypt;
     size_t max_body_bytes;  /* default 16384 */
     char *html_dir;         /* default "html" next to the file */
@@ -154,6 +169,13 @@ struct sess_config {
     int64_t remember_max_age_s; /* idle lifetime of a remembered session, default 2592000 */
     int64_t remember_absolute_timeout_s; /* its absolute lifetime, default 7776000; 0 = off */
     unsigned max_sessions_per_user;      /* live sessions a login may leave a user; 0 = no limit */
+    /* Login security and the auth log (addr.c, login.c, log.c). */
+    struct sess_net trusted_proxies[SESS_TRUSTED_PROXIES_MAX]; /* default 127.0.0.0/8, ::1 */
+    size_t trusted_proxies_count;
+    uint32_t login_max_failures; /* per username and per client address, default 5 */
+    int64_t login_window_s;      /* default 300 */
+    enum sess_log_to log_to;     /* default stderr */
+    char *log_path;              /* absolute, with SESS_LOG_FILE; else NULL */
 };
 
 /* Fills `cfg` with the defaults of DESIGN.md (secret_file NULL). Paths are
@@ -395,6 +417,15 @@ int64_t sess_now_ms(const struct sess_app *app);
  * the route returns. HTTP_PROXY and HTTP_SESSION are never returned. */
 const char *sess_param(const struct sess_request *req, const char *name);
 
+/* The client's address, as text in its canonical form ("203.0.113.9",
+ * "2001:db8::1"): REMOTE_ADDR, unless trust_proxy is on and REMOTE_ADDR is
+ * one of trusted_proxies; then the right-most X-Forwarded-For address that
+ * is not a trusted proxy (the left-most one when all are; the walk stops at
+ * an entry that is not an address, keeping the last good one). "" when the
+ * server gave no REMOTE_ADDR. Worked out on first use; valid until the
+ * route returns. */
+const char *sess_client_addr(struct sess_request *req);
+
 /* The request method ("GET" when the server sent none). */
 const char *sess_method(const struct sess_request *req);
 bool sess_is_method(const struct sess_request *req, const char *method);
@@ -601,6 +632,31 @@ enum sess_err sess_revoke_others(struct sess_request *req, size_t *count) SESS_M
 enum sess_err sess_change_password(struct sess_request *req, const char *current,
                                    size_t current_len, const char *new_password, size_t new_len,
                                    size_t *revoked) SESS_MUST_CHECK;
+
+/* --- the auth log (log.c) --- */
+
+/* The events of the auth log, as they appear in it. The fail2ban filter
+ * (fail2ban/filter.d/fcgi-session.conf) matches the two "failed" ones. */
+#define SESS_AUTH_LOGIN_OK        "login succeeded"
+#define SESS_AUTH_LOGIN_FAILED    "login failed"
+#define SESS_AUTH_LOGIN_THROTTLED "login throttled"
+#define SESS_AUTH_LOGOUT          "logout"
+#define SESS_AUTH_REVOKED         "session revoked"
+#define SESS_AUTH_PASSWORD_OK     "password changed"
+#define SESS_AUTH_PASSWORD_FAILED "password change failed"
+
+/* Writes one line of the auth log to the `log` destination (stderr, syslog
+ * with facility auth, or a file, where it is preceded by the UTC time,
+ * "2026-11-22T18:00:00Z "):
+ *   fcgi-session[ROUTE]: EVENT for "USERNAME" from ADDRESS
+ * ROUTE is sess_run's route name, ADDRESS sess_client_addr(req) ("-" when
+ * unknown). `event` is one of the SESS_AUTH_ constants (borrowed);
+ * `username` may be NULL (logged as ""). Control bytes, bytes past 0x7e,
+ * '"' and '\' in the username are escaped (\xNN, \", \\) and it is cut at
+ * SESS_USERNAME_MAX bytes ("..." added), so no client input can forge a
+ * line or a field. sess_login logs its own events. Never fails: a line
+ * that cannot be written is lost. */
+void sess_log_auth(struct sess_request *req, const char *event, const char *username);
 
 /* ------------------------------------------------------------------------
  * Accounts and administration (users.c, admin.c): what sessctl does

@@ -622,19 +622,12 @@ copy_printable(char *out, size_t cap, const char *in)
     out[i] = '\0';
 }
 
-/* Where the request came from, as its session records it. REMOTE_ADDR
- * until the client-address rule of CONTRACT.md ("Client address") has
- * its own call. */
-static const char *
-client_addr_of(const struct sess_request *req)
-{
-    return sess_param(req, "REMOTE_ADDR");
-}
-
+/* Where the request came from (CONTRACT.md, "Client address") and with
+ * what, as its session records them. */
 static void
 note_client(struct sess_request *req)
 {
-    copy_printable(req->client_addr, SESS_CLIENT_ADDR_MAX, client_addr_of(req));
+    copy_printable(req->seen_addr, SESS_CLIENT_ADDR_MAX, sess_client_addr(req));
     copy_printable(req->user_agent, SESS_USER_AGENT_MAX, sess_param(req, "HTTP_USER_AGENT"));
 }
 
@@ -666,7 +659,7 @@ save_new(struct sess_request *req, int64_t expires_ms)
     rec.has_handle = req->has_handle;
     memcpy(rec.handle, req->handle, sizeof rec.handle);
     note_client(req);
-    rec.client_addr = sess_str_c(req->client_addr);
+    rec.client_addr = sess_str_c(req->seen_addr);
     rec.user_agent = sess_str_c(req->user_agent);
     rec.last_seen_ms = req->now_ms;
     err = st->ops->create(st, sess_str_c(req->id), &rec);
@@ -708,7 +701,7 @@ save_loaded(struct sess_request *req, int64_t expires_ms)
         goto out;
     memcpy(p.handle, req->handle, sizeof p.handle);
     note_client(req);
-    p.client_addr = sess_str_c(req->client_addr);
+    p.client_addr = sess_str_c(req->seen_addr);
     p.user_agent = sess_str_c(req->user_agent);
     json_object_foreach(req->dirty, key, v)
     {

@@ -192,11 +192,18 @@ struct sess_store_ops {
     enum sess_err (*user_put)(struct sess_store *st, struct sess_str name, struct sess_str value,
                               bool must_be_new);
     enum sess_err (*user_del)(struct sess_store *st, struct sess_str name);
+    /* Replaces the account only while it still holds `old`, checked and
+     * written in one step: SESS_ENOTFOUND when it is gone (it is never
+     * re-created), SESS_ECONFLICT when it changed meanwhile. For writes
+     * that must not undo a concurrent userdel or password change (the
+     * rehash on login). */
+    enum sess_err (*user_replace)(struct sess_store *st, struct sess_str name, struct sess_str old,
+                                  struct sess_str value);
     enum sess_err (*user_each)(struct sess_store *st, sess_user_visit_fn visit, void *arg);
 
     /* Login-failure counters in a fixed window that starts at the first
      * failure. `key` is any bytes (hashed to fit the store's key limit).
-     * hit: count one failure, return the new count and the window start.
+     * hit: count one attempt, return the new count and the window start.
      * peek: the current count (0 when none or the window has passed).
      * clear: forget the key. */
     enum sess_err (*throttle_hit)(struct sess_store *st, struct sess_str key, int64_t now_ms,
@@ -204,6 +211,10 @@ struct sess_store_ops {
     enum sess_err (*throttle_peek)(struct sess_store *st, struct sess_str key, int64_t now_ms,
                                    int64_t window_ms, uint32_t *count, int64_t *first_ms);
     enum sess_err (*throttle_clear)(struct sess_store *st, struct sess_str key);
+    /* undo: takes back one hit of a window that is still open (the attempt
+     * a good login had reserved); nothing when the key is gone or at 0. */
+    enum sess_err (*throttle_undo)(struct sess_store *st, struct sess_str key, int64_t now_ms,
+                                   int64_t window_ms);
 
     void (*close)(struct sess_store *st);
 };

@@ -2078,6 +2078,40 @@ lmdb_user_put(struct sess_store *st, struct sess_str name, struct sess_str value
     return write_txn(ls, do_user_put, &a, sess_clock_real_ms(), true);
 }
 
+struct user_replace_arg {
+    struct sess_str name, old, value;
+};
+
+static enum sess_err
+do_user_replace(struct lmdb_store *ls, MDB_txn *txn, void *arg)
+{
+    const struct user_replace_arg *a = arg;
+    MDB_val k = mval(a->name.ptr, a->name.len), v;
+    int rc = mdb_get(txn, ls->dbi[DB_USERS], &k, &v);
+
+    if (rc == MDB_NOTFOUND)
+        return SESS_ENOTFOUND;
+    if (rc)
+        return fail(ls, rc, "mdb_get (users)");
+    if (v.mv_size != a->old.len || memcmp(v.mv_data, a->old.ptr, a->old.len) != 0)
+        return SESS_ECONFLICT;
+    v = mval(a->value.ptr, a->value.len);
+    rc = mdb_put(txn, ls->dbi[DB_USERS], &k, &v, 0);
+    return rc ? fail(ls, rc, "mdb_put (users)") : SESS_OK;
+}
+
+static enum sess_err
+lmdb_user_replace(struct sess_store *st, struct sess_str name, struct sess_str old,
+                  struct sess_str value)
+{
+    struct lmdb_store *ls = (struct lmdb_store *)st;
+    struct user_replace_arg a = {name, old, value};
+
+    if (!name_is_usable(ls, name))
+        return SESS_ENOTFOUND;
+    return write_txn(ls, do_user_replace, &a, sess_clock_real_ms(), true);
+}
+
 static enum sess_err
 do_user_del(struct lmdb_store *ls, MDB_txn *txn, void *arg)
 {
@@ -2294,6 +2328,42 @@ lmdb_throttle_clear(struct sess_store *st, struct sess_str key)
     return write_txn(ls, do_throttle_clear, &a, sess_clock_real_ms(), true);
 }
 
+static enum sess_err
+do_throttle_undo(struct lmdb_store *ls, MDB_txn *txn, void *arg)
+{
+    struct throttle_arg *a = arg;
+    MDB_val k = mval(a->hash, THR_HASH_BYTES), v;
+    struct throttle_state t;
+    unsigned char value[THR_BYTES] = {0};
+    int rc;
+
+    rc = mdb_get(txn, ls->dbi[DB_THROTTLE], &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return SESS_OK;
+    if (rc)
+        return fail(ls, rc, "mdb_get (throttle)");
+    if (!throttle_read(&v, &t) || t.count == 0 || a->now_ms >= t.first_ms + a->window_ms)
+        return SESS_OK;
+    /* The window and so the expiry index stay as they are. */
+    t.count--;
+    memcpy(value + THR_OFF_COUNT, &t.count, sizeof t.count);
+    set_i64(value + THR_OFF_FIRST, t.first_ms);
+    set_i64(value + THR_OFF_UNTIL, t.until_ms);
+    v = mval(value, sizeof value);
+    rc = mdb_put(txn, ls->dbi[DB_THROTTLE], &k, &v, 0);
+    return rc ? fail(ls, rc, "mdb_put (throttle)") : SESS_OK;
+}
+
+static enum sess_err
+lmdb_throttle_undo(struct sess_store *st, struct sess_str key, int64_t now_ms, int64_t window_ms)
+{
+    struct lmdb_store *ls = (struct lmdb_store *)st;
+    struct throttle_arg a = {.now_ms = now_ms, .window_ms = window_ms};
+
+    throttle_key(a.hash, key);
+    return write_txn(ls, do_throttle_undo, &a, now_ms, true);
+}
+
 /* ------------------------------------------------------------------------
  * Opening and closing
  * ------------------------------------------------------------------------ */
@@ -2480,10 +2550,12 @@ static const struct sess_store_ops lmdb_ops = {
     .each = lmdb_each,
     .user_get = lmdb_user_get,
     .user_put = lmdb_user_put,
+    .user_replace = lmdb_user_replace,
     .user_del = lmdb_user_del,
     .user_each = lmdb_user_each,
     .throttle_hit = lmdb_throttle_hit,
     .throttle_peek = lmdb_throttle_peek,
     .throttle_clear = lmdb_throttle_clear,
+    .throttle_undo = lmdb_throttle_undo,
     .close = lmdb_close,
 };

@@ -2727,6 +2727,55 @@ redis_user_put(struct sess_store *st, struct sess_str name, struct sess_str valu
     return err;
 }
 
+/* HSET only while the field still holds ARGV[2]: -1 gone, 0 changed. */
+#define USER_REPLACE_SCRIPT                                                                        \
+    "local v = redis.call('HGET', KEYS[1], ARGV[1]) "                                              \
+    "if not v then return -1 end "                                                                 \
+    "if v ~= ARGV[2] then return 0 end "                                                           \
+    "redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) return 1"
+
+static enum sess_err
+user_replace_once(struct redis_store *rs, struct sess_str name, struct sess_str old,
+                  struct sess_str value)
+{
+    struct cmd c;
+    redisReply *r = NULL;
+    enum sess_err err;
+
+    cmd_name(&c, "EVAL");
+    cmd_str(&c, USER_REPLACE_SCRIPT);
+    cmd_str(&c, "1");
+    cmd_str(&c, USERS_KEY);
+    cmd_arg(&c, name.ptr, name.len);
+    cmd_arg(&c, old.ptr, old.len);
+    cmd_arg(&c, value.ptr, value.len);
+    err = command(rs, &c, &r);
+    if (err == SESS_OK && !reply_is(r, REDIS_REPLY_INTEGER))
+        err = reply_error(rs, r, "EVAL");
+    else if (err == SESS_OK && r->integer < 0)
+        err = SESS_ENOTFOUND;
+    else if (err == SESS_OK && r->integer == 0)
+        err = SESS_ECONFLICT;
+    free_replies(&r, 1);
+    return err;
+}
+
+static enum sess_err
+redis_user_replace(struct sess_store *st, struct sess_str name, struct sess_str old,
+                   struct sess_str value)
+{
+    struct redis_store *rs = (struct redis_store *)st;
+    enum sess_err err;
+    int attempt = 0;
+
+    if (name.len == 0)
+        return SESS_ENOTFOUND;
+    do
+        err = user_replace_once(rs, name, old, value);
+    while (again(rs, err, &attempt));
+    return err;
+}
+
 static enum sess_err
 redis_user_del(struct sess_store *st, struct sess_str name)
 {
@@ -2951,6 +3000,48 @@ redis_throttle_clear(struct sess_store *st, struct sess_str key)
     return err;
 }
 
+/* DECR keeps the key's TTL, so the window stays; a key that expired is
+ * not made again (DECR alone would make one without a TTL). */
+#define THROTTLE_UNDO_SCRIPT                                                                       \
+    "local n = tonumber(redis.call('GET', KEYS[1])) "                                              \
+    "if n and n > 0 then return redis.call('DECR', KEYS[1]) end return 0"
+
+static enum sess_err
+throttle_undo_once(struct redis_store *rs, const char *key, size_t key_len)
+{
+    struct cmd c;
+    redisReply *r = NULL;
+    enum sess_err err;
+
+    cmd_name(&c, "EVAL");
+    cmd_str(&c, THROTTLE_UNDO_SCRIPT);
+    cmd_str(&c, "1");
+    cmd_arg(&c, key, key_len);
+    err = command(rs, &c, &r);
+    if (err == SESS_OK && !reply_is(r, REDIS_REPLY_INTEGER))
+        err = reply_error(rs, r, "EVAL");
+    free_replies(&r, 1);
+    return err;
+}
+
+static enum sess_err
+redis_throttle_undo(struct sess_store *st, struct sess_str key, int64_t now_ms, int64_t window_ms)
+{
+    struct redis_store *rs = (struct redis_store *)st;
+    char k[THR_KEY_MAX];
+    size_t k_len = throttle_key(k, key);
+    enum sess_err err;
+    int attempt = 0;
+
+    /* The key's TTL is the window: once it has passed the key is gone. */
+    (void)now_ms;
+    (void)window_ms;
+    do
+        err = throttle_undo_once(rs, k, k_len);
+    while (again(rs, err, &attempt));
+    return err;
+}
+
 /* ------------------------------------------------------------------------
  * Opening and closing
  * ------------------------------------------------------------------------ */
@@ -3103,10 +3194,12 @@ static const struct sess_store_ops redis_ops = {
     .each = redis_each,
     .user_get = redis_user_get,
     .user_put = redis_user_put,
+    .user_replace = redis_user_replace,
     .user_del = redis_user_del,
     .user_each = redis_user_each,
     .throttle_hit = redis_throttle_hit,
     .throttle_peek = redis_throttle_peek,
     .throttle_clear = redis_throttle_clear,
+    .throttle_undo = redis_throttle_undo,
     .close = redis_close,
 };

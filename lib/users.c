@@ -82,11 +82,12 @@ hash_password(struct sess_app *app, const char *password, size_t password_len,
                          (size_t)crypto_pwhash_MEMLIMIT_INTERACTIVE);
 }
 
-/* Reads the account `name`. SESS_ENOTFOUND when there is none;
- * SESS_EBADINPUT when the stored value is not an account (someone edited
- * the database); store failures as the store reports them. */
+/* Reads the account `name`, and its stored bytes into `raw` unless NULL.
+ * SESS_ENOTFOUND when there is none; SESS_EBADINPUT when the stored value
+ * is not an account (someone edited the database); store failures as the
+ * store reports them. */
 static enum sess_err
-get_account(struct sess_app *app, struct sess_str name, struct account *acct)
+get_account(struct sess_app *app, struct sess_str name, struct account *acct, struct sess_buf *raw)
 {
     struct sess_store *st = app->store;
     struct sess_buf buf = {0};
@@ -112,6 +113,8 @@ get_account(struct sess_app *app, struct sess_str name, struct account *acct)
     }
     memcpy(acct->role, role, strlen(role) + 1);
     memcpy(acct->hash, hash, strlen(hash) + 1);
+    if (raw)
+        err = sess_buf_append(raw, buf.ptr, buf.len);
 out:
     json_decref(root);
     if (buf.ptr)
@@ -120,17 +123,26 @@ out:
     return err;
 }
 
+/* The stored form of an account; the caller frees it. NULL when out of
+ * memory. */
+static char *
+account_text(const struct account *acct)
+{
+    json_t *root = json_pack("{s:s, s:s}", "role", acct->role, "hash", acct->hash);
+    char *text = root ? json_dumps(root, JSON_COMPACT) : NULL;
+
+    json_decref(root);
+    return text;
+}
+
 static enum sess_err
 put_account(struct sess_app *app, const char *name, const struct account *acct, bool must_be_new)
 {
     struct sess_store *st = app->store;
-    json_t *root;
-    char *text = NULL;
+    char *text;
     enum sess_err err;
 
-    root = json_pack("{s:s, s:s}", "role", acct->role, "hash", acct->hash);
-    if (root)
-        text = json_dumps(root, JSON_COMPACT);
+    text = account_text(acct);
     if (!text) {
         err = sess_app_fail(app, SESS_ENOMEM, "out of memory");
         goto out;
@@ -142,7 +154,6 @@ put_account(struct sess_app *app, const char *name, const struct account *acct, 
         sess_app_fail(app, err, "%s", st->errmsg);
 out:
     free(text);
-    json_decref(root);
     return err;
 }
 
@@ -164,7 +175,7 @@ sess_user_add(struct sess_app *app, const char *name, const char *role, const ch
         return err;
     /* Checked now, before the slow hash, and again where it is written. */
     if (must_be_new) {
-        err = get_account(app, sess_str_c(name), &existing);
+        err = get_account(app, sess_str_c(name), &existing, NULL);
         if (err == SESS_OK)
             return sess_app_fail(app, SESS_EEXISTS, "user \"%s\" already exists", name);
         if (err != SESS_ENOTFOUND)
@@ -187,7 +198,7 @@ sess_user_passwd(struct sess_app *app, const char *name, const char *password, s
     if (err == SESS_OK)
         err = check_password(app, password_len);
     if (err == SESS_OK)
-        err = get_account(app, sess_str_c(name), &acct);
+        err = get_account(app, sess_str_c(name), &acct, NULL);
     if (err == SESS_OK)
         err = hash_password(app, password, password_len, acct.hash);
     if (err == SESS_OK)
@@ -222,6 +233,20 @@ sess_user_del(struct sess_app *app, const char *name)
     return SESS_OK;
 }
 
+/* Writes the account back with its new hash, only if it is still the one
+ * that was read (`old`): a userdel or a new password since must win over
+ * an upgrade made with the old one, never be undone by it. */
+static void
+rehash(struct sess_app *app, struct sess_str name, struct sess_str old, const struct account *acct)
+{
+    struct sess_store *st = app->store;
+    char *text = account_text(acct);
+
+    if (text)
+        (void)st->ops->user_replace(st, name, old, sess_str_c(text));
+    free(text);
+}
+
 /* The hash unknown names are checked against: made once per process, with
  * the limits real accounts are made with, so both cost the same. */
 static enum sess_err
@@ -245,6 +270,7 @@ sess_user_verify(struct sess_app *app, const char *name, size_t name_len, const 
                  size_t password_len, char role[33])
 {
     struct account acct;
+    struct sess_buf raw = {0};
     const char *hash, *dummy;
     bool is_known = false, is_match;
     enum sess_err err;
@@ -257,30 +283,49 @@ sess_user_verify(struct sess_app *app, const char *name, size_t name_len, const 
         return err;
     hash = dummy;
     if (name_is_valid(name, name_len) && password_len <= SESS_PASSWORD_MAX) {
-        err = get_account(app, (struct sess_str){name, name_len}, &acct);
+        err = get_account(app, (struct sess_str){name, name_len}, &acct, &raw);
         if (err == SESS_OK) {
             is_known = true;
             hash = acct.hash;
         } else if (err != SESS_ENOTFOUND && err != SESS_EBADINPUT) {
-            return err; /* the store is down: 503, the same for every name */
+            goto out; /* the store is down: 503, the same for every name */
         }
     }
     is_match = crypto_pwhash_str_verify(hash, password ? password : "", password_len) == 0;
-    if (!is_known || !is_match)
-        return sess_app_fail(app, SESS_EFORBIDDEN, "bad credentials");
+    if (!is_known || !is_match) {
+        err = sess_app_fail(app, SESS_EFORBIDDEN, "bad credentials");
+        goto out;
+    }
+    err = SESS_OK;
     memcpy(role, acct.role, strlen(acct.role) + 1);
     /* Accounts hashed under weaker limits than today's are upgraded on a
      * successful login; a failure here does not fail the login. */
     if (crypto_pwhash_str_needs_rehash(acct.hash, crypto_pwhash_OPSLIMIT_INTERACTIVE,
                                        crypto_pwhash_MEMLIMIT_INTERACTIVE) == 1 &&
-        hash_password(app, password, password_len, acct.hash) == SESS_OK) {
-        char stored_name[SESS_USERNAME_MAX + 1];
+        hash_password(app, password, password_len, acct.hash) == SESS_OK)
+        rehash(app, (struct sess_str){name, name_len}, (struct sess_str){raw.ptr, raw.len}, &acct);
+out:
+    if (raw.ptr)
+        sodium_memzero(raw.ptr, raw.cap);
+    sess_buf_free(&raw);
+    return err;
+}
 
-        memcpy(stored_name, name, name_len);
-        stored_name[name_len] = '\0';
-        (void)put_account(app, stored_name, &acct, false);
+bool
+sess_user_exists(struct sess_app *app, struct sess_str name, enum sess_err *err)
+{
+    struct sess_store *st = app->store;
+    struct sess_buf buf = {0};
+
+    *err = name_is_valid(name.ptr, name.len) ? st->ops->user_get(st, name, &buf) : SESS_ENOTFOUND;
+    if (buf.ptr)
+        sodium_memzero(buf.ptr, buf.cap);
+    sess_buf_free(&buf);
+    if (*err == SESS_ENOTFOUND) {
+        *err = SESS_OK;
+        return false;
     }
-    return SESS_OK;
+    return *err == SESS_OK;
 }
 
 struct users_visit {

@@ -10,7 +10,8 @@
  *        "Application/JSON ; charset=utf-8", text/plain (415)
  *   2-4  Content-Length: 0-2 exact, 3 one byte more than sent (truncated),
  *        4 absent, 5 "1x", 6 max_body + 1, 7 past SIZE_MAX
- *   5    send the cookie of a stored session
+ *   5    send the cookie of a stored session (else the pre-session cookie
+ *        the token without a session is bound to)
  *   6    forms: start the body with the right csrf field
  *   7    Origin of another site (403) */
 #include <stdbool.h>
@@ -44,6 +45,7 @@ static struct {
     struct fuzz_app fa;
     int body_fd;                      /* a memfd dup'd onto fd 0 */
     char cookie[SESS_COOKIE_MAX_LEN]; /* "HTTP_COOKIE=sid=..." of the stored session */
+    char pre_cookie[256];             /* "HTTP_COOKIE=sid.csrf=..." it is bound to */
     char token_none[64];              /* csrf field without a session */
     char token_session[64];           /* csrf field of the stored session */
     struct sess_request req;
@@ -123,6 +125,13 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 
     fuzz_request(&g.req, g.fa.app, get_env, route_token);
     take_token(g.token_none);
+    set_cookie = memmem(g.req.headers.ptr, g.req.headers.len, "Set-Cookie: sid.csrf=", 21);
+    CHECK(set_cookie != NULL);
+    set_cookie += 12;
+    end = memchr(set_cookie, ';', g.req.headers.len - (size_t)(set_cookie - g.req.headers.ptr));
+    CHECK(end != NULL && (size_t)(end - set_cookie) + 13 < sizeof g.pre_cookie);
+    snprintf(g.pre_cookie, sizeof g.pre_cookie, "HTTP_COOKIE=%.*s", (int)(end - set_cookie),
+             set_cookie);
     get_env[2] = g.cookie;
     fuzz_request(&g.req, g.fa.app, get_env, route_token);
     take_token(g.token_session);
@@ -261,8 +270,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (len_env[0])
         envp[n++] = len_env;
-    if (has_session)
-        envp[n++] = g.cookie;
+    envp[n++] = has_session ? g.cookie : g.pre_cookie;
     if (is_cross_site)
         envp[n++] = "HTTP_ORIGIN=http://evil.example";
     envp[n] = NULL;

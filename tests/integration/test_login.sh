@@ -26,7 +26,9 @@ like "$BODY" 'name="username"' "the form has a username field"
 like "$BODY" 'name="password"[^>]*type="password"|type="password"[^>]*name="password"' "the form has a password field"
 token=$(csrf_token)
 like "$token" '^[^ ]{16,}$' "the form has a csrf token"
-no_set_cookie "GET /login creates no session"
+is "$(set_cookie)" "" "GET /login creates no session"
+like "$(hdr Set-Cookie)" '^sid\.csrf=[^;]+; Path=/; Expires=[^;]+; Max-Age=[0-9]+; HttpOnly; SameSite=Lax$' \
+    "GET /login without a session: a pre-session cookie for the token, HttpOnly"
 
 # --- JSON login
 get a /views

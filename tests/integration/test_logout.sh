@@ -16,7 +16,8 @@ status_is 200 "GET /logout without a session: 200"
 like "$(hdr Content-Type)" '^text/html' "GET /logout: HTML"
 like "$BODY" '<form[^>]*method="post"[^>]*action="/logout"|<form[^>]*action="/logout"[^>]*method="post"' "GET /logout: a form that posts to /logout"
 like "$(csrf_token)" '^[^ ]{16,}$' "GET /logout: the form has a csrf token"
-no_set_cookie "GET /logout without a session: no Set-Cookie"
+is "$(set_cookie)" "" "GET /logout without a session: no session cookie"
+like "$(hdr Set-Cookie)" '^sid\.csrf=' "GET /logout without a session: only the pre-session cookie its token is bound to"
 
 login_json a alice wonderland
 status_is 200 "alice logs in"

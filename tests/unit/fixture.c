@@ -94,10 +94,17 @@ make_env(struct fixture *f, const struct client *c)
     char(*env)[1024] = f->env[slot];
 
     snprintf(env[n++], 1024, "REQUEST_METHOD=%s", f->method ? f->method : "GET");
-    snprintf(env[n++], 1024, "REMOTE_ADDR=127.0.0.1");
+    snprintf(env[n++], 1024, "REMOTE_ADDR=%s", f->remote_addr ? f->remote_addr : "127.0.0.1");
     snprintf(env[n++], 1024, "HTTP_HOST=localhost");
-    if (c->cookie)
+    if (c->cookie && c->csrf_cookie)
+        snprintf(env[n++], 1024, "HTTP_COOKIE=%s=%s; %s.csrf=%s", f->app->cfg.name, c->cookie,
+                 f->app->cfg.name, c->csrf_cookie);
+    else if (c->cookie)
         snprintf(env[n++], 1024, "HTTP_COOKIE=%s=%s", f->app->cfg.name, c->cookie);
+    else if (c->csrf_cookie)
+        snprintf(env[n++], 1024, "HTTP_COOKIE=%s.csrf=%s", f->app->cfg.name, c->csrf_cookie);
+    if (f->forwarded_for)
+        snprintf(env[n++], 1024, "HTTP_X_FORWARDED_FOR=%s", f->forwarded_for);
     if (f->https)
         snprintf(env[n++], 1024, "HTTPS=on");
     if (f->forwarded_proto)
@@ -116,12 +123,30 @@ make_env(struct fixture *f, const struct client *c)
     return f->envp[slot];
 }
 
-/* Remembers the response's Set-Cookie and the cookie value it carries. */
+/* Keeps the pre-session cookie NAME.csrf if the response set one. */
+static void
+take_csrf_cookie(struct client *c, const char *headers, const char *name)
+{
+    char prefix[300];
+    const char *sc;
+
+    snprintf(prefix, sizeof prefix, "Set-Cookie: %s.csrf=", name);
+    sc = strstr(headers, prefix);
+    if (!sc)
+        return;
+    sc += strlen(prefix);
+    free(c->csrf_cookie);
+    c->csrf_cookie = strndup(sc, strcspn(sc, ";\r"));
+}
+
+/* Remembers the response's session Set-Cookie and the cookie value it
+ * carries, and the pre-session cookie. */
 static void
 take_response(struct client *c, const struct sess_request *req, const char *name)
 {
     /* The header buffer is not NUL-terminated. */
     char *h = strndup(req->headers.ptr ? req->headers.ptr : "", req->headers.len);
+    char prefix[300];
     const char *sc;
 
     free(c->set_cookie);
@@ -130,7 +155,9 @@ take_response(struct client *c, const struct sess_request *req, const char *name
     c->status = req->status;
     c->body = strndup(req->out.ptr ? req->out.ptr : "", req->out.len);
     assert_non_null(h);
-    sc = strstr(h, "Set-Cookie: ");
+    take_csrf_cookie(c, h, name);
+    snprintf(prefix, sizeof prefix, "Set-Cookie: %s=", name);
+    sc = strstr(h, prefix);
     if (sc) {
         sc += strlen("Set-Cookie: ");
         c->set_cookie = strndup(sc, strcspn(sc, "\r"));
@@ -198,6 +225,7 @@ void
 client_copy(struct client *dst, const struct client *src)
 {
     dst->cookie = src->cookie ? strdup(src->cookie) : NULL;
+    dst->csrf_cookie = src->csrf_cookie ? strdup(src->csrf_cookie) : NULL;
     dst->set_cookie = NULL;
     dst->body = NULL;
     dst->status = 0;
@@ -209,5 +237,6 @@ client_free(struct client *c)
     free(c->cookie);
     free(c->set_cookie);
     free(c->body);
+    free(c->csrf_cookie);
     memset(c, 0, sizeof *c);
 }

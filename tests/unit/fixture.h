@@ -21,8 +21,10 @@ struct fixture {
     const char *origin;
     const char *body;
     const char *user_agent;
-    char env[4][12][1024]; /* a few requests may be alive at once */
-    char *envp[4][13];
+    const char *remote_addr;   /* REMOTE_ADDR; NULL: 127.0.0.1 */
+    const char *forwarded_for; /* X-Forwarded-For, or NULL */
+    char env[4][14][1024];     /* a few requests may be alive at once */
+    char *envp[4][15];
     unsigned next_env;
 };
 
@@ -31,6 +33,7 @@ struct client {
     char *set_cookie; /* the last response's Set-Cookie, or NULL */
     char *body;
     int status;
+    char *csrf_cookie; /* the pre-session cookie NAME.csrf to send, or NULL */
 };
 
 /* Makes the directory, the secret and a config of defaults plus `extra`

@@ -323,19 +323,38 @@ test_csrf_token_made_under_the_second_secret_verifies(void **state)
     client_free(&c);
 }
 
-/* A token a 0.1 process handed out just before the upgrade: TIME.MAC
- * under 0.1's key, HMAC-SHA256(secret, "fcgi-session csrf"). */
+static void
+route_starts_session(struct sess_request *req)
+{
+    sess_send_json(req, 200, json_pack("{s:i}", "set", sess_set(req, "views", json_integer(1))));
+}
+
+/* The session id inside a client's cookie value "s%3AID.SIG". */
+static void
+id_of(const struct client *c, char out[SESS_ID_MAX_LEN + 1])
+{
+    const char *v = c->cookie + strlen("s%3A");
+    snprintf(out, SESS_ID_MAX_LEN + 1, "%.*s", (int)strcspn(v, "."), v);
+}
+
+/* A token a 0.1 process handed out just before the upgrade, in the session
+ * the form was shown in: TIME.MAC under 0.1's key, HMAC-SHA256(secret,
+ * "fcgi-session csrf"), over TIME "|" ID. Without a session ("" as ID)
+ * such a token would be good in any browser, and is refused. */
 static void
 test_csrf_token_of_the_previous_release_verifies(void **state)
 {
     struct fixture *f = *state;
     struct client c = {0};
     unsigned char key[32], mac[32];
-    char time36[16], b64[48], body[200];
+    char time36[16], b64[48], body[200], id[SESS_ID_MAX_LEN + 1];
     crypto_auth_hmacsha256_state st;
     uint64_t t = (uint64_t)f->now_ms;
     size_t n = 0;
 
+    fixture_get(f, &c, route_starts_session);
+    assert_non_null(c.cookie);
+    id_of(&c, id);
     do {
         memmove(time36 + 1, time36, n++);
         time36[0] = "0123456789abcdefghijklmnopqrstuvwxyz"[t % 36];
@@ -346,11 +365,93 @@ test_csrf_token_of_the_previous_release_verifies(void **state)
     crypto_auth_hmacsha256_init(&st, key, sizeof key);
     crypto_auth_hmacsha256_update(&st, (const unsigned char *)time36, n);
     crypto_auth_hmacsha256_update(&st, (const unsigned char *)"|", 1);
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)id, strlen(id));
     crypto_auth_hmacsha256_final(&st, mac);
     sodium_bin2base64(b64, sizeof b64, mac, sizeof mac, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
     snprintf(body, sizeof body, "theme=dark&csrf=%s.%s", time36, b64);
     post(f, &c, "application/x-www-form-urlencoded", body);
     assert_int_equal(c.status, 200);
+
+    /* The same, bound to no session. */
+    crypto_auth_hmacsha256_init(&st, key, sizeof key);
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)time36, n);
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)"|", 1);
+    crypto_auth_hmacsha256_final(&st, mac);
+    sodium_bin2base64(b64, sizeof b64, mac, sizeof mac, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    snprintf(body, sizeof body, "theme=dark&csrf=%s.%s", time36, b64);
+    free(c.cookie);
+    c.cookie = NULL;
+    post(f, &c, "application/x-www-form-urlencoded", body);
+    assert_int_equal(c.status, 403);
+    client_free(&c);
+}
+
+/* Login CSRF: without a session, a token is bound to the browser's
+ * pre-session cookie. One fetched by another client (an attacker, for
+ * his victim's browser) is refused; so is one without the cookie. */
+static void
+test_csrf_token_without_session_is_bound_to_the_browser(void **state)
+{
+    struct fixture *f = *state;
+    struct client attacker = {0}, victim = {0};
+    char body[200];
+    char *token = fetch_token(f, &attacker), *victim_token;
+
+    assert_non_null(attacker.csrf_cookie);
+    snprintf(body, sizeof body, "theme=dark&csrf=%s", token);
+    post(f, &victim, "application/x-www-form-urlencoded", body);
+    assert_int_equal(victim.status, 403);
+    /* The victim's own cookie does not make the attacker's token good. */
+    victim_token = fetch_token(f, &victim);
+    assert_non_null(victim.csrf_cookie);
+    assert_string_not_equal(victim.csrf_cookie, attacker.csrf_cookie);
+    post(f, &victim, "application/x-www-form-urlencoded", body);
+    assert_int_equal(victim.status, 403);
+    /* The owner's cookie does. */
+    post(f, &attacker, "application/x-www-form-urlencoded", body);
+    assert_int_equal(attacker.status, 200);
+    snprintf(body, sizeof body, "theme=dark&csrf=%s", victim_token);
+    post(f, &victim, "application/x-www-form-urlencoded", body);
+    assert_int_equal(victim.status, 200);
+    free(token);
+    free(victim_token);
+    client_free(&attacker);
+    client_free(&victim);
+}
+
+/* The pre-session cookie: HttpOnly, SameSite=Lax, Path=/, sent once; a
+ * token fetched again with it reuses it, so no second Set-Cookie. */
+static void
+test_pre_session_cookie_attributes(void **state)
+{
+    struct fixture *f = *state;
+    struct client c = {0};
+    struct sess_request req;
+    const char *tok;
+    char *h;
+
+    fixture_begin(f, &c, &req);
+    tok = sess_csrf_token(&req);
+    assert_non_null(tok);
+    h = strndup(req.headers.ptr, req.headers.len);
+    assert_non_null(strstr(h, "Set-Cookie: sid.csrf="));
+    assert_non_null(strstr(h, "; Path=/"));
+    assert_non_null(strstr(h, "; HttpOnly"));
+    assert_non_null(strstr(h, "; SameSite=Lax"));
+    assert_null(strstr(h, "; Secure"));
+    assert_non_null(strstr(h, "; Max-Age=14400"));
+    free(h);
+    /* A second token in the same request sets nothing more. */
+    size_t before = req.headers.len;
+    (void)sess_csrf_token(&req);
+    assert_int_equal(req.headers.len, before);
+    fixture_end(&req);
+    free(fetch_token(f, &c));
+    assert_non_null(c.csrf_cookie);
+    fixture_begin(f, &c, &req);
+    (void)sess_csrf_token(&req);
+    assert_int_equal(req.headers.len, 0);
+    fixture_end(&req);
     client_free(&c);
 }
 
@@ -723,6 +824,8 @@ main(void)
         T(test_csrf_token_expires_after_two_hours),
         T(test_csrf_token_made_under_the_second_secret_verifies),
         T(test_csrf_token_of_the_previous_release_verifies),
+        T(test_csrf_token_without_session_is_bound_to_the_browser),
+        T(test_pre_session_cookie_attributes),
         T(test_foreign_origin_is_403_even_for_json),
         T(test_same_origin_is_accepted),
         T(test_wrong_method_is_405_with_allow),

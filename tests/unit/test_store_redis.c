@@ -1270,6 +1270,72 @@ test_throttle_counts_failures_in_a_window_under_a_hashed_key(void **ctx)
     assert_int_equal(count, 0);
 }
 
+/* A good login gives back the place it took: one less, the window (the
+ * key's TTL) untouched, never below 0, never a key made again. */
+static void
+test_throttle_undo_takes_back_one_and_keeps_the_window(void **ctx)
+{
+    struct fx *f = *ctx;
+    uint32_t count;
+    int64_t first;
+
+    NEEDS_SERVER();
+    assert_int_equal(
+        f->st->ops->throttle_undo(f->st, SESS_STR_LIT("addr:10.0.0.9"), now_ms(), 5 * MIN_MS),
+        SESS_OK);
+    assert_int_equal(f->st->ops->throttle_peek(f->st, SESS_STR_LIT("addr:10.0.0.9"), now_ms(),
+                                               5 * MIN_MS, &count, &first),
+                     SESS_OK);
+    assert_int_equal(count, 0);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(f->st->ops->throttle_hit(f->st, SESS_STR_LIT("addr:10.0.0.9"), now_ms(),
+                                                  5 * MIN_MS, &count, &first),
+                         SESS_OK);
+    assert_int_equal(
+        f->st->ops->throttle_undo(f->st, SESS_STR_LIT("addr:10.0.0.9"), now_ms(), 5 * MIN_MS),
+        SESS_OK);
+    assert_int_equal(f->st->ops->throttle_peek(f->st, SESS_STR_LIT("addr:10.0.0.9"), now_ms(),
+                                               5 * MIN_MS, &count, &first),
+                     SESS_OK);
+    assert_int_equal(count, 1);
+    assert_near(first, now_ms(), 100);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(
+            f->st->ops->throttle_undo(f->st, SESS_STR_LIT("addr:10.0.0.9"), now_ms(), 5 * MIN_MS),
+            SESS_OK);
+    assert_int_equal(f->st->ops->throttle_hit(f->st, SESS_STR_LIT("addr:10.0.0.9"), now_ms(),
+                                              5 * MIN_MS, &count, &first),
+                     SESS_OK);
+    assert_int_equal(count, 1);
+}
+
+/* The rehash on login: written only over the value it read. */
+static void
+test_user_replace_only_over_the_value_read(void **ctx)
+{
+    struct fx *f = *ctx;
+    struct sess_buf value = {0};
+
+    NEEDS_SERVER();
+    assert_int_equal(f->st->ops->user_replace(f->st, SESS_STR_LIT("yann"),
+                                              SESS_STR_LIT("{\"a\":1}"), SESS_STR_LIT("{\"a\":2}")),
+                     SESS_ENOTFOUND);
+    assert_int_equal(f->st->ops->user_get(f->st, SESS_STR_LIT("yann"), &value), SESS_ENOTFOUND);
+    assert_int_equal(
+        f->st->ops->user_put(f->st, SESS_STR_LIT("yann"), SESS_STR_LIT("{\"a\":1}"), true),
+        SESS_OK);
+    assert_int_equal(f->st->ops->user_replace(f->st, SESS_STR_LIT("yann"),
+                                              SESS_STR_LIT("{\"a\":0}"), SESS_STR_LIT("{\"a\":2}")),
+                     SESS_ECONFLICT);
+    assert_int_equal(f->st->ops->user_replace(f->st, SESS_STR_LIT("yann"),
+                                              SESS_STR_LIT("{\"a\":1}"), SESS_STR_LIT("{\"a\":2}")),
+                     SESS_OK);
+    assert_int_equal(f->st->ops->user_get(f->st, SESS_STR_LIT("yann"), &value), SESS_OK);
+    assert_string_equal(value.ptr, "{\"a\":2}");
+    assert_int_equal(f->st->ops->user_del(f->st, SESS_STR_LIT("yann")), SESS_OK);
+    sess_buf_free(&value);
+}
+
 static void
 test_throttle_window_ends_and_a_new_one_starts(void **ctx)
 {
@@ -1923,6 +1989,10 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_throttle_counts_failures_in_a_window_under_a_hashed_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_throttle_window_ends_and_a_new_one_starts, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_throttle_undo_takes_back_one_and_keeps_the_window,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_user_replace_only_over_the_value_read, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_sealed_values_hide_the_data_and_refuse_plain_ones,
                                         setup_sealed, teardown),
