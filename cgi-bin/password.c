@@ -2,6 +2,8 @@
  * wrong current password, 400 for a new one under 10 characters or over
  * 1024 bytes; else the password changes, the user's other sessions end and
  * this one goes on under a new id. 401 without a login. */
+#include <stdio.h>
+
 #include <sess.h>
 
 /* The form again with what went wrong; JSON clients get {"msg": ...}. */
@@ -21,6 +23,8 @@ password(struct sess_request *req)
 {
     size_t current_len = 0, new_len = 0, revoked;
     const char *current, *new_password;
+    int64_t retry_after_s;
+    char retry[24];
 
     if (!sess_allow(req, "GET, HEAD, POST"))
         return;
@@ -36,7 +40,8 @@ password(struct sess_request *req)
         return;
     current = sess_body_str(req, "current", &current_len);
     new_password = sess_body_str(req, "new", &new_len);
-    switch (sess_change_password(req, current, current_len, new_password, new_len, &revoked)) {
+    switch (sess_change_password(req, current, current_len, new_password, new_len, &revoked,
+                                 &retry_after_s)) {
     case SESS_OK:
         break;
     case SESS_ENOTFOUND:
@@ -44,6 +49,11 @@ password(struct sess_request *req)
         return;
     case SESS_EFORBIDDEN:
         refuse(req, 403, "The current password is wrong");
+        return;
+    case SESS_ETHROTTLED:
+        snprintf(retry, sizeof retry, "%lld", (long long)retry_after_s);
+        (void)sess_header(req, "Retry-After", retry);
+        sess_fail(req, 429, "Too many failed attempts; try again later");
         return;
     case SESS_EBADINPUT:
         refuse(req, 400, "The new password needs 10 to 1024 characters");

@@ -239,12 +239,16 @@ sess_revoke_handle(struct sess_request *req, const char *handle)
         len != sizeof bin)
         return SESS_ENOTFOUND;
     /* Its own handle ends the request's session, as a logout does. */
-    if (req->has_handle && sodium_memcmp(req->handle, bin, sizeof bin) == 0)
+    if (req->has_handle && sodium_memcmp(req->handle, bin, sizeof bin) == 0) {
+        sess_log_auth(req, SESS_AUTH_REVOKED, owner);
         return sess_destroy(req);
+    }
     err = collect(req, owner, &c);
     if (err == SESS_OK)
         err = end_sessions(req, &c, 1, has_handle, bin, &count);
     free(c.items);
+    if (err == SESS_OK && count > 0)
+        sess_log_auth(req, SESS_AUTH_REVOKED, owner);
     return err == SESS_OK && count == 0 ? SESS_ENOTFOUND : err;
 }
 
@@ -262,6 +266,8 @@ sess_revoke_others(struct sess_request *req, size_t *count)
     if (err == SESS_OK)
         err = end_sessions(req, &c, SIZE_MAX, any, NULL, count);
     free(c.items);
+    if (err == SESS_OK && *count > 0)
+        sess_log_auth(req, SESS_AUTH_REVOKED, owner);
     return err;
 }
 
@@ -307,28 +313,40 @@ count_chars(const char *s, size_t len)
 
 enum sess_err
 sess_change_password(struct sess_request *req, const char *current, size_t current_len,
-                     const char *new_password, size_t new_len, size_t *revoked)
+                     const char *new_password, size_t new_len, size_t *revoked,
+                     int64_t *retry_after_s)
 {
     const char *owner = logged_in_user(req);
-    char role[33];
+    struct sess_attempt a;
+    char role[33], name[SESS_USERNAME_MAX + 1];
     enum sess_err err;
 
     *revoked = 0;
+    *retry_after_s = 0;
     if (!owner)
         return SESS_ENOTFOUND;
-    err = sess_user_verify(req->app, owner, strlen(owner), current ? current : "",
-                           current ? current_len : 0, role);
-    if (err != SESS_OK)
-        return err;
+    /* The session's data changes below: keep the name. */
+    sess_fmt(name, sizeof name, "%s", owner);
     if (!new_password || new_len > SESS_PASSWORD_MAX ||
         count_chars(new_password, new_len) < PASSWORD_MIN_CHARS)
         return SESS_EBADINPUT;
-    err = sess_user_passwd(req->app, owner, new_password, new_len);
+    /* The current password is checked as a login's is: counted and
+     * throttled, so this form is no way around the login's limit. */
+    err = sess_attempt_check(req, &a, name, strlen(name), current ? current : "",
+                             current ? current_len : 0, role, retry_after_s);
+    if (err == SESS_EFORBIDDEN || err == SESS_ETHROTTLED)
+        sess_log_auth(req, SESS_AUTH_PASSWORD_FAILED, name);
+    if (err != SESS_OK)
+        return err;
+    err = sess_user_passwd(req->app, name, new_password, new_len);
     /* Whoever knew the old password is out: every other session ends, and
      * this one goes on under a new id. */
     if (err == SESS_OK)
         err = sess_revoke_others(req, revoked);
     if (err == SESS_OK)
         err = sess_renew(req);
+    sess_attempt_end(req, &a, err);
+    if (err == SESS_OK)
+        sess_log_auth(req, SESS_AUTH_PASSWORD_OK, name);
     return err;
 }

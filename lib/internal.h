@@ -194,6 +194,27 @@ void sess_addr_format(const unsigned char a[16], char out[SESS_ADDR_TEXT_MAX]);
 enum sess_err sess_net_list_parse(const char *text, struct sess_net *nets, size_t cap,
                                   size_t *count, struct sess_str *bad) SESS_MUST_CHECK;
 bool sess_net_list_has(const struct sess_net *nets, size_t count, const unsigned char a[16]);
+/* One throttled password check (login.c), as CONTRACT.md asks of logins
+ * and password changes: a place is taken in the counts of the client
+ * address and of the username before argon2id runs, so parallel attempts
+ * cannot get past the limit (SESS_ETHROTTLED, *retry_after_s set). On
+ * SESS_OK (`role` filled) the caller does what the password allows, then
+ * settles the counts with sess_attempt_end and its outcome: success clears
+ * the username's count, SESS_EFORBIDDEN keeps the places as failures, any
+ * other gives them back. A refused check is settled already. */
+struct sess_attempt {
+    struct sess_str addr_key, user_key;
+    bool has_addr, has_user; /* places taken, to give back */
+    char user_buf[SESS_USERNAME_MAX + 8];
+    char addr_buf[SESS_ADDR_TEXT_MAX + 8];
+};
+
+enum sess_err sess_attempt_check(struct sess_request *req, struct sess_attempt *a,
+                                 const char *username, size_t username_len, const char *password,
+                                 size_t password_len, char role[33],
+                                 int64_t *retry_after_s) SESS_MUST_CHECK;
+void sess_attempt_end(struct sess_request *req, struct sess_attempt *a, enum sess_err outcome);
+
 /* sess_client_addr's choice, from the parameters alone. */
 void sess_client_addr_pick(const char *remote, const char *forwarded, bool trust_proxy,
                            const struct sess_net *trusted, size_t trusted_count,

@@ -119,7 +119,7 @@ put_escaped(char *out, size_t cap, size_t *n, const char *s, size_t max)
     static const char hex[] = "0123456789abcdef";
     size_t i;
 
-    for (i = 0; s[i] != '\0' && i < max && *n + 4 < cap; i++) {
+    for (i = 0; i < max && s[i] != '\0' && *n + 4 < cap; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c < 0x20 || c >= 0x7f) {
             out[(*n)++] = '\\';

@@ -31,10 +31,6 @@ throttle_key(char *buf, size_t cap, const char *kind, const char *value, size_t 
  * argon2id checks. So each attempt takes its place in the count first, in
  * one store write; the ones past login_max_failures are refused unchecked,
  * and a good login gives its place back. */
-struct attempt {
-    struct sess_str addr_key, user_key;
-    bool has_addr, has_user; /* places taken, to give back */
-};
 
 static int64_t
 window_ms(const struct sess_app *app)
@@ -89,7 +85,7 @@ give_back(struct sess_request *req, struct sess_str key)
  * address its place back, so that its owner's tries from the office do
  * not lock the whole office out too. */
 static enum sess_err
-attempt_begin(struct sess_request *req, struct attempt *a, int64_t *retry_after_s)
+attempt_begin(struct sess_request *req, struct sess_attempt *a, int64_t *retry_after_s)
 {
     enum sess_err err = take_place(req, a->addr_key, retry_after_s);
 
@@ -108,7 +104,7 @@ attempt_begin(struct sess_request *req, struct attempt *a, int64_t *retry_after_
 /* After a check that decided nothing (the store failed): no one's count
  * should carry it. */
 static void
-attempt_void(struct sess_request *req, struct attempt *a)
+attempt_void(struct sess_request *req, struct sess_attempt *a)
 {
     if (a->has_addr)
         give_back(req, a->addr_key);
@@ -120,7 +116,7 @@ attempt_void(struct sess_request *req, struct attempt *a)
  * place in the address's: clearing that would let one valid account wipe
  * the failures its address ran up against every other name. */
 static void
-attempt_succeeded(struct sess_request *req, struct attempt *a)
+attempt_succeeded(struct sess_request *req, struct sess_attempt *a)
 {
     struct sess_store *st = req->app->store;
 
@@ -173,44 +169,62 @@ start_session(struct sess_request *req, const char *username, size_t username_le
 }
 
 enum sess_err
-sess_login(struct sess_request *req, const char *username, size_t username_len,
-           const char *password, size_t password_len, int64_t *retry_after_s)
+sess_attempt_check(struct sess_request *req, struct sess_attempt *a, const char *username,
+                   size_t username_len, const char *password, size_t password_len, char role[33],
+                   int64_t *retry_after_s)
 {
-    struct sess_app *app = req->app;
     const char *addr = sess_client_addr(req);
-    char user_buf[SESS_USERNAME_MAX + 8], addr_buf[SESS_ADDR_TEXT_MAX + 8], role[33];
-    struct attempt a = {0};
     bool is_shaped;
     enum sess_err err;
 
     *retry_after_s = 0;
+    memset(a, 0, sizeof *a);
     is_shaped = username && password && username_len > 0 && username_len <= SESS_USERNAME_MAX &&
                 password_len <= SESS_PASSWORD_MAX;
-    a.addr_key = throttle_key(addr_buf, sizeof addr_buf, "addr:", addr, strlen(addr));
+    a->addr_key = throttle_key(a->addr_buf, sizeof a->addr_buf, "addr:", addr, strlen(addr));
     if (is_shaped)
-        a.user_key = throttle_key(user_buf, sizeof user_buf, "user:", username, username_len);
+        a->user_key =
+            throttle_key(a->user_buf, sizeof a->user_buf, "user:", username, username_len);
 
-    err = attempt_begin(req, &a, retry_after_s);
-    if (err == SESS_ETHROTTLED) {
-        sess_log_auth(req, SESS_AUTH_LOGIN_THROTTLED, username);
-        return err;
-    }
+    err = attempt_begin(req, a, retry_after_s);
     if (err != SESS_OK)
         return err; /* no count can be kept: refuse rather than check unthrottled */
+    err = is_shaped
+              ? sess_user_verify(req->app, username, username_len, password, password_len, role)
+              : SESS_EFORBIDDEN;
+    if (err != SESS_OK)
+        sess_attempt_end(req, a, err);
+    return err;
+}
 
-    err = is_shaped ? sess_user_verify(app, username, username_len, password, password_len, role)
-                    : SESS_EFORBIDDEN;
-    if (err == SESS_OK)
+void
+sess_attempt_end(struct sess_request *req, struct sess_attempt *a, enum sess_err outcome)
+{
+    if (outcome == SESS_OK)
+        attempt_succeeded(req, a);
+    else if (outcome != SESS_EFORBIDDEN) /* a failure keeps the places it took */
+        attempt_void(req, a);
+}
+
+enum sess_err
+sess_login(struct sess_request *req, const char *username, size_t username_len,
+           const char *password, size_t password_len, int64_t *retry_after_s)
+{
+    struct sess_attempt a;
+    char role[33];
+    enum sess_err err;
+
+    err = sess_attempt_check(req, &a, username, username_len, password, password_len, role,
+                             retry_after_s);
+    if (err == SESS_OK) {
         err = start_session(req, username, username_len, role);
-    if (err == SESS_EFORBIDDEN) {
+        sess_attempt_end(req, &a, err);
+    }
+    if (err == SESS_OK)
+        sess_log_auth(req, SESS_AUTH_LOGIN_OK, username);
+    else if (err == SESS_ETHROTTLED)
+        sess_log_auth(req, SESS_AUTH_LOGIN_THROTTLED, username);
+    else if (err == SESS_EFORBIDDEN)
         sess_log_auth(req, SESS_AUTH_LOGIN_FAILED, username);
-        return err; /* the places taken stay: this was a failure */
-    }
-    if (err != SESS_OK) {
-        attempt_void(req, &a);
-        return err;
-    }
-    attempt_succeeded(req, &a);
-    sess_log_auth(req, SESS_AUTH_LOGIN_OK, username);
-    return SESS_OK;
+    return err;
 }

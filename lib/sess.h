@@ -624,14 +624,17 @@ enum sess_err sess_revoke_handle(struct sess_request *req, const char *handle) S
  * many. */
 enum sess_err sess_revoke_others(struct sess_request *req, size_t *count) SESS_MUST_CHECK;
 
-/* Changes the user's password: SESS_EFORBIDDEN when `current` is not it,
- * SESS_EBADINPUT when `new_password` has fewer than 10 characters (UTF-8
- * code points) or more than SESS_PASSWORD_MAX bytes. Then every other
- * session of the user ends (*revoked says how many) and this one is
- * renewed (sess_renew): a new id, still logged in. */
+/* Changes the user's password: SESS_EBADINPUT when `new_password` has
+ * fewer than 10 characters (UTF-8 code points) or more than
+ * SESS_PASSWORD_MAX bytes; SESS_EFORBIDDEN when `current` is not it, which
+ * counts as a failed login for the user and the client address, and
+ * SESS_ETHROTTLED (with *retry_after_s) past login_max_failures, as
+ * sess_login. Then every other session of the user ends (*revoked says how
+ * many) and this one is renewed (sess_renew): a new id, still logged in.
+ * The auth log gets "password changed" or "password change failed". */
 enum sess_err sess_change_password(struct sess_request *req, const char *current,
                                    size_t current_len, const char *new_password, size_t new_len,
-                                   size_t *revoked) SESS_MUST_CHECK;
+                                   size_t *revoked, int64_t *retry_after_s) SESS_MUST_CHECK;
 
 /* --- the auth log (log.c) --- */
 

@@ -497,6 +497,32 @@ test_max_sessions_per_user_ends_the_least_recently_used(void **state)
 }
 
 static void
+test_wrong_current_password_is_throttled_as_a_failed_login(void **state)
+{
+    struct fixture *f = *state;
+    struct client a1 = {0};
+    struct sess_request r;
+    size_t revoked;
+    int64_t retry = 0;
+    int i;
+
+    add_users(f);
+    fixture_get(f, &a1, route_login_alice);
+    fixture_begin(f, &a1, &r);
+    for (i = 0; i < 5; i++)
+        assert_int_equal(
+            sess_change_password(&r, "wrong", 5, "a new password", 14, &revoked, &retry),
+            SESS_EFORBIDDEN);
+    /* The sixth is refused before any check, even with the right one. */
+    assert_int_equal(
+        sess_change_password(&r, "wonderland", 10, "a new password", 14, &revoked, &retry),
+        SESS_ETHROTTLED);
+    assert_true(retry > 0);
+    fixture_end(&r);
+    client_free(&a1);
+}
+
+static void
 test_change_password_ends_the_others_and_renews(void **state)
 {
     struct fixture *f = *state;
@@ -504,21 +530,22 @@ test_change_password_ends_the_others_and_renews(void **state)
     struct sess_request r;
     char role[33];
     size_t revoked;
+    int64_t retry;
 
     add_users(f);
     fixture_get(f, &a1, route_login_alice);
     fixture_get(f, &a2, route_login_alice);
     client_copy(&old, &a1);
     fixture_begin(f, &a1, &r);
-    assert_int_equal(sess_change_password(&r, "wrong", 5, "a new password", 14, &revoked),
+    assert_int_equal(sess_change_password(&r, "wrong", 5, "a new password", 14, &revoked, &retry),
                      SESS_EFORBIDDEN);
-    assert_int_equal(sess_change_password(&r, "wonderland", 10, "short", 5, &revoked),
+    assert_int_equal(sess_change_password(&r, "wonderland", 10, "short", 5, &revoked, &retry),
                      SESS_EBADINPUT);
     /* Ten characters, more bytes: counted as characters. */
     assert_int_equal(
-        sess_change_password(&r, "wonderland", 10, "\xc3\xa9\xc3\xa9\xc3\xa9", 6, &revoked),
+        sess_change_password(&r, "wonderland", 10, "\xc3\xa9\xc3\xa9\xc3\xa9", 6, &revoked, &retry),
         SESS_EBADINPUT);
-    assert_int_equal(sess_change_password(&r, "wonderland", 10, "a new password", 14, &revoked),
+    assert_int_equal(sess_change_password(&r, "wonderland", 10, "a new password", 14, &revoked, &retry),
                      SESS_OK);
     assert_int_equal(revoked, 1);
     assert_int_equal(sess_session_commit(&r), SESS_OK);
@@ -569,6 +596,7 @@ main(void)
         T(test_revoke_others_keeps_the_current_one),
         T(test_max_sessions_per_user_ends_the_least_recently_used),
         T(test_change_password_ends_the_others_and_renews),
+        T(test_wrong_current_password_is_throttled_as_a_failed_login),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
