@@ -33,14 +33,19 @@
 
 /* Cookie values this process verified lately, so that a client's next
  * request skips the HMAC (~17k instructions, a fifth of a logged-in page).
- * Direct-mapped on the signature's first characters; a value that fits is
- * "s:" + id + "." + signature, 89 bytes for our 43-character ids. */
-#define SESS_VERIFIED_SLOTS 256
-#define SESS_VERIFIED_MAX   96
+ * Sets chosen by a hash of the signature's first characters, four values
+ * each, so that a thousand clients taking turns all stay in (direct-mapped
+ * on two characters, 256 clients in turn missed two times in three); a
+ * value that fits is "s:" + id + "." + signature, 89 bytes for our
+ * 43-character ids. */
+#define SESS_VERIFIED_SETS 256
+#define SESS_VERIFIED_WAYS 4
+#define SESS_VERIFIED_MAX  96
 
 struct sess_verified {
-    unsigned char len[SESS_VERIFIED_SLOTS]; /* 0: empty slot */
-    char value[SESS_VERIFIED_SLOTS][SESS_VERIFIED_MAX];
+    unsigned char len[SESS_VERIFIED_SETS][SESS_VERIFIED_WAYS]; /* 0: empty */
+    unsigned char victim[SESS_VERIFIED_SETS]; /* the way a miss replaces next */
+    char value[SESS_VERIFIED_SETS][SESS_VERIFIED_WAYS][SESS_VERIFIED_MAX];
 };
 
 /* sess_unsign() with `cache` in front: the same answer for every value. A

@@ -304,35 +304,47 @@ sess_unsign(const struct sess_secrets *secrets, struct sess_str value, struct se
     return SESS_OK;
 }
 
-/* The slot of a signed value: its signature is HMAC output, so its first
- * characters spread values evenly; a client choosing them can only evict. */
+/* The set of a signed value: its signature is HMAC output, so its first
+ * characters spread values evenly; a client choosing them can only evict.
+ * Four base64 characters (24 bits) hashed, not two bytes shifted: of the
+ * old (c0 << 8 | c1) % 256 only c1 was left, 64 slots of 256. */
 static size_t
-verified_slot(struct sess_str value)
+verified_set(struct sess_str value)
 {
     const unsigned char *sig = (const unsigned char *)value.ptr + value.len - SESS_SIG_LEN;
-    return ((size_t)sig[0] << 8 | sig[1]) % SESS_VERIFIED_SLOTS;
+    uint32_t h = 2166136261u;
+
+    for (size_t i = 0; i < 4; i++) {
+        h ^= sig[i];
+        h *= 16777619u;
+    }
+    return (h ^ h >> 16) % SESS_VERIFIED_SETS;
 }
 
 enum sess_err
 sess_unsign_cached(const struct sess_secrets *secrets, struct sess_verified *cache,
                    struct sess_str value, struct sess_str *id)
 {
-    size_t slot;
+    size_t set, way;
     enum sess_err err;
 
     if (value.len < SESS_SIG_LEN + 3 || value.len > SESS_VERIFIED_MAX)
         return sess_unsign(secrets, value, id);
-    slot = verified_slot(value);
-    if (cache->len[slot] == value.len &&
-        sodium_memcmp(cache->value[slot], value.ptr, value.len) == 0) {
-        /* It verified before: "s:" ID "." SIG. */
-        *id = (struct sess_str){value.ptr + 2, value.len - SESS_SIG_LEN - 3};
-        return SESS_OK;
+    set = verified_set(value);
+    for (way = 0; way < SESS_VERIFIED_WAYS; way++) {
+        if (cache->len[set][way] == value.len &&
+            sodium_memcmp(cache->value[set][way], value.ptr, value.len) == 0) {
+            /* It verified before: "s:" ID "." SIG. */
+            *id = (struct sess_str){value.ptr + 2, value.len - SESS_SIG_LEN - 3};
+            return SESS_OK;
+        }
     }
     err = sess_unsign(secrets, value, id);
     if (err == SESS_OK) {
-        memcpy(cache->value[slot], value.ptr, value.len);
-        cache->len[slot] = (unsigned char)value.len;
+        way = cache->victim[set] % SESS_VERIFIED_WAYS;
+        cache->victim[set] = (unsigned char)((way + 1) % SESS_VERIFIED_WAYS);
+        memcpy(cache->value[set][way], value.ptr, value.len);
+        cache->len[set][way] = (unsigned char)value.len;
     }
     return err;
 }

@@ -24,7 +24,9 @@
 #                 default) or spawn-fcgi (spawn-fcgi starts them,
 #                 stack_supervise restarts them). The other servers set it:
 #                 spawn-fcgi, fcgid or cgi.
-#   STACK_PROCS   processes per route (default 1)
+#   STACK_PROCS   processes per route (default 2: on 2 cores, GET /profile
+#                 at -c64 gave ~1.4x the requests of 1 process, lighttpd and
+#                 the route each busy on a core; bench/results.md, notes)
 #   STACK_WRITE_PROCS  processes for the routes that update their session on
 #                 most requests, views and prefs (default 4, or STACK_PROCS
 #                 if larger): their concurrent commits share one fsync
@@ -428,7 +430,7 @@ stack_server_prog() {
 stack_prepare() {
     local route p name
     STACK_SERVER=${STACK_SERVER:-lighttpd}
-    STACK_PROCS=${STACK_PROCS:-1}
+    STACK_PROCS=${STACK_PROCS:-2}
     STACK_WRITE_PROCS=${STACK_WRITE_PROCS:-$((STACK_PROCS > 4 ? STACK_PROCS : 4))}
     case $STACK_SERVER in
     lighttpd)

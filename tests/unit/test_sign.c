@@ -1272,6 +1272,36 @@ test_unsign_cached_verifies_long_values_each_time(void **state)
     sess_secrets_free(&other);
 }
 
+/* 256 clients taking turns, as the benchmark's sessions do: the second
+ * turn finds (nearly) every one in the cache, which answers even under
+ * secrets that would refuse them. Direct-mapped on two characters, two in
+ * three missed. The ids are fixed, so the count is too. */
+static void
+test_unsign_cached_keeps_many_clients_taking_turns(void **state)
+{
+    static struct sess_verified cache;
+    static char values[256][128];
+    struct sess_secrets s = {0}, other = {0};
+    struct sess_str id;
+    size_t hits = 0;
+
+    (void)state;
+    add_secret(&s, secret_a);
+    add_secret(&other, secret_b);
+    for (size_t i = 0; i < 256; i++) {
+        char id_text[44];
+        snprintf(id_text, sizeof id_text, "client%037zu", i);
+        sign_id(&s, id_text, values[i], sizeof values[i]);
+        assert_true(strlen(values[i]) <= SESS_VERIFIED_MAX);
+        assert_int_equal(unsign_cached_c(&s, &cache, values[i], &id), SESS_OK);
+    }
+    for (size_t i = 0; i < 256; i++)
+        hits += unsign_cached_c(&other, &cache, values[i], &id) == SESS_OK;
+    assert_true(hits >= 250);
+    sess_secrets_free(&s);
+    sess_secrets_free(&other);
+}
+
 static void
 test_derive_key_differs_by_purpose_and_by_secret(void **state)
 {
@@ -1341,6 +1371,7 @@ main(void)
         cmocka_unit_test(test_unsign_cached_hits_for_a_value_verified_before),
         cmocka_unit_test(test_unsign_cached_refuses_every_change_of_a_cached_value),
         cmocka_unit_test(test_unsign_cached_verifies_long_values_each_time),
+        cmocka_unit_test(test_unsign_cached_keeps_many_clients_taking_turns),
         cmocka_unit_test(test_derive_key_differs_by_purpose_and_by_secret),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
