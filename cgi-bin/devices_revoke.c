@@ -22,9 +22,8 @@ revoke(struct sess_request *req)
         return;
     handle = sess_body_str(req, "handle", NULL);
     others = sess_body_str(req, "others", NULL);
-    if (others && (strcmp(others, "1") == 0 || strcmp(others, "on") == 0))
-        err = sess_revoke_others(req, &count);
-    else if (json_is_true(json_object_get(sess_body(req), "others")))
+    if ((others && (strcmp(others, "1") == 0 || strcmp(others, "on") == 0)) ||
+        json_is_true(json_object_get(sess_body(req), "others")))
         err = sess_revoke_others(req, &count);
     else if (handle)
         err = sess_revoke_handle(req, handle);

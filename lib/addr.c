@@ -166,7 +166,9 @@ copy_raw(const char *s, char out[SESS_ADDR_TEXT_MAX])
         char c = *s;
         bool is_plain = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
                         (c >= 'A' && c <= 'Z') || c == '.' || c == ':' || c == '_' || c == '-';
-        out[n] = is_plain ? c : '?';
+        if (!is_plain)
+            c = '?';
+        out[n] = c;
     }
     out[n] = '\0';
 }

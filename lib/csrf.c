@@ -136,12 +136,13 @@ pre_binding(struct sess_request *req, bool may_make)
         read_pre_cookie(req);
         req->is_pre_csrf_read = true;
     }
+    /* None yet, an old one, or a new one whose Set-Cookie went with the
+     * headers of a run of the route that is being run again. */
     if (may_make &&
         (!req->pre_csrf[0] ||
-         (!req->is_pre_csrf_new && req->now_ms - req->pre_csrf_made_ms >= SESS_CSRF_TTL_MS)))
+         (!req->is_pre_csrf_new && req->now_ms - req->pre_csrf_made_ms >= SESS_CSRF_TTL_MS) ||
+         (req->is_pre_csrf_new && !req->is_pre_csrf_sent)))
         make_pre_cookie(req);
-    else if (may_make && req->is_pre_csrf_new && !req->is_pre_csrf_sent)
-        make_pre_cookie(req); /* a run of the route again: its headers were dropped */
     req->is_pre_csrf_sent = req->is_pre_csrf_sent || (may_make && req->is_pre_csrf_new);
     if (!req->pre_csrf[0])
         return NULL;

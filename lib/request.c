@@ -276,9 +276,17 @@ stderr_is_journal(void)
 {
     const char *js = getenv("JOURNAL_STREAM");
     unsigned long long dev, ino;
+    char *end;
     struct stat st;
 
-    return js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(STDERR_FILENO, &st) == 0 &&
+    if (!js)
+        return false;
+    dev = strtoull(js, &end, 10);
+    if (end == js || *end != ':')
+        return false;
+    js = end + 1;
+    ino = strtoull(js, &end, 10);
+    return end != js && *end == '\0' && fstat(STDERR_FILENO, &st) == 0 &&
            (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 }
 

@@ -138,44 +138,50 @@ struct sess_net {
  * config and freed by sess_config_free(); paths are absolute (a relative path
  * in the file is taken relative to the file's directory). */
 struct sess_config {
-    char *path;             /* the file read, for messages; NULL if none */
-    char *name;             /* cookie name, default "sid" */
-    char *secret_file;      /* required */
-    char *store;            /* "lmdb:/abs/dir", "redis://...", "unix:/path", ... */
-    int64_t max_age_s;      /* idle lifetime, default 1800 */
+    /* Strings and paths */
+    char *path;            /* the file read, for messages; NULL if none */
+    char *name;            /* cookie name, default "sid" */
+    char *secret_file;     /* required */
+    char *store;           /* "lmdb:/abs/dir", "redis://...", "unix:/path", ... */
+    char *cookie_path;     /* default "/" */
+    char *cookie_domain;   /* NULL: host-only */
+    char *cookie_priority; /* NULL, "Low", "Medium" or "High" */
+    char *html_dir;        /* default "html" next to the file */
+    char *redis_prefix;    /* session keys' prefix, default "sess:"; NULL: that */
+    char *log_path;        /* absolute, with SESS_LOG_FILE; else NULL */
+
+    /* Lifetimes and sizes */
+    int64_t max_age_s;          /* idle lifetime, default 1800 */
     int64_t absolute_timeout_s; /* since login or creation, default 43200; 0 = off */
+    int64_t touch_after_s;      /* default 60 */
+    int64_t remember_max_age_s; /* idle lifetime of a remembered session, default 2592000 */
+    int64_t remember_absolute_timeout_s; /* its absolute lifetime, default 7776000; 0 = off */
+    int64_t login_window_s;              /* default 300 */
+    int64_t redis_timeout_ms;            /* connect and command timeout, default 1000 */
+    size_t max_body_bytes;               /* default 16384 */
+    size_t lmdb_map_size_bytes;          /* default 1 GiB; grows on demand */
+
+    /* Login security (addr.c, login.c) */
+    struct sess_net trusted_proxies[SESS_TRUSTED_PROXIES_MAX]; /* default 127.0.0.0/8, ::1 */
+    size_t trusted_proxies_count;
+    uint32_t login_max_failures;    /* per username and per client address, default 5 */
+    unsigned max_sessions_per_user; /* live sessions a login may leave a user; 0 = no limit */
+    int redis_min_replicas;         /* replicas that must have a write (WAIT); default 0 */
+
+    /* Choices */
+    enum sess_cookie_secure cookie_secure;
+    enum sess_same_site cookie_same_site;
+    enum sess_encrypt encrypt;
+    enum sess_sync lmdb_sync;
+    enum sess_log_to log_to; /* default stderr */
     bool rolling;
     bool resave;
     bool save_uninitialized;
-    int64_t touch_after_s;  /* default 60 */
-    enum sess_cookie_secure cookie_secure;
     bool cookie_http_only;
-    enum sess_same_site cookie_same_site;
-    char *cookie_path;      /* default "/" */
-    char *cookie_domain;    /* NULL: host-only */
     bool cookie_partitioned;
-    char *cookie_priority;  /* NULL, "Low", "Medium" or "High" */
-    bool trust_proxy;       /* believe X-Forwarded-Proto and -For from trusted_proxies */
-    enum sess_encrypt encrypt;
-    size_t max_body_bytes;  /* default 16384 */
-    char *html_dir;         /* default "html" next to the file */
-    size_t lmdb_map_size_bytes; /* default 1 GiB; grows on demand */
-    enum sess_sync lmdb_sync;
-    int64_t redis_timeout_ms;   /* connect and command timeout, default 1000 */
-    char *redis_prefix;         /* session keys' prefix, default "sess:"; NULL: that */
-    int redis_min_replicas;     /* replicas that must have a write (WAIT); default 0 */
-    bool cookie_persist;        /* false: a session not remembered gets a cookie without
-                                   Expires or Max-Age (the server-side expiry holds) */
-    int64_t remember_max_age_s; /* idle lifetime of a remembered session, default 2592000 */
-    int64_t remember_absolute_timeout_s; /* its absolute lifetime, default 7776000; 0 = off */
-    unsigned max_sessions_per_user;      /* live sessions a login may leave a user; 0 = no limit */
-    /* Login security and the auth log (addr.c, login.c, log.c). */
-    struct sess_net trusted_proxies[SESS_TRUSTED_PROXIES_MAX]; /* default 127.0.0.0/8, ::1 */
-    size_t trusted_proxies_count;
-    uint32_t login_max_failures; /* per username and per client address, default 5 */
-    int64_t login_window_s;      /* default 300 */
-    enum sess_log_to log_to;     /* default stderr */
-    char *log_path;              /* absolute, with SESS_LOG_FILE; else NULL */
+    bool trust_proxy;    /* believe X-Forwarded-Proto and -For from trusted_proxies */
+    bool cookie_persist; /* false: a session not remembered gets a cookie without
+                            Expires or Max-Age (the server-side expiry holds) */
 };
 
 /* Fills `cfg` with the defaults of DESIGN.md (secret_file NULL). Paths are

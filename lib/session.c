@@ -617,8 +617,12 @@ copy_printable(char *out, size_t cap, const char *in)
 {
     size_t i;
 
-    for (i = 0; in && in[i] && i < cap; i++)
-        out[i] = in[i] >= 0x20 && in[i] < 0x7f ? in[i] : '?';
+    for (i = 0; in && i < cap && in[i]; i++) {
+        char c = in[i];
+        if ((unsigned char)c < 0x20 || (unsigned char)c >= 0x7f)
+            c = '?';
+        out[i] = c;
+    }
     out[i] = '\0';
 }
 

@@ -854,7 +854,7 @@ cmd_check(const char *config_path, int argc, char **argv)
             "(runuser -u fcgi-session -- sessctl check) to see what they can open");
 
     /* A Redis password in a file every user can read is everyone's. */
-    if (stat(cfg.path, &st) == 0 && (st.st_mode & S_IROTH) && strncmp(cfg.store, "lmdb:", 5) &&
+    if (stat(cfg.path, &st) == 0 && (st.st_mode & S_IROTH) && strncmp(cfg.store, "lmdb:", 5) != 0 &&
         strchr(cfg.store, '@')) {
         describe(&st, desc, sizeof desc);
         problem(&c,
