@@ -394,7 +394,7 @@ typedef void (*sess_route_fn)(struct sess_request *req);
 
 /* Runs of one route for one request, at most, when other requests keep
  * changing what it read. */
-#define SESS_RERUN_MAX 32
+#define SESS_RERUN_MAX 128
 
 /* The whole life of a route executable: opens the app from $SESSION_CONFIG
  * (STORE in the environment overrides `store`), then answers requests as

@@ -4,7 +4,8 @@
 # counter ends at exactly the number of 200 answers, on LMDB (lmdb_sync meta
 # and none, four processes per write route, so group commit batches them)
 # and on Redis; parallel theme and lang POST /prefs both survive, 60 times
-# over; a /views load during a logout leaves the session destroyed.
+# over; a /views load during a logout leaves the session destroyed; and 64
+# clients on one session (many more than processes) all get through.
 # timeout: 600
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -95,6 +96,9 @@ trap redis_stop EXIT
 
 start_stack store=lmdb:sessions-meta lmdb_sync=meta
 views_test "LMDB, lmdb_sync = meta"
+# Many more clients than processes: a request that keeps losing to newer
+# ones must still get through (SESS_RERUN_MAX), not be answered 503.
+CLIENTS=64 EACH=15 views_test "LMDB, lmdb_sync = meta, 64 clients"
 prefs_test "LMDB, lmdb_sync = meta"
 logout_test "LMDB, lmdb_sync = meta"
 stop_stack
