@@ -876,7 +876,10 @@ sess_to_json(struct sess_request *req)
     if (!out)
         return NULL;
     if (sess_exists(req)) {
-        int64_t expires = req->is_loaded ? req->expires_ms : next_expiry(req);
+        /* A lifetime just changed (remember me) moves the expiry at the
+         * save, as setting cookie.maxAge does at once in express-session. */
+        int64_t expires =
+            req->is_loaded && !req->is_lifetime_changed ? req->expires_ms : next_expiry(req);
         const char *key;
         json_t *v;
 

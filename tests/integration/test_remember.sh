@@ -34,6 +34,9 @@ expires=$(sed -n 's/.*; Expires=\([^;]*\);.*/\1/p' <<< "$(set_cookie)")
 delta=$(($(date -d "$expires" +%s) - $(date +%s)))
 check "its Expires is now + 30 days (got $delta s)" test "$delta" -ge 2591990 -a "$delta" -le 2592001
 is "$(json .cookie.originalMaxAge)" 2592000000 "the login answer: originalMaxAge 2592000000"
+delta=$(($(date -d "$(json .cookie.expires)" +%s) - $(date +%s)))
+check "the login answer: cookie.expires is now + 30 days too (got $delta s)" \
+    test "$delta" -ge 2591990 -a "$delta" -le 2592001
 get_json a /session
 is "$(json .cookie.originalMaxAge)" 2592000000 "GET /session: cookie.originalMaxAge = remember_max_age x 1000"
 get a /views
