@@ -186,7 +186,7 @@ t_config() {
 # made for the test, which the client trusts. Sets T_URL, T_ORIGIN,
 # T_CONFIG, T_SECRET. Exits the test (Bail out!) if it cannot start.
 start_stack() {
-    local fcgi=${TEST_FCGI:-lighttpd} tls='' tries rc store overrides=()
+    local fcgi=${TEST_FCGI:-lighttpd} tls='' tries rc store log overrides=()
     while [ $# -gt 0 ]; do
         case $1 in
         --fcgi=*) fcgi=${1#--fcgi=} ;;
@@ -234,6 +234,15 @@ start_stack() {
         *) STACK_OWN+=("$T_DIR/$store") ;;
         esac
     fi
+    # A log file of the configuration's is theirs to append to as well.
+    log=$(sed -n 's/^log[ \t]*=[ \t]*//p' "$T_CONFIG" | tail -n 1)
+    case $log in
+    "" | stderr | syslog) ;;
+    *)
+        case $log in /*) ;; *) log=$T_DIR/$log ;; esac
+        touch "$log" && STACK_OWN+=("$log")
+        ;;
+    esac
     [ "$(id -u)" -eq 0 ] && chmod 711 "$T_DIR"
     # A random port; another one if it turns out to be taken meanwhile.
     for ((tries = 0; tries < 20; tries++)); do
