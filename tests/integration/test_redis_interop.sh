@@ -181,6 +181,30 @@ is "$(redis exists "$PREFIX$id")" 0 "the session is gone from Redis"
 on_express get_json b2 /session
 is "$STATUS $(json -c .)" '401 {"error":"no session"}' "Express no longer knows the old cookie"
 
+# ------------------------------------- remember me and flash, stored alike
+
+# A remembered session carries its lifetime as express-session keeps a
+# cookie.maxAge that was set: Express shows the same originalMaxAge.
+post_json r /login '{"username":"alice","password":"wonderland","remember":true}'
+status_is 200 "a remembered login on fcgi-session"
+is "$(json .cookie.originalMaxAge)" 2592000000 "ours: originalMaxAge 2592000000"
+on_express get_json r /session
+is "$(json .cookie.originalMaxAge)" 2592000000 "Express shows the remembered session's originalMaxAge too"
+id=$(sid_of r)
+is "$(redis get "$PREFIX$id" | jq -c .cookie.originalMaxAge)" 2592000000 "stored as cookie.originalMaxAge"
+
+# A form login leaves its flash message where connect-flash keeps it.
+get f /login
+token=$(csrf_token)
+post_form f /login "username=alice&password=wonderland&csrf=$token"
+status_is 303 "a form login on fcgi-session"
+id=$(sid_of f)
+is "$(redis get "$PREFIX$id" | jq -c .flash)" '{"info":["Welcome back, alice"]}' \
+    "its flash is stored in connect-flash's layout"
+post_json r /logout '{}' -H "Origin: $T_ORIGIN"
+post_json f /logout '{}' -H "Origin: $T_ORIGIN"
+is "$(redis --scan --pattern "$PREFIX*" | wc -l)" 0 "both logged out"
+
 # ------------------------------------------------------------- sessctl
 
 login_json c alice wonderland
