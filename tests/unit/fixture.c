@@ -87,6 +87,20 @@ fixture_free(struct fixture *f)
     free(f);
 }
 
+int
+fixture_setup(void **state)
+{
+    *state = fixture_new("");
+    return 0;
+}
+
+int
+fixture_teardown(void **state)
+{
+    fixture_free(*state);
+    return 0;
+}
+
 static char **
 make_env(struct fixture *f, const struct client *c)
 {

@@ -42,6 +42,10 @@ struct fixture *fixture_new(const char *extra);
 /* Reopens the app with another `extra`, keeping the store. */
 void fixture_reopen(struct fixture *f, const char *extra);
 void fixture_free(struct fixture *f);
+/* cmocka's setup and teardown for tests of the defaults: *state is the
+ * fixture. */
+int fixture_setup(void **state);
+int fixture_teardown(void **state);
 
 /* One whole request through `route`, as the request loop runs it. */
 void fixture_get(struct fixture *f, struct client *c, sess_route_fn route);

@@ -561,21 +561,7 @@ test_change_password_ends_the_others_and_renews(void **state)
     client_free(&old);
 }
 
-static int
-setup(void **state)
-{
-    *state = fixture_new("");
-    return 0;
-}
-
-static int
-teardown(void **state)
-{
-    fixture_free(*state);
-    return 0;
-}
-
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, fixture_setup, fixture_teardown)
 
 int
 main(void)

@@ -130,90 +130,44 @@ interleave(struct fixture *f, struct client *c, enum a_does a_does, const char *
     return err;
 }
 
-static void
-test_read_key_changed_meanwhile_conflicts(void **state)
-{
-    struct fixture *f = *state;
-    struct client c = {0};
+/* One row: what A does, what B sets meanwhile, what A's commit answers,
+ * and a key's value stored afterwards. */
+struct conflict_row {
+    const char *name;
+    enum a_does a_does;
+    const char *b_key;
+    json_int_t b_value;
+    enum sess_err a_commit;
+    const char *key;
+    json_int_t stored;
+};
 
-    given_session(f, &c);
-    assert_int_equal(interleave(f, &c, A_READS_AND_SETS, "a", 2), SESS_ECONFLICT);
-    assert_int_equal(stored_int(f, &c, "a"), 2);
-    client_free(&c);
-}
-
-static void
-test_read_key_changed_conflicts_even_when_writing_another_key(void **state)
-{
-    struct fixture *f = *state;
-    struct client c = {0};
-
-    given_session(f, &c);
-    assert_int_equal(interleave(f, &c, A_READS_SETS_OTHER, "a", 2), SESS_ECONFLICT);
-    assert_int_equal(stored_int(f, &c, "c"), 0);
-    client_free(&c);
-}
-
-static void
-test_other_key_changed_meanwhile_merges(void **state)
-{
-    struct fixture *f = *state;
-    struct client c = {0};
-
-    given_session(f, &c);
-    assert_int_equal(interleave(f, &c, A_READS_AND_SETS, "b", 2), SESS_OK);
-    assert_int_equal(stored_int(f, &c, "a"), 10);
-    assert_int_equal(stored_int(f, &c, "b"), 2);
-    client_free(&c);
-}
-
-static void
-test_blind_write_of_a_changed_key_merges(void **state)
-{
-    struct fixture *f = *state;
-    struct client c = {0};
-
-    given_session(f, &c);
-    assert_int_equal(interleave(f, &c, A_SETS_BLIND, "a", 2), SESS_OK);
-    assert_int_equal(stored_int(f, &c, "a"), 10);
-    client_free(&c);
-}
-
-static void
-test_same_value_written_meanwhile_is_no_conflict(void **state)
-{
-    struct fixture *f = *state;
-    struct client c = {0};
-
-    given_session(f, &c);
+static const struct conflict_row conflict_table[] = {
+    {"read key changed meanwhile", A_READS_AND_SETS, "a", 2, SESS_ECONFLICT, "a", 2},
+    {"read key changed, another key written", A_READS_SETS_OTHER, "a", 2, SESS_ECONFLICT, "c", 0},
+    {"another key changed meanwhile", A_READS_AND_SETS, "b", 2, SESS_OK, "a", 10},
+    {"blind write of a changed key", A_SETS_BLIND, "a", 2, SESS_OK, "a", 10},
     /* Compared by value: 1 -> 1 is no change to what A read. */
-    assert_int_equal(interleave(f, &c, A_READS_AND_SETS, "a", 1), SESS_OK);
-    assert_int_equal(stored_int(f, &c, "a"), 10);
-    client_free(&c);
-}
+    {"same value written meanwhile", A_READS_AND_SETS, "a", 1, SESS_OK, "a", 10},
+    {"a request that only reads", A_ONLY_READS, "a", 2, SESS_OK, "a", 2},
+    {"key read absent, created meanwhile", A_READS_ABSENT, "x", 2, SESS_ECONFLICT, "x", 2},
+};
 
 static void
-test_request_that_only_reads_never_conflicts(void **state)
+test_conflict_table(void **state)
 {
     struct fixture *f = *state;
-    struct client c = {0};
 
-    given_session(f, &c);
-    assert_int_equal(interleave(f, &c, A_ONLY_READS, "a", 2), SESS_OK);
-    assert_int_equal(stored_int(f, &c, "a"), 2);
-    client_free(&c);
-}
+    for (size_t i = 0; i < sizeof conflict_table / sizeof conflict_table[0]; i++) {
+        const struct conflict_row *row = &conflict_table[i];
+        struct client c = {0};
 
-static void
-test_key_read_absent_then_created_meanwhile_conflicts(void **state)
-{
-    struct fixture *f = *state;
-    struct client c = {0};
-
-    given_session(f, &c);
-    assert_int_equal(interleave(f, &c, A_READS_ABSENT, "x", 2), SESS_ECONFLICT);
-    assert_int_equal(stored_int(f, &c, "x"), 2);
-    client_free(&c);
+        print_message("# %s\n", row->name);
+        given_session(f, &c);
+        assert_int_equal(interleave(f, &c, row->a_does, row->b_key, row->b_value), row->a_commit);
+        assert_int_equal(stored_int(f, &c, row->key), row->stored);
+        client_free(&c);
+    }
 }
 
 static void
@@ -477,33 +431,13 @@ test_patch_without_reads_is_refused_as_foreign(void **state)
     assert_int_equal(sess_patch_parse(&back, old, strlen(old), 1000), SESS_EBADINPUT);
 }
 
-static int
-setup(void **state)
-{
-    *state = fixture_new("");
-    return 0;
-}
-
-static int
-teardown(void **state)
-{
-    fixture_free(*state);
-    return 0;
-}
-
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, fixture_setup, fixture_teardown)
 
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        T(test_read_key_changed_meanwhile_conflicts),
-        T(test_read_key_changed_conflicts_even_when_writing_another_key),
-        T(test_other_key_changed_meanwhile_merges),
-        T(test_blind_write_of_a_changed_key_merges),
-        T(test_same_value_written_meanwhile_is_no_conflict),
-        T(test_request_that_only_reads_never_conflicts),
-        T(test_key_read_absent_then_created_meanwhile_conflicts),
+        T(test_conflict_table),
         T(test_destroyed_meanwhile_stays_destroyed),
         T(test_route_that_lost_runs_again_on_the_fresh_record),
         T(test_headers_of_a_lost_run_are_dropped),
