@@ -3,7 +3,6 @@
  * and at the end save, touch and Set-Cookie by its rules (EXPRESS-SESSION.md
  * §2), closing its gaps: absolute timeout, lazy touch, merge of changed keys
  * only, never re-creating a destroyed record, and writes before headers. */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +10,7 @@
 
 #include "internal.h"
 #include "json_load.h"
+#include "log.h"
 
 /* ------------------------------------------------------------------------
  * Cookie attributes and expiry
@@ -225,7 +225,7 @@ adopt_record(struct sess_request *req, const struct sess_record *rec)
 
     if (!json_is_object(data)) {
         json_decref(data);
-        fprintf(stderr, "fcgi-session: a stored session is not a JSON object; ignored\n");
+        sess_log_error(req->app, "a stored session is not a JSON object; ignored");
         return SESS_ENOTFOUND;
     }
     json_decref(req->data);
@@ -312,8 +312,8 @@ load_from_cookie(struct sess_request *req, const char *header)
         req->is_loaded = true;
     } else if (err != SESS_ENOTFOUND) {
         /* Never a fake empty session that would log the user out. */
-        fprintf(stderr, "fcgi-session: reading the session failed: %s: %s\n", sess_strerror(err),
-                req->app->store->errmsg);
+        sess_log_error(req->app, "reading the session failed: %s: %s", sess_strerror(err),
+                       req->app->store->errmsg);
         req->store_failed = true;
     }
 }
