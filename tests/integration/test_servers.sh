@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # The HTTP contract behind every web server we ship a configuration for:
-# the route tests (test_index.sh ... test_devices.sh, test_remember.sh,
-# test_flash.sh, test_bad_input.sh; /devices/revoke is the one path with a
-# slash) run again with
+# the route tests (test_index.sh ... test_devices.sh, test_bad_input.sh;
+# /devices/revoke is the one path with a slash) run again with
 # TEST_SERVER set to each of lighttpd-cgi, apache (mod_proxy_fcgi and
 # spawn-fcgi), apache-fcgid, apache-cgi and nginx, each starting that real
 # server from its template on a free loopback port (lighttpd itself is the
@@ -16,7 +15,7 @@
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 read -r -a servers <<< "${TEST_SERVERS:-lighttpd-cgi apache apache-fcgid apache-cgi nginx}"
-read -r -a contract <<< "${TEST_CONTRACT:-index login logout profile dashboard session views prefs devices remember flash bad_input}"
+read -r -a contract <<< "${TEST_CONTRACT:-index login logout profile dashboard session views prefs devices bad_input}"
 
 # The processes of one server's runs: every one of them (the server, its
 # workers, spawn-fcgi's and mod_fcgid's executables) names a path under the
