@@ -26,17 +26,22 @@ WARN    = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototype
           -Wvla -Wimplicit-fallthrough -Wundef -Wpointer-arith
 CFLAGS  ?= -g
 CFLAGS  += -std=c11 $(OPT) $(WARN) -fstack-protector-strong -fPIC -D_GNU_SOURCE \
-           -Ilib $(shell pkg-config --cflags hiredis 2>/dev/null) $(SANFLAGS)
+           $(LIB_INC) $(shell pkg-config --cflags hiredis 2>/dev/null) $(SANFLAGS)
 LDFLAGS += $(SANFLAGS)
 DEPLIBS  = -lfcgi -llmdb -lsodium -ljansson -lhiredis
 LDLIBS  += $(DEPLIBS)
 
-LIB_SRC   := $(sort $(wildcard lib/*.c))
-LIB_OBJ   := $(LIB_SRC:lib/%.c=$(BUILD)/obj/lib/%.o)
+# lib/ is in layers, a folder each (README, "The library"); every folder
+# is on the include path, so a file names its neighbours' headers alone.
+LIB_SRC   := $(sort $(shell find lib -name '*.c'))
+LIB_HDR   := $(sort $(shell find lib -name '*.h'))
+LIB_INC   := $(patsubst %/,-I%,$(sort $(dir $(LIB_HDR))))
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 ROUTES    := $(sort $(basename $(notdir $(wildcard cgi-bin/*.c))))
 ROUTE_BIN := $(ROUTES:%=$(BUILD)/cgi-bin/%.fcgi)
-UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
-UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+# tests/unit/ mirrors lib/; the programs land side by side in $(BUILD)/tests.
+UNIT_SRC  := $(sort $(shell find tests/unit -name 'test_*.c'))
+UNIT_BIN  := $(addprefix $(BUILD)/tests/,$(basename $(notdir $(UNIT_SRC))))
 FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz-replay/%)
 BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
@@ -77,14 +82,14 @@ deps-run: | $(DEPS_STAMP)
 deps-check: | $(DEPS_STAMP)
 	$(DEPS_RUN) check
 
-$(BUILD)/obj/%.o: %.c lib/sess.h $(wildcard lib/*.h) | $(DEPS_STAMP)
+$(BUILD)/obj/%.o: %.c $(LIB_HDR) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/obj/tests/unit/%.o: CFLAGS += -Itests/unit
 # The tests' own headers (fixture.h: struct client) are prerequisites too,
 # or a changed fixture links against objects built for the old one.
-$(UNIT_SRC:tests/unit/%.c=$(BUILD)/obj/tests/unit/%.o) $(BUILD)/obj/tests/unit/fixture.o: \
+$(UNIT_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/tests/unit/fixture.o: \
     $(wildcard tests/unit/*.h) | deps-check
 
 $(BUILD)/libfcgi-session.a: $(LIB_OBJ)
@@ -101,10 +106,13 @@ $(BUILD)/cgi-bin/%.fcgi: $(BUILD)/obj/cgi-bin/%.o $(BUILD)/libfcgi-session.a
 $(BUILD)/sessctl: $(BUILD)/obj/tools/sessctl.o $(BUILD)/libfcgi-session.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/obj/tests/unit/fixture.o \
-                  $(BUILD)/libfcgi-session.a
-	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
+define unit_rule
+$(BUILD)/tests/$(basename $(notdir $(1))): $(BUILD)/obj/$(1:.c=.o) $(BUILD)/obj/tests/unit/fixture.o \
+        $(BUILD)/libfcgi-session.a
+	@mkdir -p $$(@D)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ -lcmocka $$(LDLIBS)
+endef
+$(foreach t,$(UNIT_SRC),$(eval $(call unit_rule,$(t))))
 
 # Fuzz targets built as plain programs that replay their corpus (make check);
 # `make fuzz` builds them with libFuzzer instead.
@@ -197,11 +205,12 @@ uninstall:
 	fi
 
 format:
-	clang-format -i lib/*.[ch] cgi-bin/*.c tools/*.c tests/unit/*.[ch] tests/fuzz/*.c bench/*.c
+	clang-format -i $(LIB_SRC) $(LIB_HDR) cgi-bin/*.c tools/*.c $(shell find tests/unit -name '*.[ch]') \
+	    tests/fuzz/*.c bench/*.c
 
 format-check:
-	clang-format --dry-run -Werror lib/*.[ch] cgi-bin/*.c tools/*.c tests/unit/*.[ch] \
-	    tests/fuzz/*.c bench/*.c
+	clang-format --dry-run -Werror $(LIB_SRC) $(LIB_HDR) cgi-bin/*.c tools/*.c \
+	    $(shell find tests/unit -name '*.[ch]') tests/fuzz/*.c bench/*.c
 
 clean:
 	rm -rf build
