@@ -1,7 +1,7 @@
 /* The Redis URL grammar of redis_url.h: redis://, rediss://, unix: and
- * redis-sentinel://, parsed once for config.c and store_redis.c alike, and
- * the masking that keeps passwords out of every message. Connecting is
- * store_redis.c's business. */
+ * redis-sentinel://, parsed once for config.c and the Redis store alike,
+ * and the masking that keeps passwords out of every message. Pure text:
+ * connecting is store/redis/conn.c's business. */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,7 +96,7 @@ parse_node(const char *s, const char *end, int default_port, struct sess_redis_n
     if (host_end == host)
         goto bad_host;
     n->port = default_port;
-    if (colon && !parse_int(colon + 1, (size_t)(end - colon - 1), 1, 65535, &n->port)) {
+    if (colon && !sess_redis_port_parse(colon + 1, (size_t)(end - colon - 1), &n->port)) {
         sess_fmt(why, why_len, "the port must be 1 to 65535");
         return SESS_ECONFIG;
     }
@@ -194,7 +194,7 @@ parse_sentinel(const char *p, struct sess_redis_url *u, char *why, size_t why_le
         err = parse_node(q, comma, SESS_REDIS_SENTINEL_PORT, &u->sentinel[u->sentinels++], why,
                          why_len);
     }
-    if (err == SESS_ECONFIG) {
+    if (err == SESS_ECONFIG && why_len > 0) {
         size_t n = strlen(why);
         sess_fmt(why + n, why_len - n, " in the list of sentinels %s", shape);
     }
@@ -262,6 +262,20 @@ parse_unix(const char *path, struct sess_redis_url *u, char *why, size_t why_len
 }
 
 bool
+sess_redis_port_parse(const char *s, size_t len, int *port)
+{
+    return parse_int(s, len, 1, 65535, port);
+}
+
+void
+sess_redis_node_format(const char *host, int port, char *out, size_t out_len)
+{
+    bool is_v6 = strchr(host, ':') != NULL;
+
+    sess_fmt(out, out_len, "%s%.100s%s:%d", is_v6 ? "[" : "", host, is_v6 ? "]" : "", port);
+}
+
+bool
 sess_redis_url_is_redis(const char *url)
 {
     return starts(url, "redis://") || starts(url, "rediss://") ||
@@ -315,46 +329,85 @@ sess_redis_url_free(struct sess_redis_url *u)
     memset(u, 0, sizeof *u);
 }
 
-/* The '@' rule on `url` into `out`. */
+/* What sess_redis_url_mask hides, byte by byte: MASK_HIDE on a password's
+ * bytes, MASK_STARS where a password begins (so that an empty one shows as
+ * "***" too). */
+#define MASK_HIDE  1
+#define MASK_STARS 2
+
 static void
-mask_userinfo(const char *url, char *out, size_t out_len)
+mark(unsigned char *marks, size_t from, size_t to)
+{
+    marks[from] |= MASK_STARS;
+    for (; from < to; from++)
+        marks[from] |= MASK_HIDE;
+}
+
+/* The userinfo's password: after the user's ':' up to the last '@', or all
+ * before that '@' without a ':' (a password put in the wrong place). */
+static void
+mark_userinfo(const char *url, unsigned char *marks)
 {
     const char *auth = strstr(url, "://");
     const char *at = auth ? strrchr(auth + 3, '@') : NULL;
     const char *colon;
 
-    if (!at) {
-        sess_fmt(out, out_len, "%s", url);
+    if (!at)
         return;
-    }
     colon = memchr(auth + 3, ':', (size_t)(at - auth - 3));
-    /* USER:***@ keeps the user; without a ':' all of it may be a password
-     * put in the wrong place. */
-    if (!colon)
-        colon = auth + 2;
-    sess_fmt(out, out_len, "%.*s***%s", (int)(colon + 1 - url), url, at);
+    mark(marks, (size_t)((colon ? colon + 1 : auth + 3) - url), (size_t)(at - url));
+}
+
+/* Every password= parameter's value, up to the next '&'. */
+static void
+mark_password_params(const char *url, size_t len, unsigned char *marks)
+{
+    const char *p, *amp;
+
+    for (p = strstr(url, "password="); p; p = strstr(p + 1, "password=")) {
+        amp = strchr(p + 9, '&');
+        mark(marks, (size_t)(p + 9 - url), amp ? (size_t)(amp - url) : len);
+    }
 }
 
 void
 sess_redis_url_mask(const char *url, char *out, size_t out_len)
 {
-    size_t len = strlen(url) + 8;
-    char *tmp = malloc(len);
-    const char *pw, *amp;
+    size_t len = strlen(url), i, n = 0;
+    unsigned char *marks = calloc(len + 1, 1);
+    /* Each byte shown may be followed by "***". */
+    char *tmp = len < SIZE_MAX / 4 - 4 ? malloc(4 * len + 4) : NULL;
+    bool is_in_stars = false;
 
-    if (!tmp) {
+    if (!marks || !tmp) {
+        free(marks);
+        free(tmp);
         sess_fmt(out, out_len, "(a Redis URL)");
         return;
     }
-    /* First the userinfo, then a password= parameter in what is left: a
-     * userinfo password holding "password=" is gone by then. */
-    mask_userinfo(url, tmp, len);
-    pw = strstr(tmp, "password=");
-    if (pw) {
-        amp = strchr(pw, '&');
-        sess_fmt(out, out_len, "%.*spassword=***%s", (int)(pw - tmp), tmp, amp ? amp : "");
-    } else {
-        sess_fmt(out, out_len, "%s", tmp);
+    /* Both rules on the URL as written, and their union hidden: applied in
+     * turn, the first could leave bytes the second no longer recognises
+     * (unix:///s?password=a@b lost all but the "b" of its password to the
+     * '@' rule). */
+    mark_userinfo(url, marks);
+    mark_password_params(url, len, marks);
+    for (i = 0; i <= len; i++) {
+        bool is_hidden = i < len && (marks[i] & MASK_HIDE);
+
+        if ((is_hidden || (marks[i] & MASK_STARS)) && !is_in_stars) {
+            memcpy(tmp + n, "***", 3);
+            n += 3;
+            is_in_stars = true;
+        }
+        if (is_hidden)
+            continue;
+        is_in_stars = false;
+        if (i < len)
+            tmp[n++] = url[i];
     }
+    tmp[n] = '\0';
+    /* Masked whole, then cut: no byte of a password survives the cut. */
+    sess_fmt(out, out_len, "%s", tmp);
+    free(marks);
     free(tmp);
 }

@@ -1,6 +1,8 @@
 /* The grammar of a Redis `store` URL, one for the whole library: config.c
- * checks a URL with it when the file is read (errors with FILE:LINE),
- * store_redis.c connects by what it parsed. No I/O here. Internal to lib/. */
+ * checks a URL with it when the file is read (errors with FILE:LINE), the
+ * Redis store connects by what it parsed, and every message that quotes a
+ * URL or names a server goes through the masking and formatting here. No
+ * I/O. Internal to lib/. */
 #ifndef SESS_REDIS_URL_H
 #define SESS_REDIS_URL_H
 
@@ -54,9 +56,21 @@ enum sess_err sess_redis_url_parse(const char *url, struct sess_redis_url *out, 
 void sess_redis_url_free(struct sess_redis_url *u);
 
 /* `url` as a message may quote it: the password (what lies between the
- * user's ':' and the last '@', or all before that '@' without a ':') and a
- * password= parameter replaced by "***", before any truncation, so that no
- * byte of a password survives however long it is. */
+ * user's ':' and the last '@', or all before that '@' without a ':') and
+ * the value of every password= parameter replaced by "***" (where the two
+ * overlap, all that either would hide), before any truncation, so that no
+ * byte of a password survives however long it is. Any URL may be given:
+ * store.c masks what it cannot name. "(a Redis URL)" when out of memory. */
 void sess_redis_url_mask(const char *url, char *out, size_t out_len);
+
+/* Reads a port from s[0..len): 1 to 65535 in decimal, nothing else (no
+ * sign, no spaces). The URL's grammar, and a sentinel's answer to
+ * get-master-addr-by-name, which names the master the same way. */
+bool sess_redis_port_parse(const char *s, size_t len, int *port);
+
+/* "HOST:PORT" into `out` as a URL writes it, an IPv6 address in brackets
+ * ("[::1]:6379"), the host cut to its first 100 bytes: how messages name a
+ * server, never with a password. */
+void sess_redis_node_format(const char *host, int port, char *out, size_t out_len);
 
 #endif
