@@ -1,6 +1,7 @@
-/* What every store shares: the growing buffer store calls copy into, the
- * liveness rule, and the choice of implementation from cfg->store. The
- * implementations themselves are store_lmdb.c and store_redis.c. */
+/* What every store shares: the growing buffer store calls copy into, and
+ * the choice of implementation from cfg->store. The record's expiry rule
+ * is store/record.c's; the implementations themselves are store_lmdb.c
+ * and store_redis.c. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,14 +65,6 @@ sess_buf_wipe(struct sess_buf *buf)
     if (buf->ptr)
         sodium_memzero(buf->ptr, buf->cap);
     sess_buf_free(buf);
-}
-
-bool
-sess_record_is_live(const struct sess_record *rec, int64_t now_ms)
-{
-    if (now_ms >= rec->expires_ms)
-        return false;
-    return rec->deadline_ms == 0 || now_ms < rec->deadline_ms;
 }
 
 static bool

@@ -108,6 +108,11 @@ _Static_assert(REC_OFF_NONCE + SESS_RECORD_NONCE_BYTES == REC_HEADER_BYTES, "hea
 
 /* How often, across all processes, a request pays for a gc batch. */
 #define GC_INTERVAL_MS 60000
+/* sessctl's gc batch (gc_batch_max), one transaction each. A commit waits
+ * for the pages it rewrote (lmdb_sync = meta), so 100k dead among 1M
+ * records took 4 s in batches of SESS_GC_BATCH and 0.75 s in these, each
+ * holding the write lock for up to ~0.4 s. */
+#define GC_ADMIN_BATCH 32768
 /* Granularity of the expiry index (see index_instant): a second keeps gc
  * and stats exact to the second. */
 #define EXPIRY_BUCKET_MS 1000
@@ -219,14 +224,6 @@ set_i64(unsigned char *p, int64_t v)
     memcpy(p, &v, sizeof v);
 }
 
-/* The instant a record dies: idle expiry, or the absolute deadline if
- * sooner. */
-static int64_t
-effective_expiry(int64_t expires_ms, int64_t deadline_ms)
-{
-    return deadline_ms != 0 && deadline_ms < expires_ms ? deadline_ms : expires_ms;
-}
-
 /* The instant a record is filed under in the expiry index: its death,
  * rounded up to the next whole EXPIRY_BUCKET_MS. A session written again
  * within the same bucket keeps its index entry, so a write moves two
@@ -235,7 +232,7 @@ effective_expiry(int64_t expires_ms, int64_t deadline_ms)
 static int64_t
 index_instant(int64_t expires_ms, int64_t deadline_ms)
 {
-    int64_t at = effective_expiry(expires_ms, deadline_ms);
+    int64_t at = sess_record_expiry_ms(expires_ms, deadline_ms);
     if (at <= 0 || at > INT64_MAX - EXPIRY_BUCKET_MS)
         return at;
     return (at + EXPIRY_BUCKET_MS - 1) / EXPIRY_BUCKET_MS * EXPIRY_BUCKET_MS;
@@ -754,7 +751,7 @@ decode_record(struct lmdb_store *ls, struct sess_str id, const MDB_val *v, bool 
                  "lmdb %s: a session record has an unknown layout; ignored", ls->dir);
         return SESS_ENOTFOUND;
     }
-    out->expires_ms = effective_expiry(h.expires_ms, h.deadline_ms);
+    out->expires_ms = sess_record_expiry_ms(h.expires_ms, h.deadline_ms);
     out->deadline_ms = h.deadline_ms;
     out->created_ms = h.created_ms;
     out->last_seen_ms = h.last_seen_ms;
@@ -950,7 +947,8 @@ do_create(struct lmdb_store *ls, MDB_txn *txn, void *arg)
 }
 
 static enum sess_err
-lmdb_create(struct sess_store *st, struct sess_str id, const struct sess_record *rec)
+lmdb_create(struct sess_store *st, struct sess_str id, int64_t now_ms,
+            const struct sess_record *rec)
 {
     struct lmdb_store *ls = (struct lmdb_store *)st;
     struct create_arg a = {id, rec};
@@ -969,16 +967,14 @@ lmdb_create(struct sess_store *st, struct sess_str id, const struct sess_record 
     err = encode_record(ls, id, &fresh);
     if (err != SESS_OK)
         return err;
-    return write_txn(ls, do_create, &a, sess_clock_real_ms(), true);
+    return write_txn(ls, do_create, &a, now_ms, true);
 }
 
 struct update_arg {
     struct sess_str id;
     int64_t now_ms;
-    sess_merge_fn merge;
-    void *arg;
+    struct sess_patch *patch;
 };
-
 
 /* The stored bytes `v` are the very ones the patch's request read. Ids are
  * random and a tag is keyed by a secret of this process, so two records
@@ -987,10 +983,9 @@ struct update_arg {
 static bool
 is_unchanged_since_read(const struct lmdb_store *ls, const struct update_arg *a, const MDB_val *v)
 {
-    const struct sess_patch *p = a->arg;
+    const struct sess_patch *p = a->patch;
 
-    return a->merge == sess_patch_merge && p->whole && p->read_tag &&
-           p->read_tag == read_tag(ls, v);
+    return p->whole && p->read_tag && p->read_tag == read_tag(ls, v);
 }
 
 static enum sess_err
@@ -1017,7 +1012,7 @@ do_update(struct lmdb_store *ls, MDB_txn *txn, void *arg)
     if (err != SESS_OK)
         return err;
     next = cur;
-    err = a->merge(a->arg, &cur, &next);
+    err = sess_patch_merge(a->patch, &cur, &next);
     if (err != SESS_OK)
         return err;
     err = encode_record(ls, a->id, &next);
@@ -1101,8 +1096,7 @@ open_update(struct lmdb_store *ls, const struct sess_combine_op *op, struct queu
     const unsigned char *p;
     enum sess_err err;
 
-    q->a.merge = sess_patch_merge;
-    q->a.arg = &q->patch;
+    q->a.patch = &q->patch;
     if (op->len < UPD_OFF_ID || op->len < UPD_OFF_ID + (size_t)op->payload[0])
         return SESS_EBADINPUT;
     q->a.id = (struct sess_str){(const char *)op->payload + UPD_OFF_ID, op->payload[0]};
@@ -1239,11 +1233,10 @@ out:
 }
 
 static enum sess_err
-lmdb_update(struct sess_store *st, struct sess_str id, int64_t now_ms, sess_merge_fn merge,
-            void *arg)
+lmdb_update(struct sess_store *st, struct sess_str id, int64_t now_ms, struct sess_patch *patch)
 {
     struct lmdb_store *ls = (struct lmdb_store *)st;
-    struct update_arg a = {id, now_ms, merge, arg};
+    struct update_arg a = {id, now_ms, patch};
     enum sess_err err;
     int result;
 
@@ -1261,7 +1254,7 @@ lmdb_update(struct sess_store *st, struct sess_str id, int64_t now_ms, sess_merg
         ls->combiner = sess_combiner_open(path);
         ls->may_combine = ls->combiner != NULL;
     }
-    if (ls->combiner && merge == sess_patch_merge && update_encode(ls, id, now_ms, arg) &&
+    if (ls->combiner && update_encode(ls, id, now_ms, patch) &&
         sess_combine(ls->combiner, ls->val.ptr, ls->val.len, apply_updates, ls, &result)) {
         sodium_memzero(ls->val.ptr, ls->val.len);
         if (result == SESS_OK || result == SESS_ENOTFOUND || result == SESS_ECONFLICT)
@@ -1350,13 +1343,13 @@ do_destroy(struct lmdb_store *ls, MDB_txn *txn, void *arg)
 }
 
 static enum sess_err
-lmdb_destroy(struct sess_store *st, struct sess_str id)
+lmdb_destroy(struct sess_store *st, struct sess_str id, int64_t now_ms)
 {
     struct lmdb_store *ls = (struct lmdb_store *)st;
 
     if (!id_is_usable(id))
         return SESS_OK;
-    return write_txn(ls, do_destroy, &id, sess_clock_real_ms(), true);
+    return write_txn(ls, do_destroy, &id, now_ms, true);
 }
 
 struct owner_arg {
@@ -1422,7 +1415,7 @@ out:
 }
 
 static enum sess_err
-lmdb_destroy_owner(struct sess_store *st, struct sess_str owner, size_t *count)
+lmdb_destroy_owner(struct sess_store *st, struct sess_str owner, int64_t now_ms, size_t *count)
 {
     struct lmdb_store *ls = (struct lmdb_store *)st;
     struct owner_arg a = {owner, 0, 0};
@@ -1431,7 +1424,7 @@ lmdb_destroy_owner(struct sess_store *st, struct sess_str owner, size_t *count)
     *count = 0;
     if (owner.len == 0 || owner.len > ls->max_key)
         return SESS_OK;
-    err = write_txn(ls, do_destroy_owner, &a, sess_clock_real_ms(), true);
+    err = write_txn(ls, do_destroy_owner, &a, now_ms, true);
     if (err == SESS_OK)
         *count = a.count;
     if (err == SESS_OK && a.corrupt)
@@ -1940,7 +1933,8 @@ lmdb_fail:
 }
 
 static enum sess_err
-lmdb_each(struct sess_store *st, struct sess_str owner, sess_record_visit_fn visit, void *arg)
+lmdb_each(struct sess_store *st, struct sess_str owner, int64_t now_ms, sess_record_visit_fn visit,
+          void *arg)
 {
     struct lmdb_store *ls = (struct lmdb_store *)st;
     MDB_txn *txn = NULL;
@@ -1953,6 +1947,7 @@ lmdb_each(struct sess_store *st, struct sess_str owner, sess_record_visit_fn vis
     enum sess_err err;
     int rc;
 
+    (void)now_ms; /* every record, live or dead: sessctl shows which */
     err = walk_begin(ls, &txn);
     if (err != SESS_OK)
         return err;
@@ -2019,7 +2014,7 @@ name_is_usable(struct lmdb_store *ls, struct sess_str name)
 }
 
 static enum sess_err
-lmdb_user_get(struct sess_store *st, struct sess_str name, struct sess_buf *value)
+lmdb_user_get(struct sess_store *st, struct sess_str name, int64_t now_ms, struct sess_buf *value)
 {
     struct lmdb_store *ls = (struct lmdb_store *)st;
     MDB_txn *txn;
@@ -2027,6 +2022,7 @@ lmdb_user_get(struct sess_store *st, struct sess_str name, struct sess_buf *valu
     enum sess_err err;
     int rc;
 
+    (void)now_ms; /* accounts do not expire */
     if (!name_is_usable(ls, name))
         return SESS_ENOTFOUND;
     err = read_begin(ls, &txn);
@@ -2068,14 +2064,15 @@ do_user_put(struct lmdb_store *ls, MDB_txn *txn, void *arg)
 }
 
 static enum sess_err
-lmdb_user_put(struct sess_store *st, struct sess_str name, struct sess_str value, bool must_be_new)
+lmdb_user_put(struct sess_store *st, struct sess_str name, int64_t now_ms, struct sess_str value,
+              bool must_be_new)
 {
     struct lmdb_store *ls = (struct lmdb_store *)st;
     struct user_arg a = {name, value, must_be_new};
 
     if (!name_is_usable(ls, name))
         return SESS_EBADINPUT;
-    return write_txn(ls, do_user_put, &a, sess_clock_real_ms(), true);
+    return write_txn(ls, do_user_put, &a, now_ms, true);
 }
 
 struct user_replace_arg {
@@ -2101,7 +2098,7 @@ do_user_replace(struct lmdb_store *ls, MDB_txn *txn, void *arg)
 }
 
 static enum sess_err
-lmdb_user_replace(struct sess_store *st, struct sess_str name, struct sess_str old,
+lmdb_user_replace(struct sess_store *st, struct sess_str name, int64_t now_ms, struct sess_str old,
                   struct sess_str value)
 {
     struct lmdb_store *ls = (struct lmdb_store *)st;
@@ -2109,7 +2106,7 @@ lmdb_user_replace(struct sess_store *st, struct sess_str name, struct sess_str o
 
     if (!name_is_usable(ls, name))
         return SESS_ENOTFOUND;
-    return write_txn(ls, do_user_replace, &a, sess_clock_real_ms(), true);
+    return write_txn(ls, do_user_replace, &a, now_ms, true);
 }
 
 static enum sess_err
@@ -2125,18 +2122,18 @@ do_user_del(struct lmdb_store *ls, MDB_txn *txn, void *arg)
 }
 
 static enum sess_err
-lmdb_user_del(struct sess_store *st, struct sess_str name)
+lmdb_user_del(struct sess_store *st, struct sess_str name, int64_t now_ms)
 {
     struct lmdb_store *ls = (struct lmdb_store *)st;
     struct user_arg a = {name, {NULL, 0}, false};
 
     if (!name_is_usable(ls, name))
         return SESS_ENOTFOUND;
-    return write_txn(ls, do_user_del, &a, sess_clock_real_ms(), true);
+    return write_txn(ls, do_user_del, &a, now_ms, true);
 }
 
 static enum sess_err
-lmdb_user_each(struct sess_store *st, sess_user_visit_fn visit, void *arg)
+lmdb_user_each(struct sess_store *st, int64_t now_ms, sess_user_visit_fn visit, void *arg)
 {
     struct lmdb_store *ls = (struct lmdb_store *)st;
     MDB_txn *txn;
@@ -2145,6 +2142,7 @@ lmdb_user_each(struct sess_store *st, sess_user_visit_fn visit, void *arg)
     enum sess_err err;
     int rc;
 
+    (void)now_ms;
     err = walk_begin(ls, &txn);
     if (err != SESS_OK)
         return err;
@@ -2319,13 +2317,13 @@ do_throttle_clear(struct lmdb_store *ls, MDB_txn *txn, void *arg)
 }
 
 static enum sess_err
-lmdb_throttle_clear(struct sess_store *st, struct sess_str key)
+lmdb_throttle_clear(struct sess_store *st, struct sess_str key, int64_t now_ms)
 {
     struct lmdb_store *ls = (struct lmdb_store *)st;
     struct throttle_arg a = {0};
 
     throttle_key(a.hash, key);
-    return write_txn(ls, do_throttle_clear, &a, sess_clock_real_ms(), true);
+    return write_txn(ls, do_throttle_clear, &a, now_ms, true);
 }
 
 static enum sess_err
@@ -2538,6 +2536,7 @@ out:
 
 static const struct sess_store_ops lmdb_ops = {
     .kind = "lmdb",
+    .gc_batch_max = GC_ADMIN_BATCH,
     .get = lmdb_get,
     .create = lmdb_create,
     .update = lmdb_update,

@@ -258,7 +258,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argv;
     fuzz_app_open(&g.fa, NULL);
     app = g.fa.app;
-    CHECK(app->store->ops->create(app->store, SESS_STR_LIT(ID), &rec) == SESS_OK);
+    CHECK(app->store->ops->create(app->store, SESS_STR_LIT(ID), FUZZ_NOW_MS, &rec) == SESS_OK);
     store_close();
     raw_get(&g.sealed);
     CHECK(g.sealed.len > REC_HEADER && (g.sealed.ptr[1] & REC_FLAG_SEALED));

@@ -116,7 +116,7 @@ static void
 create(struct fx *f, const char *id, int64_t expires_ms, const char *owner, const char *data)
 {
     struct sess_record rec = record(expires_ms, 0, owner, data);
-    assert_int_equal(f->st->ops->create(f->st, sess_str_c(id), &rec), SESS_OK);
+    assert_int_equal(f->st->ops->create(f->st, sess_str_c(id), T0, &rec), SESS_OK);
 }
 
 static enum sess_err
@@ -143,7 +143,7 @@ test_create_then_get_returns_the_record(void **ctx)
     struct sess_record rec = record(T0 + 30 * MIN_MS, T0 + 720 * MIN_MS, "alice", "{\"a\":1}");
 
     rec.created_ms = T0 - 5;
-    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID1), &rec), SESS_OK);
+    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID1), T0, &rec), SESS_OK);
     assert_int_equal(get(f, ID1, T0), SESS_OK);
     assert_int_equal(f->rec.expires_ms, T0 + 30 * MIN_MS);
     assert_int_equal(f->rec.deadline_ms, T0 + 720 * MIN_MS);
@@ -181,7 +181,7 @@ test_create_of_existing_id_is_eexists(void **ctx)
     struct sess_record rec = record(T0 + MIN_MS, 0, "", "{\"second\":true}");
 
     create(f, ID1, T0 + MIN_MS, "", "{\"first\":true}");
-    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID1), &rec), SESS_EEXISTS);
+    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID1), T0, &rec), SESS_EEXISTS);
     assert_int_equal(get(f, ID1, T0), SESS_OK);
     assert_str_view(f->rec.data, "{\"first\":true}");
 }
@@ -203,7 +203,7 @@ test_get_at_or_after_deadline_is_not_found(void **ctx)
     struct fx *f = *ctx;
     struct sess_record rec = record(T0 + 60 * MIN_MS, T0 + 10 * MIN_MS, "", "{}");
 
-    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID1), &rec), SESS_OK);
+    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID1), T0, &rec), SESS_OK);
     assert_int_equal(get(f, ID1, T0 + 10 * MIN_MS - 1), SESS_OK);
     assert_int_equal(get(f, ID1, T0 + 10 * MIN_MS), SESS_ENOTFOUND);
 }
@@ -262,121 +262,138 @@ test_records_survive_reopening(void **ctx)
  * update
  * ------------------------------------------------------------------------ */
 
-struct merge_call {
-    int calls;
-    char seen[64];
-    int64_t seen_expires_ms;
-    struct sess_record next;
-    enum sess_err result;
-};
+/* An update as session.c makes one: the keys of `set` (JSON) laid over
+ * the stored data, the idle expiry moved to `expires_ms`, and, when `read`
+ * is not NULL, the keys the request read with the values it saw, checked
+ * against the record first. Freed with sess_patch_free. */
+static struct sess_patch
+patch(const char *set, const char *read, int64_t expires_ms)
+{
+    struct sess_patch p = {.expires_ms = expires_ms,
+                           .set = json_loads(set, 0, NULL),
+                           .del = json_object(),
+                           .read = read ? json_loads(read, 0, NULL) : NULL};
+
+    assert_non_null(p.set);
+    assert_non_null(p.del);
+    assert_true(!read || p.read);
+    return p;
+}
 
 static enum sess_err
-merge_record(void *arg, const struct sess_record *current, struct sess_record *next)
+update(struct fx *f, const char *id, int64_t now_ms, struct sess_patch *p)
 {
-    struct merge_call *m = arg;
+    return f->st->ops->update(f->st, sess_str_c(id), now_ms, p);
+}
 
-    m->calls++;
-    snprintf(m->seen, sizeof m->seen, "%.*s", (int)current->data.len, current->data.ptr);
-    m->seen_expires_ms = current->expires_ms;
-    if (m->result != SESS_OK)
-        return m->result;
-    *next = m->next;
-    return SESS_OK;
+/* sess_patch_merge leaves its result in the patch: whether the store ever
+ * laid the patch over a record. */
+static bool
+was_merged(const struct sess_patch *p)
+{
+    return p->merged != NULL;
 }
 
 static void
 test_update_merges_into_the_current_record(void **ctx)
 {
     struct fx *f = *ctx;
-    struct merge_call m = {.next = record(T0 + 40 * MIN_MS, 0, "alice", "{\"n\":2}")};
+    struct sess_patch p = patch("{\"n\":2}", "{\"n\":1}", T0 + 40 * MIN_MS);
 
-    create(f, ID1, T0 + 30 * MIN_MS, "alice", "{\"n\":1}");
-    assert_int_equal(f->st->ops->update(f->st, SESS_STR_LIT(ID1), T0, merge_record, &m), SESS_OK);
-    assert_int_equal(m.calls, 1);
-    assert_string_equal(m.seen, "{\"n\":1}");
-    assert_int_equal(m.seen_expires_ms, T0 + 30 * MIN_MS);
+    create(f, ID1, T0 + 30 * MIN_MS, "alice", "{\"n\":1,\"kept\":true}");
+    /* What it read held: the merge saw the stored record. */
+    assert_int_equal(update(f, ID1, T0, &p), SESS_OK);
     assert_int_equal(get(f, ID1, T0 + 35 * MIN_MS), SESS_OK);
-    assert_str_view(f->rec.data, "{\"n\":2}");
+    assert_int_equal(f->rec.expires_ms, T0 + 40 * MIN_MS);
+    assert_str_view(f->rec.data, "{\"n\":2,\"kept\":true}");
+    sess_patch_free(&p);
 }
 
 static void
 test_update_of_destroyed_record_is_not_found_and_not_recreated(void **ctx)
 {
     struct fx *f = *ctx;
-    struct merge_call m = {.next = record(T0 + 40 * MIN_MS, 0, "", "{\"n\":2}")};
+    struct sess_patch p = patch("{\"n\":2}", NULL, T0 + 40 * MIN_MS);
 
     create(f, ID1, T0 + 30 * MIN_MS, "", "{\"n\":1}");
-    assert_int_equal(f->st->ops->destroy(f->st, SESS_STR_LIT(ID1)), SESS_OK);
-    assert_int_equal(f->st->ops->update(f->st, SESS_STR_LIT(ID1), T0, merge_record, &m),
-                     SESS_ENOTFOUND);
-    assert_int_equal(m.calls, 0);
+    assert_int_equal(f->st->ops->destroy(f->st, SESS_STR_LIT(ID1), T0), SESS_OK);
+    assert_int_equal(update(f, ID1, T0, &p), SESS_ENOTFOUND);
+    assert_false(was_merged(&p));
     assert_int_equal(get(f, ID1, T0), SESS_ENOTFOUND);
+    sess_patch_free(&p);
 }
 
 static void
 test_update_of_expired_record_is_not_found(void **ctx)
 {
     struct fx *f = *ctx;
-    struct merge_call m = {.next = record(T0 + 90 * MIN_MS, 0, "", "{\"n\":2}")};
+    struct sess_patch p = patch("{\"n\":2}", NULL, T0 + 90 * MIN_MS);
 
     create(f, ID1, T0 + 30 * MIN_MS, "", "{\"n\":1}");
-    assert_int_equal(
-        f->st->ops->update(f->st, SESS_STR_LIT(ID1), T0 + 30 * MIN_MS, merge_record, &m),
-        SESS_ENOTFOUND);
-    assert_int_equal(m.calls, 0);
+    assert_int_equal(update(f, ID1, T0 + 30 * MIN_MS, &p), SESS_ENOTFOUND);
+    assert_false(was_merged(&p));
     assert_int_equal(get(f, ID1, T0), SESS_OK);
     assert_str_view(f->rec.data, "{\"n\":1}");
+    sess_patch_free(&p);
 }
 
+/* A merge that refuses (here: what the request read has changed) writes
+ * nothing. */
 static void
 test_update_aborts_when_merge_fails(void **ctx)
 {
     struct fx *f = *ctx;
-    struct merge_call m = {.next = record(T0 + 40 * MIN_MS, 0, "", "{\"n\":2}"),
-                           .result = SESS_ECONFLICT};
+    struct sess_patch p = patch("{\"n\":2}", "{\"n\":0}", T0 + 40 * MIN_MS);
 
     create(f, ID1, T0 + 30 * MIN_MS, "", "{\"n\":1}");
-    assert_int_equal(f->st->ops->update(f->st, SESS_STR_LIT(ID1), T0, merge_record, &m),
-                     SESS_ECONFLICT);
+    assert_int_equal(update(f, ID1, T0, &p), SESS_ECONFLICT);
     assert_int_equal(get(f, ID1, T0), SESS_OK);
     assert_str_view(f->rec.data, "{\"n\":1}");
+    assert_int_equal(f->rec.expires_ms, T0 + 30 * MIN_MS);
+    sess_patch_free(&p);
 }
 
 static void
 test_update_refiles_the_expiry_for_gc(void **ctx)
 {
     struct fx *f = *ctx;
-    struct merge_call m = {.next = record(T0 + 90 * MIN_MS, 0, "", "{\"n\":2}")};
+    struct sess_patch p = patch("{\"n\":2}", NULL, T0 + 90 * MIN_MS);
     size_t purged;
     bool more;
 
     create(f, ID1, T0 + 30 * MIN_MS, "", "{\"n\":1}");
-    assert_int_equal(f->st->ops->update(f->st, SESS_STR_LIT(ID1), T0, merge_record, &m), SESS_OK);
+    assert_int_equal(update(f, ID1, T0, &p), SESS_OK);
     /* after the old expiry, gc must not take the record that moved */
     assert_int_equal(f->st->ops->gc(f->st, T0 + 60 * MIN_MS, 100, &purged, &more), SESS_OK);
     assert_int_equal(purged, 0);
     assert_int_equal(get(f, ID1, T0 + 60 * MIN_MS), SESS_OK);
     assert_int_equal(f->st->ops->gc(f->st, T0 + 90 * MIN_MS, 100, &purged, &more), SESS_OK);
     assert_int_equal(purged, 1);
+    sess_patch_free(&p);
 }
 
+/* The owner is the user the data is logged in as (sess_data_owner). */
 static void
 test_update_moves_the_owner_index(void **ctx)
 {
     struct fx *f = *ctx;
-    struct merge_call m = {.next = record(T0 + 30 * MIN_MS, 0, "alice", "{\"user\":\"alice\"}")};
+    struct sess_patch alice = patch("{\"user\":{\"username\":\"alice\"}}", NULL, T0 + 30 * MIN_MS);
+    struct sess_patch bob = patch("{\"user\":{\"username\":\"bob\"}}", NULL, T0 + 30 * MIN_MS);
     size_t count;
 
     create(f, ID1, T0 + 30 * MIN_MS, "", "{}");
-    assert_int_equal(f->st->ops->update(f->st, SESS_STR_LIT(ID1), T0, merge_record, &m), SESS_OK);
-    m.next = record(T0 + 30 * MIN_MS, 0, "bob", "{\"user\":\"bob\"}");
-    assert_int_equal(f->st->ops->update(f->st, SESS_STR_LIT(ID1), T0, merge_record, &m), SESS_OK);
-    assert_int_equal(f->st->ops->destroy_owner(f->st, SESS_STR_LIT("alice"), &count), SESS_OK);
+    assert_int_equal(update(f, ID1, T0, &alice), SESS_OK);
+    assert_int_equal(get(f, ID1, T0), SESS_OK);
+    assert_str_view(f->rec.owner, "alice");
+    assert_int_equal(update(f, ID1, T0, &bob), SESS_OK);
+    assert_int_equal(f->st->ops->destroy_owner(f->st, SESS_STR_LIT("alice"), T0, &count), SESS_OK);
     assert_int_equal(count, 0);
     assert_int_equal(get(f, ID1, T0), SESS_OK);
-    assert_int_equal(f->st->ops->destroy_owner(f->st, SESS_STR_LIT("bob"), &count), SESS_OK);
+    assert_int_equal(f->st->ops->destroy_owner(f->st, SESS_STR_LIT("bob"), T0, &count), SESS_OK);
     assert_int_equal(count, 1);
     assert_int_equal(get(f, ID1, T0), SESS_ENOTFOUND);
+    sess_patch_free(&alice);
+    sess_patch_free(&bob);
 }
 
 /* ------------------------------------------------------------------------
@@ -432,7 +449,7 @@ test_destroy_removes_the_record(void **ctx)
 
     create(f, ID1, T0 + 30 * MIN_MS, "erin", "{}");
     create(f, ID2, T0 + 30 * MIN_MS, "erin", "{}");
-    assert_int_equal(f->st->ops->destroy(f->st, SESS_STR_LIT(ID1)), SESS_OK);
+    assert_int_equal(f->st->ops->destroy(f->st, SESS_STR_LIT(ID1), T0), SESS_OK);
     assert_int_equal(get(f, ID1, T0), SESS_ENOTFOUND);
     assert_int_equal(get(f, ID2, T0), SESS_OK);
 }
@@ -442,8 +459,8 @@ test_destroy_of_absent_id_is_ok(void **ctx)
 {
     struct fx *f = *ctx;
 
-    assert_int_equal(f->st->ops->destroy(f->st, SESS_STR_LIT(ID1)), SESS_OK);
-    assert_int_equal(f->st->ops->destroy(f->st, SESS_STR_LIT("")), SESS_OK);
+    assert_int_equal(f->st->ops->destroy(f->st, SESS_STR_LIT(ID1), T0), SESS_OK);
+    assert_int_equal(f->st->ops->destroy(f->st, SESS_STR_LIT(""), T0), SESS_OK);
 }
 
 static void
@@ -455,12 +472,12 @@ test_destroy_owner_ends_only_that_owners_sessions(void **ctx)
     create(f, ID1, T0 + 30 * MIN_MS, "frank", "{}");
     create(f, ID2, T0 + 30 * MIN_MS, "frank", "{}");
     create(f, ID3, T0 + 30 * MIN_MS, "grace", "{}");
-    assert_int_equal(f->st->ops->destroy_owner(f->st, SESS_STR_LIT("frank"), &count), SESS_OK);
+    assert_int_equal(f->st->ops->destroy_owner(f->st, SESS_STR_LIT("frank"), T0, &count), SESS_OK);
     assert_int_equal(count, 2);
     assert_int_equal(get(f, ID1, T0), SESS_ENOTFOUND);
     assert_int_equal(get(f, ID2, T0), SESS_ENOTFOUND);
     assert_int_equal(get(f, ID3, T0), SESS_OK);
-    assert_int_equal(f->st->ops->destroy_owner(f->st, SESS_STR_LIT("frank"), &count), SESS_OK);
+    assert_int_equal(f->st->ops->destroy_owner(f->st, SESS_STR_LIT("frank"), T0, &count), SESS_OK);
     assert_int_equal(count, 0);
 }
 
@@ -471,9 +488,9 @@ test_destroy_owner_of_unknown_owner_counts_zero(void **ctx)
     size_t count = 99;
 
     create(f, ID1, T0 + 30 * MIN_MS, "", "{}");
-    assert_int_equal(f->st->ops->destroy_owner(f->st, SESS_STR_LIT("nobody"), &count), SESS_OK);
+    assert_int_equal(f->st->ops->destroy_owner(f->st, SESS_STR_LIT("nobody"), T0, &count), SESS_OK);
     assert_int_equal(count, 0);
-    assert_int_equal(f->st->ops->destroy_owner(f->st, SESS_STR_LIT(""), &count), SESS_OK);
+    assert_int_equal(f->st->ops->destroy_owner(f->st, SESS_STR_LIT(""), T0, &count), SESS_OK);
     assert_int_equal(count, 0);
     assert_int_equal(get(f, ID1, T0), SESS_OK);
 }
@@ -498,7 +515,7 @@ test_gc_purges_only_dead_records(void **ctx)
 
     create(f, ID1, T0 + 10 * MIN_MS, "h", "{}");
     create(f, ID2, T0 + 30 * MIN_MS, "h", "{}");
-    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID3), &capped), SESS_OK);
+    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID3), T0, &capped), SESS_OK);
     assert_int_equal(f->st->ops->gc(f->st, T0 + 10 * MIN_MS, 100, &purged, &more), SESS_OK);
     assert_int_equal(purged, 2); /* ID1 by expiry, ID3 by its deadline */
     assert_false(more);
@@ -582,7 +599,7 @@ test_map_grows_when_full(void **ctx)
 {
     struct fx *f = *ctx;
     char id[SESS_ID_LEN + 1], data[1100];
-    int64_t later = sess_clock_real_ms() + 60 * MIN_MS;
+    int64_t later = T0 + 60 * MIN_MS;
     struct sess_store_stats stats;
     unsigned i;
 
@@ -610,7 +627,7 @@ test_full_map_purges_dead_records_before_growing(void **ctx)
 {
     struct fx *f = *ctx;
     char id[SESS_ID_LEN + 1], data[1100];
-    int64_t past = sess_clock_real_ms() - MIN_MS;
+    int64_t past = T0 - MIN_MS;
     struct sess_store_stats before, after;
     unsigned i;
 
@@ -631,7 +648,7 @@ test_map_size_grown_by_one_process_is_kept_by_the_next(void **ctx)
 {
     struct fx *f = *ctx;
     char id[SESS_ID_LEN + 1], data[1100];
-    int64_t later = sess_clock_real_ms() + 60 * MIN_MS;
+    int64_t later = T0 + 60 * MIN_MS;
     struct sess_store_stats grown, reopened;
     unsigned i;
 
@@ -672,7 +689,7 @@ test_map_grown_by_another_process_is_adopted(void **ctx)
 {
     struct fx *f = *ctx;
     char id[SESS_ID_LEN + 1], data[1100];
-    int64_t later = sess_clock_real_ms() + 60 * MIN_MS;
+    int64_t later = T0 + 60 * MIN_MS;
     pid_t pid;
     int status;
     unsigned i;
@@ -692,7 +709,7 @@ test_map_grown_by_another_process_is_adopted(void **ctx)
             _exit(2);
         for (i = 0; i < 300; i++) {
             make_id(id, i);
-            if (st->ops->create(st, sess_str_c(id), &rec) != SESS_OK)
+            if (st->ops->create(st, sess_str_c(id), T0, &rec) != SESS_OK)
                 _exit(3);
         }
         sess_store_close(st);
@@ -785,10 +802,10 @@ test_throttle_clear_forgets_the_key(void **ctx)
 
     hit(f, "user:carol", T0, NULL);
     hit(f, "user:carol", T0, NULL);
-    assert_int_equal(f->st->ops->throttle_clear(f->st, SESS_STR_LIT("user:carol")), SESS_OK);
+    assert_int_equal(f->st->ops->throttle_clear(f->st, SESS_STR_LIT("user:carol"), T0), SESS_OK);
     assert_int_equal(peek(f, "user:carol", T0), 0);
     assert_int_equal(hit(f, "user:carol", T0, NULL), 1);
-    assert_int_equal(f->st->ops->throttle_clear(f->st, SESS_STR_LIT("user:never")), SESS_OK);
+    assert_int_equal(f->st->ops->throttle_clear(f->st, SESS_STR_LIT("user:never"), T0), SESS_OK);
 }
 
 static void
@@ -844,14 +861,15 @@ test_user_put_get_and_del(void **ctx)
     struct fx *f = *ctx;
     const char *json = "{\"role\":\"admin\",\"hash\":\"$argon2id$x\"}";
 
-    assert_int_equal(f->st->ops->user_put(f->st, SESS_STR_LIT("alice"), sess_str_c(json), false),
-                     SESS_OK);
-    assert_int_equal(f->st->ops->user_get(f->st, SESS_STR_LIT("alice"), &f->buf), SESS_OK);
+    assert_int_equal(
+        f->st->ops->user_put(f->st, SESS_STR_LIT("alice"), T0, sess_str_c(json), false), SESS_OK);
+    assert_int_equal(f->st->ops->user_get(f->st, SESS_STR_LIT("alice"), T0, &f->buf), SESS_OK);
     assert_int_equal(f->buf.len, strlen(json));
     assert_string_equal(f->buf.ptr, json); /* NUL-terminated after its length */
-    assert_int_equal(f->st->ops->user_del(f->st, SESS_STR_LIT("alice")), SESS_OK);
-    assert_int_equal(f->st->ops->user_get(f->st, SESS_STR_LIT("alice"), &f->buf), SESS_ENOTFOUND);
-    assert_int_equal(f->st->ops->user_del(f->st, SESS_STR_LIT("alice")), SESS_ENOTFOUND);
+    assert_int_equal(f->st->ops->user_del(f->st, SESS_STR_LIT("alice"), T0), SESS_OK);
+    assert_int_equal(f->st->ops->user_get(f->st, SESS_STR_LIT("alice"), T0, &f->buf),
+                     SESS_ENOTFOUND);
+    assert_int_equal(f->st->ops->user_del(f->st, SESS_STR_LIT("alice"), T0), SESS_ENOTFOUND);
 }
 
 static void
@@ -860,12 +878,12 @@ test_user_put_replaces(void **ctx)
     struct fx *f = *ctx;
 
     assert_int_equal(
-        f->st->ops->user_put(f->st, SESS_STR_LIT("bob"), SESS_STR_LIT("{\"v\":1}"), false),
+        f->st->ops->user_put(f->st, SESS_STR_LIT("bob"), T0, SESS_STR_LIT("{\"v\":1}"), false),
         SESS_OK);
     assert_int_equal(
-        f->st->ops->user_put(f->st, SESS_STR_LIT("bob"), SESS_STR_LIT("{\"v\":2}"), false),
+        f->st->ops->user_put(f->st, SESS_STR_LIT("bob"), T0, SESS_STR_LIT("{\"v\":2}"), false),
         SESS_OK);
-    assert_int_equal(f->st->ops->user_get(f->st, SESS_STR_LIT("bob"), &f->buf), SESS_OK);
+    assert_int_equal(f->st->ops->user_get(f->st, SESS_STR_LIT("bob"), T0, &f->buf), SESS_OK);
     assert_string_equal(f->buf.ptr, "{\"v\":2}");
 }
 
@@ -876,11 +894,12 @@ test_user_put_new_refuses_a_taken_name(void **ctx)
     struct fx *f = *ctx;
 
     assert_int_equal(
-        f->st->ops->user_put(f->st, SESS_STR_LIT("bob"), SESS_STR_LIT("{\"v\":1}"), true), SESS_OK);
+        f->st->ops->user_put(f->st, SESS_STR_LIT("bob"), T0, SESS_STR_LIT("{\"v\":1}"), true),
+        SESS_OK);
     assert_int_equal(
-        f->st->ops->user_put(f->st, SESS_STR_LIT("bob"), SESS_STR_LIT("{\"v\":2}"), true),
+        f->st->ops->user_put(f->st, SESS_STR_LIT("bob"), T0, SESS_STR_LIT("{\"v\":2}"), true),
         SESS_EEXISTS);
-    assert_int_equal(f->st->ops->user_get(f->st, SESS_STR_LIT("bob"), &f->buf), SESS_OK);
+    assert_int_equal(f->st->ops->user_get(f->st, SESS_STR_LIT("bob"), T0, &f->buf), SESS_OK);
     assert_string_equal(f->buf.ptr, "{\"v\":1}");
 }
 
@@ -905,13 +924,13 @@ test_user_each_visits_every_account_in_name_order(void **ctx)
     struct fx *f = *ctx;
     struct name_list l = {0};
 
-    assert_int_equal(f->st->ops->user_put(f->st, SESS_STR_LIT("zed"), SESS_STR_LIT("{}"), false),
-                     SESS_OK);
-    assert_int_equal(f->st->ops->user_put(f->st, SESS_STR_LIT("amy"), SESS_STR_LIT("{}"), false),
-                     SESS_OK);
-    assert_int_equal(f->st->ops->user_put(f->st, SESS_STR_LIT("kim"), SESS_STR_LIT("{}"), false),
-                     SESS_OK);
-    assert_int_equal(f->st->ops->user_each(f->st, collect_user, &l), SESS_OK);
+    assert_int_equal(
+        f->st->ops->user_put(f->st, SESS_STR_LIT("zed"), T0, SESS_STR_LIT("{}"), false), SESS_OK);
+    assert_int_equal(
+        f->st->ops->user_put(f->st, SESS_STR_LIT("amy"), T0, SESS_STR_LIT("{}"), false), SESS_OK);
+    assert_int_equal(
+        f->st->ops->user_put(f->st, SESS_STR_LIT("kim"), T0, SESS_STR_LIT("{}"), false), SESS_OK);
+    assert_int_equal(f->st->ops->user_each(f->st, T0, collect_user, &l), SESS_OK);
     assert_int_equal(l.count, 3);
     assert_string_equal(l.names[0], "amy");
     assert_string_equal(l.names[1], "kim");
@@ -948,7 +967,7 @@ test_each_visits_every_record_unsealed(void **ctx)
 
     create(f, ID2, T0 + MIN_MS, "x", "{\"b\":2}");
     create(f, ID1, T0 - MIN_MS, "", "{\"a\":1}"); /* dead records are listed too */
-    assert_int_equal(f->st->ops->each(f->st, SESS_STR_LIT(""), collect_record, &l), SESS_OK);
+    assert_int_equal(f->st->ops->each(f->st, SESS_STR_LIT(""), T0, collect_record, &l), SESS_OK);
     assert_int_equal(l.count, 2);
     assert_string_equal(l.ids[0], ID1);
     assert_string_equal(l.data[0], "{\"a\":1}");
@@ -965,7 +984,8 @@ test_each_of_an_owner_visits_only_theirs(void **ctx)
     create(f, ID1, T0 + MIN_MS, "ivan", "{\"i\":1}");
     create(f, ID2, T0 + MIN_MS, "judy", "{\"j\":1}");
     create(f, ID3, T0 + MIN_MS, "ivan", "{\"i\":2}");
-    assert_int_equal(f->st->ops->each(f->st, SESS_STR_LIT("ivan"), collect_record, &l), SESS_OK);
+    assert_int_equal(f->st->ops->each(f->st, SESS_STR_LIT("ivan"), T0, collect_record, &l),
+                     SESS_OK);
     assert_int_equal(l.count, 2);
     assert_string_equal(l.ids[0], ID1);
     assert_string_equal(l.ids[1], ID3);
@@ -979,7 +999,7 @@ test_each_stops_when_the_visitor_says_so(void **ctx)
 
     create(f, ID1, T0 + MIN_MS, "", "{}");
     create(f, ID2, T0 + MIN_MS, "", "{}");
-    assert_int_equal(f->st->ops->each(f->st, SESS_STR_LIT(""), collect_record, &l), SESS_OK);
+    assert_int_equal(f->st->ops->each(f->st, SESS_STR_LIT(""), T0, collect_record, &l), SESS_OK);
     assert_int_equal(l.count, 1);
 }
 
@@ -990,7 +1010,7 @@ destroy_visited(void *arg, struct sess_str id, const struct sess_record *rec)
     struct sess_store *st = arg;
 
     (void)rec;
-    return st->ops->destroy(st, id) == SESS_OK;
+    return st->ops->destroy(st, id, T0) == SESS_OK;
 }
 
 static void
@@ -1000,7 +1020,8 @@ test_each_visitor_may_destroy_records(void **ctx)
 
     create(f, ID1, T0 + MIN_MS, "", "{}");
     create(f, ID2, T0 + MIN_MS, "", "{}");
-    assert_int_equal(f->st->ops->each(f->st, SESS_STR_LIT(""), destroy_visited, f->st), SESS_OK);
+    assert_int_equal(f->st->ops->each(f->st, SESS_STR_LIT(""), T0, destroy_visited, f->st),
+                     SESS_OK);
     assert_int_equal(get(f, ID1, T0), SESS_ENOTFOUND);
     assert_int_equal(get(f, ID2, T0), SESS_ENOTFOUND);
 }
@@ -1013,12 +1034,12 @@ test_stats_counts_what_is_stored(void **ctx)
     struct sess_store_stats s;
 
     rec.created_ms = T0 - 3000;
-    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID1), &rec), SESS_OK);
+    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID1), T0, &rec), SESS_OK);
     rec.created_ms = T0 + 3000;
-    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID2), &rec), SESS_OK);
+    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID2), T0, &rec), SESS_OK);
     create(f, ID3, T0 + 1000, "leo", "{}");
-    assert_int_equal(f->st->ops->user_put(f->st, SESS_STR_LIT("kate"), SESS_STR_LIT("{}"), false),
-                     SESS_OK);
+    assert_int_equal(
+        f->st->ops->user_put(f->st, SESS_STR_LIT("kate"), T0, SESS_STR_LIT("{}"), false), SESS_OK);
     assert_int_equal(f->st->ops->stats(f->st, T0 + 2000, &s), SESS_OK);
     assert_int_equal(s.sessions, 3);
     assert_int_equal(s.expired, 1);
@@ -1067,10 +1088,11 @@ static void
 test_sealed_data_never_reaches_the_file_in_plaintext(void **ctx)
 {
     struct fx *f = *ctx;
-    struct merge_call m = {.next = record(T0 + 60 * MIN_MS, 0, "", "{\"note\":\"" MARKER "2\"}")};
+    struct sess_patch p = patch("{\"note\":\"" MARKER "2\"}", NULL, T0 + 60 * MIN_MS);
 
     create(f, ID1, T0 + 30 * MIN_MS, "", "{\"note\":\"" MARKER "\"}");
-    assert_int_equal(f->st->ops->update(f->st, SESS_STR_LIT(ID1), T0, merge_record, &m), SESS_OK);
+    assert_int_equal(update(f, ID1, T0, &p), SESS_OK);
+    sess_patch_free(&p);
     close_store(f);
     assert_false(file_contains(f->store_dir, MARKER));
     open_store(f);
@@ -1299,23 +1321,41 @@ test_store_open_dispatches_on_the_store_setting(void **ctx)
 #define PER_WORKER 150
 #define COUNTER_ID "counter-counter-counter-counter-counter-abc"
 
+/* Reads the counter and writes it back plus one, as a route would: a
+ * patch that read "n", run again whenever another process changed "n"
+ * between the read and the write (SESS_ECONFLICT). */
 static enum sess_err
-increment(void *arg, const struct sess_record *current, struct sess_record *next)
+increment(struct sess_store *st, int64_t later)
 {
-    char *out = arg;
-    long n = strtol(current->data.ptr, NULL, 10);
+    struct sess_record rec;
+    struct sess_buf buf = {0};
+    struct sess_patch p;
+    enum sess_err err;
+    json_t *n;
 
-    snprintf(out, 32, "%ld", n + 1);
-    *next = *current;
-    next->data = sess_str_c(out);
-    return SESS_OK;
+    do {
+        err = st->ops->get(st, SESS_STR_LIT(COUNTER_ID), T0, &rec, &buf);
+        if (err != SESS_OK)
+            break;
+        p = (struct sess_patch){.expires_ms = later, .set = json_object(), .del = json_object()};
+        p.read = json_loadb(rec.data.ptr, rec.data.len, 0, NULL);
+        n = json_object_get(p.read, "n");
+        if (!p.set || !p.del || !json_is_integer(n) ||
+            json_object_set_new(p.set, "n", json_integer(json_integer_value(n) + 1)) != 0)
+            err = SESS_ENOMEM;
+        else
+            err = st->ops->update(st, SESS_STR_LIT(COUNTER_ID), T0, &p);
+        sess_patch_free(&p);
+    } while (err == SESS_ECONFLICT);
+    sess_buf_free(&buf);
+    return err;
 }
 
 static int
 worker(struct fx *f, int w, int64_t later)
 {
     struct sess_store *st;
-    char errmsg[SESS_ERRMSG_MAX], id[SESS_ID_LEN + 1], out[32];
+    char errmsg[SESS_ERRMSG_MAX], id[SESS_ID_LEN + 1];
     struct sess_record rec = record(later, 0, "", "{}");
     int i, status = 0;
 
@@ -1325,9 +1365,9 @@ worker(struct fx *f, int w, int64_t later)
     for (i = 0; i < PER_WORKER && status == 0; i++) {
         make_id(id, (unsigned)(w * 1000 + i));
         rec.owner = w % 2 ? SESS_STR_LIT("odd") : SESS_STR_LIT("even");
-        if (st->ops->create(st, sess_str_c(id), &rec) != SESS_OK)
+        if (st->ops->create(st, sess_str_c(id), T0, &rec) != SESS_OK)
             status = 3;
-        else if (st->ops->update(st, SESS_STR_LIT(COUNTER_ID), T0, increment, out) != SESS_OK)
+        else if (increment(st, later) != SESS_OK)
             status = 4;
     }
     sess_store_close(st);
@@ -1339,14 +1379,14 @@ test_processes_write_concurrently_without_losing_anything(void **ctx)
 {
     struct fx *f = *ctx;
     int64_t later = T0 + 600 * MIN_MS;
-    struct sess_record counter = record(later, 0, "", "0");
+    struct sess_record counter = record(later, 0, "", "{\"n\":0}");
     struct sess_store_stats stats;
     char id[SESS_ID_LEN + 1];
     pid_t pids[WORKERS];
     int w, i, status;
     size_t count;
 
-    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(COUNTER_ID), &counter), SESS_OK);
+    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(COUNTER_ID), T0, &counter), SESS_OK);
     close_store(f); /* no environment of ours crosses the fork */
     for (w = 0; w < WORKERS; w++) {
         pids[w] = fork();
@@ -1367,10 +1407,11 @@ test_processes_write_concurrently_without_losing_anything(void **ctx)
         }
     }
     assert_int_equal(get(f, COUNTER_ID, T0), SESS_OK);
-    assert_int_equal(strtol(f->rec.data.ptr, NULL, 10), WORKERS * PER_WORKER);
+    assert_str_view(f->rec.data, "{\"n\":600}");
+    assert_int_equal(WORKERS * PER_WORKER, 600);
     assert_int_equal(f->st->ops->stats(f->st, T0, &stats), SESS_OK);
     assert_int_equal(stats.sessions, WORKERS * PER_WORKER + 1);
-    assert_int_equal(f->st->ops->destroy_owner(f->st, SESS_STR_LIT("odd"), &count), SESS_OK);
+    assert_int_equal(f->st->ops->destroy_owner(f->st, SESS_STR_LIT("odd"), T0, &count), SESS_OK);
     assert_int_equal(count, WORKERS / 2 * PER_WORKER);
 }
 
@@ -1401,14 +1442,14 @@ test_gc_of_a_large_batch_keeps_the_owner_index(void **ctx)
         is_dead = n % 3 != 0 || n % 5 == 4;
         rec = record(is_dead ? T0 + (int64_t)(i % 50) * 1000 : T0 + 60 * MIN_MS, 0, owners[n % 5],
                      "{}");
-        assert_int_equal(f->st->ops->create(f->st, sess_str_c(id), &rec), SESS_OK);
+        assert_int_equal(f->st->ops->create(f->st, sess_str_c(id), T0, &rec), SESS_OK);
         if (is_dead)
             dead++;
         else
             live[n % 5]++;
     }
-    assert_int_equal(f->st->ops->gc(f->st, T0 + 10 * MIN_MS, SESS_GC_ADMIN_BATCH, &purged, &more),
-                     SESS_OK);
+    assert_int_equal(
+        f->st->ops->gc(f->st, T0 + 10 * MIN_MS, f->st->ops->gc_batch_max, &purged, &more), SESS_OK);
     assert_int_equal(purged, dead);
     assert_false(more);
     for (n = 0; n < 1000; n++) {
@@ -1421,7 +1462,8 @@ test_gc_of_a_large_batch_keeps_the_owner_index(void **ctx)
     assert_int_equal(stats.expired, 0);
     assert_int_equal(stats.owners, 3); /* no entry left behind for "dee" */
     for (i = 1; i < 5; i++) {
-        assert_int_equal(f->st->ops->destroy_owner(f->st, sess_str_c(owners[i]), &count), SESS_OK);
+        assert_int_equal(f->st->ops->destroy_owner(f->st, sess_str_c(owners[i]), T0, &count),
+                         SESS_OK);
         assert_int_equal(count, live[i]);
     }
     assert_int_equal(f->st->ops->stats(f->st, T0 + 10 * MIN_MS, &stats), SESS_OK);
@@ -1436,7 +1478,7 @@ test_gc_of_a_batch_too_large_for_the_map_purges_a_smaller_one(void **ctx)
 {
     struct fx *f = *ctx;
     char id[SESS_ID_LEN + 1], owner[16];
-    int64_t later = sess_clock_real_ms() + 60 * MIN_MS;
+    int64_t later = T0 + 60 * MIN_MS;
     struct sess_store_stats before, after;
     size_t purged, total;
     unsigned i, n;
@@ -1613,7 +1655,7 @@ test_format_2_carries_the_per_session_fields(void **ctx)
     struct fx *f = *ctx;
     struct sess_record rec = full_record();
 
-    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID1), &rec), SESS_OK);
+    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID1), T0, &rec), SESS_OK);
     reopen(f);
     assert_int_equal(get(f, ID1, T0), SESS_OK);
     assert_int_equal(f->rec.idle_ms, 15 * MIN_MS);
@@ -1645,27 +1687,19 @@ test_format_2_carries_the_per_session_fields(void **ctx)
     assert_int_equal(f->rec.user_agent.len, 0);
 }
 
-/* Next = current with new data: what an update that keeps the record does. */
-static enum sess_err
-merge_keep(void *arg, const struct sess_record *current, struct sess_record *next)
-{
-    *next = *current;
-    next->data = sess_str_c(arg);
-    return SESS_OK;
-}
-
 static void
 test_updates_keep_the_nonce_and_count_generations(void **ctx)
 {
     struct fx *f = *ctx;
     struct sess_record rec = full_record();
     unsigned char nonce[SESS_RECORD_NONCE_BYTES];
+    struct sess_patch p = patch("{\"a\":2}", NULL, T0 + 30 * MIN_MS);
 
-    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID1), &rec), SESS_OK);
+    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID1), T0, &rec), SESS_OK);
     assert_int_equal(get(f, ID1, T0), SESS_OK);
     memcpy(nonce, f->rec.nonce, sizeof nonce);
-    assert_int_equal(
-        f->st->ops->update(f->st, SESS_STR_LIT(ID1), T0, merge_keep, (void *)"{\"a\":2}"), SESS_OK);
+    assert_int_equal(update(f, ID1, T0, &p), SESS_OK);
+    sess_patch_free(&p);
     assert_int_equal(get(f, ID1, T0), SESS_OK);
     assert_int_equal(f->rec.generation, 2);
     assert_memory_equal(f->rec.nonce, nonce, sizeof nonce);
@@ -1674,7 +1708,7 @@ test_updates_keep_the_nonce_and_count_generations(void **ctx)
     /* Another record, even built from this one, gets its own. */
     rec = f->rec;
     rec.data = SESS_STR_LIT("{}");
-    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID2), &rec), SESS_OK);
+    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID2), T0, &rec), SESS_OK);
     assert_int_equal(get(f, ID2, T0), SESS_OK);
     assert_int_equal(f->rec.generation, 1);
     assert_memory_not_equal(f->rec.nonce, nonce, sizeof nonce);
@@ -1691,7 +1725,7 @@ test_every_sealed_header_field_edited_does_not_open(void **ctx)
     struct sess_buf orig = {0}, raw = {0};
     size_t payload_off, off;
 
-    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID1), &rec), SESS_OK);
+    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID1), T0, &rec), SESS_OK);
     close_store(f);
     raw_get(f->store_dir, ID1, &orig);
     payload_off = v2_payload_off(&orig);
@@ -1728,7 +1762,7 @@ test_edited_expiry_is_capped_by_the_sealed_deadline(void **ctx)
     struct sess_buf raw = {0};
     int64_t far = T0 + 365 * 24 * 60 * MIN_MS;
 
-    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID1), &rec), SESS_OK);
+    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID1), T0, &rec), SESS_OK);
     close_store(f);
     raw_get(f->store_dir, ID1, &raw);
     memcpy(raw.ptr + V2_OFF_EXPIRES, &far, sizeof far);
@@ -1752,14 +1786,15 @@ test_replayed_old_payload_does_not_open_under_a_new_header(void **ctx)
     struct sess_record rec = record(T0 + 30 * MIN_MS, T0 + 120 * MIN_MS, "alice",
                                     "{\"user\":{\"username\":\"alice\",\"role\":\"admin\"}}");
     struct sess_buf old = {0}, cur = {0}, mix = {0};
+    struct sess_patch p = patch("{\"n\":2}", NULL, T0 + 30 * MIN_MS);
 
     /* A destroyed record, then a new one under the same id. */
-    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID1), &rec), SESS_OK);
+    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID1), T0, &rec), SESS_OK);
     close_store(f);
     raw_get(f->store_dir, ID1, &old);
     open_store(f);
-    assert_int_equal(f->st->ops->destroy(f->st, SESS_STR_LIT(ID1)), SESS_OK);
-    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID1), &rec), SESS_OK);
+    assert_int_equal(f->st->ops->destroy(f->st, SESS_STR_LIT(ID1), T0), SESS_OK);
+    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID1), T0, &rec), SESS_OK);
     close_store(f);
     raw_get(f->store_dir, ID1, &cur);
     assert_int_equal(old.len, cur.len);
@@ -1777,8 +1812,8 @@ test_replayed_old_payload_does_not_open_under_a_new_header(void **ctx)
     close_store(f);
     raw_put(f->store_dir, ID1, cur.ptr, cur.len);
     open_store(f);
-    assert_int_equal(
-        f->st->ops->update(f->st, SESS_STR_LIT(ID1), T0, merge_keep, (void *)"{\"n\":2}"), SESS_OK);
+    assert_int_equal(update(f, ID1, T0, &p), SESS_OK);
+    sess_patch_free(&p);
     close_store(f);
     raw_get(f->store_dir, ID1, &old); /* generation 2 */
     assert_int_equal(field_i64(&old, V2_OFF_GENERATION), 2);
@@ -1803,7 +1838,7 @@ test_records_of_the_previous_format_still_open_and_are_rewritten(void **ctx)
 {
     struct fx *f = *ctx;
     struct sess_buf raw = {0};
-    struct merge_call m = {.next = record(T0 + 40 * MIN_MS, 0, "alice", "{\"n\":2}")};
+    struct sess_patch p = patch("{\"n\":2}", "{\"n\":1}", T0 + 40 * MIN_MS);
 
     close_store(f);
     v1_value(&raw, ID1, true, T0 + 30 * MIN_MS, T0 + 120 * MIN_MS, "alice", "{\"n\":1}");
@@ -1820,8 +1855,9 @@ test_records_of_the_previous_format_still_open_and_are_rewritten(void **ctx)
     assert_int_equal(
         f->st->ops->touch(f->st, SESS_STR_LIT(ID1), T0 + 10 * MIN_MS, T0 + 50 * MIN_MS), SESS_OK);
     assert_int_equal(get(f, ID1, T0 + 45 * MIN_MS), SESS_OK);
-    assert_int_equal(f->st->ops->update(f->st, SESS_STR_LIT(ID1), T0, merge_record, &m), SESS_OK);
-    assert_string_equal(m.seen, "{\"n\":1}");
+    /* It read n = 1 there: the merge saw the old record opened. */
+    assert_int_equal(update(f, ID1, T0, &p), SESS_OK);
+    sess_patch_free(&p);
     close_store(f);
     raw_get(f->store_dir, ID1, &raw);
     assert_int_equal(raw.ptr[0], 2);
@@ -1922,14 +1958,14 @@ test_destroy_owner_skips_an_id_no_session_can_have(void **ctx)
     raw_put_db(f->store_dir, "sessions", long_id, sizeof long_id, "x", 1);
     open_store(f);
     f->st->warning[0] = '\0';
-    assert_int_equal(f->st->ops->destroy_owner(f->st, SESS_STR_LIT("alice"), &count), SESS_OK);
+    assert_int_equal(f->st->ops->destroy_owner(f->st, SESS_STR_LIT("alice"), T0, &count), SESS_OK);
     assert_int_equal(count, 2);
     assert_non_null(strstr(f->st->warning, "1 entry"));
     assert_int_equal(get(f, ID1, T0), SESS_ENOTFOUND);
     assert_int_equal(get(f, ID2, T0), SESS_ENOTFOUND);
     /* The bad entry went with the owner's others: a second run is clean. */
     f->st->warning[0] = '\0';
-    assert_int_equal(f->st->ops->destroy_owner(f->st, SESS_STR_LIT("alice"), &count), SESS_OK);
+    assert_int_equal(f->st->ops->destroy_owner(f->st, SESS_STR_LIT("alice"), T0, &count), SESS_OK);
     assert_int_equal(count, 0);
     assert_string_equal(f->st->warning, "");
 }

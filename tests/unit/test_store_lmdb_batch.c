@@ -51,7 +51,7 @@ setup(void **state)
         fail_msg("open: %s", errmsg);
     f->ls = (struct lmdb_store *)f->st;
     rec.data = SESS_STR_LIT("{\"n\":1}");
-    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID), &rec), SESS_OK);
+    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID), T0, &rec), SESS_OK);
     *state = f;
     return 0;
 }
@@ -223,7 +223,7 @@ count_up(const char *dir, const struct sess_secrets *secrets, int count)
         json_decref(data);
         p.read = json_pack("{sI}", "n", n);
         p.set = json_pack("{sI}", "n", n + 1);
-        err = status ? SESS_OK : st->ops->update(st, SESS_STR_LIT(ID), T0, sess_patch_merge, &p);
+        err = status ? SESS_OK : st->ops->update(st, SESS_STR_LIT(ID), T0, &p);
         if (err == SESS_OK)
             done++;
         else if (err != SESS_ECONFLICT) {
