@@ -458,7 +458,8 @@ json_ms(json_t *v)
 {
     if (json_is_integer(v))
         return (int64_t)json_integer_value(v);
-    if (json_is_real(v))
+    /* Beyond int64 the cast is undefined: such a time reads as absent. */
+    if (json_is_real(v) && json_real_value(v) > -9.2e18 && json_real_value(v) < 9.2e18)
         return (int64_t)json_real_value(v);
     return 0;
 }
