@@ -631,20 +631,16 @@ rs_value_is_owned_by(struct rs_codec *c, struct sess_str id, struct sess_str raw
     struct sess_str json;
     json_error_t jerr;
     json_t *obj;
-    bool is_owned;
-    size_t i;
-    bool is_plain = true;
+    bool is_owned, is_plain;
 
     c->why = NULL;
     if (open_value(c, id, raw, &json) != SESS_OK)
         return false;
-    /* Most values name someone else: when the name needs no JSON escape it
-     * appears verbatim in any value it owns, so a search rules most out. */
-    for (i = 0; i < owner.len; i++) {
-        unsigned char ch = (unsigned char)owner.ptr[i];
-        if (ch < 0x20 || ch == '"' || ch == '\\' || ch == '/' || ch >= 0x7f)
-            is_plain = false;
-    }
+    /* Most values name someone else. Without a backslash in the value,
+     * every string in it is its own bytes, so a name it does not contain
+     * verbatim is not in it; with one, a writer may have escaped what needs
+     * none ("\u0061lice" is alice too), and only the parser can tell. */
+    is_plain = !memchr(json.ptr, '\\', json.len);
     if (is_plain && !memmem(json.ptr, json.len, owner.ptr, owner.len)) {
         is_owned = false;
         goto out;

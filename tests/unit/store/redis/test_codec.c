@@ -606,6 +606,15 @@ test_owned_by_our_owner_or_the_data_user(void **ctx)
     assert_true(rs_value_is_owned_by(&s->plain, sess_str_c(ID), sess_str_c(changed),
                                      sess_str_c("carol"), &s->buf));
 
+    /* An escape where none is needed still names alice. */
+    assert_true(rs_value_is_owned_by(&s->plain, sess_str_c(ID),
+                                     sess_str_c("{\"user\":{\"username\":\"\\u0061lice\"}}"),
+                                     sess_str_c("alice"), &s->buf));
+    assert_true(rs_value_is_owned_by(
+        &s->plain, sess_str_c(ID),
+        sess_str_c("{\"_fcgi\":{\"created\":1,\"owner\":\"al\\/ice\"},\"n\":1}"),
+        sess_str_c("al/ice"), &s->buf));
+
     /* A name that needs escapes is found through the parser. */
     rec.owner = sess_str_c("o\"brien/\\x");
     assert_int_equal(rs_value_encode(&s->sealed, sess_str_c(ID), &rec), SESS_OK);
