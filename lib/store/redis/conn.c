@@ -73,12 +73,6 @@ rs_cmd_i64(struct rs_cmd *c, char buf[24], int64_t v)
     rs_cmd_arg(c, buf, (size_t)n);
 }
 
-bool
-rs_reply_is(const redisReply *r, int type)
-{
-    return r != NULL && r->type == type;
-}
-
 void
 rs_replies_free(redisReply **r, size_t n)
 {

@@ -379,7 +379,7 @@ unwatch(struct redis_store *rs)
 }
 
 /* WATCH, GET and PTTL in one round trip: the live record into `cur`
- * (borrowing from rs->cur), and whether the stored bytes are those of our
+ * (borrowing from rs->cur; zeroed on failure), and whether the stored bytes are those of our
  * own write whose EXEC reply was lost (rs->is_val_sent). */
 static enum sess_err
 watch_and_read(struct redis_store *rs, struct sess_str id, const char *key, size_t key_len,
@@ -389,6 +389,7 @@ watch_and_read(struct redis_store *rs, struct sess_str id, const char *key, size
     redisReply *r[3];
     enum sess_err err;
 
+    memset(cur, 0, sizeof *cur);
     rs_cmd_name(&cmds[0], "WATCH");
     rs_cmd_arg(&cmds[0], key, key_len);
     rs_cmd_name(&cmds[1], "GET");
