@@ -142,8 +142,9 @@ run: deps-run all
 fuzz: | $(DEPS_STAMP)
 	@BUILD=$(BUILD) scripts/fuzz $(FUZZ_SECONDS)
 
-# cppcheck, clang-tidy (.clang-tidy) and scan-build; any finding fails.
-lint: | $(DEPS_STAMP)
+# The layering of lib/ (from the objects), cppcheck, clang-tidy (.clang-tidy)
+# and scan-build; any finding fails.
+lint: $(LIB_OBJ) | $(DEPS_STAMP)
 	@BUILD=$(BUILD) LINT_CFLAGS='$(CFLAGS)' scripts/lint
 
 bench: deps-run all $(BENCH_BIN)

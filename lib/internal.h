@@ -161,6 +161,8 @@ struct sess_request {
  * response stays in req->headers/req->out until sess_request_reset(), so
  * tests can read it. */
 void sess_request_handle(struct sess_request *req, sess_route_fn route);
+/* The request's time and scheme, once for every run of its route. */
+void sess_request_start(struct sess_request *req, int64_t now_ms);
 void sess_request_reset(struct sess_request *req);
 
 /* sess_templates_render (template.c) with one top-level name whose string

@@ -1,8 +1,9 @@
 /* Client addresses: IPv4/IPv6 addresses and networks (inet_pton, IPv4 kept
  * as IPv4-mapped IPv6 so that one comparison serves both), the
  * trusted_proxies list, and which address of a request is the client's
- * (X-Forwarded-For read as Express's proxy-addr reads it). The throttle
- * and the auth log that use the answer are login.c's and log.c's. */
+ * (X-Forwarded-For read as Express's proxy-addr reads it). Pure: the
+ * request's own answer, cached, is request.c's (sess_client_addr); the
+ * throttle and the auth log that use it are auth/'s. */
 #include <arpa/inet.h>
 #include <string.h>
 
@@ -202,18 +203,4 @@ sess_client_addr_pick(const char *remote, const char *forwarded, bool trust_prox
         }
     }
     sess_addr_format(last, out);
-}
-
-const char *
-sess_client_addr(struct sess_request *req)
-{
-    const struct sess_config *cfg = &req->app->cfg;
-
-    if (!req->has_client_addr) {
-        sess_client_addr_pick(sess_param(req, "REMOTE_ADDR"),
-                              sess_param(req, "HTTP_X_FORWARDED_FOR"), cfg->trust_proxy,
-                              cfg->trusted_proxies, cfg->trusted_proxies_count, req->client_addr);
-        req->has_client_addr = true;
-    }
-    return req->client_addr;
 }

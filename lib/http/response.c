@@ -33,36 +33,6 @@ status_text(int status)
     }
 }
 
-static bool
-is_header_safe(const char *s, bool is_name)
-{
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c < 0x20 || c == 0x7f)
-            if (is_name || c != '\t')
-                return false;
-        if (is_name && (c == ':' || c == ' '))
-            return false;
-    }
-    return true;
-}
-
-enum sess_err
-sess_header(struct sess_request *req, const char *name, const char *value)
-{
-    enum sess_err err;
-    if (!*name || !is_header_safe(name, true) || !is_header_safe(value, false))
-        return SESS_EBADINPUT;
-    err = sess_buf_append(&req->headers, name, strlen(name));
-    if (err == SESS_OK)
-        err = sess_buf_append(&req->headers, ": ", 2);
-    if (err == SESS_OK)
-        err = sess_buf_append(&req->headers, value, strlen(value));
-    if (err == SESS_OK)
-        err = sess_buf_append(&req->headers, "\r\n", 2);
-    return err;
-}
-
 static void
 write_out(struct sess_request *req, const char *data, size_t len)
 {
@@ -392,3 +362,22 @@ sess_fail(struct sess_request *req, int status, const char *msg)
     json_decref(vars);
 }
 
+bool
+sess_allow(struct sess_request *req, const char *allowed)
+{
+    const char *method = sess_method(req);
+    size_t mlen = strlen(method);
+    const char *p = allowed;
+
+    while (*p) {
+        size_t len;
+        p += strspn(p, ", ");
+        len = strcspn(p, ", ");
+        if (len == mlen && strncmp(p, method, len) == 0)
+            return true;
+        p += len;
+    }
+    if (sess_header(req, "Allow", allowed) == SESS_OK)
+        sess_fail(req, 405, "Method not allowed");
+    return false;
+}

@@ -1,6 +1,6 @@
 /* The per-process context: configuration, secrets, store and templates,
  * opened once before the first request and shared by every request. The
- * request loop itself lives in request.c. */
+ * request loop itself lives in run.c. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,14 +12,6 @@
 
 #include "internal.h"
 #include "log.h"
-
-int64_t
-sess_clock_real_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 enum sess_err
 sess_app_fail(struct sess_app *app, enum sess_err err, const char *fmt, ...)

@@ -1,19 +1,17 @@
-/* FastCGI requests: the accept loop, CGI parameters, bounded body parsing
- * (JSON and forms), the CSRF and Origin checks, and response output that no
- * client value can split. Session rules live in session.c; the page
- * renderer in template.c. */
+/* sess_run: the accept loop (or one CGI request), a request through its
+ * re-runs, signals and draining. Everything a request does is below it:
+ * parameters and headers in http/request.c, the session in
+ * http/session.c, the answer in http/response.c. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
 
 #include <fcgiapp.h>
-#include <sodium.h>
 
 #include "internal.h"
 #include "log.h"
@@ -27,127 +25,6 @@ extern char **environ;
 /* A plain CGI run drains the declared body up to this much: above what the
  * shipped server configurations let through (4 MiB). */
 #define CGI_DRAIN_MAX_BYTES ((size_t)8 << 20)
-
-/* ------------------------------------------------------------------------
- * Parameters
- * ------------------------------------------------------------------------ */
-
-const char *
-sess_param(const struct sess_request *req, const char *name)
-{
-    size_t len;
-    char **p;
-
-    /* httpoxy (CVE-2016-5387) and mod_session's CVE-2018-1283: these names
-     * come from client headers and must never be mistaken for ours. */
-    if (strcmp(name, "HTTP_PROXY") == 0 || strcmp(name, "HTTP_SESSION") == 0)
-        return NULL;
-    /* FCGX_GetParam's walk, with the first byte tested before the call: a
-     * request has two dozen parameters and we look up a few per request. */
-    if (!req->envp)
-        return NULL;
-    len = strlen(name);
-    for (p = req->envp; *p; p++)
-        if ((len == 0 || (*p)[0] == name[0]) && strncmp(name, *p, len) == 0 && (*p)[len] == '=')
-            return *p + len + 1;
-    return NULL;
-}
-
-const char *
-sess_method(const struct sess_request *req)
-{
-    const char *m = sess_param(req, "REQUEST_METHOD");
-    return m && *m ? m : "GET";
-}
-
-bool
-sess_is_method(const struct sess_request *req, const char *method)
-{
-    return strcmp(sess_method(req), method) == 0;
-}
-
-static bool
-names_json(const char *value)
-{
-    return value && strcasestr(value, "application/json") != NULL;
-}
-
-bool
-sess_wants_json(const struct sess_request *req)
-{
-    return names_json(sess_param(req, "CONTENT_TYPE")) || names_json(sess_param(req, "HTTP_ACCEPT"));
-}
-
-bool
-sess_is_secure(const struct sess_request *req)
-{
-    return req->is_secure;
-}
-
-/* HTTPS=on from the server, or the first X-Forwarded-Proto value when the
- * configuration trusts the proxy (express-session's issecure with proxy:
- * true: trimmed, lowercased, "https"). */
-static bool
-request_is_secure(const struct sess_request *req)
-{
-    const char *https = sess_param(req, "HTTPS");
-    const char *proto;
-    size_t len;
-
-    if (https && *https && strcasecmp(https, "off") != 0)
-        return true;
-    if (!req->app->cfg.trust_proxy)
-        return false;
-    proto = sess_param(req, "HTTP_X_FORWARDED_PROTO");
-    if (!proto)
-        return false;
-    proto += strspn(proto, " \t");
-    len = strcspn(proto, ",");
-    while (len > 0 && (proto[len - 1] == ' ' || proto[len - 1] == '\t'))
-        len--;
-    return len == 5 && strncasecmp(proto, "https", 5) == 0;
-}
-
-bool
-sess_allow(struct sess_request *req, const char *allowed)
-{
-    const char *method = sess_method(req);
-    size_t mlen = strlen(method);
-    const char *p = allowed;
-
-    while (*p) {
-        size_t len;
-        p += strspn(p, ", ");
-        len = strcspn(p, ", ");
-        if (len == mlen && strncmp(p, method, len) == 0)
-            return true;
-        p += len;
-    }
-    if (sess_header(req, "Allow", allowed) == SESS_OK)
-        sess_fail(req, 405, "Method not allowed");
-    return false;
-}
-
-/* ------------------------------------------------------------------------
- * The request loop
- * ------------------------------------------------------------------------ */
-
-void
-sess_request_reset(struct sess_request *req)
-{
-    json_decref(req->body);
-    json_decref(req->query);
-    req->body = req->query = NULL;
-    req->is_answered = false;
-    req->is_input_drained = false;
-    req->has_client_addr = false;
-    req->is_pre_csrf_read = false;
-    req->is_pre_csrf_new = false;
-    req->is_pre_csrf_sent = false;
-    req->status = 0;
-    req->headers.len = 0;
-    req->out.len = 0;
-}
 
 /* Forgets what a run of the route answered; its input stays. */
 static void
@@ -166,10 +43,7 @@ sess_request_handle(struct sess_request *req, sess_route_fn route)
 {
     int run;
 
-    /* One time for every run: the request's age orders the writers of a
-     * group commit batch, oldest first. */
-    req->now_ms = sess_now_ms(req->app);
-    req->is_secure = request_is_secure(req);
+    sess_request_start(req, sess_now_ms(req->app));
     for (run = 1;; run++) {
         sess_session_begin(req);
         if (req->store_failed)

@@ -1,7 +1,8 @@
 /* The executables' log: one line per write(2), to stderr (the web server's
  * error log), syslog (facility auth) or a file opened with O_APPEND, so
  * lines from the processes of every route never interleave. What to log
- * is the callers' (login.c, the routes); the client address is addr.c's. */
+ * is the callers' (login.c, the routes); the client address is
+ * client_addr.c's. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -99,7 +100,7 @@ emit_line(struct sess_app *app, int priority, const char *text)
             return;
         }
         /* The file has no one else to date its lines (fail2ban needs it). */
-        sess_iso_date(sess_now_ms(app), stamp);
+        sess_iso_date(app->clock(), stamp);
         memcpy(stamp + 19, "Z", 2); /* whole seconds */
         sess_fmt(line, sizeof line, "%s %s\n", stamp, text);
         n = strlen(line);
@@ -164,12 +165,6 @@ sess_log_auth_app(struct sess_app *app, const char *event, const char *username,
 
     sess_log_auth_line(line, sizeof line, route_of(app), event, username, addr);
     emit_line(app, LOG_NOTICE, line);
-}
-
-void
-sess_log_auth(struct sess_request *req, const char *event, const char *username)
-{
-    sess_log_auth_app(req->app, event, username, sess_client_addr(req));
 }
 
 void
