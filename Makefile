@@ -205,6 +205,32 @@ uninstall:
 	    echo ldconfig; ldconfig; \
 	fi
 
+# Debian packages from debian/ (README.md, "Debian packages") into
+# $(BUILD)/deb-out. dpkg-buildpackage writes them next to the source tree,
+# so it runs in a copy of the tree (the files git knows or would add, as
+# they are now) under $(BUILD)/deb-tmp, with none of this make's variables
+# in its environment: debian/rules sets its own.
+.PHONY: deb
+DEB_TMP = $(BUILD)/deb-tmp
+DEB_OUT = $(BUILD)/deb-out
+deb: | $(DEPS_STAMP)
+	$(DEPS_RUN) dpkg-dev debhelper
+	rm -rf $(DEB_TMP) && mkdir -p $(DEB_TMP)/fcgi-session $(DEB_OUT)
+	@if git rev-parse --is-inside-work-tree > /dev/null 2>&1; then \
+	    git ls-files -z --cached --others --exclude-standard; \
+	else \
+	    find . -path ./build -prune -o -path ./.git -prune -o ! -type d -print0; \
+	fi | tar --null --no-recursion --ignore-failed-read -T - -cf - | \
+	    tar -xf - -C $(DEB_TMP)/fcgi-session
+	cd $(DEB_TMP)/fcgi-session && \
+	    env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u BUILD -u SANITIZE -u PREFIX -u DESTDIR \
+	        -u DEPS -u CFLAGS -u LDFLAGS -u LDLIBS -u CC \
+	    dpkg-buildpackage -b -us -uc -Jauto
+	rm -f $(DEB_OUT)/*
+	mv $(DEB_TMP)/*.deb $(DEB_TMP)/*.buildinfo $(DEB_TMP)/*.changes $(DEB_OUT)/
+	rm -rf $(DEB_TMP)
+	@ls $(DEB_OUT)/*.deb
+
 format:
 	clang-format -i $(LIB_SRC) $(LIB_HDR) cgi-bin/*.c tools/*.c $(shell find tests/unit -name '*.[ch]') \
 	    tests/fuzz/*.c bench/*.c
