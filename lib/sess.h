@@ -44,28 +44,57 @@ struct sess_str sess_str_c(const char *s);
 /* True when both views hold the same bytes (not constant-time). */
 bool sess_str_eq(struct sess_str a, struct sess_str b);
 
+/* Every error the library returns, in one table: its name, its text
+ * (sess_strerror), the HTTP status a route answers it with
+ * (sess_err_http_status) and the exit status a command ends with
+ * (sess_err_exit_status, sysexits.h). Each call below says which of them
+ * it can return.
+ *   ENOTFOUND   no such cookie, session, user or key
+ *   EBADINPUT   malformed client input
+ *   ETOOBIG     over a configured bound
+ *   EFORBIDDEN  CSRF token or Origin refused, bad credentials
+ *   ETHROTTLED  too many failed logins
+ *   ECONFIG     bad configuration: the executable exits 78
+ *   ECRYPTO     a sealed value did not open under any key
+ *   EEXISTS     the key is already there (create)
+ *   EFULL       the store is full even after gc and growth
+ *   ESTORE      the store failed (I/O, corruption, lock)
+ *   EUNAVAIL    the store cannot be reached (Redis down)
+ *   ECONFLICT   another request changed what this one read: run it again
+ *   EIO         a page could not be read */
+#define SESS_ERR_MAP(X)                                                 \
+    X(OK, "success", 200, 0)                                            \
+    X(ENOTFOUND, "not found", 404, 1)                                   \
+    X(EBADINPUT, "malformed input", 400, 65)                            \
+    X(ETOOBIG, "too large", 413, 70)                                    \
+    X(EFORBIDDEN, "forbidden", 403, 70)                                 \
+    X(ETHROTTLED, "too many attempts", 429, 70)                         \
+    X(ECONFIG, "bad configuration", 500, 78)                            \
+    X(ENOMEM, "out of memory", 503, 70)                                 \
+    X(ECRYPTO, "sealed value did not open", 500, 70)                    \
+    X(EEXISTS, "already exists", 409, 65)                               \
+    X(EFULL, "store full", 503, 75)                                     \
+    X(ESTORE, "store failed", 503, 75)                                  \
+    X(EUNAVAIL, "store unavailable", 503, 75)                           \
+    X(ECONFLICT, "session changed by another request", 503, 75)         \
+    X(EIO, "I/O failed", 500, 74)
+
 enum sess_err {
-    SESS_OK = 0,
-    SESS_ENOTFOUND,   /* absent: no such cookie, session, user or key */
-    SESS_EBADINPUT,   /* malformed client input: 400 */
-    SESS_ETOOBIG,     /* over a configured bound: 413 */
-    SESS_EMEDIA,      /* unsupported Content-Type: 415 */
-    SESS_EMETHOD,     /* method not allowed: 405 */
-    SESS_EFORBIDDEN,  /* CSRF token or Origin refused, bad credentials: 403 */
-    SESS_ETHROTTLED,  /* too many failed logins: 429 */
-    SESS_ECONFIG,     /* bad configuration: the executable exits 78 */
-    SESS_ENOMEM,      /* allocation failed */
-    SESS_ECRYPTO,     /* a sealed value did not open under any key */
-    SESS_EEXISTS,     /* the key is already there (create) */
-    SESS_EFULL,       /* the store is full even after gc and growth: 503 */
-    SESS_ESTORE,      /* the store failed (I/O, corruption, lock): 503 */
-    SESS_EUNAVAIL,    /* the store cannot be reached (Redis down): 503 */
-    SESS_ECONFLICT,   /* another request changed what this one read: run it again */
-    SESS_EIO,         /* reading or writing the client failed */
+#define SESS_ERR_ENUM(name, text, http, exit) SESS_##name,
+    SESS_ERR_MAP(SESS_ERR_ENUM)
+#undef SESS_ERR_ENUM
 };
 
-/* Generic text for an error code; never NULL, static storage. */
+/* The error's text, e.g. "not found"; never NULL, static storage. */
 const char *sess_strerror(enum sess_err err);
+/* The error's name, e.g. "SESS_ENOTFOUND"; never NULL, static storage. */
+const char *sess_err_name(enum sess_err err);
+/* The HTTP status an error is answered with (200 for SESS_OK, 500 for a
+ * value outside the enum). */
+int sess_err_http_status(enum sess_err err);
+/* The exit status a command ends with on an error (sysexits.h; 0 for
+ * SESS_OK, 70 for a value outside the enum). */
+int sess_err_exit_status(enum sess_err err);
 
 /* Exit codes from sysexits.h, used by sess_run() and sessctl. */
 #define SESS_EXIT_USAGE    64

@@ -23,47 +23,50 @@ sess_str_eq(struct sess_str a, struct sess_str b)
     return a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0;
 }
 
+/* The error table (sess.h, SESS_ERR_MAP), by code. */
+struct err_row {
+    const char *name, *text;
+    int http_status, exit_status;
+};
+
+static const struct err_row err_rows[] = {
+#define ERR_ROW(name, text, http, exit) [SESS_##name] = {"SESS_" #name, text, http, exit},
+    SESS_ERR_MAP(ERR_ROW)
+#undef ERR_ROW
+};
+
+/* An int cast into the enum from outside still gets a row, never NULL. */
+static const struct err_row *
+err_row(enum sess_err err)
+{
+    static const struct err_row unknown = {"SESS_E?", "unknown error", 500, 70};
+    size_t i = (size_t)err;
+
+    return i < sizeof err_rows / sizeof err_rows[0] ? &err_rows[i] : &unknown;
+}
+
 const char *
 sess_strerror(enum sess_err err)
 {
-    switch (err) {
-    case SESS_OK:
-        return "success";
-    case SESS_ENOTFOUND:
-        return "not found";
-    case SESS_EBADINPUT:
-        return "malformed input";
-    case SESS_ETOOBIG:
-        return "too large";
-    case SESS_EMEDIA:
-        return "unsupported media type";
-    case SESS_EMETHOD:
-        return "method not allowed";
-    case SESS_EFORBIDDEN:
-        return "forbidden";
-    case SESS_ETHROTTLED:
-        return "too many attempts";
-    case SESS_ECONFIG:
-        return "bad configuration";
-    case SESS_ENOMEM:
-        return "out of memory";
-    case SESS_ECRYPTO:
-        return "sealed value did not open";
-    case SESS_EEXISTS:
-        return "already exists";
-    case SESS_EFULL:
-        return "store full";
-    case SESS_ESTORE:
-        return "store failed";
-    case SESS_EUNAVAIL:
-        return "store unavailable";
-    case SESS_ECONFLICT:
-        return "session changed by another request";
-    case SESS_EIO:
-        return "client I/O failed";
-    }
-    /* An int cast into the enum from outside: still never NULL. */
-    return "unknown error";
+    return err_row(err)->text;
+}
+
+const char *
+sess_err_name(enum sess_err err)
+{
+    return err_row(err)->name;
+}
+
+int
+sess_err_http_status(enum sess_err err)
+{
+    return err_row(err)->http_status;
+}
+
+int
+sess_err_exit_status(enum sess_err err)
+{
+    return err_row(err)->exit_status;
 }
 
 void
