@@ -37,6 +37,8 @@ LIB_SRC   := $(sort $(shell find lib -name '*.c'))
 LIB_HDR   := $(sort $(shell find lib -name '*.h'))
 LIB_INC   := $(patsubst %/,-I%,$(sort $(dir $(LIB_HDR))))
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+# The public headers, by audience: routes, administration, building blocks.
+PUBLIC_HDR := lib/sess.h lib/sess_admin.h lib/sess_util.h
 ROUTES    := $(sort $(basename $(notdir $(wildcard cgi-bin/*.c))))
 ROUTE_BIN := $(ROUTES:%=$(BUILD)/cgi-bin/%.fcgi)
 # tests/unit/ mirrors lib/; the programs land side by side in $(BUILD)/tests.
@@ -85,6 +87,10 @@ deps-check: | $(DEPS_STAMP)
 $(BUILD)/obj/%.o: %.c $(LIB_HDR) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c -o $@ $<
+
+# Only what the public headers declare leaves the library (their pragmas):
+# the rest of lib/ is hidden from programs that link it.
+$(LIB_OBJ): CFLAGS += -fvisibility=hidden
 
 $(BUILD)/obj/tests/unit/%.o: CFLAGS += -Itests/unit
 # The tests' own headers (fixture.h: struct client) are prerequisites too,
@@ -175,7 +181,7 @@ install: all
 	install -m 644 $(BUILD)/libfcgi-session.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(BUILD)/libfcgi-session.so $(DESTDIR)$(PREFIX)/lib/libfcgi-session.so.0
 	ln -sf libfcgi-session.so.0 $(DESTDIR)$(PREFIX)/lib/libfcgi-session.so
-	install -m 644 lib/sess.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(PUBLIC_HDR) $(DESTDIR)$(PREFIX)/include/
 	sed -e 's|@PREFIX@|$(PREFIX)|g' scripts/fcgi-session.pc.in \
 	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/fcgi-session.pc
 	install -m 755 $(BUILD)/sessctl $(DESTDIR)$(PREFIX)/bin/
@@ -190,7 +196,7 @@ install: all
 # Removes what install put there, then the directories it made, if empty.
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/lib/libfcgi-session.a $(DESTDIR)$(PREFIX)/lib/libfcgi-session.so \
-	      $(DESTDIR)$(PREFIX)/lib/libfcgi-session.so.0 $(DESTDIR)$(PREFIX)/include/sess.h \
+	      $(DESTDIR)$(PREFIX)/lib/libfcgi-session.so.0 $(addprefix $(DESTDIR)$(PREFIX)/include/,$(notdir $(PUBLIC_HDR))) \
 	      $(DESTDIR)$(PREFIX)/lib/pkgconfig/fcgi-session.pc $(DESTDIR)$(PREFIX)/bin/sessctl \
 	      $(addprefix $(DESTDIR)$(PREFIX)/lib/fcgi-session/cgi-bin/,$(notdir $(ROUTE_BIN))) \
 	      $(addprefix $(DESTDIR)$(PREFIX)/share/man/man3/,$(notdir $(wildcard man/*.3))) \

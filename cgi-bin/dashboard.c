@@ -1,6 +1,7 @@
 /* GET /dashboard: username, role, session expiry and the preferences form;
  * 401 without a login. */
 #include <sess.h>
+#include <sess_util.h>
 
 static void
 dashboard(struct sess_request *req)

@@ -3,6 +3,7 @@
  * browser; the page has a "Log out" button for each other session. 401
  * without a login. */
 #include <sess.h>
+#include <sess_util.h>
 
 static json_t *
 iso_or_null(int64_t ms)

@@ -10,6 +10,8 @@
 #include <sodium.h>
 
 #include "sess.h"
+#include "sess_admin.h"
+#include "sess_util.h"
 #include "store.h"
 
 /* Bytes of a client address (an IPv6 text is at most 45) and of a

@@ -5,7 +5,7 @@
 #ifndef SESS_STORE_H
 #define SESS_STORE_H
 
-#include "sess.h"
+#include "sess_util.h"
 
 /* A growing buffer a store call copies its result into, reused across calls
  * so that reads allocate nothing once warm. */

@@ -23,6 +23,8 @@
 #include <sodium.h>
 
 #include "sess.h"
+#include "sess_admin.h"
+#include "sess_util.h"
 
 #define DEFAULT_CONFIG "./etc/fcgi-session.conf"
 #define PREFIX_MIN     4 /* shortest id prefix accepted for show and revoke */
