@@ -131,7 +131,7 @@ like "$flags" "-L$root/usr/lib -lfcgi-session( |$)" "pkg-config --libs names the
 
 cat > "$T_DIR/sign.c" << 'EOF'
 /* A new session id, signed and verified as express-session's cookie. */
-#include <sess.h>
+#include <sess_util.h>
 #include <stdio.h>
 
 int

@@ -52,6 +52,8 @@ is "$?" 0 "a C route builds with cc \$(pkg-config --cflags --libs fcgi-session) 
 
 cat > "$T_DIR/hello.cpp" << 'EOF'
 #include <sess.h>
+#include <sess_admin.h>
+#include <sess_util.h>
 
 int
 main()
@@ -62,7 +64,7 @@ main()
 EOF
 # shellcheck disable=SC2086
 c++ $san -Wall -Wextra -Werror -o "$T_DIR/hello-cxx" "$T_DIR/hello.cpp" $flags 2> "$T_DIR/cxx.log"
-is "$?" 0 "sess.h compiles and links as C++ $(head -c 300 "$T_DIR/cxx.log")"
+is "$?" 0 "sess.h, sess_admin.h and sess_util.h compile and link as C++ $(head -c 300 "$T_DIR/cxx.log")"
 LD_LIBRARY_PATH=$dest$prefix/lib "$T_DIR/hello-cxx"
 is "$?" 0 "the C++ program runs against the installed shared library"
 
