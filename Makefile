@@ -84,7 +84,7 @@ deps-run: | $(DEPS_STAMP)
 deps-check: | $(DEPS_STAMP)
 	$(DEPS_RUN) check
 
-$(BUILD)/obj/%.o: %.c $(LIB_HDR) | $(DEPS_STAMP)
+$(BUILD)/obj/%.o: %.c $(LIB_HDR) $(wildcard cgi-bin/demo/*.h) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
@@ -105,7 +105,9 @@ $(BUILD)/libfcgi-session.a: $(LIB_OBJ)
 $(BUILD)/libfcgi-session.so: $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libfcgi-session.so.0 $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/cgi-bin/%.fcgi: $(BUILD)/obj/cgi-bin/%.o $(BUILD)/libfcgi-session.a
+# Every route of the demo links its shared part (cgi-bin/demo/).
+DEMO_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard cgi-bin/demo/*.c))
+$(BUILD)/cgi-bin/%.fcgi: $(BUILD)/obj/cgi-bin/%.o $(DEMO_OBJ) $(BUILD)/libfcgi-session.a
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -238,11 +240,11 @@ deb: | $(DEPS_STAMP)
 	@ls $(DEB_OUT)/*.deb
 
 format:
-	clang-format -i $(LIB_SRC) $(LIB_HDR) cgi-bin/*.c tools/*.c $(shell find tests/unit -name '*.[ch]') \
+	clang-format -i $(LIB_SRC) $(LIB_HDR) cgi-bin/*.c cgi-bin/demo/*.[ch] tools/*.c $(shell find tests/unit -name '*.[ch]') \
 	    tests/fuzz/*.c bench/*.c
 
 format-check:
-	clang-format --dry-run -Werror $(LIB_SRC) $(LIB_HDR) cgi-bin/*.c tools/*.c \
+	clang-format --dry-run -Werror $(LIB_SRC) $(LIB_HDR) cgi-bin/*.c cgi-bin/demo/*.[ch] tools/*.c \
 	    $(shell find tests/unit -name '*.[ch]') tests/fuzz/*.c bench/*.c
 
 clean:

@@ -231,9 +231,6 @@ void sess_client_addr_pick(const char *remote, const char *forwarded, bool trust
 
 /* Session life of a request (session.c). */
 void sess_session_begin(struct sess_request *req);
-/* A top-level value for the library's own use after the answer is decided
- * (page variables): not recorded as read by the route. */
-json_t *sess_session_peek(const struct sess_request *req, const char *key);
 /* Applies express-session's end-of-request rules: save or touch, and the
  * Set-Cookie header. SESS_OK, or a store error (answer 503). */
 enum sess_err sess_session_commit(struct sess_request *req) SESS_MUST_CHECK;

@@ -237,6 +237,11 @@ const char *sess_id(const struct sess_request *req);
  * a change made in place to the value returned is saved like a set, as
  * express-session saves `req.session.cart.pear = 3`. */
 json_t *sess_get(struct sess_request *req, const char *key);
+/* The value of `key` like sess_get, but not recorded as read (borrowed;
+ * NULL when absent): for what only decorates a page (a theme, a name),
+ * never for what the route decides or writes from, since a change another
+ * request makes to it meanwhile does not run the route again. */
+json_t *sess_peek(const struct sess_request *req, const char *key);
 
 /* Reads a dotted path ("user.username") as a string; NULL if absent. Its
  * top-level key counts as read. */
@@ -430,6 +435,17 @@ void sess_send_json(struct sess_request *req, int status, json_t *body);
  * session's prefs, and a true {{theme_VALUE}} / {{lang_VALUE}} for the
  * current choice; sends it as HTML. */
 void sess_send_page(struct sess_request *req, int status, const char *page, json_t *vars);
+
+/* Variables every page of the process gets (sess_send_page, and sess_fail's
+ * error page), under the route's own: a key the route set wins. The hook
+ * adds them to `vars`, reading the session with sess_peek. One per
+ * process, set before sess_run; NULL for none. Whatever the hook, the
+ * library adds `user` (the session's "user" while its "authenticated" is
+ * true, as sess_login leaves them; an app with its own accounts sets both
+ * to show its user) and `csrf` (sess_csrf_token, for the pages that show
+ * it). The page folder's requirements are in fcgi-session(3). */
+typedef void (*sess_page_vars_fn)(struct sess_request *req, json_t *vars);
+void sess_set_page_vars(sess_page_vars_fn hook);
 
 /* 303 See Other to `location`, which must pass sess_redirect_is_local();
  * anything else is a 500 "Bad redirect" (logged), never a Location. */

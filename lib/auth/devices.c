@@ -53,10 +53,10 @@ last_active_ms(const struct collect *c, const struct sess_record *rec)
 static const char *
 logged_in_user(const struct sess_request *req)
 {
-    json_t *user = sess_session_peek(req, "user");
+    json_t *user = sess_peek(req, "user");
     json_t *name = json_is_object(user) ? json_object_get(user, "username") : NULL;
 
-    if (!sess_exists(req) || !json_is_true(sess_session_peek(req, "authenticated")) ||
+    if (!sess_exists(req) || !json_is_true(sess_peek(req, "authenticated")) ||
         !json_is_string(name) || json_string_length(name) == 0)
         return NULL;
     return json_string_value(name);

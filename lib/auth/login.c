@@ -13,7 +13,7 @@
 static bool
 is_someone_elses(const struct sess_request *req, const char *username, size_t username_len)
 {
-    json_t *user = sess_session_peek(req, "user");
+    json_t *user = sess_peek(req, "user");
     json_t *name = json_is_object(user) ? json_object_get(user, "username") : NULL;
 
     return json_is_string(name) &&

@@ -186,50 +186,27 @@ sess_send_json(struct sess_request *req, int status, json_t *body)
     json_decref(body);
 }
 
-/* Sets "theme_dark": true for theme "dark", so a page can mark the chosen
- * <option> without logic (only short [a-z] values become names). */
-static void
-flag_choice(json_t *vars, const char *name)
-{
-    const char *v = json_string_value(json_object_get(vars, name));
-    size_t name_len = strlen(name), v_len;
-    char key[40];
+/* The program's own page variables (sess_set_page_vars); one per process. */
+static sess_page_vars_fn page_vars_hook;
 
-    if (!v || (v_len = strlen(v)) > 16 || name_len + 1 + v_len >= sizeof key)
-        return;
-    for (size_t i = 0; i < v_len; i++)
-        if (v[i] < 'a' || v[i] > 'z')
-            return;
-    memcpy(key, name, name_len);
-    key[name_len] = '_';
-    memcpy(key + name_len + 1, v, v_len);
-    json_object_setn_new_nocheck(vars, key, name_len + 1 + v_len, json_true());
+void
+sess_set_page_vars(sess_page_vars_fn hook)
+{
+    page_vars_hook = hook;
 }
 
-/* Variables every page gets: the user and the preferences; the CSRF token
- * comes from csrf_of, and only to pages that show it. */
+/* Variables every page gets: the user, then the program's own; the CSRF
+ * token comes from csrf_of, and only to pages that show it. */
 static void
 page_vars(struct sess_request *req, json_t *vars)
 {
-    json_t *prefs = sess_session_peek(req, "prefs");
-    json_t *theme = json_is_object(prefs) ? json_object_get(prefs, "theme") : NULL;
-    json_t *lang = json_is_object(prefs) ? json_object_get(prefs, "lang") : NULL;
-    json_t *user = sess_session_peek(req, "user");
-    json_t *authed = sess_session_peek(req, "authenticated");
+    json_t *user = sess_peek(req, "user");
 
-    /* Keys and defaults are ASCII constants: the _nocheck calls skip
-     * jansson's UTF-8 scan of them. */
-    if (json_is_true(authed) && json_is_object(user) && !json_object_get(vars, "user"))
+    if (json_is_true(sess_peek(req, "authenticated")) && json_is_object(user) &&
+        !json_object_get(vars, "user"))
         json_object_set_nocheck(vars, "user", user);
-    if (!json_object_get(vars, "theme"))
-        json_object_set_new_nocheck(vars, "theme",
-                                    json_is_string(theme) ? json_copy(theme)
-                                                          : json_string_nocheck("system"));
-    if (!json_object_get(vars, "lang"))
-        json_object_set_new_nocheck(
-            vars, "lang", json_is_string(lang) ? json_copy(lang) : json_string_nocheck("en"));
-    flag_choice(vars, "theme");
-    flag_choice(vars, "lang");
+    if (page_vars_hook)
+        page_vars_hook(req, vars);
 }
 
 /* {{csrf}}: an HMAC per page that shows a form, and none for the others. */
@@ -274,7 +251,7 @@ take_flash(struct sess_request *req, json_t *vars)
     const char *type;
     size_t i;
 
-    if (json_object_get(vars, "flash") || !sess_session_peek(req, "flash"))
+    if (json_object_get(vars, "flash") || !sess_peek(req, "flash"))
         return;
     all = sess_flash_take_all(req);
     list = all ? json_array() : NULL;

@@ -375,7 +375,7 @@ untracked:
 }
 
 json_t *
-sess_session_peek(const struct sess_request *req, const char *key)
+sess_peek(const struct sess_request *req, const char *key)
 {
     return req->data ? json_object_get(req->data, key) : NULL;
 }

@@ -13,7 +13,7 @@
 
 #include <jansson.h>
 
-#include "sess.h"
+#include "sess_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

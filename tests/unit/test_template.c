@@ -21,7 +21,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "sess.h"
+#include "sess_util.h"
 #include "tmpfiles.h"
 
 struct fx {
