@@ -13,7 +13,7 @@
 
 #include <fcgiapp.h>
 
-#include "internal.h"
+#include "http.h"
 #include "log.h"
 
 extern char **environ;

@@ -5,21 +5,9 @@
 #ifndef SESS_STORE_H
 #define SESS_STORE_H
 
+#include "buf.h"
+#include "seal.h"
 #include "sess_util.h"
-
-/* A growing buffer a store call copies its result into, reused across calls
- * so that reads allocate nothing once warm. */
-struct sess_buf {
-    char *ptr;
-    size_t len;
-    size_t cap;
-};
-
-enum sess_err sess_buf_reserve(struct sess_buf *buf, size_t extra) SESS_MUST_CHECK;
-enum sess_err sess_buf_append(struct sess_buf *buf, const void *data, size_t len) SESS_MUST_CHECK;
-void sess_buf_free(struct sess_buf *buf);
-/* Frees after wiping: for buffers that held session data or secrets. */
-void sess_buf_wipe(struct sess_buf *buf);
 
 #define SESS_HANDLE_BYTES       16 /* a session's public handle */
 #define SESS_RECORD_NONCE_BYTES 16
@@ -248,42 +236,5 @@ enum sess_err sess_store_redis_open(struct sess_store **st, const char *url,
                                     const struct sess_config *cfg,
                                     const struct sess_secrets *secrets, char *errmsg,
                                     size_t errmsg_len) SESS_MUST_CHECK;
-
-/* --- sealing at rest (seal.c): XChaCha20-Poly1305 --- */
-
-#define SESS_SEAL_OVERHEAD (24 + 16) /* nonce + tag */
-
-/* Keys by sess_derive_key(), and the keys 0.1 derived (HMAC-SHA256 of
- * "fcgi-session " purpose, which a cookie signature could equal): those
- * open what 0.1 sealed and never seal. To be dropped with the 0.1 record
- * format (store_lmdb.c) in the release after this one. */
-struct sess_sealer {
-    size_t count;
-    unsigned char key[SESS_SECRETS_MAX][32];    /* wiped by sess_sealer_wipe */
-    unsigned char legacy[SESS_SECRETS_MAX][32]; /* wiped by sess_sealer_wipe */
-};
-
-/* sess_derive_key as 0.1 did it: HMAC-SHA256(secret, "fcgi-session " purpose).
- * Only to verify what 0.1 made (sealed records, CSRF tokens). */
-void sess_derive_key_legacy(const struct sess_secrets *secrets, size_t index, const char *purpose,
-                            unsigned char key[32]);
-
-void sess_sealer_init(struct sess_sealer *s, const struct sess_secrets *secrets);
-void sess_sealer_wipe(struct sess_sealer *s);
-/* Appends nonce || ciphertext || tag of `plain` to `out`, under key 0, with
- * `ad` as additional data (the session id, or a record's header). */
-enum sess_err sess_seal(const struct sess_sealer *s, struct sess_str ad, struct sess_str plain,
-                        struct sess_buf *out) SESS_MUST_CHECK;
-/* Appends the plaintext to `out`, trying every key, then every legacy key.
- * SESS_ECRYPTO if none opens it (tampered, truncated, other `ad`, unknown
- * key). */
-enum sess_err sess_unseal(const struct sess_sealer *s, struct sess_str ad, struct sess_str sealed,
-                          struct sess_buf *out) SESS_MUST_CHECK;
-/* sess_unseal without the legacy keys: for what was never sealed under them. */
-enum sess_err sess_unseal_current(const struct sess_sealer *s, struct sess_str ad,
-                                  struct sess_str sealed, struct sess_buf *out) SESS_MUST_CHECK;
-/* Only the legacy keys: for what 0.1 sealed and nothing since does. */
-enum sess_err sess_unseal_legacy(const struct sess_sealer *s, struct sess_str ad,
-                                 struct sess_str sealed, struct sess_buf *out) SESS_MUST_CHECK;
 
 #endif

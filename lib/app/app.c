@@ -10,7 +10,7 @@
 
 #include <sodium.h>
 
-#include "internal.h"
+#include "app.h"
 #include "log.h"
 
 enum sess_err

@@ -11,7 +11,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "app.h"
 #include "log.h"
 
 /* "fcgi-session[" ROUTE "]: " an event, 3 + 4 * SESS_USERNAME_MAX + 3 for

@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "internal.h"
+#include "auth.h"
 
 static enum sess_err
 store_fail(struct sess_app *app, enum sess_err err)

@@ -1,7 +1,7 @@
 /* The auth log's line for a request: the event and the username, from the
  * client's address as the configuration reads it (request.c). Writing the
  * line is the log's (app/log.c). */
-#include "internal.h"
+#include "auth.h"
 #include "log.h"
 
 void

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "auth.h"
 
 #define HANDLE_B64 sodium_base64_VARIANT_URLSAFE_NO_PADDING
 /* base64url of SESS_HANDLE_BYTES, with its NUL. */

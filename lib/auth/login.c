@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#include "auth.h"
 #include "log.h"
 
 /* Whether the session is, or was, logged in as another user. */

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#include "auth.h"
 
 /* Throttle keys: "user:NAME" and "addr:ADDRESS" (the store hashes them). */
 static struct sess_str

@@ -7,7 +7,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
-#include "internal.h"
+#include "auth.h"
 
 #define ROLE_MAX 32
 

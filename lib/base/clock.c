@@ -3,7 +3,7 @@
  * everything else is given `now_ms`, so one clock governs a request. */
 #include <time.h>
 
-#include "internal.h"
+#include "base.h"
 
 int64_t
 sess_clock_real_ms(void)

@@ -7,7 +7,7 @@
 #include <strings.h>
 #include <time.h>
 
-#include "internal.h"
+#include "codec.h"
 
 /* Latest instant whose dates still fit the fixed-width formats: year 9999. */
 #define MAX_DATE_S ((int64_t)253402300799)

@@ -8,7 +8,7 @@
 
 #include <sodium.h>
 
-#include "store.h"
+#include "seal.h"
 
 _Static_assert(SESS_SEAL_OVERHEAD == crypto_aead_xchacha20poly1305_ietf_NPUBBYTES +
                                          crypto_aead_xchacha20poly1305_ietf_ABYTES,

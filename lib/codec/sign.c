@@ -12,7 +12,8 @@
 
 #include <sodium.h>
 
-#include "internal.h"
+#include "codec.h"
+#include "seal.h"
 
 /* A secret file is a few lines; anything larger is the wrong file. */
 #define SECRET_FILE_MAX_BYTES 65536

@@ -11,7 +11,7 @@
 
 #include <fcgiapp.h>
 
-#include "internal.h"
+#include "http.h"
 
 #define FORM_FIELDS_MAX 100
 

@@ -8,7 +8,7 @@
 
 #include <sodium.h>
 
-#include "internal.h"
+#include "http.h"
 
 /* The pre-session cookie: "TIME.RANDOM", TIME in base 36 ms. It lives two
  * token lifetimes and is replaced once older than one, so every token made

@@ -4,7 +4,7 @@
  * like any other (session.c); which page shows them is response.c's. */
 #include <string.h>
 
-#include "internal.h"
+#include "http.h"
 
 /* The flash object as stored, copied (the caller changes and sets it), or
  * a new empty one when there is none or it is not an object. */

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "internal.h"
+#include "http.h"
 
 /* ------------------------------------------------------------------------
  * Parameters

@@ -8,7 +8,8 @@
 
 #include <fcgiapp.h>
 
-#include "internal.h"
+#include "http.h"
+#include "render_lazy.h"
 #include "log.h"
 
 static const char *

@@ -8,7 +8,7 @@
 
 #include <sodium.h>
 
-#include "internal.h"
+#include "http.h"
 #include "json_load.h"
 #include "log.h"
 
