@@ -1,4 +1,4 @@
-/* The configuration file of DESIGN.md: `key = value` lines, defaults, and
+/* The configuration file (README, "Configuration"): `key = value` lines, defaults, and
  * the checks that make a bad setting stop the executable at start (exit 78)
  * with "FILE:LINE: what is wrong (what is allowed)" instead of failing on
  * every request. Reading the secret file is sign.c's job. */

@@ -75,7 +75,7 @@ sess_request_handle(struct sess_request *req, sess_route_fn route)
 
 /* libfcgi's FCGX_Finish_r shuts its side down and waits for the web server
  * to close first; detaching first closes at once (3.5x on a bare hello,
- * PERF-ANCHORS.md). The server must have all our output and we must have
+ * README, "Performance"). The server must have all our output and we must have
  * all its input by then, or the close can reset the connection: drain
  * first, and keep the lingering close when the input is too large. */
 static void

@@ -16,7 +16,7 @@ extern "C" {
 #endif
 
 /* ------------------------------------------------------------------------
- * Configuration (config.c): the `key = value` file of DESIGN.md
+ * Configuration (config.c): the `key = value` file of README, "Configuration"
  * ------------------------------------------------------------------------ */
 
 enum sess_cookie_secure {
@@ -109,7 +109,7 @@ struct sess_config {
                             Expires or Max-Age (the server-side expiry holds) */
 };
 
-/* Fills `cfg` with the defaults of DESIGN.md (secret_file NULL). Paths are
+/* Fills `cfg` with the defaults README lists ("Configuration") (secret_file NULL). Paths are
  * resolved against `base_dir` (NULL: the current directory). */
 enum sess_err sess_config_defaults(struct sess_config *cfg, const char *base_dir) SESS_MUST_CHECK;
 

@@ -466,7 +466,7 @@ purge_if_pressed(struct lmdb_store *ls, int64_t now_ms)
 }
 
 /* Runs `fn` in one write transaction and commits it. MDB_MAP_FULL is met
- * as DESIGN.md says: purge a batch of dead records and retry, then double
+ * as README ("Configuration") says: purge a batch of dead records and retry, then double
  * the map and retry, then give up with SESS_EFULL. `fn` may therefore run
  * more than once; it must start from scratch each time. */
 /* Begins a write transaction, adopting a map another process has grown. */

@@ -3156,7 +3156,7 @@ sess_store_redis_open(struct sess_store **st, const char *url, const struct sess
     describe(rs);
 
     /* Plain JSON unless encrypt = true: an Express app sharing the store
-     * must read the values (DESIGN.md), so `auto` means no here. */
+     * must read the values (README, "Redis"), so `auto` means no here. */
     rs->is_sealing = cfg->encrypt == SESS_ENCRYPT_YES;
     rs->absolute_ms = cfg->absolute_timeout_s * 1000;
     if (rs->is_sealing && secrets->count == 0) {

@@ -462,7 +462,7 @@ cmd_passwd(struct sess_app *app, int argc, char **argv)
     rc = read_new_password(a.pos[0], password, sizeof password, &len);
     if (rc == 0) {
         err = sess_user_passwd(app, a.pos[0], password, len);
-        /* As the password change of CONTRACT.md: a new password is for
+        /* As the password change of the demo (README): a new password is for
          * locking out whoever had the old one. */
         if (err == SESS_OK && !is_keeping) {
             err = sess_revoke_user(app, a.pos[0], &count);

@@ -12,7 +12,7 @@
 bool sess_user_exists(struct sess_app *app, struct sess_str name, enum sess_err *err);
 
 
-/* One throttled password check (login.c), as CONTRACT.md asks of logins
+/* One throttled password check (login.c), as the demo's contract (README) asks of logins
  * and password changes: a place is taken in the counts of the client
  * address and of the username before argon2id runs, so parallel attempts
  * cannot get past the limit (SESS_ETHROTTLED, *retry_after_s set). On

@@ -1,5 +1,5 @@
 /* The logged-in user's own sessions, from inside a request ("Your devices"
- * in CONTRACT.md): list them by handle, end one or all but this one, cap
+ * in the README's contract of the demo): list them by handle, end one or all but this one, cap
  * how many a login leaves, and change the password. Every call is scoped
  * to the user the request is logged in as, through the store's walk of
  * that owner's records; what sessctl does to anyone's is admin.c's. */

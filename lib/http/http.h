@@ -11,7 +11,7 @@
 #include "app.h"
 
 /* Bytes of a client address (an IPv6 text is at most 45) and of a
- * User-Agent a session records (CONTRACT.md, "Your devices"). */
+ * User-Agent a session records (README: the demo's "Your devices"). */
 #define SESS_CLIENT_ADDR_MAX 63
 #define SESS_USER_AGENT_MAX  256
 /* How long a form's CSRF token stays valid. */

@@ -1,6 +1,6 @@
 /* The session of one request, with express-session's lifecycle: load from
  * the signed cookie, read and change top-level keys, regenerate, destroy,
- * and at the end save, touch and Set-Cookie by its rules (EXPRESS-SESSION.md
+ * and at the end save, touch and Set-Cookie by its rules (express-session's own
  * §2), closing its gaps: absolute timeout, lazy touch, merge of changed keys
  * only, never re-creating a destroyed record, and writes before headers. */
 #include <stdlib.h>
@@ -626,7 +626,7 @@ copy_printable(char *out, size_t cap, const char *in)
     out[i] = '\0';
 }
 
-/* Where the request came from (CONTRACT.md, "Client address") and with
+/* Where the request came from (README, "Login security and the auth log") and with
  * what, as its session records them. */
 static void
 note_client(struct sess_request *req)
@@ -842,7 +842,7 @@ sess_session_commit(struct sess_request *req)
         if (err != SESS_OK)
             return err;
         /* express-session re-sends a browser-session cookie only with
-         * rolling (EXPRESS-SESSION.md §2, row 9). */
+         * rolling (express-session sends it on every response then). */
         return (is_modified && cookie_has_expiry(req)) || cfg->rolling || req->is_cookie_due
                    ? set_cookie(req, req->expires_ms)
                    : SESS_OK;

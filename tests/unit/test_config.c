@@ -1,6 +1,6 @@
 /* The configuration file (config.c): every key, its default, and every error
  * with the exact message and line a user would see. Expected defaults are
- * DESIGN.md's table. */
+ * README's table ("Configuration"). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

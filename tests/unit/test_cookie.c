@@ -1,7 +1,7 @@
 /* Cookie parsing and building (cookie.c). Parse expectations come from
  * cookie 0.7.2's parse(), encodings from encodeURIComponent and dates from
  * Date.prototype.toUTCString/toISOString, all run in Node by
- * tests/unit/gen_vectors.js; the Set-Cookie strings are CONTRACT.md's. */
+ * tests/unit/gen_vectors.js; the Set-Cookie strings are the demo's contract's (README). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* Sessions of their own (CONTRACT.md "Remember me", "Login keeps what the
+/* Sessions of their own (the demo's contract, README: "Remember me", "Login keeps what the
  * visitor had", "Flash messages", "Your devices"): renew keeping data, a
  * lifetime per session and its cookie, flash read once, the handle, and
  * the logged-in user's own sessions, driven through real requests against

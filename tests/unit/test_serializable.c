@@ -1,5 +1,5 @@
 /* Concurrent requests of one session end as if they had run one after the
- * other (DESIGN.md): the conflict table (what a request read or changed x
+ * other (README, "Parallel requests of one session"): the conflict table (what a request read or changed x
  * what another changed meanwhile), the re-run of a route that lost and its
  * bound, changes made in place, the explicit commit, and the patch that
  * carries the reads to another process. Real requests against a real LMDB

@@ -1,5 +1,5 @@
 /* Session lifecycle: express-session's save/touch/Set-Cookie table
- * (EXPRESS-SESSION.md §2) and the gaps we close (lazy touch, absolute
+ * (express-session's save and touch rules) and the gaps we close (lazy touch, absolute
  * timeout, merge of changed keys, no re-creation after destroy), driven
  * through real requests against a real LMDB store with a test clock. */
 #include <setjmp.h>
