@@ -62,8 +62,8 @@ typedef enum sess_err (*sess_merge_fn)(void *arg, const struct sess_record *curr
  * the write transaction runs; and what the request read, checked against
  * that record first. If a key it read no longer holds the value it read,
  * the merge is SESS_ECONFLICT and nothing is written: the request runs
- * again on the fresh record (README, "Parallel requests of one session": concurrent requests of one session
- * are serializable). Keys written without being read merge as they are.
+ * again on the fresh record (concurrent requests of one session are
+ * serializable: README, "Parallel requests of one session"). Keys written without being read merge as they are.
  * Being data, it can be carried to another process and written there in a
  * shared transaction (LMDB's group commit, combine.c), where each patch is
  * checked against the state the batch's earlier ones left. */

@@ -39,8 +39,8 @@ start_session(struct sess_request *req, const char *username, size_t username_le
     enum sess_err err, check;
 
     /* "Login keeps what the visitor had" (README, "The HTTP contract of
-     * the demo") under a new id,
-     * unless the session is someone else's: nothing of theirs carries. */
+     * the demo") under a new id, unless the session is someone else's:
+     * nothing of theirs carries. */
     err = is_someone_elses(req, username, username_len) ? sess_regenerate(req) : sess_renew(req);
     if (err == SESS_OK)
         err = sess_user_sessions_trim(req, username, username_len);
