@@ -142,27 +142,38 @@ nearest_key(const char *key)
     return best <= (in_len <= 4 ? 1u : 2u) ? found : NULL;
 }
 
+/* The names of cfg_keys, comma-separated, cut short if `cap` is too small. */
+static void
+list_keys(char *out, size_t cap)
+{
+    size_t len = 0;
+    int n;
+
+    out[0] = '\0';
+    for (size_t i = 0; i < CFG_KEY_COUNT && len < cap; i++) {
+        n = snprintf(out + len, cap - len, "%s%s", i > 0 ? ", " : "", cfg_keys[i].name);
+        if (n < 0)
+            break;
+        len += (size_t)n;
+    }
+}
+
 static enum sess_err
 unknown_key(const struct cfg_origin *o, const char *key)
 {
     char k[CFG_SHOWN_MAX + 8];
+    char names[CFG_KEY_COUNT * 32];
     const char *near = nearest_key(key);
 
     cfg_shown(k, key);
-    if (near != NULL)
+    if (near != NULL) {
         sess_fmt(o->errmsg, o->errmsg_len, "%s: unknown key \"%s\" (did you mean \"%s\"?)",
                  o->where, k, near);
-    else
-        sess_fmt(o->errmsg, o->errmsg_len,
-                 "%s: unknown key \"%s\" (keys: name, secret_file, store, max_age, "
-                 "absolute_timeout, rolling, resave, save_uninitialized, touch_after, "
-                 "cookie_secure, cookie_http_only, cookie_same_site, cookie_path, "
-                 "cookie_domain, cookie_partitioned, cookie_priority, trust_proxy, encrypt, "
-                 "max_body, html_dir, lmdb_map_size, lmdb_sync, redis_timeout_ms, "
-                 "redis_prefix, redis_min_replicas, cookie_persist, remember_max_age, "
-                 "remember_absolute_timeout, max_sessions_per_user, trusted_proxies, "
-                 "login_max_failures, login_window, log)",
-                 o->where, k);
+        return SESS_ECONFIG;
+    }
+    /* From the table, so that a new key is listed without a second edit. */
+    list_keys(names, sizeof(names));
+    sess_fmt(o->errmsg, o->errmsg_len, "%s: unknown key \"%s\" (keys: %s)", o->where, k, names);
     return SESS_ECONFIG;
 }
 
