@@ -1,4 +1,4 @@
-/* Signing (lib/sign.c) against cookie-signature 1.0.7, the version
+/* Signing (sign.c) against cookie-signature 1.0.7, the version
  * express-session 1.19 bundles: every expected signature comes from Node,
  * not from our code (sign_vectors.h). Rotation of secrets, and every
  * forgery refused. Ids and secrets are test_sign_secrets.c's, the cache

@@ -1,4 +1,4 @@
-/* The cache of verified values (sess_unsign_cached, lib/sign.c): it answers
+/* The cache of verified values (sess_unsign_cached, sign.c): it answers
  * as sess_unsign does, for every vector from Node (sign_vectors.h), and a
  * value it holds never lets a changed one through. */
 #include "sign_test.h"

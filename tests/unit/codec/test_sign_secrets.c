@@ -1,4 +1,4 @@
-/* Session ids, the secrets and the keys derived from them (lib/sign.c):
+/* Session ids, the secrets and the keys derived from them (sign.c):
  * ids are 32 random bytes in base64url, the secret file is read with its
  * FILE:LINE errors and refused when others can read it, and each derived
  * key matches an outside computation (Python's hashlib, openssl). */
