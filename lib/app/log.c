@@ -113,34 +113,6 @@ emit_line(struct sess_app *app, int priority, const char *text)
     write_all(STDERR_FILENO, line, strlen(line));
 }
 
-/* Appends `s` to out[*n] escaped for a quoted field, within `cap`. */
-static void
-put_escaped(char *out, size_t cap, size_t *n, const char *s, size_t max)
-{
-    static const char hex[] = "0123456789abcdef";
-    size_t i;
-
-    for (i = 0; i < max && s[i] != '\0' && *n + 4 < cap; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c >= 0x7f) {
-            out[(*n)++] = '\\';
-            out[(*n)++] = 'x';
-            out[(*n)++] = hex[c >> 4];
-            out[(*n)++] = hex[c & 15];
-        } else if (c == '"' || c == '\\') {
-            out[(*n)++] = '\\';
-            out[(*n)++] = (char)c;
-        } else {
-            out[(*n)++] = (char)c;
-        }
-    }
-    if (s[i] != '\0' && *n + 3 < cap) {
-        memcpy(out + *n, "...", 3);
-        *n += 3;
-    }
-    out[*n] = '\0';
-}
-
 size_t
 sess_log_auth_line(char *out, size_t out_cap, const char *route, const char *event,
                    const char *username, const char *addr)
@@ -150,10 +122,10 @@ sess_log_auth_line(char *out, size_t out_cap, const char *route, const char *eve
 
     /* The address is ours (addr.c), but keep the line one line anyway. */
     n = 0;
-    put_escaped(shown_addr, sizeof shown_addr, &n, addr && *addr ? addr : "-", SESS_ADDR_TEXT_MAX);
+    sess_escape_field(shown_addr, sizeof shown_addr, &n, addr && *addr ? addr : "-", SESS_ADDR_TEXT_MAX);
     sess_fmt(out, out_cap, "fcgi-session[%s]: %s for \"", route, event);
     n = strlen(out);
-    put_escaped(out, out_cap, &n, username ? username : "", SESS_USERNAME_MAX);
+    sess_escape_field(out, out_cap, &n, username ? username : "", SESS_USERNAME_MAX);
     sess_fmt(out + n, out_cap - n, "\" from %s", shown_addr);
     return strlen(out);
 }

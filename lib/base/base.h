@@ -7,6 +7,12 @@
 
 #include "sess.h"
 
+/* Appends `s` to out[*n] as a quoted field of a message shows it: bytes
+ * outside printable ASCII as \xHH, '"' and '\' escaped, at most `max`
+ * bytes of `s` and "..." when it was cut; NUL-terminated within `cap`
+ * (at least 1), *n advanced. For the log and configuration errors. */
+void sess_escape_field(char *out, size_t cap, size_t *n, const char *s, size_t max);
+
 /* snprintf that never overflows and returns nothing to check. */
 void sess_fmt(char *out, size_t out_len, const char *fmt, ...) SESS_PRINTF(3, 4);
 

@@ -70,6 +70,33 @@ sess_err_exit_status(enum sess_err err)
 }
 
 void
+sess_escape_field(char *out, size_t cap, size_t *n, const char *s, size_t max)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t i;
+
+    for (i = 0; i < max && s[i] != '\0' && *n + 4 < cap; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c >= 0x7f) {
+            out[(*n)++] = '\\';
+            out[(*n)++] = 'x';
+            out[(*n)++] = hex[c >> 4];
+            out[(*n)++] = hex[c & 15];
+        } else if (c == '"' || c == '\\') {
+            out[(*n)++] = '\\';
+            out[(*n)++] = (char)c;
+        } else {
+            out[(*n)++] = (char)c;
+        }
+    }
+    if (s[i] != '\0' && *n + 3 < cap) {
+        memcpy(out + *n, "...", 3);
+        *n += 3;
+    }
+    out[*n] = '\0';
+}
+
+void
 sess_fmt(char *out, size_t out_len, const char *fmt, ...)
 {
     va_list ap;
