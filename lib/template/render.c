@@ -53,27 +53,20 @@ struct render {
  * Output and escaping
  * ------------------------------------------------------------------------ */
 
-/* Keeps the buffer NUL-terminated, so callers may use it as a C string. */
+/* The growing buffer (buf.h) over the caller's three words, with room
+ * for a NUL: the output can always be used as a C string. */
 static enum sess_err
 buf_reserve(char **buf, size_t *len, size_t *cap, size_t extra)
 {
-    size_t need, next;
-    char *p;
+    struct sess_buf b = {*buf, *len, *cap};
+    enum sess_err err;
 
     if (extra > SIZE_MAX - 1 - *len)
         return SESS_ETOOBIG;
-    need = *len + extra + 1;
-    if (need <= *cap)
-        return SESS_OK;
-    next = *cap ? *cap : 256;
-    while (next < need)
-        next = next > SIZE_MAX / 2 ? need : next * 2;
-    p = realloc(*buf, next);
-    if (!p)
-        return SESS_ENOMEM;
-    *buf = p;
-    *cap = next;
-    return SESS_OK;
+    err = sess_buf_reserve(&b, extra + 1);
+    *buf = b.ptr;
+    *cap = b.cap;
+    return err;
 }
 
 static enum sess_err

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "base.h"
+#include "buf.h"
 #include "render_lazy.h"
 
 #define TPL_NAME_MAX 64        /* bytes in a page or partial name */
