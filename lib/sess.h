@@ -127,7 +127,7 @@ int sess_err_exit_status(enum sess_err err);
 #define SESS_ERRMSG_MAX      512  /* room for one error message */
 
 /* ------------------------------------------------------------------------
- * Applications and requests (app.c, request.c, session.c)
+ * Routes and requests (run.c, http/)
  * ------------------------------------------------------------------------ */
 
 struct sess_app;     /* one per process: config, secrets, store, templates */

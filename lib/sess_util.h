@@ -86,7 +86,7 @@ struct sess_config {
     size_t max_body_bytes;               /* default 16384 */
     size_t lmdb_map_size_bytes;          /* default 1 GiB; grows on demand */
 
-    /* Login security (addr.c, login.c) */
+    /* Login security (codec/addr.c, auth/throttle.c) */
     struct sess_net trusted_proxies[SESS_TRUSTED_PROXIES_MAX]; /* default 127.0.0.0/8, ::1 */
     size_t trusted_proxies_count;
     uint32_t login_max_failures;    /* per username and per client address, default 5 */
@@ -248,7 +248,7 @@ void sess_derive_key(const struct sess_secrets *secrets, size_t index, const cha
                      unsigned char key[32]);
 
 /* ------------------------------------------------------------------------
- * Templates (template.c): the pages in html_dir
+ * Templates (template/): the pages in html_dir
  * ------------------------------------------------------------------------ */
 
 struct sess_templates;

@@ -2,7 +2,7 @@
  * error log), syslog (facility auth) or a file opened with O_APPEND, so
  * lines from the processes of every route never interleave. What to log
  * is the callers' (login.c, the routes); the client address is
- * client_addr.c's. */
+ * request.c's (sess_client_addr). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>

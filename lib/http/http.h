@@ -20,7 +20,7 @@
 #define SESS_PRE_CSRF_NAME_MAX 256
 
 /* One request, from accept to the end of its response. Lives in the
- * process's request loop (request.c) and is reset between requests; every
+ * process's request loop (run.c) and is reset between requests; every
  * buffer keeps its capacity, so a warm process allocates only what the
  * request's own data needs (JSON values). */
 struct sess_request {

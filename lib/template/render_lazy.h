@@ -1,4 +1,4 @@
-/* A render with one value computed on demand (template.c); for the
+/* A render with one value computed on demand (render.c); for the
  * response (http/response.c), whose CSRF token costs an HMAC. Internal to
  * lib/. */
 #ifndef SESS_RENDER_LAZY_H
