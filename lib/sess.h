@@ -43,7 +43,13 @@ struct sess_str {
     size_t len;
 };
 
+/* A view of a string literal. C++ has no compound literals (-pedantic
+ * says so): there it is the aggregate's own braces. */
+#ifdef __cplusplus
+#define SESS_STR_LIT(lit) (sess_str{(lit), sizeof(lit) - 1})
+#else
 #define SESS_STR_LIT(lit) ((struct sess_str){(lit), sizeof(lit) - 1})
+#endif
 
 /* Wraps a NUL-terminated string (NULL gives an empty view). */
 struct sess_str sess_str_c(const char *s);

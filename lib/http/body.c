@@ -263,9 +263,14 @@ sess_body(struct sess_request *req)
     }
     if (is_form) {
         json_t *tok = json_object_get(body, "csrf");
-        if (!json_is_string(tok) ||
-            !sess_csrf_is_valid(req, json_string_value(tok), json_string_length(tok))) {
-            sess_fail(req, 403, "Invalid CSRF token");
+        enum sess_csrf_check check =
+            json_is_string(tok)
+                ? sess_csrf_check(req, json_string_value(tok), json_string_length(tok))
+                : SESS_CSRF_BAD;
+        if (check != SESS_CSRF_OK) {
+            sess_fail(req, 403,
+                      check == SESS_CSRF_EXPIRED ? "This form has expired; reload the page"
+                                                 : "Invalid CSRF token");
             goto out;
         }
     }

@@ -166,8 +166,8 @@ sess_csrf_token(struct sess_request *req)
     return req->csrf;
 }
 
-bool
-sess_csrf_is_valid(struct sess_request *req, const char *token, size_t len)
+enum sess_csrf_check
+sess_csrf_check(struct sess_request *req, const char *token, size_t len)
 {
     const char *dot = memchr(token, '.', len);
     char mac[44];
@@ -176,14 +176,16 @@ sess_csrf_is_valid(struct sess_request *req, const char *token, size_t len)
     int64_t t = 0;
 
     if (!dot || len - (size_t)(dot - token) - 1 != 43)
-        return false;
+        return SESS_CSRF_BAD;
     tlen = (size_t)(dot - token);
     if (tlen == 0 || tlen > 12)
-        return false;
+        return SESS_CSRF_BAD;
     if (!from_base36(token, tlen, &t))
-        return false;
-    if (req->now_ms - t > SESS_CSRF_TTL_MS || t - req->now_ms > (int64_t)60 * 1000)
-        return false;
+        return SESS_CSRF_BAD;
+    if (t - req->now_ms > (int64_t)60 * 1000)
+        return SESS_CSRF_BAD;
+    if (req->now_ms - t > SESS_CSRF_TTL_MS)
+        return SESS_CSRF_EXPIRED;
     /* A token is bound to the session it was shown in, or to the browser's
      * pre-session cookie (a form shown before the session began, in this
      * tab or another). Never to nothing: an unbound token would be good in
@@ -199,9 +201,12 @@ sess_csrf_is_valid(struct sess_request *req, const char *token, size_t len)
                 csrf_mac(round == 0 ? &req->app->csrf_keyed[i] : &req->app->csrf_legacy[i], token,
                          tlen, binds[b], mac);
                 if (sodium_memcmp(mac, dot + 1, 43) == 0)
-                    return true;
+                    return SESS_CSRF_OK;
             }
         }
     }
-    return false;
+    /* A token of ours in shape and time whose session has ended (or its
+     * pre-session cookie gone): what a form left open too long sends. A
+     * forger learns nothing from the word: either way it is refused. */
+    return SESS_CSRF_EXPIRED;
 }

@@ -111,9 +111,13 @@ void sess_session_begin(struct sess_request *req);
 enum sess_err sess_session_commit(struct sess_request *req) SESS_MUST_CHECK;
 void sess_session_end(struct sess_request *req);
 
-
 /* Checks a form's CSRF token against the session the request loaded, or
  * (also) the browser's pre-session cookie. */
-bool sess_csrf_is_valid(struct sess_request *req, const char *token, size_t len);
+enum sess_csrf_check {
+    SESS_CSRF_OK,
+    SESS_CSRF_BAD,     /* not a token we make */
+    SESS_CSRF_EXPIRED, /* ours once: too old, or its session has ended */
+};
+enum sess_csrf_check sess_csrf_check(struct sess_request *req, const char *token, size_t len);
 
 #endif

@@ -63,8 +63,8 @@ main()
 }
 EOF
 # shellcheck disable=SC2086
-c++ $san -Wall -Wextra -Werror -o "$T_DIR/hello-cxx" "$T_DIR/hello.cpp" $flags 2> "$T_DIR/cxx.log"
-is "$?" 0 "sess.h, sess_admin.h and sess_util.h compile and link as C++ $(head -c 300 "$T_DIR/cxx.log")"
+c++ $san -std=c++11 -Wall -Wextra -pedantic -Werror -o "$T_DIR/hello-cxx" "$T_DIR/hello.cpp" $flags 2> "$T_DIR/cxx.log"
+is "$?" 0 "sess.h, sess_admin.h and sess_util.h compile (-pedantic) and link as C++ $(head -c 300 "$T_DIR/cxx.log")"
 LD_LIBRARY_PATH=$dest$prefix/lib "$T_DIR/hello-cxx"
 is "$?" 0 "the C++ program runs against the installed shared library"
 

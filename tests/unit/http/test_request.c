@@ -241,6 +241,9 @@ test_form_with_wrong_csrf_is_403(void **state)
     post(f, &c, "application/x-www-form-urlencoded",
          "theme=dark&csrf=mz1abc.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
     assert_int_equal(c.status, 403);
+    post(f, &c, "application/x-www-form-urlencoded", "theme=dark&csrf=not-a-token");
+    assert_int_equal(c.status, 403);
+    assert_non_null(strstr(c.body, "Invalid CSRF token"));
     client_free(&c);
 }
 
@@ -284,6 +287,8 @@ test_csrf_token_expires_after_two_hours(void **state)
     snprintf(body, sizeof body, "theme=dark&csrf=%s", token);
     post(f, &c, "application/x-www-form-urlencoded", body);
     assert_int_equal(c.status, 403);
+    /* Something a user can act on, not "invalid". */
+    assert_non_null(strstr(c.body, "This form has expired; reload the page"));
     free(token);
     client_free(&c);
 }
