@@ -87,10 +87,11 @@ $(BUILD)/obj/%.o: %.c $(LIB_HDR) | $(DEPS_STAMP)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/obj/tests/unit/%.o: CFLAGS += -Itests/unit
-# The tests' own headers (fixture.h: struct client) are prerequisites too,
-# or a changed fixture links against objects built for the old one.
+# The tests' own headers (fixture.h: struct client; a folder's own, such
+# as store/lmdb/lmdb_fixture.h) are prerequisites too, or a changed fixture
+# links against objects built for the old one.
 $(UNIT_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/tests/unit/fixture.o: \
-    $(wildcard tests/unit/*.h) | deps-check
+    $(shell find tests/unit -name '*.h') | deps-check
 
 $(BUILD)/libfcgi-session.a: $(LIB_OBJ)
 	@rm -f $@

@@ -1,6 +1,6 @@
 /* What sessctl does to sessions, over the store: list them, revoke one or a
  * user's, purge the dead, count. Accounts are users.c's; the store's own
- * rules (expiry, sealing) stay in store_lmdb.c and store_redis.c. */
+ * rules (expiry, sealing) stay in lib/store/. */
 #include <stdint.h>
 #include <string.h>
 

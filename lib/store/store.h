@@ -1,25 +1,12 @@
 /* The store interface: where sessions, accounts and login-failure counters
- * live. Two implementations: store_lmdb.c (one machine, embedded) and
+ * live. Two implementations: lmdb/ (one machine, embedded) and
  * store_redis.c (several machines). Session records travel as plaintext
  * JSON; sealing at rest is the store's business (seal.c). Internal to lib/. */
 #ifndef SESS_STORE_H
 #define SESS_STORE_H
 
+#include "buf.h"
 #include "sess.h"
-
-/* A growing buffer a store call copies its result into, reused across calls
- * so that reads allocate nothing once warm. */
-struct sess_buf {
-    char *ptr;
-    size_t len;
-    size_t cap;
-};
-
-enum sess_err sess_buf_reserve(struct sess_buf *buf, size_t extra) SESS_MUST_CHECK;
-enum sess_err sess_buf_append(struct sess_buf *buf, const void *data, size_t len) SESS_MUST_CHECK;
-void sess_buf_free(struct sess_buf *buf);
-/* Frees after wiping: for buffers that held session data or secrets. */
-void sess_buf_wipe(struct sess_buf *buf);
 
 #define SESS_HANDLE_BYTES       16 /* a session's public handle */
 #define SESS_RECORD_NONCE_BYTES 16
@@ -160,9 +147,9 @@ struct sess_store_ops {
 
     /* Copies the live record of `id` into `out`, its views borrowing from
      * `buf` (whose previous contents are replaced; owner and data, and
-     * client_addr and user_agent when not empty, are followed by a NUL). SESS_ENOTFOUND if absent, dead, or unreadable (a
-     * corrupt or foreign value is logged by the caller as not found, never
-     * a 500). */
+     * client_addr and user_agent when not empty, are followed by a NUL).
+     * SESS_ENOTFOUND if absent, dead, or unreadable (a corrupt or foreign
+     * value is logged by the caller as not found, never a 500). */
     enum sess_err (*get)(struct sess_store *st, struct sess_str id, int64_t now_ms,
                          struct sess_record *out, struct sess_buf *buf);
     /* Stores a new record. SESS_EEXISTS if the id is taken. */
@@ -270,7 +257,7 @@ enum sess_err sess_store_redis_open(struct sess_store **st, const char *url,
 /* Keys by sess_derive_key(), and the keys 0.1 derived (HMAC-SHA256 of
  * "fcgi-session " purpose, which a cookie signature could equal): those
  * open what 0.1 sealed and never seal. To be dropped with the 0.1 record
- * format (store_lmdb.c) in the release after this one. */
+ * format (lmdb/records.c) in the release after this one. */
 struct sess_sealer {
     size_t count;
     unsigned char key[SESS_SECRETS_MAX][32];    /* wiped by sess_sealer_wipe */

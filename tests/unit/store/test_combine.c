@@ -1,10 +1,11 @@
-/* Group commit across processes (combine.c), with real processes: what
- * arrives during a commit goes in the next batch; a stopped combiner is
- * waited for and a killed one's batch finished, across PID namespaces too;
- * a full queue gives each slot to one process; every operation is applied
- * once and its result reaches its owner. And through the LMDB store,
- * updates of several processes to one session all land, and one laid over
- * the data its request holds never hides a change made since the read. */
+/* Group commit across processes (lib/store/combine.c), with real
+ * processes: what arrives during a commit goes in the next batch; a
+ * stopped combiner is waited for and a killed one's batch finished, across
+ * PID namespaces too; a full queue gives each slot to one process; every
+ * operation is applied once and its result reaches its owner. And through
+ * the LMDB store, updates of several processes to one session all land,
+ * and one laid over the data its request holds never hides a change made
+ * since the read. */
 #include <errno.h>
 #include <sched.h>
 #include <setjmp.h>
