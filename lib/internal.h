@@ -23,8 +23,6 @@
 #define SESS_CSRF_TTL_MS ((int64_t)2 * 3600 * 1000)
 /* Room for the pre-session cookie's name, the session cookie's + ".csrf". */
 #define SESS_PRE_CSRF_NAME_MAX 256
-/* gc: at most this many records per batch on the request path. */
-#define SESS_GC_BATCH 256
 
 /* Cookie values this process verified lately, so that a client's next
  * request skips the HMAC (~17k instructions, a fifth of a logged-in page).

@@ -132,6 +132,10 @@ struct sess_store_stats {
 typedef bool (*sess_record_visit_fn)(void *arg, struct sess_str id, const struct sess_record *rec);
 typedef bool (*sess_user_visit_fn)(void *arg, struct sess_str name, struct sess_str value);
 
+/* gc: at most this many records per batch on the request path (and when a
+ * full LMDB map needs room). */
+#define SESS_GC_BATCH 256
+
 struct sess_store;
 
 struct sess_store_ops {
