@@ -93,8 +93,9 @@ $(BUILD)/obj/%.o: %.c $(LIB_HDR) $(wildcard cgi-bin/demo/*.h) | $(DEPS_STAMP)
 $(LIB_OBJ): CFLAGS += -fvisibility=hidden
 
 $(BUILD)/obj/tests/unit/%.o: CFLAGS += -Itests/unit
-# The tests' own headers (fixture.h: struct client) are prerequisites too,
-# or a changed fixture links against objects built for the old one.
+# The tests' own headers (fixture.h: struct client; a folder's own, such
+# as store/lmdb/lmdb_fixture.h) are prerequisites too, or a changed fixture
+# links against objects built for the old one.
 $(UNIT_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/tests/unit/fixture.o: \
     $(shell find tests/unit -name '*.h') | deps-check
 

@@ -111,7 +111,7 @@ create_one(struct gen *g, bool is_live)
         .owner = sess_str_c(owner),
         .data = {data, (size_t)len},
     };
-    err = g->store->ops->create(g->store, sess_str_c(id), &rec);
+    err = g->store->ops->create(g->store, sess_str_c(id), g->now_ms, &rec);
     if (err == SESS_EEXISTS)
         return SESS_OK; /* 2^-256: nothing to do but not count it */
     if (err != SESS_OK)

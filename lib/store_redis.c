@@ -232,23 +232,14 @@ index_key(const struct redis_store *rs, struct sess_buf *out, struct sess_str ow
     return err;
 }
 
-/* The instant a record dies: idle expiry, or the absolute deadline if
- * sooner. */
-static int64_t
-effective_expiry(const struct sess_record *rec)
-{
-    return rec->deadline_ms != 0 && rec->deadline_ms < rec->expires_ms ? rec->deadline_ms
-                                                                       : rec->expires_ms;
-}
-
 /* connect-redis's getTTL: whole seconds until cookie.expires, rounded up
- * (1,799,995 ms ahead gives EX 1800); 0 when already past. Redis keeps time
- * with the real clock, so the TTL is taken against it (and get() turns a
- * TTL back into an instant the same way), whatever clock the app uses. */
+ * (1,799,995 ms ahead gives EX 1800); 0 when already past. The TTL is
+ * taken against the caller's clock, and get() turns a TTL back into an
+ * instant against it the same way. */
 static int64_t
-ttl_seconds(const struct sess_record *rec)
+ttl_seconds(const struct sess_record *rec, int64_t now_ms)
 {
-    int64_t left = effective_expiry(rec) - sess_clock_real_ms();
+    int64_t left = sess_record_expiry_ms(rec->expires_ms, rec->deadline_ms) - now_ms;
 
     if (left <= 0)
         return 0;
@@ -1152,7 +1143,8 @@ append_meta_views(struct sess_buf *buf, struct sess_str owner, const struct meta
  * whether we wrote the value (else Express made it). The data is not
  * validated here: session.c parses it and treats a corrupt value as absent. */
 static enum sess_err
-split_json(struct sess_str json, struct sess_record *out, struct sess_buf *buf, bool *has_meta)
+split_json(struct sess_str json, int64_t now_ms, struct sess_record *out, struct sess_buf *buf,
+           bool *has_meta)
 {
     struct meta m = {0};
     struct sess_str owner = {"", 0}, data = json;
@@ -1218,7 +1210,7 @@ done:
     if (err == SESS_OK) {
         /* A value Express made: it started now as far as we can tell, and
          * has no absolute deadline (express-session has none). */
-        out->created_ms = m.is_present ? m.created_ms : sess_clock_real_ms();
+        out->created_ms = m.is_present ? m.created_ms : now_ms;
         out->deadline_ms = m.is_present ? m.deadline_ms : 0;
         out->owner = (struct sess_str){buf->ptr, strlen(buf->ptr)};
         out->client_addr = (struct sess_str){buf->ptr + addr_off, strlen(buf->ptr + addr_off)};
@@ -1244,8 +1236,8 @@ done:
  * cookie.expires: connect-redis's touch moves the TTL and leaves the value
  * alone, so a live session's stored expires may well be in the past. */
 static enum sess_err
-decode_value(struct redis_store *rs, struct sess_str id, struct sess_str raw, long long pttl_ms,
-             struct sess_record *out, struct sess_buf *buf, bool *has_meta)
+decode_value(struct redis_store *rs, struct sess_str id, struct sess_str raw, int64_t now_ms,
+             long long pttl_ms, struct sess_record *out, struct sess_buf *buf, bool *has_meta)
 {
     struct sess_str json;
     enum sess_err err;
@@ -1255,7 +1247,7 @@ decode_value(struct redis_store *rs, struct sess_str id, struct sess_str raw, lo
     memset(out, 0, sizeof *out);
     err = open_value(rs, id, raw, &json);
     if (err == SESS_OK)
-        err = split_json(json, out, buf, &is_ours);
+        err = split_json(json, now_ms, out, buf, &is_ours);
     if (rs->plain.ptr)
         sodium_memzero(rs->plain.ptr, rs->plain.len);
     if (err != SESS_OK)
@@ -1266,7 +1258,7 @@ decode_value(struct redis_store *rs, struct sess_str id, struct sess_str raw, lo
      * failed): its absolute lifetime starts now. */
     if (!is_ours && rs->absolute_ms)
         out->deadline_ms = out->created_ms + rs->absolute_ms;
-    out->expires_ms = sess_clock_real_ms() + (pttl_ms >= 0 ? (int64_t)pttl_ms : NO_TTL_EXPIRY_MS);
+    out->expires_ms = now_ms + (pttl_ms >= 0 ? (int64_t)pttl_ms : NO_TTL_EXPIRY_MS);
     out->read_tag = 0;
     return SESS_OK;
 }
@@ -1299,7 +1291,8 @@ value_is_owned_by(struct redis_store *rs, struct sess_str id, struct sess_str ra
         is_owned = false;
         goto out;
     }
-    is_owned = split_json(json, &rec, buf, NULL) == SESS_OK && str_eq(rec.owner, owner);
+    /* Only the owner is looked at: no clock needed. */
+    is_owned = split_json(json, 0, &rec, buf, NULL) == SESS_OK && str_eq(rec.owner, owner);
     if (!is_owned) {
         obj = json_loadb(json.ptr, json.len, 0, &jerr);
         is_owned = json_is_object(obj) && str_eq(data_owner(obj), owner);
@@ -1407,8 +1400,8 @@ get_once(struct redis_store *rs, struct sess_str id, int64_t now_ms, struct sess
 
     err = read_session(rs, key, key_len, r);
     if (err == SESS_OK)
-        err = decode_value(rs, id, (struct sess_str){r[0]->str, r[0]->len}, r[1]->integer, out, buf,
-                           &has_meta);
+        err = decode_value(rs, id, (struct sess_str){r[0]->str, r[0]->len}, now_ms, r[1]->integer,
+                           out, buf, &has_meta);
     if (err == SESS_OK && !has_meta && rs->absolute_ms && sess_record_is_live(out, now_ms))
         stamp_express_value(rs, id, key, key_len, (struct sess_str){r[0]->str, r[0]->len}, out);
     /* Past the absolute deadline, though an Express app kept it alive. */
@@ -1578,7 +1571,8 @@ stored_is_ours(struct redis_store *rs, const char *hash, const char *key, size_t
 }
 
 static enum sess_err
-redis_create(struct sess_store *st, struct sess_str id, const struct sess_record *rec)
+redis_create(struct sess_store *st, struct sess_str id, int64_t now_ms,
+             const struct sess_record *rec)
 {
     struct redis_store *rs = (struct redis_store *)st;
     char key[KEY_MAX];
@@ -1590,7 +1584,7 @@ redis_create(struct sess_store *st, struct sess_str id, const struct sess_record
 
     if (!id_is_usable(id))
         return SESS_EBADINPUT;
-    ttl_s = ttl_seconds(rec);
+    ttl_s = ttl_seconds(rec, now_ms);
     /* connect-redis stores nothing that is already dead. */
     if (ttl_s == 0)
         return SESS_OK;
@@ -1636,8 +1630,8 @@ unwatch(struct redis_store *rs)
  * to the bytes we sent is our write, applied: it is written again as it is
  * (for WAIT), not merged a second time. */
 static enum sess_err
-update_try(struct redis_store *rs, struct sess_str id, int64_t now_ms, sess_merge_fn merge,
-           void *arg, bool *is_conflict)
+update_try(struct redis_store *rs, struct sess_str id, int64_t now_ms, struct sess_patch *patch,
+           bool *is_conflict)
 {
     char key[KEY_MAX], ttl[24], idx_ttl[24], wait[2][24];
     size_t key_len = session_key(rs, key, id);
@@ -1668,7 +1662,7 @@ update_try(struct redis_store *rs, struct sess_str id, int64_t now_ms, sess_merg
         goto unwatch;
     is_ours = rs->is_val_sent && r[1]->len == rs->val.len &&
               memcmp(r[1]->str, rs->val.ptr, rs->val.len) == 0;
-    err = decode_value(rs, id, (struct sess_str){r[1]->str, r[1]->len}, r[2]->integer, &cur,
+    err = decode_value(rs, id, (struct sess_str){r[1]->str, r[1]->len}, now_ms, r[2]->integer, &cur,
                        &rs->cur, NULL);
     if (err == SESS_OK && !sess_record_is_live(&cur, now_ms))
         err = SESS_ENOTFOUND;
@@ -1676,7 +1670,7 @@ update_try(struct redis_store *rs, struct sess_str id, int64_t now_ms, sess_merg
         goto unwatch;
     next = cur;
     if (!is_ours) {
-        err = merge(arg, &cur, &next);
+        err = sess_patch_merge(patch, &cur, &next);
         if (err == SESS_OK)
             err = encode_value(rs, id, &next);
     }
@@ -1686,7 +1680,7 @@ update_try(struct redis_store *rs, struct sess_str id, int64_t now_ms, sess_merg
 
     n = 0;
     cmd_name(&cmds[n++], "MULTI");
-    ttl_s = ttl_seconds(&next);
+    ttl_s = ttl_seconds(&next, now_ms);
     if (ttl_s > 0) {
         cmd_name(&cmds[n], "SET");
         cmd_arg(&cmds[n], key, key_len);
@@ -1747,8 +1741,7 @@ pause_after_conflict(int attempt)
 }
 
 static enum sess_err
-update_once(struct redis_store *rs, struct sess_str id, int64_t now_ms, sess_merge_fn merge,
-            void *arg)
+update_once(struct redis_store *rs, struct sess_str id, int64_t now_ms, struct sess_patch *patch)
 {
     enum sess_err err;
     bool is_conflict;
@@ -1757,7 +1750,7 @@ update_once(struct redis_store *rs, struct sess_str id, int64_t now_ms, sess_mer
     for (i = 0; i < UPDATE_ATTEMPTS; i++) {
         if (i > 0)
             pause_after_conflict(i - 1);
-        err = update_try(rs, id, now_ms, merge, arg, &is_conflict);
+        err = update_try(rs, id, now_ms, patch, &is_conflict);
         if (err != SESS_OK || !is_conflict)
             return err;
     }
@@ -1768,8 +1761,7 @@ update_once(struct redis_store *rs, struct sess_str id, int64_t now_ms, sess_mer
 }
 
 static enum sess_err
-redis_update(struct sess_store *st, struct sess_str id, int64_t now_ms, sess_merge_fn merge,
-             void *arg)
+redis_update(struct sess_store *st, struct sess_str id, int64_t now_ms, struct sess_patch *patch)
 {
     struct redis_store *rs = (struct redis_store *)st;
     enum sess_err err;
@@ -1783,7 +1775,7 @@ redis_update(struct sess_store *st, struct sess_str id, int64_t now_ms, sess_mer
      * is: it runs the request again. */
     rs->is_val_sent = false;
     do
-        err = update_once(rs, id, now_ms, merge, arg);
+        err = update_once(rs, id, now_ms, patch);
     while (again(rs, err, &attempt));
     rs->is_val_sent = false;
     if (rs->cur.ptr)
@@ -1849,7 +1841,6 @@ redis_touch(struct sess_store *st, struct sess_str id, int64_t now_ms, int64_t e
     enum sess_err err;
     int attempt = 0;
 
-    (void)now_ms;
     if (!id_is_usable(id))
         return SESS_ENOTFOUND;
     /* session.c touches what it has just read (get); a touch of anything
@@ -1858,7 +1849,7 @@ redis_touch(struct sess_store *st, struct sess_str id, int64_t now_ms, int64_t e
         owner = (struct sess_str){rs->seen_owner.ptr, rs->seen_owner.len};
     key_len = session_key(rs, key, id);
     do
-        err = touch_once(rs, key, key_len, ttl_seconds(&rec), owner);
+        err = touch_once(rs, key, key_len, ttl_seconds(&rec, now_ms), owner);
     while (again(rs, err, &attempt));
     return err;
 }
@@ -1949,7 +1940,7 @@ destroy_once(struct redis_store *rs, const char *key, size_t key_len)
 }
 
 static enum sess_err
-redis_destroy(struct sess_store *st, struct sess_str id)
+redis_destroy(struct sess_store *st, struct sess_str id, int64_t now_ms)
 {
     struct redis_store *rs = (struct redis_store *)st;
     char key[KEY_MAX];
@@ -1957,6 +1948,7 @@ redis_destroy(struct sess_store *st, struct sess_str id)
     enum sess_err err;
     int attempt = 0;
 
+    (void)now_ms;
     if (!id_is_usable(id))
         return SESS_OK;
     key_len = session_key(rs, key, id);
@@ -2219,7 +2211,7 @@ index_step(struct redis_store *rs, struct sess_str set, const char *cursor, stru
  * members that are neither are removed from the set as they are met.
  * *count says how many were visited or deleted. */
 static enum sess_err
-index_walk(struct redis_store *rs, struct sess_str owner, bool is_destroying,
+index_walk(struct redis_store *rs, struct sess_str owner, int64_t now_ms, bool is_destroying,
            sess_record_visit_fn visit, void *arg, size_t *count)
 {
     struct index_step s = {0};
@@ -2272,8 +2264,9 @@ index_walk(struct redis_store *rs, struct sess_str owner, bool is_destroying,
                 gone_lens[n_gone++] = m->len;
                 continue;
             }
-            if (decode_value(rs, id, raw, reply_is(t, REDIS_REPLY_INTEGER) ? t->integer : -1, &rec,
-                             &buf, NULL) != SESS_OK)
+            if (decode_value(rs, id, raw, now_ms,
+                             reply_is(t, REDIS_REPLY_INTEGER) ? t->integer : -1, &rec, &buf,
+                             NULL) != SESS_OK)
                 continue;
             (*count)++;
             is_going = visit(arg, id, &rec);
@@ -2311,7 +2304,7 @@ index_walk(struct redis_store *rs, struct sess_str owner, bool is_destroying,
  * pipelined round trip of GETs and one DEL at a time: about a second per
  * 100,000 sessions on loopback. */
 static enum sess_err
-redis_destroy_owner(struct sess_store *st, struct sess_str owner, size_t *count)
+redis_destroy_owner(struct sess_store *st, struct sess_str owner, int64_t now_ms, size_t *count)
 {
     struct redis_store *rs = (struct redis_store *)st;
     enum sess_err err;
@@ -2325,7 +2318,7 @@ redis_destroy_owner(struct sess_store *st, struct sess_str owner, size_t *count)
         if (st->is_owner_scan)
             err = destroy_owner_once(rs, owner, &n);
         else
-            err = index_walk(rs, owner, true, NULL, NULL, &n);
+            err = index_walk(rs, owner, now_ms, true, NULL, NULL, &n);
         *count += n;
     } while (again(rs, err, &attempt));
     return err;
@@ -2363,7 +2356,7 @@ gc_step(struct redis_store *rs, int64_t now_ms, size_t max, const char *cursor, 
         struct sess_str id = scan_id(&s, i), key = scan_key(&s, i);
 
         if (!v || !id.len ||
-            decode_value(rs, id, (struct sess_str){v->str, v->len}, -1, &rec, &buf, NULL) !=
+            decode_value(rs, id, (struct sess_str){v->str, v->len}, now_ms, -1, &rec, &buf, NULL) !=
                 SESS_OK)
             continue;
         if (rec.deadline_ms != 0 && rec.deadline_ms <= now_ms) {
@@ -2537,7 +2530,7 @@ stats_once(struct redis_store *rs, int64_t now_ms, struct sess_store_stats *out)
             if (!v || !id.len)
                 continue;
             out->sessions++;
-            if (decode_value(rs, id, (struct sess_str){v->str, v->len}, -1, &rec, &buf,
+            if (decode_value(rs, id, (struct sess_str){v->str, v->len}, now_ms, -1, &rec, &buf,
                              &has_meta) != SESS_OK)
                 continue;
             if (rec.deadline_ms != 0 && rec.deadline_ms <= now_ms)
@@ -2580,7 +2573,8 @@ redis_stats(struct sess_store *st, int64_t now_ms, struct sess_store_stats *out)
 }
 
 static enum sess_err
-redis_each(struct sess_store *st, struct sess_str owner, sess_record_visit_fn visit, void *arg)
+redis_each(struct sess_store *st, struct sess_str owner, int64_t now_ms, sess_record_visit_fn visit,
+           void *arg)
 {
     struct redis_store *rs = (struct redis_store *)st;
     struct scan_step s = {0};
@@ -2592,7 +2586,7 @@ redis_each(struct sess_store *st, struct sess_str owner, sess_record_visit_fn vi
     size_t i, n;
 
     if (owner.len && !st->is_owner_scan)
-        return index_walk(rs, owner, false, visit, arg, &n);
+        return index_walk(rs, owner, now_ms, false, visit, arg, &n);
     do {
         err = scan_step(rs, cursor, SCAN_COUNT, true, &s);
         for (i = 0; err == SESS_OK && is_going && i < s.n; i++) {
@@ -2604,7 +2598,7 @@ redis_each(struct sess_store *st, struct sess_str owner, sess_record_visit_fn vi
             raw = (struct sess_str){v->str, v->len};
             if (owner.len && !value_is_owned_by(rs, id, raw, owner, &scratch))
                 continue;
-            if (decode_value(rs, id, raw, scan_pttl(&s, i), &rec, &buf, NULL) != SESS_OK)
+            if (decode_value(rs, id, raw, now_ms, scan_pttl(&s, i), &rec, &buf, NULL) != SESS_OK)
                 continue;
             /* The visitor may call the store: every reply of this step is
              * already read, and `buf` is ours alone. */
@@ -2660,12 +2654,13 @@ out:
 }
 
 static enum sess_err
-redis_user_get(struct sess_store *st, struct sess_str name, struct sess_buf *value)
+redis_user_get(struct sess_store *st, struct sess_str name, int64_t now_ms, struct sess_buf *value)
 {
     struct redis_store *rs = (struct redis_store *)st;
     enum sess_err err;
     int attempt = 0;
 
+    (void)now_ms;
     if (name.len == 0)
         return SESS_ENOTFOUND;
     do
@@ -2706,13 +2701,15 @@ user_write_once(struct redis_store *rs, const char *verb, struct sess_str name,
 }
 
 static enum sess_err
-redis_user_put(struct sess_store *st, struct sess_str name, struct sess_str value, bool must_be_new)
+redis_user_put(struct sess_store *st, struct sess_str name, int64_t now_ms, struct sess_str value,
+               bool must_be_new)
 {
     struct redis_store *rs = (struct redis_store *)st;
     enum sess_err err;
     int attempt = 0;
     bool was_unsure = false;
 
+    (void)now_ms;
     if (name.len == 0)
         return SESS_EBADINPUT;
     do {
@@ -2761,13 +2758,14 @@ user_replace_once(struct redis_store *rs, struct sess_str name, struct sess_str 
 }
 
 static enum sess_err
-redis_user_replace(struct sess_store *st, struct sess_str name, struct sess_str old,
+redis_user_replace(struct sess_store *st, struct sess_str name, int64_t now_ms, struct sess_str old,
                    struct sess_str value)
 {
     struct redis_store *rs = (struct redis_store *)st;
     enum sess_err err;
     int attempt = 0;
 
+    (void)now_ms;
     if (name.len == 0)
         return SESS_ENOTFOUND;
     do
@@ -2777,13 +2775,14 @@ redis_user_replace(struct sess_store *st, struct sess_str name, struct sess_str 
 }
 
 static enum sess_err
-redis_user_del(struct sess_store *st, struct sess_str name)
+redis_user_del(struct sess_store *st, struct sess_str name, int64_t now_ms)
 {
     struct redis_store *rs = (struct redis_store *)st;
     enum sess_err err;
     int attempt = 0;
     bool was_unsure = false;
 
+    (void)now_ms;
     if (name.len == 0)
         return SESS_ENOTFOUND;
     do {
@@ -2798,7 +2797,7 @@ redis_user_del(struct sess_store *st, struct sess_str name)
 }
 
 static enum sess_err
-redis_user_each(struct sess_store *st, sess_user_visit_fn visit, void *arg)
+redis_user_each(struct sess_store *st, int64_t now_ms, sess_user_visit_fn visit, void *arg)
 {
     struct redis_store *rs = (struct redis_store *)st;
     struct cmd c;
@@ -2809,6 +2808,7 @@ redis_user_each(struct sess_store *st, sess_user_visit_fn visit, void *arg)
     bool is_going = true;
     size_t i;
 
+    (void)now_ms;
     do {
         cmd_name(&c, "HSCAN");
         cmd_str(&c, USERS_KEY);
@@ -2986,7 +2986,7 @@ redis_throttle_peek(struct sess_store *st, struct sess_str key, int64_t now_ms, 
 }
 
 static enum sess_err
-redis_throttle_clear(struct sess_store *st, struct sess_str key)
+redis_throttle_clear(struct sess_store *st, struct sess_str key, int64_t now_ms)
 {
     struct redis_store *rs = (struct redis_store *)st;
     char k[THR_KEY_MAX];
@@ -2994,6 +2994,7 @@ redis_throttle_clear(struct sess_store *st, struct sess_str key)
     enum sess_err err;
     int attempt = 0;
 
+    (void)now_ms;
     do
         err = destroy_once(rs, k, k_len);
     while (again(rs, err, &attempt));
@@ -3182,6 +3183,7 @@ out:
 
 static const struct sess_store_ops redis_ops = {
     .kind = "redis",
+    .gc_batch_max = SESS_GC_BATCH,
     .get = redis_get,
     .create = redis_create,
     .update = redis_update,

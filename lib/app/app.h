@@ -10,14 +10,6 @@
 #include "sess_admin.h"
 #include "store.h"
 
-/* gc: at most this many records per batch on the request path. */
-#define SESS_GC_BATCH 256
-/* gc by sessctl (sess_gc): records per batch, one transaction each. An
- * LMDB commit waits for the pages it rewrote (lmdb_sync = meta), so 100k
- * dead among 1M records took 4 s in batches of SESS_GC_BATCH and 0.75 s in
- * these, each holding the write lock for up to ~0.4 s. */
-#define SESS_GC_ADMIN_BATCH 32768
-
 struct sess_app {
     struct sess_config cfg;
     struct sess_secrets secrets;

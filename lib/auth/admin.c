@@ -1,6 +1,6 @@
 /* What sessctl does to sessions, over the store: list them, revoke one or a
  * user's, purge the dead, count. Accounts are users.c's; the store's own
- * rules (expiry, sealing) stay in store_lmdb.c and store_redis.c. */
+ * rules (expiry, sealing) stay in lib/store/. */
 #include <stdint.h>
 #include <string.h>
 
@@ -10,15 +10,6 @@ static enum sess_err
 store_fail(struct sess_app *app, enum sess_err err)
 {
     return sess_app_fail(app, err, "%s", app->store->errmsg);
-}
-
-/* When the record dies: idle expiry, or the absolute deadline if sooner. */
-static int64_t
-ends_at(const struct sess_record *rec)
-{
-    if (rec->deadline_ms != 0 && rec->deadline_ms < rec->expires_ms)
-        return rec->deadline_ms;
-    return rec->expires_ms;
 }
 
 struct sessions_visit {
@@ -53,7 +44,7 @@ visit_session(void *arg, struct sess_str id, const struct sess_record *rec)
         .id = id_buf,
         .owner = owner_buf,
         .created_ms = rec->created_ms,
-        .expires_ms = ends_at(rec),
+        .expires_ms = sess_record_expiry_ms(rec->expires_ms, rec->deadline_ms),
         .is_live = sess_record_is_live(rec, v->now_ms),
         .data = v->data.ptr,
     };
@@ -67,7 +58,7 @@ sess_sessions_each(struct sess_app *app, const char *owner, sess_session_fn visi
     struct sessions_visit v = {.visit = visit, .arg = arg, .now_ms = sess_now_ms(app)};
     enum sess_err err;
 
-    err = st->ops->each(st, sess_str_c(owner), visit_session, &v);
+    err = st->ops->each(st, sess_str_c(owner), v.now_ms, visit_session, &v);
     if (err != SESS_OK)
         store_fail(app, err);
     else if (v.err != SESS_OK)
@@ -102,7 +93,7 @@ sess_revoke(struct sess_app *app, const char *id)
         return store_fail(app, found);
     /* Destroyed either way: a record that no longer opens is not found,
      * but it should not stay behind. */
-    err = st->ops->destroy(st, key);
+    err = st->ops->destroy(st, key, sess_now_ms(app));
     if (err != SESS_OK)
         return store_fail(app, err);
     if (found == SESS_ENOTFOUND)
@@ -118,7 +109,7 @@ sess_revoke_user(struct sess_app *app, const char *owner, size_t *count)
 
     *count = 0;
     st->warning[0] = app->warning[0] = '\0';
-    err = st->ops->destroy_owner(st, sess_str_c(owner), count);
+    err = st->ops->destroy_owner(st, sess_str_c(owner), sess_now_ms(app), count);
     memcpy(app->warning, st->warning, sizeof app->warning);
     return err == SESS_OK ? SESS_OK : store_fail(app, err);
 }
@@ -135,9 +126,7 @@ sess_gc(struct sess_app *app, size_t *purged)
     /* Batches, not one transaction: the routes keep writing in between.
      * LMDB's are large (one fsync each); Redis's are SCAN steps. */
     do {
-        err = st->ops->gc(st, sess_now_ms(app),
-                          strcmp(st->ops->kind, "lmdb") == 0 ? SESS_GC_ADMIN_BATCH : SESS_GC_BATCH,
-                          &n, &more);
+        err = st->ops->gc(st, sess_now_ms(app), st->ops->gc_batch_max, &n, &more);
         if (err != SESS_OK)
             return store_fail(app, err);
         *purged += n;

@@ -97,8 +97,7 @@ collect_one(void *arg, struct sess_str id, const struct sess_record *rec)
     e->is_remembered = rec->is_remembered;
     e->created_ms = rec->created_ms;
     e->last_seen_ms = last_active_ms(c, rec);
-    e->expires_ms =
-        rec->deadline_ms && rec->deadline_ms < rec->expires_ms ? rec->deadline_ms : rec->expires_ms;
+    e->expires_ms = sess_record_expiry_ms(rec->expires_ms, rec->deadline_ms);
     copy_view(e->client_addr, SESS_CLIENT_ADDR_MAX, rec->client_addr);
     copy_view(e->user_agent, SESS_USER_AGENT_MAX, rec->user_agent);
     return true;
@@ -113,7 +112,7 @@ collect(struct sess_request *req, const char *owner, struct collect *c)
 
     *c = (struct collect){.now_ms = req->now_ms,
                           .max_age_ms = req->app->cfg.max_age_s * 1000};
-    err = st->ops->each(st, sess_str_c(owner), collect_one, c);
+    err = st->ops->each(st, sess_str_c(owner), req->now_ms, collect_one, c);
     if (err == SESS_OK)
         err = c->err;
     if (err != SESS_OK) {
@@ -201,7 +200,7 @@ end_sessions(struct sess_request *req, struct collect *c, size_t max,
     for (size_t i = 0; i < c->n && *count < max && err == SESS_OK; i++) {
         if (is_current(req, &c->items[i]) || !should_end(&c->items[i], arg))
             continue;
-        err = st->ops->destroy(st, sess_str_c(c->items[i].id));
+        err = st->ops->destroy(st, sess_str_c(c->items[i].id), req->now_ms);
         if (err == SESS_OK)
             (*count)++;
     }

@@ -109,7 +109,7 @@ attempt_succeeded(struct sess_request *req, struct sess_attempt *a)
     if (a->has_addr)
         give_back(req, a->addr_key);
     if (a->user_key.len > 0)
-        (void)st->ops->throttle_clear(st, a->user_key);
+        (void)st->ops->throttle_clear(st, a->user_key, req->now_ms);
 }
 
 enum sess_err

@@ -95,7 +95,7 @@ get_account(struct sess_app *app, struct sess_str name, struct account *acct, st
     const char *role = NULL, *hash = NULL;
     enum sess_err err;
 
-    err = st->ops->user_get(st, name, &buf);
+    err = st->ops->user_get(st, name, sess_now_ms(app), &buf);
     if (err == SESS_ENOTFOUND) {
         sess_app_fail(app, err, "no user \"%.*s\"", (int)name.len, name.ptr);
         goto out;
@@ -147,7 +147,7 @@ put_account(struct sess_app *app, const char *name, const struct account *acct, 
         err = sess_app_fail(app, SESS_ENOMEM, "out of memory");
         goto out;
     }
-    err = st->ops->user_put(st, sess_str_c(name), sess_str_c(text), must_be_new);
+    err = st->ops->user_put(st, sess_str_c(name), sess_now_ms(app), sess_str_c(text), must_be_new);
     if (err == SESS_EEXISTS)
         sess_app_fail(app, err, "user \"%s\" already exists", name);
     else if (err != SESS_OK)
@@ -218,13 +218,13 @@ sess_user_del(struct sess_app *app, const char *name)
     if (!name_is_valid(key.ptr, key.len))
         return sess_app_fail(app, SESS_ENOTFOUND, "no user \"%.64s\"", name ? name : "");
     /* The account goes first, so no new login races the revocation. */
-    err = st->ops->user_del(st, key);
+    err = st->ops->user_del(st, key, sess_now_ms(app));
     if (err != SESS_OK && err != SESS_ENOTFOUND)
         return sess_app_fail(app, err, "%s", st->errmsg);
     /* Sessions outlive a missing account if an earlier delete failed
      * halfway; end them either way. */
     st->warning[0] = '\0';
-    ended = st->ops->destroy_owner(st, key, &count);
+    ended = st->ops->destroy_owner(st, key, sess_now_ms(app), &count);
     memcpy(app->warning, st->warning, sizeof app->warning);
     if (ended != SESS_OK)
         return sess_app_fail(app, ended, "%s", st->errmsg);
@@ -243,7 +243,7 @@ rehash(struct sess_app *app, struct sess_str name, struct sess_str old, const st
     char *text = account_text(acct);
 
     if (text)
-        (void)st->ops->user_replace(st, name, old, sess_str_c(text));
+        (void)st->ops->user_replace(st, name, sess_now_ms(app), old, sess_str_c(text));
     free(text);
 }
 
@@ -317,7 +317,8 @@ sess_user_exists(struct sess_app *app, struct sess_str name, enum sess_err *err)
     struct sess_store *st = app->store;
     struct sess_buf buf = {0};
 
-    *err = name_is_valid(name.ptr, name.len) ? st->ops->user_get(st, name, &buf) : SESS_ENOTFOUND;
+    *err = name_is_valid(name.ptr, name.len) ? st->ops->user_get(st, name, sess_now_ms(app), &buf)
+                                             : SESS_ENOTFOUND;
     if (buf.ptr)
         sodium_memzero(buf.ptr, buf.cap);
     sess_buf_free(&buf);
@@ -365,7 +366,7 @@ sess_users_each(struct sess_app *app, sess_user_fn visit, void *arg)
     struct users_visit v = {visit, arg};
     enum sess_err err;
 
-    err = st->ops->user_each(st, visit_user, &v);
+    err = st->ops->user_each(st, sess_now_ms(app), visit_user, &v);
     if (err != SESS_OK)
         sess_app_fail(app, err, "%s", st->errmsg);
     return err;

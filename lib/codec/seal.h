@@ -11,7 +11,7 @@
 /* Keys by sess_derive_key(), and the keys 0.1 derived (HMAC-SHA256 of
  * "fcgi-session " purpose, which a cookie signature could equal): those
  * open what 0.1 sealed and never seal. To be dropped with the 0.1 record
- * format (store_lmdb.c) in the release after this one. */
+ * format (lmdb/records.c) in the release after this one. */
 struct sess_sealer {
     size_t count;
     unsigned char key[SESS_SECRETS_MAX][32];    /* wiped by sess_sealer_wipe */

@@ -489,11 +489,11 @@ destroy_loaded(struct sess_request *req)
     enum sess_err err = SESS_OK;
 
     if (req->renewed_from[0])
-        err = st->ops->destroy(st, sess_str_c(req->renewed_from));
+        err = st->ops->destroy(st, sess_str_c(req->renewed_from), req->now_ms);
     if (err == SESS_OK)
         req->renewed_from[0] = '\0';
     if (err == SESS_OK && req->is_loaded)
-        err = st->ops->destroy(st, sess_str_c(req->id));
+        err = st->ops->destroy(st, sess_str_c(req->id), req->now_ms);
     return err;
 }
 
@@ -666,10 +666,10 @@ save_new(struct sess_request *req, int64_t expires_ms)
     rec.client_addr = sess_str_c(req->seen_addr);
     rec.user_agent = sess_str_c(req->user_agent);
     rec.last_seen_ms = req->now_ms;
-    err = st->ops->create(st, sess_str_c(req->id), &rec);
+    err = st->ops->create(st, sess_str_c(req->id), req->now_ms, &rec);
     /* Renewed: the old id stops working only now that the new one does. */
     if (err == SESS_OK && req->renewed_from[0]) {
-        err = st->ops->destroy(st, sess_str_c(req->renewed_from));
+        err = st->ops->destroy(st, sess_str_c(req->renewed_from), req->now_ms);
         if (err == SESS_OK)
             req->renewed_from[0] = '\0';
     }
@@ -715,7 +715,7 @@ save_loaded(struct sess_request *req, int64_t expires_ms)
     }
     if (json_object_set_new(p.set, "cookie", cookie_json(req, expires_ms)) != 0)
         goto out;
-    err = st->ops->update(st, sess_str_c(req->id), req->now_ms, sess_patch_merge, &p);
+    err = st->ops->update(st, sess_str_c(req->id), req->now_ms, &p);
 out:
     sess_patch_free(&p);
     return err;

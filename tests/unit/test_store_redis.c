@@ -37,6 +37,7 @@
 #define EXPRESS_ID "nc93lGy3AL5AfydR9DG4phvdX6VSIcfB" /* uid-safe's 32 characters */
 #define TIMEOUT_MS 300
 #define MIN_MS     60000LL
+#define IVY        "{\"user\":{\"username\":\"ivy\"}}"
 
 /* The server every test talks to (one per test program). */
 static struct server {
@@ -341,7 +342,7 @@ create(struct fx *f, const char *id, int64_t expires_ms, int64_t deadline_ms, co
        const char *data)
 {
     struct sess_record rec = record(expires_ms, deadline_ms, owner, data);
-    assert_int_equal(f->st->ops->create(f->st, sess_str_c(id), &rec), SESS_OK);
+    assert_int_equal(f->st->ops->create(f->st, sess_str_c(id), now_ms(), &rec), SESS_OK);
 }
 
 static enum sess_err
@@ -481,9 +482,9 @@ test_open_refuses_a_wrong_password_and_a_missing_database(void **ctx)
 
     snprintf(url, sizeof url, "redis://:s3cret-pass@127.0.0.1:%d/1", srv.port);
     assert_int_equal(open_url(f, url, &st, errmsg, sizeof errmsg), SESS_OK);
-    assert_int_equal(st->ops->user_put(st, SESS_STR_LIT("ann"), SESS_STR_LIT("{}"), false),
-                     SESS_OK);
-    assert_int_equal(st->ops->user_get(st, SESS_STR_LIT("ann"), &value), SESS_OK);
+    assert_int_equal(
+        st->ops->user_put(st, SESS_STR_LIT("ann"), now_ms(), SESS_STR_LIT("{}"), false), SESS_OK);
+    assert_int_equal(st->ops->user_get(st, SESS_STR_LIT("ann"), now_ms(), &value), SESS_OK);
     sess_store_close(st);
     sess_buf_free(&value);
     /* The account went to database 1. */
@@ -526,8 +527,8 @@ test_session_metadata_round_trips(void **ctx)
         rec.client_addr = sess_str_c("203.0.113.9");
         rec.user_agent = sess_str_c(agents[i]);
         rec.last_seen_ms = now - 5000;
-        (void)f->st->ops->destroy(f->st, SESS_STR_LIT(ID1));
-        assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID1), &rec), SESS_OK);
+        (void)f->st->ops->destroy(f->st, SESS_STR_LIT(ID1), now_ms());
+        assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID1), now_ms(), &rec), SESS_OK);
         assert_int_equal(get(f, ID1), SESS_OK);
         assert_int_equal(f->rec.idle_ms, 2592000000LL);
         assert_int_equal(f->rec.lifetime_ms, -1);
@@ -745,12 +746,12 @@ test_create_of_taken_id_is_eexists_and_of_dead_record_stores_nothing(void **ctx)
 
     NEEDS_SERVER();
     create(f, ID1, now_ms() + MIN_MS, 0, "", "{\"a\":1}");
-    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID1), &rec), SESS_EEXISTS);
+    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID1), now_ms(), &rec), SESS_EEXISTS);
     assert_int_equal(get(f, ID1), SESS_OK);
     assert_non_null(strstr(f->rec.data.ptr, "\"a\":1"));
 
     rec = record(now_ms() - 1, 0, "", "{}");
-    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID2), &rec), SESS_OK);
+    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID2), now_ms(), &rec), SESS_OK);
     assert_int_equal(direct_int(f, "EXISTS sess:" ID2), 0);
 }
 
@@ -761,7 +762,7 @@ test_create_refuses_data_that_is_not_an_object(void **ctx)
     struct sess_record rec = record(now_ms() + MIN_MS, 0, "", "[1,2]");
 
     NEEDS_SERVER();
-    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID1), &rec), SESS_EBADINPUT);
+    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID1), now_ms(), &rec), SESS_EBADINPUT);
     assert_int_equal(direct_int(f, "EXISTS sess:" ID1), 0);
 }
 
@@ -783,138 +784,198 @@ test_ids_travel_as_arguments_not_as_command_text(void **ctx)
  * update
  * ------------------------------------------------------------------------ */
 
-struct merge_arg {
-    const char *set_key; /* sets data[set_key] = set_value */
-    json_int_t set_value;
-    int64_t expires_ms;
-    int calls;
-    char *text;
-    struct fx *concurrent; /* writes behind our back on the first call */
-    enum sess_err fail_with;
-};
-
-static enum sess_err
-merge(void *arg, const struct sess_record *current, struct sess_record *next)
+/* An update as session.c makes one: the keys of `set` (JSON) laid over
+ * the stored data, the idle expiry moved to `expires_ms`, and, when `read`
+ * is not NULL, the keys the request read with the values it saw, checked
+ * against the record first. Freed with sess_patch_free. */
+static struct sess_patch
+patch(const char *set, const char *read, int64_t expires_ms)
 {
-    struct merge_arg *m = arg;
-    json_t *data = json_loadb(current->data.ptr, current->data.len, 0, NULL);
+    struct sess_patch p = {.expires_ms = expires_ms,
+                           .set = json_loads(set, 0, NULL),
+                           .del = json_object(),
+                           .read = read ? json_loads(read, 0, NULL) : NULL};
 
-    m->calls++;
-    if (m->fail_with != SESS_OK) {
-        json_decref(data);
-        return m->fail_with;
-    }
-    if (m->concurrent && m->calls == 1)
-        direct_ok(m->concurrent, "SET sess:%s %s EX 60", ID1,
-                  "{\"_fcgi\":{\"created\":1,\"deadline\":0},\"other\":7}");
-    if (!json_is_object(data))
-        return SESS_ENOTFOUND;
-    if (strcmp(m->set_key, "counter") == 0)
-        json_object_set_new(data, "counter",
-                            json_integer(json_integer_value(json_object_get(data, "counter")) + 1));
-    else
-        json_object_set_new(data, m->set_key, json_integer(m->set_value));
-    free(m->text);
-    m->text = json_dumps(data, JSON_COMPACT);
-    json_decref(data);
-    *next = *current;
-    next->expires_ms = m->expires_ms;
-    next->data = sess_str_c(m->text);
-    return SESS_OK;
+    assert_non_null(p.set);
+    assert_non_null(p.del);
+    assert_true(!read || p.read);
+    return p;
 }
 
-/* `merge`, and the user logs out: no owner. */
 static enum sess_err
-merge_logout(void *arg, const struct sess_record *current, struct sess_record *next)
+update(struct fx *f, const char *id, int64_t now_ms, struct sess_patch *p)
 {
-    enum sess_err err = merge(arg, current, next);
+    return f->st->ops->update(f->st, sess_str_c(id), now_ms, p);
+}
 
-    next->owner = (struct sess_str){"", 0};
+/* sess_patch_merge leaves its result in the patch: whether the store ever
+ * laid the patch over a record. */
+static bool
+was_merged(const struct sess_patch *p)
+{
+    return p->merged != NULL;
+}
+
+/* Adds one to data.counter as a route would: reads it, then writes it back
+ * in a patch that read it, again from the start whenever another writer
+ * changed it in between (SESS_ECONFLICT). */
+static enum sess_err
+increment(struct sess_store *st, struct sess_str id)
+{
+    struct sess_record rec;
+    struct sess_buf buf = {0};
+    struct sess_patch p;
+    enum sess_err err;
+    json_t *n;
+
+    do {
+        err = st->ops->get(st, id, now_ms(), &rec, &buf);
+        if (err != SESS_OK)
+            break;
+        p = (struct sess_patch){
+            .expires_ms = now_ms() + 10 * MIN_MS, .set = json_object(), .del = json_object()};
+        p.read = json_loadb(rec.data.ptr, rec.data.len, 0, NULL);
+        n = json_object_get(p.read, "counter");
+        if (!p.set || !p.del || !json_is_integer(n) ||
+            json_object_set_new(p.set, "counter", json_integer(json_integer_value(n) + 1)) != 0)
+            err = SESS_ENOMEM;
+        else
+            err = st->ops->update(st, id, now_ms(), &p);
+        sess_patch_free(&p);
+    } while (err == SESS_ECONFLICT);
+    sess_buf_free(&buf);
     return err;
+}
+
+/* The calls Redis has served of `command` since the last CONFIG RESETSTAT. */
+static long long
+command_calls(struct fx *f, const char *command)
+{
+    redisReply *r = direct(f, "INFO commandstats");
+    char field[64];
+    const char *at;
+    long long calls = 0;
+
+    snprintf(field, sizeof field, "cmdstat_%s:calls=", command);
+    if (r->type == REDIS_REPLY_STRING) {
+        at = strstr(r->str, field);
+        if (at)
+            calls = strtoll(at + strlen(field), NULL, 10);
+    }
+    freeReplyObject(r);
+    return calls;
+}
+
+/* The fixture whose direct connection writes ID1 behind the store's back,
+ * from inside the store's next update: the first allocation jansson makes
+ * once armed is the one that parses the record the update has just read
+ * under WATCH, so the write lands between its read and its EXEC. */
+static struct fx *write_behind;
+
+static void *
+malloc_writing_behind(size_t size)
+{
+    struct fx *f = write_behind;
+
+    if (f) {
+        write_behind = NULL;
+        direct_ok(f, "SET sess:%s %s EX 60", ID1,
+                  "{\"_fcgi\":{\"created\":1,\"deadline\":0},\"other\":7}");
+    }
+    return malloc(size);
 }
 
 static void
 test_update_merges_into_the_current_record_and_moves_the_ttl(void **ctx)
 {
     struct fx *f = *ctx;
-    struct merge_arg m = {.set_key = "b", .set_value = 2, .expires_ms = now_ms() + 20 * MIN_MS};
+    struct sess_patch p = patch("{\"b\":2}", "{\"a\":1}", now_ms() + 20 * MIN_MS);
     long long pttl;
 
     NEEDS_SERVER();
-    create(f, ID1, now_ms() + MIN_MS, now_ms() + 600 * MIN_MS, "carol", "{\"a\":1}");
-    assert_int_equal(f->st->ops->update(f->st, SESS_STR_LIT(ID1), now_ms(), merge, &m), SESS_OK);
-    assert_int_equal(m.calls, 1);
+    create(f, ID1, now_ms() + MIN_MS, now_ms() + 600 * MIN_MS, "carol",
+           "{\"user\":{\"username\":\"carol\"},\"a\":1}");
+    /* What it read held: the merge saw the stored record. */
+    assert_int_equal(update(f, ID1, now_ms(), &p), SESS_OK);
     assert_int_equal(get(f, ID1), SESS_OK);
-    assert_str_view(f->rec.data, "{\"a\":1,\"b\":2}");
+    assert_str_view(f->rec.data, "{\"user\":{\"username\":\"carol\"},\"a\":1,\"b\":2}");
     assert_str_view(f->rec.owner, "carol");
     assert_int_equal(f->rec.created_ms, 1795370400000LL);
     pttl = direct_int(f, "PTTL sess:" ID1);
     assert_true(pttl > 20 * MIN_MS - 2000 && pttl <= 20 * MIN_MS);
-    free(m.text);
+    sess_patch_free(&p);
 }
 
 static void
 test_update_of_absent_record_is_not_found_and_not_recreated(void **ctx)
 {
     struct fx *f = *ctx;
-    struct merge_arg m = {.set_key = "b", .expires_ms = now_ms() + MIN_MS};
+    struct sess_patch p = patch("{\"b\":0}", NULL, now_ms() + MIN_MS);
+    struct sess_patch other = patch("{\"c\":0}", NULL, now_ms() + MIN_MS);
 
     NEEDS_SERVER();
-    assert_int_equal(f->st->ops->update(f->st, SESS_STR_LIT(ID1), now_ms(), merge, &m),
-                     SESS_ENOTFOUND);
-    assert_int_equal(m.calls, 0);
+    assert_int_equal(update(f, ID1, now_ms(), &p), SESS_ENOTFOUND);
+    assert_false(was_merged(&p));
     assert_int_equal(direct_int(f, "EXISTS sess:" ID1), 0);
     /* No WATCH left behind to spoil the next transaction. */
     create(f, ID2, now_ms() + MIN_MS, 0, "", "{}");
-    m.set_key = "c";
-    assert_int_equal(f->st->ops->update(f->st, SESS_STR_LIT(ID2), now_ms(), merge, &m), SESS_OK);
-    free(m.text);
+    assert_int_equal(update(f, ID2, now_ms(), &other), SESS_OK);
+    sess_patch_free(&p);
+    sess_patch_free(&other);
 }
 
 static void
 test_update_past_the_deadline_is_not_found(void **ctx)
 {
     struct fx *f = *ctx;
-    struct merge_arg m = {.set_key = "b", .expires_ms = now_ms() + MIN_MS};
+    struct sess_patch p = patch("{\"b\":0}", NULL, now_ms() + MIN_MS);
     int64_t now = now_ms();
 
     NEEDS_SERVER();
     create(f, ID1, now + 30 * MIN_MS, now + MIN_MS, "", "{}");
-    assert_int_equal(f->st->ops->update(f->st, SESS_STR_LIT(ID1), now + MIN_MS, merge, &m),
-                     SESS_ENOTFOUND);
-    assert_int_equal(m.calls, 0);
+    assert_int_equal(update(f, ID1, now + MIN_MS, &p), SESS_ENOTFOUND);
+    assert_false(was_merged(&p));
+    sess_patch_free(&p);
 }
 
+/* A merge that refuses (here: what the request read has changed) writes
+ * nothing. */
 static void
 test_update_aborts_when_the_merge_fails(void **ctx)
 {
     struct fx *f = *ctx;
-    struct merge_arg m = {.set_key = "b", .fail_with = SESS_ENOMEM};
+    struct sess_patch p = patch("{\"b\":2}", "{\"a\":0}", now_ms() + MIN_MS);
 
     NEEDS_SERVER();
     create(f, ID1, now_ms() + MIN_MS, 0, "", "{\"a\":1}");
-    assert_int_equal(f->st->ops->update(f->st, SESS_STR_LIT(ID1), now_ms(), merge, &m),
-                     SESS_ENOMEM);
+    assert_int_equal(update(f, ID1, now_ms(), &p), SESS_ECONFLICT);
     assert_int_equal(get(f, ID1), SESS_OK);
     assert_str_view(f->rec.data, "{\"a\":1}");
+    sess_patch_free(&p);
 }
 
 static void
 test_update_starts_again_after_a_concurrent_write(void **ctx)
 {
     struct fx *f = *ctx;
-    struct merge_arg m = {.set_key = "mine", .set_value = 1, .expires_ms = now_ms() + MIN_MS};
+    struct sess_patch p = patch("{\"mine\":1}", NULL, now_ms() + MIN_MS);
+    enum sess_err err;
 
     NEEDS_SERVER();
     create(f, ID1, now_ms() + MIN_MS, 0, "", "{\"a\":1}");
-    m.concurrent = f;
-    assert_int_equal(f->st->ops->update(f->st, SESS_STR_LIT(ID1), now_ms(), merge, &m), SESS_OK);
-    /* The first merge's write lost to the concurrent one and ran again on
-     * top of it. */
-    assert_int_equal(m.calls, 2);
+    direct_ok(f, "CONFIG RESETSTAT");
+    write_behind = f;
+    json_set_alloc_funcs(malloc_writing_behind, free);
+    err = update(f, ID1, now_ms(), &p);
+    json_set_alloc_funcs(malloc, free);
+    assert_int_equal(err, SESS_OK);
+    assert_null(write_behind);
+    /* The first write lost to the concurrent one (its EXEC was refused),
+     * and the patch was laid again over what that one wrote. */
+    assert_int_equal(command_calls(f, "watch"), 2);
     assert_int_equal(get(f, ID1), SESS_OK);
     assert_str_view(f->rec.data, "{\"other\":7,\"mine\":1}");
-    free(m.text);
+    sess_patch_free(&p);
 }
 
 static void
@@ -934,14 +995,13 @@ test_concurrent_updates_from_processes_lose_nothing(void **ctx)
         if (pids[i] == 0) {
             struct sess_store *st;
             char errmsg[SESS_ERRMSG_MAX];
-            struct merge_arg m = {.set_key = "counter", .expires_ms = now_ms() + 10 * MIN_MS};
             int n, bad = 0;
 
             /* A store of its own: one connection per process. */
             if (open_url(f, f->url, &st, errmsg, sizeof errmsg) != SESS_OK)
                 _exit(2);
             for (n = 0; n < EACH; n++)
-                if (st->ops->update(st, SESS_STR_LIT(ID1), now_ms(), merge, &m) != SESS_OK)
+                if (increment(st, SESS_STR_LIT(ID1)) != SESS_OK)
                     bad++;
             sess_store_close(st);
             _exit(bad ? 1 : 0);
@@ -1003,10 +1063,10 @@ test_destroy_deletes_the_key_and_absent_is_fine(void **ctx)
     NEEDS_SERVER();
     create(f, ID1, now_ms() + MIN_MS, 0, "", "{}");
     create(f, ID2, now_ms() + MIN_MS, 0, "", "{}");
-    assert_int_equal(f->st->ops->destroy(f->st, SESS_STR_LIT(ID1)), SESS_OK);
+    assert_int_equal(f->st->ops->destroy(f->st, SESS_STR_LIT(ID1), now_ms()), SESS_OK);
     assert_int_equal(direct_int(f, "EXISTS sess:" ID1), 0);
     assert_int_equal(direct_int(f, "EXISTS sess:" ID2), 1);
-    assert_int_equal(f->st->ops->destroy(f->st, SESS_STR_LIT(ID1)), SESS_OK);
+    assert_int_equal(f->st->ops->destroy(f->st, SESS_STR_LIT(ID1), now_ms()), SESS_OK);
 }
 
 static void
@@ -1029,21 +1089,24 @@ test_destroy_owner_ends_ours_by_the_index_and_express_ones_by_scan(void **ctx)
         snprintf(id, sizeof id, "filler-session-%04d-xxxxxxxxxxxx", i);
         create(f, id, now_ms() + MIN_MS, 0, "grace", "{\"user\":{\"username\":\"grace\"}}");
     }
-    assert_int_equal(f->st->ops->destroy_owner(f->st, SESS_STR_LIT("frank"), &count), SESS_OK);
+    assert_int_equal(f->st->ops->destroy_owner(f->st, SESS_STR_LIT("frank"), now_ms(), &count),
+                     SESS_OK);
     /* The index knows ours only: Express never writes to it. */
     assert_int_equal(count, 2);
     assert_int_equal(direct_int(f, "EXISTS sess:" ID1 " sess:" ID2), 0);
     assert_int_equal(direct_int(f, "EXISTS sess:" EXPRESS_ID " sess:" ID3), 2);
     assert_int_equal(direct_int(f, "EXISTS fcgi-session:sess:user:frank"), 0);
     f->st->is_owner_scan = true;
-    assert_int_equal(f->st->ops->destroy_owner(f->st, SESS_STR_LIT("frank"), &count), SESS_OK);
+    assert_int_equal(f->st->ops->destroy_owner(f->st, SESS_STR_LIT("frank"), now_ms(), &count),
+                     SESS_OK);
     assert_int_equal(count, 1);
     assert_int_equal(direct_int(f, "EXISTS sess:" EXPRESS_ID), 0);
     assert_int_equal(direct_int(f, "EXISTS sess:" ID3), 1);
     /* 250 of grace's, franky's, the other Express session, two indexes. */
     assert_int_equal(direct_int(f, "DBSIZE"), 254);
     f->st->is_owner_scan = false;
-    assert_int_equal(f->st->ops->destroy_owner(f->st, SESS_STR_LIT("nobody"), &count), SESS_OK);
+    assert_int_equal(f->st->ops->destroy_owner(f->st, SESS_STR_LIT("nobody"), now_ms(), &count),
+                     SESS_OK);
     assert_int_equal(count, 0);
 }
 
@@ -1086,16 +1149,18 @@ test_each_visits_every_session_or_one_owners(void **ctx)
     }
     express_set(f, EXPRESS_ID, "2030-01-01T00:00:00.000Z", "\"user\":{\"username\":\"ivy\"}", 60);
     direct_ok(f, "SET notasession x");
-    assert_int_equal(f->st->ops->each(f->st, (struct sess_str){"", 0}, visit, &all), SESS_OK);
+    assert_int_equal(f->st->ops->each(f->st, (struct sess_str){"", 0}, now_ms(), visit, &all),
+                     SESS_OK);
     assert_int_equal(all.n, 231);
     assert_int_equal(all.owned_by_ivy, 24);
     assert_true(all.saw_express);
-    assert_int_equal(f->st->ops->each(f->st, SESS_STR_LIT("ivy"), visit, &ivy), SESS_OK);
+    assert_int_equal(f->st->ops->each(f->st, SESS_STR_LIT("ivy"), now_ms(), visit, &ivy), SESS_OK);
     assert_int_equal(ivy.n, 23);
     assert_int_equal(ivy.owned_by_ivy, 23);
     assert_false(ivy.saw_express);
     f->st->is_owner_scan = true;
-    assert_int_equal(f->st->ops->each(f->st, SESS_STR_LIT("ivy"), visit, &ivy_all), SESS_OK);
+    assert_int_equal(f->st->ops->each(f->st, SESS_STR_LIT("ivy"), now_ms(), visit, &ivy_all),
+                     SESS_OK);
     assert_int_equal(ivy_all.n, 24);
     assert_true(ivy_all.saw_express);
 }
@@ -1110,11 +1175,12 @@ test_stats_count_sessions_owners_users_and_dead(void **ctx)
     NEEDS_SERVER();
     create(f, ID1, now_ms() + MIN_MS, 0, "kim", "{}");
     rec.created_ms = 1795370500000LL;
-    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID2), &rec), SESS_OK);
+    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID2), now_ms(), &rec), SESS_OK);
     create(f, ID3, now_ms() + 10 * MIN_MS, now_ms() + MIN_MS, "lee", "{}");
     express_set(f, EXPRESS_ID, "2030-01-01T00:00:00.000Z", "\"user\":{\"username\":\"max\"}", 60);
-    assert_int_equal(f->st->ops->user_put(f->st, SESS_STR_LIT("kim"), SESS_STR_LIT("{}"), false),
-                     SESS_OK);
+    assert_int_equal(
+        f->st->ops->user_put(f->st, SESS_STR_LIT("kim"), now_ms(), SESS_STR_LIT("{}"), false),
+        SESS_OK);
     assert_int_equal(f->st->ops->stats(f->st, now_ms() + 2 * MIN_MS, &s), SESS_OK);
     assert_int_equal(s.sessions, 4);
     assert_int_equal(s.expired, 1);
@@ -1194,36 +1260,41 @@ test_users_are_put_read_listed_and_deleted(void **ctx)
     int n = 0, i;
 
     NEEDS_SERVER();
-    assert_int_equal(f->st->ops->user_get(f->st, SESS_STR_LIT("zoe"), &value), SESS_ENOTFOUND);
-    assert_int_equal(f->st->ops->user_put(f->st, SESS_STR_LIT("zoe"),
+    assert_int_equal(f->st->ops->user_get(f->st, SESS_STR_LIT("zoe"), now_ms(), &value),
+                     SESS_ENOTFOUND);
+    assert_int_equal(f->st->ops->user_put(f->st, SESS_STR_LIT("zoe"), now_ms(),
                                           SESS_STR_LIT("{\"role\":\"admin\",\"hash\":\"h\"}"),
                                           false),
                      SESS_OK);
-    assert_int_equal(f->st->ops->user_get(f->st, SESS_STR_LIT("zoe"), &value), SESS_OK);
+    assert_int_equal(f->st->ops->user_get(f->st, SESS_STR_LIT("zoe"), now_ms(), &value), SESS_OK);
     assert_string_equal(value.ptr, "{\"role\":\"admin\",\"hash\":\"h\"}");
     assert_int_equal(value.len, strlen(value.ptr));
     redisReply *r = direct(f, "HGET fcgi-session:users zoe");
     assert_string_equal(r->str, "{\"role\":\"admin\",\"hash\":\"h\"}");
     freeReplyObject(r);
     /* A creation finds the name taken and leaves the account alone. */
-    assert_int_equal(f->st->ops->user_put(f->st, SESS_STR_LIT("zoe"), SESS_STR_LIT("{}"), true),
-                     SESS_EEXISTS);
-    assert_int_equal(f->st->ops->user_get(f->st, SESS_STR_LIT("zoe"), &value), SESS_OK);
+    assert_int_equal(
+        f->st->ops->user_put(f->st, SESS_STR_LIT("zoe"), now_ms(), SESS_STR_LIT("{}"), true),
+        SESS_EEXISTS);
+    assert_int_equal(f->st->ops->user_get(f->st, SESS_STR_LIT("zoe"), now_ms(), &value), SESS_OK);
     assert_string_equal(value.ptr, "{\"role\":\"admin\",\"hash\":\"h\"}");
-    assert_int_equal(f->st->ops->user_put(f->st, SESS_STR_LIT("new"), SESS_STR_LIT("{}"), true),
-                     SESS_OK);
-    assert_int_equal(f->st->ops->user_del(f->st, SESS_STR_LIT("new")), SESS_OK);
+    assert_int_equal(
+        f->st->ops->user_put(f->st, SESS_STR_LIT("new"), now_ms(), SESS_STR_LIT("{}"), true),
+        SESS_OK);
+    assert_int_equal(f->st->ops->user_del(f->st, SESS_STR_LIT("new"), now_ms()), SESS_OK);
     for (i = 0; i < 150; i++) {
         char name[16];
         snprintf(name, sizeof name, "user%d", i);
-        assert_int_equal(f->st->ops->user_put(f->st, sess_str_c(name), SESS_STR_LIT("{}"), false),
-                         SESS_OK);
+        assert_int_equal(
+            f->st->ops->user_put(f->st, sess_str_c(name), now_ms(), SESS_STR_LIT("{}"), false),
+            SESS_OK);
     }
-    assert_int_equal(f->st->ops->user_each(f->st, visit_user, &n), SESS_OK);
+    assert_int_equal(f->st->ops->user_each(f->st, now_ms(), visit_user, &n), SESS_OK);
     assert_int_equal(n, 151);
-    assert_int_equal(f->st->ops->user_del(f->st, SESS_STR_LIT("zoe")), SESS_OK);
-    assert_int_equal(f->st->ops->user_del(f->st, SESS_STR_LIT("zoe")), SESS_ENOTFOUND);
-    assert_int_equal(f->st->ops->user_get(f->st, SESS_STR_LIT("zoe"), &value), SESS_ENOTFOUND);
+    assert_int_equal(f->st->ops->user_del(f->st, SESS_STR_LIT("zoe"), now_ms()), SESS_OK);
+    assert_int_equal(f->st->ops->user_del(f->st, SESS_STR_LIT("zoe"), now_ms()), SESS_ENOTFOUND);
+    assert_int_equal(f->st->ops->user_get(f->st, SESS_STR_LIT("zoe"), now_ms(), &value),
+                     SESS_ENOTFOUND);
     sess_buf_free(&value);
 }
 
@@ -1262,7 +1333,8 @@ test_throttle_counts_failures_in_a_window_under_a_hashed_key(void **ctx)
                                                5 * MIN_MS, &count, &first),
                      SESS_OK);
     assert_int_equal(count, 0);
-    assert_int_equal(f->st->ops->throttle_clear(f->st, SESS_STR_LIT("user:alice")), SESS_OK);
+    assert_int_equal(f->st->ops->throttle_clear(f->st, SESS_STR_LIT("user:alice"), now_ms()),
+                     SESS_OK);
     assert_int_equal(direct_int(f, "EXISTS %s", key), 0);
     assert_int_equal(f->st->ops->throttle_peek(f->st, SESS_STR_LIT("user:alice"), now_ms(),
                                                5 * MIN_MS, &count, &first),
@@ -1317,22 +1389,23 @@ test_user_replace_only_over_the_value_read(void **ctx)
     struct sess_buf value = {0};
 
     NEEDS_SERVER();
-    assert_int_equal(f->st->ops->user_replace(f->st, SESS_STR_LIT("yann"),
+    assert_int_equal(f->st->ops->user_replace(f->st, SESS_STR_LIT("yann"), now_ms(),
                                               SESS_STR_LIT("{\"a\":1}"), SESS_STR_LIT("{\"a\":2}")),
                      SESS_ENOTFOUND);
-    assert_int_equal(f->st->ops->user_get(f->st, SESS_STR_LIT("yann"), &value), SESS_ENOTFOUND);
-    assert_int_equal(
-        f->st->ops->user_put(f->st, SESS_STR_LIT("yann"), SESS_STR_LIT("{\"a\":1}"), true),
-        SESS_OK);
-    assert_int_equal(f->st->ops->user_replace(f->st, SESS_STR_LIT("yann"),
+    assert_int_equal(f->st->ops->user_get(f->st, SESS_STR_LIT("yann"), now_ms(), &value),
+                     SESS_ENOTFOUND);
+    assert_int_equal(f->st->ops->user_put(f->st, SESS_STR_LIT("yann"), now_ms(),
+                                          SESS_STR_LIT("{\"a\":1}"), true),
+                     SESS_OK);
+    assert_int_equal(f->st->ops->user_replace(f->st, SESS_STR_LIT("yann"), now_ms(),
                                               SESS_STR_LIT("{\"a\":0}"), SESS_STR_LIT("{\"a\":2}")),
                      SESS_ECONFLICT);
-    assert_int_equal(f->st->ops->user_replace(f->st, SESS_STR_LIT("yann"),
+    assert_int_equal(f->st->ops->user_replace(f->st, SESS_STR_LIT("yann"), now_ms(),
                                               SESS_STR_LIT("{\"a\":1}"), SESS_STR_LIT("{\"a\":2}")),
                      SESS_OK);
-    assert_int_equal(f->st->ops->user_get(f->st, SESS_STR_LIT("yann"), &value), SESS_OK);
+    assert_int_equal(f->st->ops->user_get(f->st, SESS_STR_LIT("yann"), now_ms(), &value), SESS_OK);
     assert_string_equal(value.ptr, "{\"a\":2}");
-    assert_int_equal(f->st->ops->user_del(f->st, SESS_STR_LIT("yann")), SESS_OK);
+    assert_int_equal(f->st->ops->user_del(f->st, SESS_STR_LIT("yann"), now_ms()), SESS_OK);
     sess_buf_free(&value);
 }
 
@@ -1399,7 +1472,7 @@ test_unix_socket_and_database_number(void **ctx)
     NEEDS_SERVER();
     snprintf(url, sizeof url, "unix:%s?db=2", srv.sock);
     assert_int_equal(open_url(f, url, &st, errmsg, sizeof errmsg), SESS_OK);
-    assert_int_equal(st->ops->create(st, SESS_STR_LIT(ID1), &rec), SESS_OK);
+    assert_int_equal(st->ops->create(st, SESS_STR_LIT(ID1), now_ms(), &rec), SESS_OK);
     sess_store_close(st);
     assert_int_equal(direct_int(f, "EXISTS sess:" ID1), 0);
     direct_ok(f, "SELECT 2");
@@ -1432,7 +1505,7 @@ test_stopped_server_is_unavailable_quickly_and_comes_back(void **ctx)
 {
     struct fx *f = *ctx;
     struct sess_record rec = record(now_ms() + MIN_MS, 0, "", "{}");
-    struct merge_arg m = {.set_key = "b", .expires_ms = now_ms() + MIN_MS};
+    struct sess_patch p = patch("{\"b\":0}", NULL, now_ms() + MIN_MS);
     uint32_t count;
     int64_t first, t0;
     long waited;
@@ -1445,17 +1518,16 @@ test_stopped_server_is_unavailable_quickly_and_comes_back(void **ctx)
     assert_true(now_ms() - t0 < TIMEOUT_MS);
     assert_non_null(strstr(f->st->errmsg, "redis 127.0.0.1"));
     /* Within the back-off: no attempt at all. */
-    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID2), &rec), SESS_EUNAVAIL);
-    assert_int_equal(f->st->ops->update(f->st, SESS_STR_LIT(ID1), now_ms(), merge, &m),
-                     SESS_EUNAVAIL);
+    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID2), now_ms(), &rec), SESS_EUNAVAIL);
+    assert_int_equal(update(f, ID1, now_ms(), &p), SESS_EUNAVAIL);
     assert_int_equal(f->st->ops->touch(f->st, SESS_STR_LIT(ID1), now_ms(), now_ms() + MIN_MS),
                      SESS_EUNAVAIL);
-    assert_int_equal(f->st->ops->destroy(f->st, SESS_STR_LIT(ID1)), SESS_EUNAVAIL);
+    assert_int_equal(f->st->ops->destroy(f->st, SESS_STR_LIT(ID1), now_ms()), SESS_EUNAVAIL);
     assert_int_equal(
         f->st->ops->throttle_hit(f->st, SESS_STR_LIT("k"), now_ms(), MIN_MS, &count, &first),
         SESS_EUNAVAIL);
     assert_true(now_ms() - t0 < TIMEOUT_MS);
-    assert_int_equal(m.calls, 0);
+    assert_false(was_merged(&p));
 
     assert_true(server_start());
     /* Back within the longest back-off, without reopening the store. */
@@ -1463,8 +1535,8 @@ test_stopped_server_is_unavailable_quickly_and_comes_back(void **ctx)
     assert_true(waited >= 0);
     /* --save '': the restarted server is empty. */
     assert_int_equal(get(f, ID1), SESS_ENOTFOUND);
-    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID2), &rec), SESS_OK);
-    free(m.text);
+    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID2), now_ms(), &rec), SESS_OK);
+    sess_patch_free(&p);
 }
 
 static void
@@ -1614,10 +1686,12 @@ test_prefix_names_every_session_key_and_the_index(void **ctx)
     express_set(f, EXPRESS_ID, "2030-01-01T00:00:00.000Z", "\"user\":{\"username\":\"ivy\"}", 60);
     assert_int_equal(get(f, ID1), SESS_OK);
     assert_int_equal(get(f, EXPRESS_ID), SESS_ENOTFOUND);
-    assert_int_equal(f->st->ops->each(f->st, (struct sess_str){"", 0}, visit, &all), SESS_OK);
+    assert_int_equal(f->st->ops->each(f->st, (struct sess_str){"", 0}, now_ms(), visit, &all),
+                     SESS_OK);
     assert_int_equal(all.n, 2);
     f->st->is_owner_scan = true;
-    assert_int_equal(f->st->ops->destroy_owner(f->st, SESS_STR_LIT("ivy"), &count), SESS_OK);
+    assert_int_equal(f->st->ops->destroy_owner(f->st, SESS_STR_LIT("ivy"), now_ms(), &count),
+                     SESS_OK);
     assert_int_equal(count, 1);
     assert_int_equal(direct_int(f, "EXISTS sess:" EXPRESS_ID), 1);
 }
@@ -1626,21 +1700,22 @@ static void
 test_index_follows_owner_and_ttl_and_drops_ids_that_are_gone(void **ctx)
 {
     struct fx *f = *ctx;
-    struct merge_arg m = {.set_key = "a", .set_value = 1, .expires_ms = now_ms() + 30 * MIN_MS};
+    struct sess_patch p = patch("{\"a\":1}", NULL, now_ms() + 30 * MIN_MS);
+    struct sess_patch logout = patch("{}", NULL, now_ms() + 30 * MIN_MS);
     struct seen ivy = {0};
     long long pttl;
     size_t count;
 
     NEEDS_SERVER();
-    create(f, ID1, now_ms() + MIN_MS, 0, "ivy", "{}");
-    create(f, ID2, now_ms() + 2 * MIN_MS, 0, "ivy", "{}");
-    create(f, ID3, now_ms() + MIN_MS, 0, "ivy", "{}");
+    create(f, ID1, now_ms() + MIN_MS, 0, "ivy", IVY);
+    create(f, ID2, now_ms() + 2 * MIN_MS, 0, "ivy", IVY);
+    create(f, ID3, now_ms() + MIN_MS, 0, "ivy", IVY);
     assert_int_equal(direct_int(f, "SCARD fcgi-session:sess:user:ivy"), 3);
     /* The set lives past the longest of its members. */
     pttl = direct_int(f, "PTTL fcgi-session:sess:user:ivy");
     assert_true(pttl > 2 * MIN_MS + 3590000 && pttl <= 2 * MIN_MS + 3600000);
     /* An update that moves the TTL moves the set's. */
-    assert_int_equal(f->st->ops->update(f->st, SESS_STR_LIT(ID1), now_ms(), merge, &m), SESS_OK);
+    assert_int_equal(update(f, ID1, now_ms(), &p), SESS_OK);
     pttl = direct_int(f, "PTTL fcgi-session:sess:user:ivy");
     assert_true(pttl > 30 * MIN_MS + 3590000);
     /* So does a touch of a session just read. */
@@ -1655,22 +1730,22 @@ test_index_follows_owner_and_ttl_and_drops_ids_that_are_gone(void **ctx)
     direct_ok(f, "DEL sess:" ID2);
     direct_ok(f, "SADD fcgi-session:sess:user:ivy " ID2);
     direct_ok(f, "SET sess:" ID2 " {\"user\":{\"username\":\"zoe\"}} EX 60");
-    assert_int_equal(f->st->ops->each(f->st, SESS_STR_LIT("ivy"), visit, &ivy), SESS_OK);
+    assert_int_equal(f->st->ops->each(f->st, SESS_STR_LIT("ivy"), now_ms(), visit, &ivy), SESS_OK);
     assert_int_equal(ivy.n, 2);
     assert_int_equal(direct_int(f, "SISMEMBER fcgi-session:sess:user:ivy " ID2), 0);
     assert_int_equal(direct_int(f, "EXISTS sess:" ID2), 1);
     /* Logged out: off the list at once. */
-    free(m.text);
-    m.text = NULL;
-    assert_int_equal(f->st->ops->update(f->st, SESS_STR_LIT(ID3), now_ms(), merge_logout, &m),
-                     SESS_OK);
+    assert_int_equal(json_object_set_new(logout.del, "user", json_true()), 0);
+    assert_int_equal(update(f, ID3, now_ms(), &logout), SESS_OK);
     assert_int_equal(direct_int(f, "SISMEMBER fcgi-session:sess:user:ivy " ID3), 0);
     /* Revocation through the index: the last one ends, the set goes. */
-    assert_int_equal(f->st->ops->destroy_owner(f->st, SESS_STR_LIT("ivy"), &count), SESS_OK);
+    assert_int_equal(f->st->ops->destroy_owner(f->st, SESS_STR_LIT("ivy"), now_ms(), &count),
+                     SESS_OK);
     assert_int_equal(count, 1);
     assert_int_equal(direct_int(f, "EXISTS sess:" ID1 " fcgi-session:sess:user:ivy"), 0);
     assert_int_equal(direct_int(f, "EXISTS sess:" ID3), 1);
-    free(m.text);
+    sess_patch_free(&p);
+    sess_patch_free(&logout);
 }
 
 /* ------------------------------------------------------------------------
@@ -1784,7 +1859,8 @@ through_proxy(struct fx *f, struct proxy *p, const char *command)
     sess_store_close(f->st);
     snprintf(f->url, sizeof f->url, "redis://127.0.0.1:%d/0", p->port);
     open_store(f);
-    assert_int_equal(f->st->ops->user_get(f->st, SESS_STR_LIT("nobody"), &value), SESS_ENOTFOUND);
+    assert_int_equal(f->st->ops->user_get(f->st, SESS_STR_LIT("nobody"), now_ms(), &value),
+                     SESS_ENOTFOUND);
     sess_buf_free(&value);
     snprintf(p->trigger, sizeof p->trigger, "$%zu\r\n%s\r\n", strlen(command), command);
 }
@@ -1799,21 +1875,22 @@ test_useradd_after_a_lost_reply_is_created_not_taken(void **ctx)
 
     NEEDS_SERVER();
     through_proxy(f, &p, "HSETNX");
-    assert_int_equal(f->st->ops->user_put(f->st, SESS_STR_LIT("bob"), sess_str_c(account), true),
-                     SESS_OK);
+    assert_int_equal(
+        f->st->ops->user_put(f->st, SESS_STR_LIT("bob"), now_ms(), sess_str_c(account), true),
+        SESS_OK);
     assert_int_equal(p.fired, 1);
     r = direct(f, "HGET fcgi-session:users bob");
     assert_string_equal(r->str, account);
     freeReplyObject(r);
     /* Someone else's account is still taken. */
-    assert_int_equal(f->st->ops->user_put(f->st, SESS_STR_LIT("bob"),
+    assert_int_equal(f->st->ops->user_put(f->st, SESS_STR_LIT("bob"), now_ms(),
                                           SESS_STR_LIT("{\"role\":\"user\",\"hash\":\"other\"}"),
                                           true),
                      SESS_EEXISTS);
     /* And a lost reply to HDEL is no "no such user". */
     p.fired = 0;
     snprintf(p.trigger, sizeof p.trigger, "$4\r\nHDEL\r\n");
-    assert_int_equal(f->st->ops->user_del(f->st, SESS_STR_LIT("bob")), SESS_OK);
+    assert_int_equal(f->st->ops->user_del(f->st, SESS_STR_LIT("bob"), now_ms()), SESS_OK);
     assert_int_equal(p.fired, 1);
     assert_int_equal(direct_int(f, "HEXISTS fcgi-session:users bob"), 0);
     proxy_stop(&p);
@@ -1829,15 +1906,15 @@ test_create_after_a_lost_reply_is_stored_not_taken(void **ctx)
 
     NEEDS_SERVER();
     through_proxy(f, &p, "EXEC");
-    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID1), &rec), SESS_OK);
+    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID1), now_ms(), &rec), SESS_OK);
     assert_int_equal(p.fired, 1);
     assert_int_equal(direct_int(f, "SISMEMBER fcgi-session:sess:user:ivy " ID1), 1);
     p.fired = 0;
     snprintf(p.trigger, sizeof p.trigger, "$3\r\nSET\r\n");
-    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID2), &anon), SESS_OK);
+    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID2), now_ms(), &anon), SESS_OK);
     assert_int_equal(p.fired, 1);
     /* A real collision is still one. */
-    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID2), &rec), SESS_EEXISTS);
+    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID2), now_ms(), &rec), SESS_EEXISTS);
     assert_int_equal(get(f, ID1), SESS_OK);
     assert_str_view(f->rec.data, "{\"a\":1}");
     assert_int_equal(get(f, ID2), SESS_OK);
@@ -1849,25 +1926,29 @@ static void
 test_update_after_a_lost_exec_reply_is_applied_once(void **ctx)
 {
     struct fx *f = *ctx;
-    struct merge_arg m = {.set_key = "counter", .expires_ms = now_ms() + MIN_MS};
+    struct sess_patch two = patch("{\"counter\":2}", "{\"counter\":1}", now_ms() + MIN_MS);
+    struct sess_patch three = patch("{\"counter\":3}", "{\"counter\":2}", now_ms() + MIN_MS);
     struct proxy p;
     json_t *v;
 
     NEEDS_SERVER();
     create(f, ID1, now_ms() + MIN_MS, 0, "", "{\"counter\":1}");
     through_proxy(f, &p, "EXEC");
-    assert_int_equal(f->st->ops->update(f->st, SESS_STR_LIT(ID1), now_ms(), merge, &m), SESS_OK);
+    /* Merged a second time, over the value its own lost EXEC wrote, the
+     * patch would find that the counter it read has changed: a conflict,
+     * not SESS_OK. */
+    assert_int_equal(update(f, ID1, now_ms(), &two), SESS_OK);
     assert_int_equal(p.fired, 1);
-    assert_int_equal(m.calls, 1);
     v = direct_json(f, "sess:" ID1);
     assert_int_equal(json_integer_value(json_object_get(v, "counter")), 2);
     json_decref(v);
     /* The next one counts on. */
-    assert_int_equal(f->st->ops->update(f->st, SESS_STR_LIT(ID1), now_ms(), merge, &m), SESS_OK);
+    assert_int_equal(update(f, ID1, now_ms(), &three), SESS_OK);
     v = direct_json(f, "sess:" ID1);
     assert_int_equal(json_integer_value(json_object_get(v, "counter")), 3);
     json_decref(v);
-    free(m.text);
+    sess_patch_free(&two);
+    sess_patch_free(&three);
     proxy_stop(&p);
 }
 
@@ -1905,7 +1986,7 @@ test_write_without_enough_replicas_fails_though_reads_work(void **ctx)
 {
     struct fx *f = *ctx;
     struct sess_record rec = record(now_ms() + MIN_MS, 0, "", "{}");
-    struct merge_arg m = {.set_key = "a", .set_value = 1, .expires_ms = now_ms() + MIN_MS};
+    struct sess_patch p = patch("{\"a\":1}", NULL, now_ms() + MIN_MS);
     int64_t t0;
 
     NEEDS_SERVER();
@@ -1915,14 +1996,13 @@ test_write_without_enough_replicas_fails_though_reads_work(void **ctx)
     open_store(f);
     assert_int_equal(get(f, ID1), SESS_OK);
     t0 = now_ms();
-    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID2), &rec), SESS_EUNAVAIL);
+    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID2), now_ms(), &rec), SESS_EUNAVAIL);
     assert_true(now_ms() - t0 < TIMEOUT_MS + 100);
     assert_non_null(strstr(f->st->errmsg, "0 of the 1 replicas"));
-    assert_int_equal(f->st->ops->update(f->st, SESS_STR_LIT(ID1), now_ms(), merge, &m),
-                     SESS_EUNAVAIL);
-    assert_int_equal(f->st->ops->destroy(f->st, SESS_STR_LIT(ID1)), SESS_EUNAVAIL);
+    assert_int_equal(update(f, ID1, now_ms(), &p), SESS_EUNAVAIL);
+    assert_int_equal(f->st->ops->destroy(f->st, SESS_STR_LIT(ID1), now_ms()), SESS_EUNAVAIL);
     f->cfg.redis_min_replicas = 0;
-    free(m.text);
+    sess_patch_free(&p);
 }
 
 int

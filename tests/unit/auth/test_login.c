@@ -435,9 +435,10 @@ count_answer(enum sess_err err)
 }
 
 static enum sess_err
-parallel_user_get(struct sess_store *st, struct sess_str name, struct sess_buf *value)
+parallel_user_get(struct sess_store *st, struct sess_str name, int64_t now_ms,
+                  struct sess_buf *value)
 {
-    enum sess_err err = real_ops->user_get(st, name, value);
+    enum sess_err err = real_ops->user_get(st, name, now_ms, value);
 
     if (is_racing)
         return err;
@@ -640,9 +641,9 @@ static int user_gets, delete_after_get;
 /* The n-th read of an account (1: the password check's; 2: the check
  * after the session was stored) is followed by `sessctl userdel`. */
 static enum sess_err
-racing_user_get(struct sess_store *st, struct sess_str name, struct sess_buf *value)
+racing_user_get(struct sess_store *st, struct sess_str name, int64_t now_ms, struct sess_buf *value)
 {
-    enum sess_err err = real_ops->user_get(st, name, value);
+    enum sess_err err = real_ops->user_get(st, name, now_ms, value);
     char n[SESS_USERNAME_MAX + 1];
 
     if (++user_gets == delete_after_get) {
@@ -717,12 +718,13 @@ test_rehash_never_resurrects_a_deleted_account(void **state)
                                        crypto_pwhash_MEMLIMIT_MIN),
                      0);
     snprintf(text, sizeof text, "{\"role\":\"user\",\"hash\":\"%s\"}", hash);
-    assert_int_equal(st->ops->user_put(st, SESS_STR_LIT("olduser"), sess_str_c(text), true),
-                     SESS_OK);
+    assert_int_equal(
+        st->ops->user_put(st, SESS_STR_LIT("olduser"), f->now_ms, sess_str_c(text), true), SESS_OK);
     race_userdel(f, 1);
     assert_int_equal(login_as(f, "olduser", "old-password"), 403);
     f->app->store->ops = real_ops;
-    assert_int_equal(st->ops->user_get(st, SESS_STR_LIT("olduser"), &buf), SESS_ENOTFOUND);
+    assert_int_equal(st->ops->user_get(st, SESS_STR_LIT("olduser"), f->now_ms, &buf),
+                     SESS_ENOTFOUND);
     sess_buf_free(&buf);
 }
 
@@ -740,17 +742,17 @@ test_rehash_upgrades_and_respects_a_new_password(void **state)
                                        crypto_pwhash_MEMLIMIT_MIN),
                      0);
     snprintf(text, sizeof text, "{\"role\":\"user\",\"hash\":\"%s\"}", hash);
-    assert_int_equal(st->ops->user_put(st, SESS_STR_LIT("olduser"), sess_str_c(text), true),
-                     SESS_OK);
+    assert_int_equal(
+        st->ops->user_put(st, SESS_STR_LIT("olduser"), f->now_ms, sess_str_c(text), true), SESS_OK);
     assert_int_equal(login_as(f, "olduser", "old-password"), 200);
-    assert_int_equal(st->ops->user_get(st, SESS_STR_LIT("olduser"), &buf), SESS_OK);
+    assert_int_equal(st->ops->user_get(st, SESS_STR_LIT("olduser"), f->now_ms, &buf), SESS_OK);
     assert_null(strstr(buf.ptr, hash));
-    assert_int_equal(
-        st->ops->user_replace(st, SESS_STR_LIT("olduser"), sess_str_c(text), SESS_STR_LIT("{}")),
-        SESS_ECONFLICT);
-    assert_int_equal(
-        st->ops->user_replace(st, SESS_STR_LIT("nobody"), sess_str_c(text), SESS_STR_LIT("{}")),
-        SESS_ENOTFOUND);
+    assert_int_equal(st->ops->user_replace(st, SESS_STR_LIT("olduser"), f->now_ms, sess_str_c(text),
+                                           SESS_STR_LIT("{}")),
+                     SESS_ECONFLICT);
+    assert_int_equal(st->ops->user_replace(st, SESS_STR_LIT("nobody"), f->now_ms, sess_str_c(text),
+                                           SESS_STR_LIT("{}")),
+                     SESS_ENOTFOUND);
     sess_buf_free(&buf);
 }
 

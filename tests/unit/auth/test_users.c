@@ -99,7 +99,7 @@ create_session(struct fx *f, const char *id, int64_t expires_ms, int64_t deadlin
     };
     struct sess_store *st = f->app->store;
 
-    assert_int_equal(st->ops->create(st, sess_str_c(id), &rec), SESS_OK);
+    assert_int_equal(st->ops->create(st, sess_str_c(id), test_now_ms, &rec), SESS_OK);
 }
 
 static bool
@@ -182,7 +182,8 @@ test_verify_refuses_a_damaged_account(void **ctx)
     struct sess_store *st = f->app->store;
     char role[33];
 
-    assert_int_equal(st->ops->user_put(st, SESS_STR_LIT("eve"), SESS_STR_LIT("{\"role\":1}"), false),
+    assert_int_equal(st->ops->user_put(st, SESS_STR_LIT("eve"), test_now_ms,
+                                       SESS_STR_LIT("{\"role\":1}"), false),
                      SESS_OK);
     assert_int_equal(verify(f, "eve", "anything", role), SESS_EFORBIDDEN);
 }
@@ -197,7 +198,7 @@ test_user_add_stores_an_argon2id_hash_and_no_password(void **ctx)
     const char *role, *hash;
 
     add_user(f, "bob", "user", "hunter2-hunter2");
-    assert_int_equal(st->ops->user_get(st, SESS_STR_LIT("bob"), &buf), SESS_OK);
+    assert_int_equal(st->ops->user_get(st, SESS_STR_LIT("bob"), test_now_ms, &buf), SESS_OK);
     assert_null(memmem(buf.ptr, buf.len, "hunter2", 7));
     root = json_loadb(buf.ptr, buf.len, 0, NULL);
     assert_non_null(root);

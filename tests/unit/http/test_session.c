@@ -34,18 +34,18 @@ count_get(struct sess_store *st, struct sess_str id, int64_t now_ms, struct sess
 }
 
 static enum sess_err
-count_create(struct sess_store *st, struct sess_str id, const struct sess_record *rec)
+count_create(struct sess_store *st, struct sess_str id, int64_t now_ms,
+             const struct sess_record *rec)
 {
     n_create++;
-    return fail_writes_with ? fail_writes_with : real_ops->create(st, id, rec);
+    return fail_writes_with ? fail_writes_with : real_ops->create(st, id, now_ms, rec);
 }
 
 static enum sess_err
-count_update(struct sess_store *st, struct sess_str id, int64_t now_ms, sess_merge_fn merge,
-             void *arg)
+count_update(struct sess_store *st, struct sess_str id, int64_t now_ms, struct sess_patch *patch)
 {
     n_update++;
-    return fail_writes_with ? fail_writes_with : real_ops->update(st, id, now_ms, merge, arg);
+    return fail_writes_with ? fail_writes_with : real_ops->update(st, id, now_ms, patch);
 }
 
 static enum sess_err
@@ -56,10 +56,10 @@ count_touch(struct sess_store *st, struct sess_str id, int64_t now_ms, int64_t e
 }
 
 static enum sess_err
-count_destroy(struct sess_store *st, struct sess_str id)
+count_destroy(struct sess_store *st, struct sess_str id, int64_t now_ms)
 {
     n_destroy++;
-    return real_ops->destroy(st, id);
+    return real_ops->destroy(st, id, now_ms);
 }
 
 static void
@@ -690,10 +690,10 @@ store_text(struct fixture *f, const char *id, const char *text)
     struct sess_record rec = {.expires_ms = FIXTURE_EPOCH_MS + 1800000,
                               .created_ms = FIXTURE_EPOCH_MS,
                               .data = sess_str_c(text)};
-    enum sess_err err = st->ops->destroy(st, sess_str_c(id));
+    enum sess_err err = st->ops->destroy(st, sess_str_c(id), FIXTURE_EPOCH_MS);
 
     assert_true(err == SESS_OK || err == SESS_ENOTFOUND);
-    assert_int_equal(st->ops->create(st, sess_str_c(id), &rec), SESS_OK);
+    assert_int_equal(st->ops->create(st, sess_str_c(id), FIXTURE_EPOCH_MS, &rec), SESS_OK);
 }
 
 /* The session's data as a route sees it (sess_to_json without "cookie"),

@@ -1,10 +1,11 @@
-/* Group commit across processes (combine.c), with real processes: what
- * arrives during a commit goes in the next batch; a stopped combiner is
- * waited for and a killed one's batch finished, across PID namespaces too;
- * a full queue gives each slot to one process; every operation is applied
- * once and its result reaches its owner. And through the LMDB store,
- * updates of several processes to one session all land, and one laid over
- * the data its request holds never hides a change made since the read. */
+/* Group commit across processes (lib/store/combine.c), with real
+ * processes: what arrives during a commit goes in the next batch; a
+ * stopped combiner is waited for and a killed one's batch finished, across
+ * PID namespaces too; a full queue gives each slot to one process; every
+ * operation is applied once and its result reaches its owner. And through
+ * the LMDB store, updates of several processes to one session all land,
+ * and one laid over the data its request holds never hides a change made
+ * since the read. */
 #include <errno.h>
 #include <sched.h>
 #include <setjmp.h>
@@ -275,7 +276,7 @@ concurrent_updates_of_one_session_all_land(void **ctx)
     assert_int_equal(sess_store_lmdb_open(&st, dir, &cfg, &secrets, errmsg, sizeof errmsg),
                      SESS_OK);
     rec.data = SESS_STR_LIT("{\"cookie\":{}}");
-    assert_int_equal(st->ops->create(st, SESS_STR_LIT(SESSION_ID), &rec), SESS_OK);
+    assert_int_equal(st->ops->create(st, SESS_STR_LIT(SESSION_ID), T0, &rec), SESS_OK);
     sess_store_close(st);
 
     for (p = 0; p < PROCS; p++) {
@@ -290,8 +291,7 @@ concurrent_updates_of_one_session_all_land(void **ctx)
             struct sess_patch patch = {
                 .expires_ms = T0 + 3600000, .set = json_object(), .del = json_object()};
             json_object_set_new(patch.set, key, json_integer(r));
-            if (st->ops->update(st, SESS_STR_LIT(SESSION_ID), T0, sess_patch_merge, &patch) !=
-                SESS_OK)
+            if (st->ops->update(st, SESS_STR_LIT(SESSION_ID), T0, &patch) != SESS_OK)
                 _exit(3);
             sess_patch_free(&patch);
         }
@@ -339,7 +339,7 @@ a_record_changed_since_it_was_read_is_merged(void **ctx)
     assert_int_equal(sess_store_lmdb_open(&st, dir, &cfg, &secrets, errmsg, sizeof errmsg),
                      SESS_OK);
     rec.data = SESS_STR_LIT("{\"cookie\":{},\"a\":1}");
-    assert_int_equal(st->ops->create(st, SESS_STR_LIT(SESSION_ID), &rec), SESS_OK);
+    assert_int_equal(st->ops->create(st, SESS_STR_LIT(SESSION_ID), T0, &rec), SESS_OK);
 
     for (round = 0; round < 2; round++) {
         struct sess_patch patch = {
@@ -362,15 +362,13 @@ a_record_changed_since_it_was_read_is_merged(void **ctx)
                     .expires_ms = T0 + 3600000, .set = json_object(), .del = json_object()};
                 json_object_set_new(theirs.set, "theirs", json_true());
                 if (sess_store_lmdb_open(&other, dir, &cfg, &secrets, errmsg, sizeof errmsg) ||
-                    other->ops->update(other, SESS_STR_LIT(SESSION_ID), T0, sess_patch_merge,
-                                       &theirs))
+                    other->ops->update(other, SESS_STR_LIT(SESSION_ID), T0, &theirs))
                     _exit(1);
                 _exit(0);
             }
             assert_int_equal(exit_code(pid), 0);
         }
-        assert_int_equal(
-            st->ops->update(st, SESS_STR_LIT(SESSION_ID), T0, sess_patch_merge, &patch), SESS_OK);
+        assert_int_equal(st->ops->update(st, SESS_STR_LIT(SESSION_ID), T0, &patch), SESS_OK);
         sess_patch_free(&patch);
         json_decref(whole);
 

@@ -1,5 +1,5 @@
 /* The store interface: where sessions, accounts and login-failure counters
- * live. Two implementations: store_lmdb.c (one machine, embedded) and
+ * live. Two implementations: lmdb/ (one machine, embedded) and
  * store_redis.c (several machines). Session records travel as plaintext
  * JSON; sealing at rest is the store's business (seal.c). Internal to lib/. */
 #ifndef SESS_STORE_H
@@ -45,17 +45,11 @@ struct sess_record {
     uint64_t read_tag;
 };
 
-/* A record is live while now < expires_ms and (no deadline or now < deadline). */
+/* The one rule of when a record dies, for every store and its callers
+ * (record.c): at its idle expiry, or at its absolute deadline (0: none)
+ * if that comes first. A record is live while now is before that instant. */
+int64_t sess_record_expiry_ms(int64_t expires_ms, int64_t deadline_ms);
 bool sess_record_is_live(const struct sess_record *rec, int64_t now_ms);
-
-/* Called inside the store's write transaction with the current live record;
- * fills `next` (its views must stay valid until the call returns to the
- * store: keep them in `arg`). Returning an error aborts the update. It may
- * be called again with a fresh `current` when the store retries the
- * transaction (LMDB: after making room in a full map), so it must not
- * depend on having run before, and must not call the store. */
-typedef enum sess_err (*sess_merge_fn)(void *arg, const struct sess_record *current,
-                                       struct sess_record *next);
 
 /* A session update as data (session.c): the keys this request set, "cookie"
  * among them, and the keys it deleted, laid over the record as stored when
@@ -103,8 +97,15 @@ struct sess_patch {
  * if none; borrowed from `data`. The record's owner, for revoke --user. */
 struct sess_str sess_data_owner(json_t *data);
 
-/* The sess_merge_fn of a patch (`arg`). */
-enum sess_err sess_patch_merge(void *arg, const struct sess_record *current,
+/* Lays `patch` over `current`, the live record as stored, into `next`,
+ * whose views borrow from `current` and from the patch (patch->text) until
+ * the patch is merged again or freed. SESS_ECONFLICT when a key the
+ * request read has changed, SESS_ENOTFOUND when the stored data is not a
+ * JSON object; nothing is to be written then. Called by a store inside its
+ * write, and again with a fresh `current` whenever the store retries it
+ * (LMDB: after making room in a full map; Redis: after a lost race): it
+ * depends on nothing but its arguments. */
+enum sess_err sess_patch_merge(struct sess_patch *patch, const struct sess_record *current,
                                struct sess_record *next) SESS_MUST_CHECK;
 /* The patch as one JSON text, {"set":{...},"del":{...},"read":{...},
  * "absent":{...},"meta":{...}}; malloc'd, NULL
@@ -132,32 +133,47 @@ struct sess_store_stats {
 typedef bool (*sess_record_visit_fn)(void *arg, struct sess_str id, const struct sess_record *rec);
 typedef bool (*sess_user_visit_fn)(void *arg, struct sess_str name, struct sess_str value);
 
+/* gc: at most this many records per batch on the request path (and when a
+ * full LMDB map needs room). */
+#define SESS_GC_BATCH 256
+
 struct sess_store;
 
 struct sess_store_ops {
     const char *kind; /* "lmdb", "redis" */
+    /* Dead records per gc batch when sessctl purges (sess_gc): what suits
+     * the store's unit of work (LMDB: one transaction and its fsync; Redis:
+     * one SCAN step). The request path's gc_if_due takes SESS_GC_BATCH. */
+    size_t gc_batch_max;
+
+    /* Every call takes the caller's clock, `now_ms` (Unix ms), for all it
+     * decides by time: liveness, expiry, the map's recovery by gc (LMDB),
+     * TTLs (Redis). A store never reads a clock of its own. */
 
     /* Copies the live record of `id` into `out`, its views borrowing from
      * `buf` (whose previous contents are replaced; owner and data, and
-     * client_addr and user_agent when not empty, are followed by a NUL). SESS_ENOTFOUND if absent, dead, or unreadable (a
-     * corrupt or foreign value is logged by the caller as not found, never
-     * a 500). */
+     * client_addr and user_agent when not empty, are followed by a NUL).
+     * SESS_ENOTFOUND if absent, dead, or unreadable (a corrupt or foreign
+     * value is logged by the caller as not found, never a 500). */
     enum sess_err (*get)(struct sess_store *st, struct sess_str id, int64_t now_ms,
                          struct sess_record *out, struct sess_buf *buf);
     /* Stores a new record. SESS_EEXISTS if the id is taken. */
-    enum sess_err (*create)(struct sess_store *st, struct sess_str id,
+    enum sess_err (*create)(struct sess_store *st, struct sess_str id, int64_t now_ms,
                             const struct sess_record *rec);
-    /* Read-modify-write in one transaction. SESS_ENOTFOUND (never re-created)
-     * if the record is absent or dead. */
+    /* Lays `patch` over the live record in one transaction (sess_patch_merge,
+     * which may run more than once). SESS_ENOTFOUND (never re-created) if
+     * the record is absent or dead; SESS_ECONFLICT, nothing written, if a
+     * key the patch read has changed. `patch` stays the caller's. */
     enum sess_err (*update)(struct sess_store *st, struct sess_str id, int64_t now_ms,
-                            sess_merge_fn merge, void *arg);
+                            struct sess_patch *patch);
     /* Moves the expiry of a live record, leaving its data alone. */
     enum sess_err (*touch)(struct sess_store *st, struct sess_str id, int64_t now_ms,
                            int64_t expires_ms);
     /* SESS_OK also when it was already gone. */
-    enum sess_err (*destroy)(struct sess_store *st, struct sess_str id);
+    enum sess_err (*destroy)(struct sess_store *st, struct sess_str id, int64_t now_ms);
     /* Destroys every session owned by `owner`; *count says how many. */
-    enum sess_err (*destroy_owner)(struct sess_store *st, struct sess_str owner, size_t *count);
+    enum sess_err (*destroy_owner)(struct sess_store *st, struct sess_str owner, int64_t now_ms,
+                                   size_t *count);
     /* Deletes at most `max` dead records (and stale throttle counters);
      * *more is true when more may remain. */
     enum sess_err (*gc)(struct sess_store *st, int64_t now_ms, size_t max, size_t *purged,
@@ -168,26 +184,28 @@ struct sess_store_ops {
     void (*gc_if_due)(struct sess_store *st, int64_t now_ms);
     enum sess_err (*stats)(struct sess_store *st, int64_t now_ms, struct sess_store_stats *out);
     /* Visits every record (owner non-empty only if `owner.len`). */
-    enum sess_err (*each)(struct sess_store *st, struct sess_str owner, sess_record_visit_fn visit,
-                          void *arg);
+    enum sess_err (*each)(struct sess_store *st, struct sess_str owner, int64_t now_ms,
+                          sess_record_visit_fn visit, void *arg);
 
     /* Accounts: `value` is the account's JSON ({"role":..,"hash":..});
      * user_get replaces the contents of `value`, NUL-terminated after its
      * length. user_put with `must_be_new` is SESS_EEXISTS when the name is
      * taken, checked and written in one step: of two concurrent creations
      * of one name, one fails. */
-    enum sess_err (*user_get)(struct sess_store *st, struct sess_str name, struct sess_buf *value);
-    enum sess_err (*user_put)(struct sess_store *st, struct sess_str name, struct sess_str value,
-                              bool must_be_new);
-    enum sess_err (*user_del)(struct sess_store *st, struct sess_str name);
+    enum sess_err (*user_get)(struct sess_store *st, struct sess_str name, int64_t now_ms,
+                              struct sess_buf *value);
+    enum sess_err (*user_put)(struct sess_store *st, struct sess_str name, int64_t now_ms,
+                              struct sess_str value, bool must_be_new);
+    enum sess_err (*user_del)(struct sess_store *st, struct sess_str name, int64_t now_ms);
     /* Replaces the account only while it still holds `old`, checked and
      * written in one step: SESS_ENOTFOUND when it is gone (it is never
      * re-created), SESS_ECONFLICT when it changed meanwhile. For writes
      * that must not undo a concurrent userdel or password change (the
      * rehash on login). */
-    enum sess_err (*user_replace)(struct sess_store *st, struct sess_str name, struct sess_str old,
-                                  struct sess_str value);
-    enum sess_err (*user_each)(struct sess_store *st, sess_user_visit_fn visit, void *arg);
+    enum sess_err (*user_replace)(struct sess_store *st, struct sess_str name, int64_t now_ms,
+                                  struct sess_str old, struct sess_str value);
+    enum sess_err (*user_each)(struct sess_store *st, int64_t now_ms, sess_user_visit_fn visit,
+                               void *arg);
 
     /* Login-failure counters in a fixed window that starts at the first
      * failure. `key` is any bytes (hashed to fit the store's key limit).
@@ -198,7 +216,7 @@ struct sess_store_ops {
                                   int64_t window_ms, uint32_t *count, int64_t *first_ms);
     enum sess_err (*throttle_peek)(struct sess_store *st, struct sess_str key, int64_t now_ms,
                                    int64_t window_ms, uint32_t *count, int64_t *first_ms);
-    enum sess_err (*throttle_clear)(struct sess_store *st, struct sess_str key);
+    enum sess_err (*throttle_clear)(struct sess_store *st, struct sess_str key, int64_t now_ms);
     /* undo: takes back one hit of a window that is still open (the attempt
      * a good login had reserved); nothing when the key is gone or at 0. */
     enum sess_err (*throttle_undo)(struct sess_store *st, struct sess_str key, int64_t now_ms,

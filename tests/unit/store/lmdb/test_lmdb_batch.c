@@ -1,22 +1,21 @@
-/* The LMDB store's side of group commit: the batch a combiner applies for
- * other processes. Each update is checked against the state the earlier
- * ones of the batch left, the oldest request goes first, and a batch that a
- * dead combiner had committed, handed over again (combine.h: is_retry, the
- * same token), is not applied twice. The apply function is the store's
- * own, static: this file includes store_lmdb.c to call it directly. */
-/* First: cmocka's fail() macro would rename the store's own. */
-#include "store_lmdb.c"
-
+/* The LMDB store's side of group commit (lib/store/lmdb/sessions.c): the batch
+ * a combiner applies for other processes. Each update is checked against
+ * the state the earlier ones of the batch left, the oldest request goes
+ * first, and a batch that a dead combiner had committed, handed over again
+ * (combine.h: is_retry, the same token), is not applied twice. The queued
+ * form and the apply function are called as the store calls them, through
+ * its private header. */
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <sys/wait.h>
 
 #include <cmocka.h>
 
-#include <sched.h>
-#include <sys/wait.h>
-
+#include "lmdb_store.h"
 #include "tmpfiles.h"
 
 #define SECRET "batch test secret, thirty-two bytes or more"
@@ -51,7 +50,7 @@ setup(void **state)
         fail_msg("open: %s", errmsg);
     f->ls = (struct lmdb_store *)f->st;
     rec.data = SESS_STR_LIT("{\"n\":1}");
-    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID), &rec), SESS_OK);
+    assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID), T0, &rec), SESS_OK);
     *state = f;
     return 0;
 }
@@ -79,10 +78,10 @@ queue_update(struct fx *f, size_t i, int64_t now_ms, json_int_t read, json_int_t
                            .del = json_object(),
                            .read = json_pack("{sI}", "n", read)};
 
-    assert_true(update_encode(f->ls, SESS_STR_LIT(ID), now_ms, &p));
+    assert_true(lmdb__batch_encode(f->ls, SESS_STR_LIT(ID), now_ms, &p));
     memcpy(f->payload[i], f->ls->val.ptr, f->ls->val.len);
-    f->ops[i] = (struct sess_combine_op){
-        .payload = f->payload[i], .len = f->ls->val.len, .token = token};
+    f->ops[i] =
+        (struct sess_combine_op){.payload = f->payload[i], .len = f->ls->val.len, .token = token};
     sess_patch_free(&p);
 }
 
@@ -112,7 +111,7 @@ test_later_update_of_a_batch_sees_the_earlier_ones(void **state)
      * conflicts and runs again (it is not laid over the first). */
     queue_update(f, 0, T0 + 1, 1, 2, 11);
     queue_update(f, 1, T0 + 2, 1, 2, 12);
-    apply_updates(f->ls, f->ops, 2);
+    lmdb__batch_apply(f->ls, f->ops, 2);
     assert_int_equal(f->ops[0].result, SESS_OK);
     assert_int_equal(f->ops[1].result, SESS_ECONFLICT);
     assert_int_equal(stored_n(f), 2);
@@ -125,7 +124,7 @@ test_oldest_request_of_a_batch_goes_first(void **state)
 
     queue_update(f, 0, T0 + 50, 1, 5, 21);
     queue_update(f, 1, T0 + 10, 1, 7, 22); /* older: it has lost before */
-    apply_updates(f->ls, f->ops, 2);
+    lmdb__batch_apply(f->ls, f->ops, 2);
     assert_int_equal(f->ops[1].result, SESS_OK);
     assert_int_equal(f->ops[0].result, SESS_ECONFLICT);
     assert_int_equal(stored_n(f), 7);
@@ -138,18 +137,18 @@ test_batch_handed_over_after_its_commit_is_not_applied_again(void **state)
 
     queue_update(f, 0, T0 + 1, 1, 2, 31);
     queue_update(f, 1, T0 + 2, 5, 6, 32); /* conflicts: its result is kept too */
-    apply_updates(f->ls, f->ops, 2);
+    lmdb__batch_apply(f->ls, f->ops, 2);
     assert_int_equal(f->ops[0].result, SESS_OK);
     assert_int_equal(f->ops[1].result, SESS_ECONFLICT);
     /* Its combiner died before publishing: the next one gets it again. */
     f->ops[0].is_retry = f->ops[1].is_retry = 1;
     f->ops[0].result = f->ops[1].result = -99;
-    apply_updates(f->ls, f->ops, 2);
+    lmdb__batch_apply(f->ls, f->ops, 2);
     assert_int_equal(f->ops[0].result, SESS_OK); /* not a conflict with itself */
     assert_int_equal(f->ops[1].result, SESS_ECONFLICT);
     assert_int_equal(stored_n(f), 2);
     /* And once more, behind a combiner that died again. */
-    apply_updates(f->ls, f->ops, 2);
+    lmdb__batch_apply(f->ls, f->ops, 2);
     assert_int_equal(f->ops[0].result, SESS_OK);
     assert_int_equal(stored_n(f), 2);
 }
@@ -161,7 +160,7 @@ test_retried_update_that_was_never_committed_is_applied(void **state)
 
     queue_update(f, 0, T0 + 1, 1, 2, 41);
     f->ops[0].is_retry = 1; /* its combiner died before the commit */
-    apply_updates(f->ls, f->ops, 1);
+    lmdb__batch_apply(f->ls, f->ops, 1);
     assert_int_equal(f->ops[0].result, SESS_OK);
     assert_int_equal(stored_n(f), 2);
 }
@@ -172,16 +171,16 @@ test_batch_after_the_retried_one_keeps_its_results(void **state)
     struct fx *f = *state;
 
     queue_update(f, 0, T0 + 1, 1, 2, 51);
-    apply_updates(f->ls, f->ops, 1);
+    lmdb__batch_apply(f->ls, f->ops, 1);
     /* Handed over, together with a new update: both recorded again, so a
      * third combiner still knows the first was done. */
     f->ops[0].is_retry = 1;
     queue_update(f, 1, T0 + 3, 2, 3, 52);
-    apply_updates(f->ls, f->ops, 2);
+    lmdb__batch_apply(f->ls, f->ops, 2);
     assert_int_equal(f->ops[0].result, SESS_OK);
     assert_int_equal(f->ops[1].result, SESS_OK);
     f->ops[1].is_retry = 1;
-    apply_updates(f->ls, f->ops, 2);
+    lmdb__batch_apply(f->ls, f->ops, 2);
     assert_int_equal(f->ops[0].result, SESS_OK);
     assert_int_equal(f->ops[1].result, SESS_OK);
     assert_int_equal(stored_n(f), 3);
@@ -223,7 +222,7 @@ count_up(const char *dir, const struct sess_secrets *secrets, int count)
         json_decref(data);
         p.read = json_pack("{sI}", "n", n);
         p.set = json_pack("{sI}", "n", n + 1);
-        err = status ? SESS_OK : st->ops->update(st, SESS_STR_LIT(ID), T0, sess_patch_merge, &p);
+        err = status ? SESS_OK : st->ops->update(st, SESS_STR_LIT(ID), T0, &p);
         if (err == SESS_OK)
             done++;
         else if (err != SESS_ECONFLICT) {
@@ -272,9 +271,8 @@ namespace_of_counters(const char *dir, const struct sess_secrets *secrets)
     init = fork();
     if (init == 0)
         run_counters(dir, secrets);
-    _exit(init > 0 && waitpid(init, &status, 0) == init && WIFEXITED(status)
-              ? WEXITSTATUS(status)
-              : 1);
+    _exit(init > 0 && waitpid(init, &status, 0) == init && WIFEXITED(status) ? WEXITSTATUS(status)
+                                                                             : 1);
 }
 
 /* Counters in this PID namespace and in a new one share the store: the

@@ -6,7 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include <sodium.h>
+
+#include "base.h"
+#include "store.h"
 
 struct sess_str
 sess_data_owner(json_t *data)
@@ -66,9 +69,8 @@ apply_meta(const struct sess_patch *p, const struct sess_record *current, struct
 }
 
 enum sess_err
-sess_patch_merge(void *arg, const struct sess_record *current, struct sess_record *next)
+sess_patch_merge(struct sess_patch *p, const struct sess_record *current, struct sess_record *next)
 {
-    struct sess_patch *p = arg;
     json_error_t jerr;
     const char *key;
     json_t *v;

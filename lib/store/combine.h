@@ -3,7 +3,7 @@
  * commit writes them all in one transaction, paying for one fsync instead of
  * one each (flat combining). The queue knows nothing of what an operation
  * means: the store hands it bytes and a function that applies a batch.
- * Internal to lib/ (store_lmdb.c). */
+ * Internal to lib/ (lmdb/sessions.c). */
 #ifndef SESS_COMBINE_H
 #define SESS_COMBINE_H
 

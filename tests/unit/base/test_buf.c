@@ -1,6 +1,6 @@
-/* What every store shares (store.c): the growing buffer reads land in. The
- * choice of store from cfg->store is tested with the LMDB store, in
- * test_store_lmdb.c. */
+/* The growing buffer (lib/base/buf.c) that store reads, codecs and
+ * responses land in: contents kept as it grows, one allocation once warm,
+ * sizes that overflow refused. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
