@@ -156,6 +156,12 @@ fuzz: | $(DEPS_STAMP)
 lint: $(LIB_OBJ) | $(DEPS_STAMP)
 	@BUILD=$(BUILD) LINT_CFLAGS='$(CFLAGS)' scripts/lint
 
+# Every public function has a man page that matches its header (also a test
+# of `make check`).
+.PHONY: man-check
+man-check: $(BUILD)/libfcgi-session.so
+	@BUILD=$(BUILD) scripts/man-check $(BUILD)/libfcgi-session.so
+
 bench: deps-run all $(BENCH_BIN)
 	@BUILD=$(BUILD) bench/run
 
