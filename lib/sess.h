@@ -437,9 +437,8 @@ enum sess_err sess_header(struct sess_request *req, const char *name, const char
 void sess_send_json(struct sess_request *req, int status, json_t *body);
 
 /* Renders html_dir/PAGE.html with `vars` (owned; may be NULL) plus
- * {{csrf}}, {{user}} (when logged in), {{theme}} and {{lang}} from the
- * session's prefs, and a true {{theme_VALUE}} / {{lang_VALUE}} for the
- * current choice; sends it as HTML. */
+ * {{csrf}}, {{user}} (when logged in) and what the program's
+ * sess_set_page_vars hook adds; sends it as HTML. */
 void sess_send_page(struct sess_request *req, int status, const char *page, json_t *vars);
 
 /* Variables every page of the process gets (sess_send_page, and sess_fail's
