@@ -198,6 +198,10 @@ install: all
 	install -m 644 $(wildcard man/*.3) $(DESTDIR)$(PREFIX)/share/man/man3/
 	install -m 644 $(wildcard man/*.8) $(DESTDIR)$(PREFIX)/share/man/man8/
 	install -m 644 $(wildcard html/*.html) $(DESTDIR)$(PREFIX)/share/fcgi-session/html/
+	sed -e 's|^secret_file = .*|secret_file = /etc/fcgi-session/secret|' \
+	    -e 's|^store = .*|store = lmdb:/var/lib/fcgi-session/sessions|' \
+	    -e 's|^html_dir = .*|html_dir = $(PREFIX)/share/fcgi-session/html|' \
+	    etc/fcgi-session.conf > $(DESTDIR)$(PREFIX)/share/fcgi-session/fcgi-session.conf
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" -eq 0 ] && command -v ldconfig > /dev/null; then \
 	    echo ldconfig; ldconfig; \
 	fi
@@ -210,7 +214,8 @@ uninstall:
 	      $(addprefix $(DESTDIR)$(PREFIX)/lib/fcgi-session/cgi-bin/,$(notdir $(ROUTE_BIN))) \
 	      $(addprefix $(DESTDIR)$(PREFIX)/share/man/man3/,$(notdir $(wildcard man/*.3))) \
 	      $(addprefix $(DESTDIR)$(PREFIX)/share/man/man8/,$(notdir $(wildcard man/*.8))) \
-	      $(addprefix $(DESTDIR)$(PREFIX)/share/fcgi-session/html/,$(notdir $(wildcard html/*.html)))
+	      $(addprefix $(DESTDIR)$(PREFIX)/share/fcgi-session/html/,$(notdir $(wildcard html/*.html))) \
+	      $(DESTDIR)$(PREFIX)/share/fcgi-session/fcgi-session.conf
 	@made=$$(cat $(MADE_DIRS) 2> /dev/null); rm -f $(MADE_DIRS); \
 	for d in $$(printf '%s\n' $$made $(PREFIX)/lib/fcgi-session/cgi-bin $(PREFIX)/lib/fcgi-session \
 	        $(PREFIX)/share/fcgi-session/html $(PREFIX)/share/fcgi-session | LC_ALL=C sort -ru); do \

@@ -10,12 +10,19 @@ dest=$T_DIR/dest
 prefix=/opt/fcgi-session
 make -s -C "$T_ROOT" install BUILD="$T_BUILD" PREFIX="$prefix" DESTDIR="$dest" > "$T_DIR/install.log" 2>&1
 is "$?" 0 "make install PREFIX=$prefix DESTDIR=... succeeds"
-for f in include/sess.h lib/libfcgi-session.a lib/libfcgi-session.so lib/pkgconfig/fcgi-session.pc \
+for f in include/sess.h include/sess_admin.h include/sess_util.h lib/libfcgi-session.a lib/libfcgi-session.so lib/pkgconfig/fcgi-session.pc \
     bin/sessctl lib/fcgi-session/cgi-bin/views.fcgi share/man/man3/fcgi-session.3 \
     share/man/man8/sessctl.8 share/fcgi-session/html/layout.html \
-    share/fcgi-session/html/profile.html; do
+    share/fcgi-session/html/profile.html share/fcgi-session/fcgi-session.conf; do
     check "installed $f" test -e "$dest$prefix/$f"
 done
+example=$(cat "$dest$prefix/share/fcgi-session/fcgi-session.conf")
+like "$example" "(^|
+)html_dir = $prefix/share/fcgi-session/html(
+|\$)" "the example configuration names the installed pages"
+like "$example" "(^|
+)secret_file = /etc/fcgi-session/secret(
+|\$)" "and the README's secret"
 like "$(cat "$dest$prefix/lib/pkgconfig/fcgi-session.pc")" "prefix=$prefix" "the .pc file names the prefix"
 
 # The .pc file says PREFIX; with DESTDIR the files are elsewhere, so point
