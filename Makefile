@@ -37,6 +37,8 @@ LIB_SRC   := $(sort $(shell find lib -name '*.c'))
 LIB_HDR   := $(sort $(shell find lib -name '*.h'))
 LIB_INC   := $(patsubst %/,-I%,$(sort $(dir $(LIB_HDR))))
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+# The public headers, by audience: routes, administration, building blocks.
+PUBLIC_HDR := lib/sess.h lib/sess_admin.h lib/sess_util.h
 ROUTES    := $(sort $(basename $(notdir $(wildcard cgi-bin/*.c))))
 ROUTE_BIN := $(ROUTES:%=$(BUILD)/cgi-bin/%.fcgi)
 # tests/unit/ mirrors lib/; the programs land side by side in $(BUILD)/tests.
@@ -82,13 +84,18 @@ deps-run: | $(DEPS_STAMP)
 deps-check: | $(DEPS_STAMP)
 	$(DEPS_RUN) check
 
-$(BUILD)/obj/%.o: %.c $(LIB_HDR) | $(DEPS_STAMP)
+$(BUILD)/obj/%.o: %.c $(LIB_HDR) $(wildcard cgi-bin/demo/*.h) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
+# Only what the public headers declare leaves the library (their pragmas):
+# the rest of lib/ is hidden from programs that link it.
+$(LIB_OBJ): CFLAGS += -fvisibility=hidden
+
 $(BUILD)/obj/tests/unit/%.o: CFLAGS += -Itests/unit
-# The tests' own headers (fixture.h: struct client) are prerequisites too,
-# or a changed fixture links against objects built for the old one.
+# The tests' own headers (fixture.h: struct client; a folder's own, such
+# as store/lmdb/lmdb_fixture.h) are prerequisites too, or a changed fixture
+# links against objects built for the old one.
 $(UNIT_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/tests/unit/fixture.o: \
     $(shell find tests/unit -name '*.h') | deps-check
 
@@ -99,7 +106,9 @@ $(BUILD)/libfcgi-session.a: $(LIB_OBJ)
 $(BUILD)/libfcgi-session.so: $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libfcgi-session.so.0 $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/cgi-bin/%.fcgi: $(BUILD)/obj/cgi-bin/%.o $(BUILD)/libfcgi-session.a
+# Every route of the demo links its shared part (cgi-bin/demo/).
+DEMO_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard cgi-bin/demo/*.c))
+$(BUILD)/cgi-bin/%.fcgi: $(BUILD)/obj/cgi-bin/%.o $(DEMO_OBJ) $(BUILD)/libfcgi-session.a
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -142,9 +151,16 @@ run: deps-run all
 fuzz: | $(DEPS_STAMP)
 	@BUILD=$(BUILD) scripts/fuzz $(FUZZ_SECONDS)
 
-# cppcheck, clang-tidy (.clang-tidy) and scan-build; any finding fails.
-lint: | $(DEPS_STAMP)
+# The layering of lib/ (from the objects), cppcheck, clang-tidy (.clang-tidy)
+# and scan-build; any finding fails.
+lint: $(LIB_OBJ) | $(DEPS_STAMP)
 	@BUILD=$(BUILD) LINT_CFLAGS='$(CFLAGS)' scripts/lint
+
+# Every public function has a man page that matches its header (also a test
+# of `make check`).
+.PHONY: man-check
+man-check: $(BUILD)/libfcgi-session.so
+	@BUILD=$(BUILD) scripts/man-check $(BUILD)/libfcgi-session.so
 
 bench: deps-run all $(BENCH_BIN)
 	@BUILD=$(BUILD) bench/run
@@ -174,7 +190,7 @@ install: all
 	install -m 644 $(BUILD)/libfcgi-session.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(BUILD)/libfcgi-session.so $(DESTDIR)$(PREFIX)/lib/libfcgi-session.so.0
 	ln -sf libfcgi-session.so.0 $(DESTDIR)$(PREFIX)/lib/libfcgi-session.so
-	install -m 644 lib/sess.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(PUBLIC_HDR) $(DESTDIR)$(PREFIX)/include/
 	sed -e 's|@PREFIX@|$(PREFIX)|g' scripts/fcgi-session.pc.in \
 	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/fcgi-session.pc
 	install -m 755 $(BUILD)/sessctl $(DESTDIR)$(PREFIX)/bin/
@@ -182,6 +198,10 @@ install: all
 	install -m 644 $(wildcard man/*.3) $(DESTDIR)$(PREFIX)/share/man/man3/
 	install -m 644 $(wildcard man/*.8) $(DESTDIR)$(PREFIX)/share/man/man8/
 	install -m 644 $(wildcard html/*.html) $(DESTDIR)$(PREFIX)/share/fcgi-session/html/
+	sed -e 's|^secret_file = .*|secret_file = /etc/fcgi-session/secret|' \
+	    -e 's|^store = .*|store = lmdb:/var/lib/fcgi-session/sessions|' \
+	    -e 's|^html_dir = .*|html_dir = $(PREFIX)/share/fcgi-session/html|' \
+	    etc/fcgi-session.conf > $(DESTDIR)$(PREFIX)/share/fcgi-session/fcgi-session.conf
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" -eq 0 ] && command -v ldconfig > /dev/null; then \
 	    echo ldconfig; ldconfig; \
 	fi
@@ -189,12 +209,13 @@ install: all
 # Removes what install put there, then the directories it made, if empty.
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/lib/libfcgi-session.a $(DESTDIR)$(PREFIX)/lib/libfcgi-session.so \
-	      $(DESTDIR)$(PREFIX)/lib/libfcgi-session.so.0 $(DESTDIR)$(PREFIX)/include/sess.h \
+	      $(DESTDIR)$(PREFIX)/lib/libfcgi-session.so.0 $(addprefix $(DESTDIR)$(PREFIX)/include/,$(notdir $(PUBLIC_HDR))) \
 	      $(DESTDIR)$(PREFIX)/lib/pkgconfig/fcgi-session.pc $(DESTDIR)$(PREFIX)/bin/sessctl \
 	      $(addprefix $(DESTDIR)$(PREFIX)/lib/fcgi-session/cgi-bin/,$(notdir $(ROUTE_BIN))) \
 	      $(addprefix $(DESTDIR)$(PREFIX)/share/man/man3/,$(notdir $(wildcard man/*.3))) \
 	      $(addprefix $(DESTDIR)$(PREFIX)/share/man/man8/,$(notdir $(wildcard man/*.8))) \
-	      $(addprefix $(DESTDIR)$(PREFIX)/share/fcgi-session/html/,$(notdir $(wildcard html/*.html)))
+	      $(addprefix $(DESTDIR)$(PREFIX)/share/fcgi-session/html/,$(notdir $(wildcard html/*.html))) \
+	      $(DESTDIR)$(PREFIX)/share/fcgi-session/fcgi-session.conf
 	@made=$$(cat $(MADE_DIRS) 2> /dev/null); rm -f $(MADE_DIRS); \
 	for d in $$(printf '%s\n' $$made $(PREFIX)/lib/fcgi-session/cgi-bin $(PREFIX)/lib/fcgi-session \
 	        $(PREFIX)/share/fcgi-session/html $(PREFIX)/share/fcgi-session | LC_ALL=C sort -ru); do \
@@ -204,12 +225,38 @@ uninstall:
 	    echo ldconfig; ldconfig; \
 	fi
 
+# Debian packages from debian/ (README.md, "Debian packages") into
+# $(BUILD)/deb-out. dpkg-buildpackage writes them next to the source tree,
+# so it runs in a copy of the tree (the files git knows or would add, as
+# they are now) under $(BUILD)/deb-tmp, with none of this make's variables
+# in its environment: debian/rules sets its own.
+.PHONY: deb
+DEB_TMP = $(BUILD)/deb-tmp
+DEB_OUT = $(BUILD)/deb-out
+deb: | $(DEPS_STAMP)
+	$(DEPS_RUN) dpkg-dev debhelper
+	rm -rf $(DEB_TMP) && mkdir -p $(DEB_TMP)/fcgi-session $(DEB_OUT)
+	@if git rev-parse --is-inside-work-tree > /dev/null 2>&1; then \
+	    git ls-files -z --cached --others --exclude-standard; \
+	else \
+	    find . -path ./build -prune -o -path ./.git -prune -o ! -type d -print0; \
+	fi | tar --null --no-recursion --ignore-failed-read -T - -cf - | \
+	    tar -xf - -C $(DEB_TMP)/fcgi-session
+	cd $(DEB_TMP)/fcgi-session && \
+	    env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u BUILD -u SANITIZE -u PREFIX -u DESTDIR \
+	        -u DEPS -u CFLAGS -u LDFLAGS -u LDLIBS -u CC \
+	    dpkg-buildpackage -b -us -uc -Jauto
+	rm -f $(DEB_OUT)/*
+	mv $(DEB_TMP)/*.deb $(DEB_TMP)/*.buildinfo $(DEB_TMP)/*.changes $(DEB_OUT)/
+	rm -rf $(DEB_TMP)
+	@ls $(DEB_OUT)/*.deb
+
 format:
-	clang-format -i $(LIB_SRC) $(LIB_HDR) cgi-bin/*.c tools/*.c $(shell find tests/unit -name '*.[ch]') \
+	clang-format -i $(LIB_SRC) $(LIB_HDR) cgi-bin/*.c cgi-bin/demo/*.[ch] tools/*.c $(shell find tests/unit -name '*.[ch]') \
 	    tests/fuzz/*.c bench/*.c
 
 format-check:
-	clang-format --dry-run -Werror $(LIB_SRC) $(LIB_HDR) cgi-bin/*.c tools/*.c \
+	clang-format --dry-run -Werror $(LIB_SRC) $(LIB_HDR) cgi-bin/*.c cgi-bin/demo/*.[ch] tools/*.c \
 	    $(shell find tests/unit -name '*.[ch]') tests/fuzz/*.c bench/*.c
 
 clean:

@@ -1,6 +1,7 @@
 /* GET /dashboard: username, role, session expiry and the preferences form;
  * 401 without a login. */
-#include <sess.h>
+#include "demo/demo.h"
+#include <sess_util.h>
 
 static void
 dashboard(struct sess_request *req)
@@ -29,5 +30,5 @@ dashboard(struct sess_request *req)
 int
 main(void)
 {
-    return sess_run("dashboard", dashboard);
+    return demo_run("dashboard", dashboard);
 }

@@ -2,7 +2,8 @@
  * its handle, when it started and was last seen, from where and with what
  * browser; the page has a "Log out" button for each other session. 401
  * without a login. */
-#include <sess.h>
+#include "demo/demo.h"
+#include <sess_util.h>
 
 static json_t *
 iso_or_null(int64_t ms)
@@ -67,5 +68,5 @@ devices(struct sess_request *req)
 int
 main(void)
 {
-    return sess_run("devices", devices);
+    return demo_run("devices", devices);
 }

@@ -3,7 +3,7 @@
  * gets {"revoked": N}, forms go back to /devices. 401 without a login. */
 #include <string.h>
 
-#include <sess.h>
+#include "demo/demo.h"
 
 static void
 revoke(struct sess_request *req)
@@ -49,5 +49,5 @@ revoke(struct sess_request *req)
 int
 main(void)
 {
-    return sess_run("devices_revoke", revoke);
+    return demo_run("devices_revoke", revoke);
 }

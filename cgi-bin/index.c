@@ -1,6 +1,6 @@
 /* GET /: the welcome page, naming the user when logged in. Creates no
  * session. */
-#include <sess.h>
+#include "demo/demo.h"
 
 static void
 welcome(struct sess_request *req)
@@ -13,5 +13,5 @@ welcome(struct sess_request *req)
 int
 main(void)
 {
-    return sess_run("index", welcome);
+    return demo_run("index", welcome);
 }

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <sess.h>
+#include "demo/demo.h"
 
 static void
 refuse(struct sess_request *req, const char *username)
@@ -79,5 +79,5 @@ login(struct sess_request *req)
 int
 main(void)
 {
-    return sess_run("login", login);
+    return demo_run("login", login);
 }

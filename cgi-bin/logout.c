@@ -2,7 +2,7 @@
  * the stored session and expires the cookie; forms then go to /. */
 #include <stdio.h>
 
-#include <sess.h>
+#include "demo/demo.h"
 
 static void
 logout(struct sess_request *req)
@@ -40,5 +40,5 @@ logout(struct sess_request *req)
 int
 main(void)
 {
-    return sess_run("logout", logout);
+    return demo_run("logout", logout);
 }

@@ -4,7 +4,7 @@
  * this one goes on under a new id. 401 without a login. */
 #include <stdio.h>
 
-#include <sess.h>
+#include "demo/demo.h"
 
 /* The form again with what went wrong; JSON clients get {"msg": ...}. */
 static void
@@ -75,5 +75,5 @@ password(struct sess_request *req)
 int
 main(void)
 {
-    return sess_run("password", password);
+    return demo_run("password", password);
 }

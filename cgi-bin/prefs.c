@@ -3,7 +3,7 @@
  * other key is ignored: no mass assignment), creating the session. */
 #include <string.h>
 
-#include <sess.h>
+#include "demo/demo.h"
 
 #define PREF_MAX_LEN 64
 
@@ -83,5 +83,5 @@ prefs(struct sess_request *req)
 int
 main(void)
 {
-    return sess_run("prefs", prefs);
+    return demo_run("prefs", prefs);
 }

@@ -1,6 +1,6 @@
 /* GET /profile: "Hello USER" when logged in, "You're not logged in"
  * otherwise (the page decides from {{user}}). */
-#include <sess.h>
+#include "demo/demo.h"
 
 static void
 profile(struct sess_request *req)
@@ -13,5 +13,5 @@ profile(struct sess_request *req)
 int
 main(void)
 {
-    return sess_run("profile", profile);
+    return demo_run("profile", profile);
 }

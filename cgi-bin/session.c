@@ -1,6 +1,6 @@
 /* GET /session: the session as express-session shows it, or 401
  * {"error":"no session"}. Always JSON. */
-#include <sess.h>
+#include "demo/demo.h"
 
 static void
 show_session(struct sess_request *req)
@@ -17,5 +17,5 @@ show_session(struct sess_request *req)
 int
 main(void)
 {
-    return sess_run("session", show_session);
+    return demo_run("session", show_session);
 }

@@ -1,6 +1,6 @@
 /* GET /views: counts this session's visits; the first visit creates the
  * session. The smallest route: start a new one from a copy of this. */
-#include <sess.h>
+#include "demo/demo.h"
 
 static void
 views(struct sess_request *req)
@@ -20,5 +20,5 @@ views(struct sess_request *req)
 int
 main(void)
 {
-    return sess_run("views", views);
+    return demo_run("views", views);
 }

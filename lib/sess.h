@@ -1,9 +1,13 @@
 /* fcgi-session: express-session's sessions for C programs behind FastCGI.
  *
- * The one public header. A route is a function over `struct sess_request`;
- * sess_run() opens the configuration and the store once, then calls it for
- * every request. Everything a route needs is declared here; the comments are
- * the reference. Internal headers (store.h, internal.h) stay in lib/. */
+ * The route author's header. A route is a function over `struct
+ * sess_request`; sess_run() opens the configuration and the store once,
+ * then calls it for every request. Everything a route needs is declared
+ * here; the comments are the reference. Two more public headers serve
+ * other audiences: sess_admin.h (sessctl and programs that manage users
+ * and sessions outside a request) and sess_util.h (the building blocks:
+ * configuration, cookies, signing, templates). Internal headers stay in
+ * lib/. */
 #ifndef SESS_H
 #define SESS_H
 
@@ -17,7 +21,10 @@
 extern "C" {
 #endif
 
+/* Only what the public headers declare is exported from the shared
+ * library; the library is built with hidden visibility. */
 #if defined(__GNUC__) || defined(__clang__)
+#pragma GCC visibility push(default)
 #define SESS_MUST_CHECK     __attribute__((warn_unused_result))
 #define SESS_PRINTF(fmt, a) __attribute__((format(printf, fmt, a)))
 #else
@@ -36,7 +43,13 @@ struct sess_str {
     size_t len;
 };
 
+/* A view of a string literal. C++ has no compound literals (-pedantic
+ * says so): there it is the aggregate's own braces. */
+#ifdef __cplusplus
+#define SESS_STR_LIT(lit) (sess_str{(lit), sizeof(lit) - 1})
+#else
 #define SESS_STR_LIT(lit) ((struct sess_str){(lit), sizeof(lit) - 1})
+#endif
 
 /* Wraps a NUL-terminated string (NULL gives an empty view). */
 struct sess_str sess_str_c(const char *s);
@@ -44,28 +57,57 @@ struct sess_str sess_str_c(const char *s);
 /* True when both views hold the same bytes (not constant-time). */
 bool sess_str_eq(struct sess_str a, struct sess_str b);
 
+/* Every error the library returns, in one table: its name, its text
+ * (sess_strerror), the HTTP status a route answers it with
+ * (sess_err_http_status) and the exit status a command ends with
+ * (sess_err_exit_status, sysexits.h). Each call below says which of them
+ * it can return.
+ *   ENOTFOUND   no such cookie, session, user or key
+ *   EBADINPUT   malformed client input
+ *   ETOOBIG     over a configured bound
+ *   EFORBIDDEN  CSRF token or Origin refused, bad credentials
+ *   ETHROTTLED  too many failed logins
+ *   ECONFIG     bad configuration: the executable exits 78
+ *   ECRYPTO     a sealed value did not open under any key
+ *   EEXISTS     the key is already there (create)
+ *   EFULL       the store is full even after gc and growth
+ *   ESTORE      the store failed (I/O, corruption, lock)
+ *   EUNAVAIL    the store cannot be reached (Redis down)
+ *   ECONFLICT   another request changed what this one read: run it again
+ *   EIO         a page could not be read */
+#define SESS_ERR_MAP(X)                                                 \
+    X(OK, "success", 200, 0)                                            \
+    X(ENOTFOUND, "not found", 404, 1)                                   \
+    X(EBADINPUT, "malformed input", 400, 65)                            \
+    X(ETOOBIG, "too large", 413, 70)                                    \
+    X(EFORBIDDEN, "forbidden", 403, 70)                                 \
+    X(ETHROTTLED, "too many attempts", 429, 70)                         \
+    X(ECONFIG, "bad configuration", 500, 78)                            \
+    X(ENOMEM, "out of memory", 503, 70)                                 \
+    X(ECRYPTO, "sealed value did not open", 500, 70)                    \
+    X(EEXISTS, "already exists", 409, 65)                               \
+    X(EFULL, "store full", 503, 75)                                     \
+    X(ESTORE, "store failed", 503, 75)                                  \
+    X(EUNAVAIL, "store unavailable", 503, 75)                           \
+    X(ECONFLICT, "session changed by another request", 503, 75)         \
+    X(EIO, "I/O failed", 500, 74)
+
 enum sess_err {
-    SESS_OK = 0,
-    SESS_ENOTFOUND,   /* absent: no such cookie, session, user or key */
-    SESS_EBADINPUT,   /* malformed client input: 400 */
-    SESS_ETOOBIG,     /* over a configured bound: 413 */
-    SESS_EMEDIA,      /* unsupported Content-Type: 415 */
-    SESS_EMETHOD,     /* method not allowed: 405 */
-    SESS_EFORBIDDEN,  /* CSRF token or Origin refused, bad credentials: 403 */
-    SESS_ETHROTTLED,  /* too many failed logins: 429 */
-    SESS_ECONFIG,     /* bad configuration: the executable exits 78 */
-    SESS_ENOMEM,      /* allocation failed */
-    SESS_ECRYPTO,     /* a sealed value did not open under any key */
-    SESS_EEXISTS,     /* the key is already there (create) */
-    SESS_EFULL,       /* the store is full even after gc and growth: 503 */
-    SESS_ESTORE,      /* the store failed (I/O, corruption, lock): 503 */
-    SESS_EUNAVAIL,    /* the store cannot be reached (Redis down): 503 */
-    SESS_ECONFLICT,   /* another request changed what this one read: run it again */
-    SESS_EIO,         /* reading or writing the client failed */
+#define SESS_ERR_ENUM(name, text, http, exit) SESS_##name,
+    SESS_ERR_MAP(SESS_ERR_ENUM)
+#undef SESS_ERR_ENUM
 };
 
-/* Generic text for an error code; never NULL, static storage. */
+/* The error's text, e.g. "not found"; never NULL, static storage. */
 const char *sess_strerror(enum sess_err err);
+/* The error's name, e.g. "SESS_ENOTFOUND"; never NULL, static storage. */
+const char *sess_err_name(enum sess_err err);
+/* The HTTP status an error is answered with (200 for SESS_OK, 500 for a
+ * value outside the enum). */
+int sess_err_http_status(enum sess_err err);
+/* The exit status a command ends with on an error (sysexits.h; 0 for
+ * SESS_OK, 70 for a value outside the enum). */
+int sess_err_exit_status(enum sess_err err);
 
 /* Exit codes from sysexits.h, used by sess_run() and sessctl. */
 #define SESS_EXIT_USAGE    64
@@ -91,283 +133,7 @@ const char *sess_strerror(enum sess_err err);
 #define SESS_ERRMSG_MAX      512  /* room for one error message */
 
 /* ------------------------------------------------------------------------
- * Configuration (config.c): the `key = value` file of DESIGN.md
- * ------------------------------------------------------------------------ */
-
-enum sess_cookie_secure {
-    SESS_SECURE_AUTO, /* Secure when the request came over HTTPS */
-    SESS_SECURE_ALWAYS,
-    SESS_SECURE_NEVER,
-};
-
-enum sess_same_site {
-    SESS_SAME_SITE_LAX,
-    SESS_SAME_SITE_STRICT,
-    SESS_SAME_SITE_NONE, /* needs Secure: refused with cookie_secure = false */
-    SESS_SAME_SITE_OFF,  /* no SameSite attribute (cookie_same_site = off) */
-};
-
-enum sess_encrypt {
-    SESS_ENCRYPT_AUTO, /* yes in LMDB, no in Redis (Express must read it) */
-    SESS_ENCRYPT_YES,
-    SESS_ENCRYPT_NO,
-};
-
-enum sess_sync {
-    SESS_SYNC_FULL, /* fsync data and meta page on every commit */
-    SESS_SYNC_META, /* MDB_NOMETASYNC: lose at most the last commit on power loss */
-    SESS_SYNC_NONE, /* MDB_NOSYNC: leave it to the kernel */
-};
-
-enum sess_log_to {
-    SESS_LOG_STDERR, /* the web server's error log */
-    SESS_LOG_SYSLOG, /* facility auth, tagged with the route's name */
-    SESS_LOG_FILE,   /* log_path, appended to */
-};
-
-/* An IPv4 or IPv6 network: IPv4 as IPv4-mapped IPv6 (::ffff:a.b.c.d/96+n),
- * so one comparison serves both. */
-struct sess_net {
-    unsigned char addr[16];
-    unsigned prefix_bits; /* 0..128 */
-};
-
-#define SESS_TRUSTED_PROXIES_MAX 32
-
-/* Every key of the file, with its unit in the name. Strings are owned by the
- * config and freed by sess_config_free(); paths are absolute (a relative path
- * in the file is taken relative to the file's directory). */
-struct sess_config {
-    /* Strings and paths */
-    char *path;            /* the file read, for messages; NULL if none */
-    char *name;            /* cookie name, default "sid" */
-    char *secret_file;     /* required */
-    char *store;           /* "lmdb:/abs/dir", "redis://...", "unix:/path", ... */
-    char *cookie_path;     /* default "/" */
-    char *cookie_domain;   /* NULL: host-only */
-    char *cookie_priority; /* NULL, "Low", "Medium" or "High" */
-    char *html_dir;        /* default "html" next to the file */
-    char *redis_prefix;    /* session keys' prefix, default "sess:"; NULL: that */
-    char *log_path;        /* absolute, with SESS_LOG_FILE; else NULL */
-
-    /* Lifetimes and sizes */
-    int64_t max_age_s;          /* idle lifetime, default 1800 */
-    int64_t absolute_timeout_s; /* since login or creation, default 43200; 0 = off */
-    int64_t touch_after_s;      /* default 60 */
-    int64_t remember_max_age_s; /* idle lifetime of a remembered session, default 2592000 */
-    int64_t remember_absolute_timeout_s; /* its absolute lifetime, default 7776000; 0 = off */
-    int64_t login_window_s;              /* default 300 */
-    int64_t redis_timeout_ms;            /* connect and command timeout, default 1000 */
-    size_t max_body_bytes;               /* default 16384 */
-    size_t lmdb_map_size_bytes;          /* default 1 GiB; grows on demand */
-
-    /* Login security (addr.c, login.c) */
-    struct sess_net trusted_proxies[SESS_TRUSTED_PROXIES_MAX]; /* default 127.0.0.0/8, ::1 */
-    size_t trusted_proxies_count;
-    uint32_t login_max_failures;    /* per username and per client address, default 5 */
-    unsigned max_sessions_per_user; /* live sessions a login may leave a user; 0 = no limit */
-    int redis_min_replicas;         /* replicas that must have a write (WAIT); default 0 */
-
-    /* Choices */
-    enum sess_cookie_secure cookie_secure;
-    enum sess_same_site cookie_same_site;
-    enum sess_encrypt encrypt;
-    enum sess_sync lmdb_sync;
-    enum sess_log_to log_to; /* default stderr */
-    bool rolling;
-    bool resave;
-    bool save_uninitialized;
-    bool cookie_http_only;
-    bool cookie_partitioned;
-    bool trust_proxy;    /* believe X-Forwarded-Proto and -For from trusted_proxies */
-    bool cookie_persist; /* false: a session not remembered gets a cookie without
-                            Expires or Max-Age (the server-side expiry holds) */
-};
-
-/* Fills `cfg` with the defaults of DESIGN.md (secret_file NULL). Paths are
- * resolved against `base_dir` (NULL: the current directory). */
-enum sess_err sess_config_defaults(struct sess_config *cfg, const char *base_dir) SESS_MUST_CHECK;
-
-/* Fills `cfg` with the defaults (relative paths taken from the directory of
- * `path`, symlinks resolved), reads `path` over them, then runs
- * sess_config_check(). `cfg` needs no sess_config_defaults() first and is
- * overwritten, not freed. On SESS_ECONFIG, `errmsg` says "FILE:LINE: what is
- * wrong (what is allowed)"; `cfg` is then freed (all NULL). */
-enum sess_err sess_config_load(struct sess_config *cfg, const char *path, char *errmsg,
-                               size_t errmsg_len) SESS_MUST_CHECK;
-
-/* Sets one key as if it were a line of the file (used for STORE=... in the
- * environment); a relative path is taken from the directory of cfg->path
- * (the current one when NULL). `origin` names the source in messages. On
- * error the key keeps its previous value. */
-enum sess_err sess_config_set(struct sess_config *cfg, const char *origin, const char *key,
-                              const char *value, char *errmsg, size_t errmsg_len) SESS_MUST_CHECK;
-
-/* Checks the combination of keys (SameSite=None needs Secure, __Host- rules,
- * a secret_file). Called by sess_config_load(); call it after
- * sess_config_set(). */
-enum sess_err sess_config_check(const struct sess_config *cfg, char *errmsg,
-                                size_t errmsg_len) SESS_MUST_CHECK;
-
-void sess_config_free(struct sess_config *cfg);
-
-/* ------------------------------------------------------------------------
- * Cookies (cookie.c): RFC 6265 parsing, Set-Cookie building
- * ------------------------------------------------------------------------ */
-
-/* Finds cookie `name` in a Cookie header with cookie 0.7's rules: pairs split
- * on ';', spaces and tabs trimmed, one pair of surrounding '"' stripped, the
- * first of repeated names wins. The value is percent-decoded into `out` (a
- * bad escape keeps the raw text, as cookie.parse does) and NUL-terminated.
- * SESS_ENOTFOUND if absent, SESS_ETOOBIG if the decoded value needs more than
- * `out_cap - 1` bytes, SESS_EBADINPUT if it holds a NUL or control byte. */
-enum sess_err sess_cookie_find(struct sess_str header, struct sess_str name, char *out,
-                               size_t out_cap, size_t *out_len) SESS_MUST_CHECK;
-
-struct sess_cookie_attrs {
-    const char *path;     /* NULL: no Path */
-    const char *domain;   /* NULL: host-only */
-    const char *priority; /* NULL, "Low", "Medium", "High" */
-    enum sess_same_site same_site;
-    bool secure;
-    bool http_only;
-    bool partitioned;
-    bool has_expiry;     /* false: a browser-session cookie */
-    int64_t expires_at;  /* Unix seconds; Expires and Max-Age derive from it */
-};
-
-/* Writes a Set-Cookie header value (without "Set-Cookie: ") into `out`:
- * `name=VALUE; Domain; Path; Expires; Max-Age; HttpOnly; Secure; Partitioned;
- * Priority; SameSite`, VALUE encoded as encodeURIComponent does. Max-Age is
- * the seconds from `now_s` to `expires_at` (0 when past). SESS_EBADINPUT if
- * the name is not an RFC 7230 token or an attribute holds a CTL or ';';
- * SESS_ETOOBIG if `out_cap` is too small. */
-enum sess_err sess_cookie_build(char *out, size_t out_cap, size_t *out_len, struct sess_str name,
-                                struct sess_str value, const struct sess_cookie_attrs *attrs,
-                                int64_t now_s) SESS_MUST_CHECK;
-
-/* Formats `t` (Unix seconds) as an IMF-fixdate, "Sun, 06 Nov 1994 08:49:37
- * GMT", into `out` (at least 30 bytes), with C-locale names. `t` is clamped
- * to 1970..9999. */
-void sess_http_date(int64_t t, char out[30]);
-
-/* Formats `t_ms` (Unix milliseconds) as JavaScript's toISOString(),
- * "2026-11-22T18:30:00.123Z", into `out` (at least 25 bytes). `t_ms` is
- * clamped to 1970..9999. */
-void sess_iso_date(int64_t t_ms, char out[25]);
-
-/* Percent-decodes `in` into `out` (at least `in.len + 1` bytes) and
- * NUL-terminates it, '+' kept as is unless `plus_is_space` (form bodies).
- * "%00" decodes to a NUL counted in `*out_len`: check it if that matters.
- * SESS_EBADINPUT on a bad escape ('%' without two hex digits). */
-enum sess_err sess_percent_decode(struct sess_str in, bool plus_is_space, char *out,
-                                  size_t *out_len) SESS_MUST_CHECK;
-
-/* ------------------------------------------------------------------------
- * Signing (sign.c): cookie-signature, byte for byte
- * ------------------------------------------------------------------------ */
-
-struct sess_secrets {
-    size_t count;
-    struct {
-        unsigned char *ptr; /* sodium_malloc'd, wiped on free */
-        size_t len;
-        void *keyed; /* the HMAC state keyed with it, made once (sign.c) */
-    } item[SESS_SECRETS_MAX];
-};
-
-/* Reads one secret per line (CR stripped, empty lines skipped; other bytes,
- * spaces included, are the secret) from `path` into `secrets`, which is
- * overwritten. Each must be at least SESS_SECRET_MIN_LEN bytes, and there
- * must be 1..SESS_SECRETS_MAX. SESS_ECONFIG with "PATH:LINE: ..." in `errmsg`
- * otherwise, or when the file cannot be read or is open to users outside
- * its owner and group (mode & 007); `secrets` is then empty. */
-enum sess_err sess_secrets_load(struct sess_secrets *secrets, const char *path, char *errmsg,
-                                size_t errmsg_len) SESS_MUST_CHECK;
-
-/* Adds one secret (copied into guarded memory) after those already in
- * `secrets` (zero-initialise it first). No minimum length here, so tests can
- * use cookie-signature's examples; SESS_EBADINPUT if empty, SESS_ETOOBIG
- * when SESS_SECRETS_MAX are there, SESS_ENOMEM. For tests and embedders. */
-enum sess_err sess_secrets_add(struct sess_secrets *secrets, struct sess_str secret) SESS_MUST_CHECK;
-
-/* Wipes and frees every secret and empties `secrets`; accepts NULL. */
-void sess_secrets_free(struct sess_secrets *secrets);
-
-/* Writes a new id: SESS_ID_BYTES from the CSPRNG, base64url, no padding. */
-void sess_id_new(char out[SESS_ID_LEN + 1]);
-
-/* True for SESS_ID_MIN_LEN..SESS_ID_MAX_LEN characters of [A-Za-z0-9_-]. */
-bool sess_id_is_valid(struct sess_str id);
-
-/* Writes "s:" ID "." SIG (not percent-encoded; sess_cookie_build encodes)
- * into `out`, NUL-terminated, signed with the secret `secrets->item[0]`.
- * `out_cap` needs id.len + SESS_SIG_LEN + 4, else SESS_ETOOBIG; SESS_ECONFIG
- * without secrets. Any id is signed, as cookie-signature does. */
-enum sess_err sess_sign(const struct sess_secrets *secrets, struct sess_str id, char *out,
-                        size_t out_cap, size_t *out_len) SESS_MUST_CHECK;
-
-/* Verifies a decoded cookie value "s:ID.SIG" against every secret, comparing
- * the 43 signature characters in constant time. On SESS_OK, `*id` borrows
- * from `value`. SESS_EBADINPUT when the value is not signed, the signature
- * does not verify under any secret, or the id fails sess_id_is_valid(). */
-enum sess_err sess_unsign(const struct sess_secrets *secrets, struct sess_str value,
-                          struct sess_str *id) SESS_MUST_CHECK;
-
-/* Derives a 32-byte key for `purpose` (e.g. "store", "csrf") from secret
- * `index` (< secrets->count): BLAKE2b-256 of `purpose`, keyed with
- * BLAKE2b-256(secret) (personalisation "fcgi-sess secret"), personalisation
- * "fcgi-sess kdf v2". No cookie signature (HMAC-SHA256 under the secret)
- * can equal such a key. */
-void sess_derive_key(const struct sess_secrets *secrets, size_t index, const char *purpose,
-                     unsigned char key[32]);
-
-/* ------------------------------------------------------------------------
- * Templates (template.c): the pages in html_dir
- * ------------------------------------------------------------------------ */
-
-struct sess_templates;
-
-/* Opens the template set in `dir` (copied). Nothing is read yet: files are
- * read on first use and again whenever they change, so a missing directory
- * shows at the first render. SESS_EBADINPUT for an empty `dir`, SESS_ETOOBIG
- * for one too long to hold a page's path, SESS_ENOMEM. */
-enum sess_err sess_templates_open(struct sess_templates **tpl, const char *dir) SESS_MUST_CHECK;
-void sess_templates_close(struct sess_templates *tpl);
-
-/* Renders `dir/NAME.html` (NAME: 1..64 of [a-z0-9_-], else SESS_EBADINPUT)
- * with `vars` (borrowed; may be NULL) and appends the result to the growing
- * buffer `*out` of `*out_len` bytes in `*out_cap` (realloc'd, kept
- * NUL-terminated; the caller frees it; unchanged on error).
- * Syntax, a Mustache subset: {{a.b}} HTML-escaped value (strings, numbers,
- * true/false; absent, null, objects and arrays print nothing), {{{a}}} or
- * {{&a}} raw, {{#a}}..{{/a}} when `a` is truthy (non-empty string or
- * container, non-zero number, true), once per element for an array, with
- * names inside resolved against `a` first and {{.}} naming it,
- * {{^a}}..{{/a}} when it is not, {{>name}} includes name.html (8 deep at
- * most), {{! comment }}. A page whose output does not start with
- * "<!doctype" (case-insensitive, after whitespace) is then rendered inside
- * "layout.html" as {{{content}}}. Files are re-read when they change:
- * inotify reports changes from the second render on (one non-blocking read
- * per render); where it cannot be had, each file is stat()ed per render.
- * Errors, with "DIR/FILE.html:LINE: what" in `errmsg`:
- * SESS_ENOTFOUND for a missing page, partial or layout, SESS_EBADINPUT for a
- * syntax error, SESS_ETOOBIG past 8 MiB of output or 2^20 tags visited
- * (loops), SESS_EIO, SESS_ENOMEM.
- * Not thread-safe: one set per thread. */
-enum sess_err sess_templates_render(struct sess_templates *tpl, const char *name,
-                                    const json_t *vars, char **out, size_t *out_len,
-                                    size_t *out_cap, char *errmsg,
-                                    size_t errmsg_len) SESS_MUST_CHECK;
-
-/* Appends `in` HTML-escaped (& < > " ' ` as &amp; &lt; &gt; &quot; &#39;
- * &#96;; other bytes, UTF-8 included, as they are) to a growing buffer as
- * sess_templates_render does. SESS_ETOOBIG, SESS_ENOMEM. */
-enum sess_err sess_html_escape(struct sess_str in, char **out, size_t *out_len,
-                               size_t *out_cap) SESS_MUST_CHECK;
-
-/* ------------------------------------------------------------------------
- * Applications and requests (app.c, request.c, session.c)
+ * Routes and requests (run.c, http/)
  * ------------------------------------------------------------------------ */
 
 struct sess_app;     /* one per process: config, secrets, store, templates */
@@ -404,18 +170,6 @@ typedef void (*sess_route_fn)(struct sess_request *req);
  * is a terminal or the journal, a failure to start also goes to syslog
  * (facility daemon, priority err, tagged ROUTE[PID]). */
 int sess_run(const char *route_name, sess_route_fn route);
-
-/* Opens an app as sess_run does, for tools and tests. `config_path` NULL
- * means $SESSION_CONFIG. On failure `errmsg` says why. */
-enum sess_err sess_app_open(struct sess_app **app, const char *config_path, char *errmsg,
-                            size_t errmsg_len) SESS_MUST_CHECK;
-void sess_app_close(struct sess_app *app);
-const struct sess_config *sess_app_config(const struct sess_app *app);
-
-/* Clock in Unix milliseconds. Tests replace it to move time. */
-typedef int64_t (*sess_clock_fn)(void);
-void sess_app_set_clock(struct sess_app *app, sess_clock_fn clock);
-int64_t sess_now_ms(const struct sess_app *app);
 
 /* --- the request --- */
 
@@ -489,6 +243,11 @@ const char *sess_id(const struct sess_request *req);
  * a change made in place to the value returned is saved like a set, as
  * express-session saves `req.session.cart.pear = 3`. */
 json_t *sess_get(struct sess_request *req, const char *key);
+/* The value of `key` like sess_get, but not recorded as read (borrowed;
+ * NULL when absent): for what only decorates a page (a theme, a name),
+ * never for what the route decides or writes from, since a change another
+ * request makes to it meanwhile does not run the route again. */
+json_t *sess_peek(const struct sess_request *req, const char *key);
 
 /* Reads a dotted path ("user.username") as a string; NULL if absent. Its
  * top-level key counts as read. */
@@ -667,84 +426,6 @@ enum sess_err sess_change_password(struct sess_request *req, const char *current
  * that cannot be written is lost. */
 void sess_log_auth(struct sess_request *req, const char *event, const char *username);
 
-/* ------------------------------------------------------------------------
- * Accounts and administration (users.c, admin.c): what sessctl does
- * ------------------------------------------------------------------------ */
-
-/* Creates or replaces an account: argon2id hash (crypto_pwhash_str,
- * interactive limits) of `password`. Names are 1..SESS_USERNAME_MAX bytes of
- * [A-Za-z0-9._@-]; roles 1..32 of [a-z0-9_-]. SESS_EBADINPUT otherwise,
- * SESS_EEXISTS if `must_be_new` and the name is taken. */
-enum sess_err sess_user_add(struct sess_app *app, const char *name, const char *role,
-                            const char *password, size_t password_len,
-                            bool must_be_new) SESS_MUST_CHECK;
-
-/* Sets a new password, keeping the role. SESS_ENOTFOUND if no such user. */
-enum sess_err sess_user_passwd(struct sess_app *app, const char *name, const char *password,
-                               size_t password_len) SESS_MUST_CHECK;
-
-/* Deletes the account and ends its sessions. */
-enum sess_err sess_user_del(struct sess_app *app, const char *name) SESS_MUST_CHECK;
-
-/* Checks a password with the same argon2id work whether or not the user
- * exists. SESS_OK with the role copied into `role` (at least 33 bytes);
- * SESS_EFORBIDDEN for an unknown user or a wrong password. */
-enum sess_err sess_user_verify(struct sess_app *app, const char *name, size_t name_len,
-                               const char *password, size_t password_len,
-                               char role[33]) SESS_MUST_CHECK;
-
-struct sess_user_info {
-    const char *name; /* borrowed for the visit */
-    const char *role;
-};
-typedef bool (*sess_user_fn)(void *arg, const struct sess_user_info *user);
-enum sess_err sess_users_each(struct sess_app *app, sess_user_fn visit, void *arg) SESS_MUST_CHECK;
-
-struct sess_session_info {
-    const char *id;    /* borrowed for the visit */
-    const char *owner; /* "" when anonymous */
-    int64_t created_ms;
-    int64_t expires_ms; /* the earlier of idle expiry and absolute deadline */
-    bool is_live;
-    const char *data;   /* the session JSON */
-};
-typedef bool (*sess_session_fn)(void *arg, const struct sess_session_info *s);
-
-/* Visits every stored session, or those of `owner` when not NULL. */
-enum sess_err sess_sessions_each(struct sess_app *app, const char *owner, sess_session_fn visit,
-                                 void *arg) SESS_MUST_CHECK;
-
-/* With `is_on`, sess_sessions_each with an owner and sess_revoke_user
- * walk every stored session instead of the store's index of owners:
- * slower, and in Redis the only way to find the sessions an Express app
- * sharing the store logged in and this library never wrote (sessctl
- * --scan). */
-void sess_sessions_scan_all(struct sess_app *app, bool is_on);
-
-/* Ends one session by id, or every session of a user (*count says how
- * many). */
-enum sess_err sess_revoke(struct sess_app *app, const char *id) SESS_MUST_CHECK;
-enum sess_err sess_revoke_user(struct sess_app *app, const char *owner,
-                               size_t *count) SESS_MUST_CHECK;
-
-/* Purges every expired session and stale throttle counter. */
-enum sess_err sess_gc(struct sess_app *app, size_t *purged) SESS_MUST_CHECK;
-
-struct sess_stats {
-    uint64_t sessions, expired, users, owners;
-    int64_t oldest_created_ms, newest_created_ms;
-    uint64_t map_size_bytes, map_used_bytes, readers_used, readers_max;
-    const char *store_kind; /* "lmdb", "redis" */
-};
-enum sess_err sess_stats_get(struct sess_app *app, struct sess_stats *out) SESS_MUST_CHECK;
-
-/* The specific message of the last failure of an app call. */
-const char *sess_app_errmsg(const struct sess_app *app);
-/* What the last sess_revoke_user or sess_user_del skipped while succeeding
- * (a corrupt entry in the store's index), or NULL. Valid until the next
- * such call. */
-const char *sess_app_warning(const struct sess_app *app);
-
 /* --- the response: each answers once --- */
 
 /* Adds a response header. SESS_EBADINPUT if name or value holds CR, LF or
@@ -756,10 +437,20 @@ enum sess_err sess_header(struct sess_request *req, const char *name, const char
 void sess_send_json(struct sess_request *req, int status, json_t *body);
 
 /* Renders html_dir/PAGE.html with `vars` (owned; may be NULL) plus
- * {{csrf}}, {{user}} (when logged in), {{theme}} and {{lang}} from the
- * session's prefs, and a true {{theme_VALUE}} / {{lang_VALUE}} for the
- * current choice; sends it as HTML. */
+ * {{csrf}}, {{user}} (when logged in) and what the program's
+ * sess_set_page_vars hook adds; sends it as HTML. */
 void sess_send_page(struct sess_request *req, int status, const char *page, json_t *vars);
+
+/* Variables every page of the process gets (sess_send_page, and sess_fail's
+ * error page), under the route's own: a key the route set wins. The hook
+ * adds them to `vars`, reading the session with sess_peek. One per
+ * process, set before sess_run; NULL for none. Whatever the hook, the
+ * library adds `user` (the session's "user" while its "authenticated" is
+ * true, as sess_login leaves them; an app with its own accounts sets both
+ * to show its user) and `csrf` (sess_csrf_token, for the pages that show
+ * it). The page folder's requirements are in fcgi-session(3). */
+typedef void (*sess_page_vars_fn)(struct sess_request *req, json_t *vars);
+void sess_set_page_vars(sess_page_vars_fn hook);
 
 /* 303 See Other to `location`, which must pass sess_redirect_is_local();
  * anything else is a 500 "Bad redirect" (logged), never a Location. */
@@ -777,6 +468,10 @@ void sess_fail(struct sess_request *req, int status, const char *msg);
 
 #ifdef __cplusplus
 }
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#pragma GCC visibility pop
 #endif
 
 #endif

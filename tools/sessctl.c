@@ -23,6 +23,8 @@
 #include <sodium.h>
 
 #include "sess.h"
+#include "sess_admin.h"
+#include "sess_util.h"
 
 #define DEFAULT_CONFIG "./etc/fcgi-session.conf"
 #define PREFIX_MIN     4 /* shortest id prefix accepted for show and revoke */
@@ -81,31 +83,13 @@ usage_error(const char *what)
     return SESS_EXIT_USAGE;
 }
 
-/* sysexits.h, as sess.h names them. `missing` is the status for "not found"
- * in this command's terms: no such user (67) or no such session (1). */
+/* The error table's exit status (sess.h, sysexits.h), but for "not
+ * found", which is `missing` in this command's terms: no such user (67) or
+ * no such session (1). */
 static int
 exit_status(enum sess_err err, int missing)
 {
-    switch (err) {
-    case SESS_OK:
-        return 0;
-    case SESS_ENOTFOUND:
-        return missing;
-    case SESS_EBADINPUT:
-    case SESS_EEXISTS:
-        return SESS_EXIT_DATAERR;
-    case SESS_ECONFIG:
-        return SESS_EXIT_CONFIG;
-    case SESS_ESTORE:
-    case SESS_EUNAVAIL:
-    case SESS_EFULL:
-    case SESS_ECONFLICT:
-        return SESS_EXIT_TEMPFAIL;
-    case SESS_EIO:
-        return SESS_EXIT_IOERR;
-    default:
-        return SESS_EXIT_SOFTWARE;
-    }
+    return err == SESS_ENOTFOUND ? missing : sess_err_exit_status(err);
 }
 
 static int
@@ -478,7 +462,7 @@ cmd_passwd(struct sess_app *app, int argc, char **argv)
     rc = read_new_password(a.pos[0], password, sizeof password, &len);
     if (rc == 0) {
         err = sess_user_passwd(app, a.pos[0], password, len);
-        /* As the password change of CONTRACT.md: a new password is for
+        /* As the password change of the demo (README): a new password is for
          * locking out whoever had the old one. */
         if (err == SESS_OK && !is_keeping) {
             err = sess_revoke_user(app, a.pos[0], &count);

@@ -8,7 +8,7 @@
 
 #include <sodium.h>
 
-#include "internal.h"
+#include "base.h"
 #include "redis_url.h"
 
 static bool

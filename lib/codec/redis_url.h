@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "sess.h"
+#include "sess_util.h"
 
 #define SESS_REDIS_SENTINELS_MAX   16
 #define SESS_REDIS_DEFAULT_PORT    6379

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "sess.h"
+#include "sess_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -11,7 +11,7 @@
 #include <jansson.h>
 
 #include "fuzz_util.h"
-#include "sess.h"
+#include "sess_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

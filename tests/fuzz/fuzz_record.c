@@ -30,7 +30,7 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* The value layouts of store_lmdb.c. Format 2 (written now): version,
+/* The value layouts of lib/store/lmdb/records.c. Format 2 (written now): version,
  * flags, owner length (u16), extensions length (u32), then idle expiry,
  * last sighting, absolute deadline, creation (i64 ms) at 8, 16, 24, 32, a
  * generation and a nonce, 64 bytes; the owner, the extensions, the sealed

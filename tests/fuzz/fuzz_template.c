@@ -13,11 +13,11 @@
 
 #include <jansson.h>
 
-#include "sess.h"
+#include "sess_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define OUTPUT_MAX (8u << 20) /* template.c's bound on one render */
+#define OUTPUT_MAX (8u << 20) /* TPL_OUTPUT_MAX, template/render.c */
 
 /* Not assert(): these must hold in every build, NDEBUG or not. */
 #define CHECK(cond)                                                                                \

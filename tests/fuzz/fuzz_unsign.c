@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sess.h"
+#include "sess_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Concurrent requests of one session are serializable (DESIGN.md): 8
+# Concurrent requests of one session are serializable (README, "Parallel requests of one session"): 8
 # clients sharing one cookie send 100 GET /views each, in parallel, and the
 # counter ends at exactly the number of 200 answers, on LMDB (lmdb_sync meta
 # and none, four processes per write route, so group commit batches them)

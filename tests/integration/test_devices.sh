@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# "Your devices" (CONTRACT.md): GET /devices lists the user's live
+# "Your devices" (README, the demo's contract): GET /devices lists the user's live
 # sessions newest first with a handle that stays and reveals no id;
 # POST /devices/revoke ends one of the user's own (404 for anyone else's)
 # or all but the current; POST /password checks the current password and

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Flash messages (CONTRACT.md): after a form login the dashboard shows
+# Flash messages (README, the demo's contract): after a form login the dashboard shows
 # "Welcome back, USERNAME" once; after a form POST to /prefs the page it
 # returns to shows "Preferences saved" once; after a password change,
 # "Password changed". Each in an element with class="flash" and

@@ -10,12 +10,19 @@ dest=$T_DIR/dest
 prefix=/opt/fcgi-session
 make -s -C "$T_ROOT" install BUILD="$T_BUILD" PREFIX="$prefix" DESTDIR="$dest" > "$T_DIR/install.log" 2>&1
 is "$?" 0 "make install PREFIX=$prefix DESTDIR=... succeeds"
-for f in include/sess.h lib/libfcgi-session.a lib/libfcgi-session.so lib/pkgconfig/fcgi-session.pc \
+for f in include/sess.h include/sess_admin.h include/sess_util.h lib/libfcgi-session.a lib/libfcgi-session.so lib/pkgconfig/fcgi-session.pc \
     bin/sessctl lib/fcgi-session/cgi-bin/views.fcgi share/man/man3/fcgi-session.3 \
     share/man/man8/sessctl.8 share/fcgi-session/html/layout.html \
-    share/fcgi-session/html/profile.html; do
+    share/fcgi-session/html/profile.html share/fcgi-session/fcgi-session.conf; do
     check "installed $f" test -e "$dest$prefix/$f"
 done
+example=$(cat "$dest$prefix/share/fcgi-session/fcgi-session.conf")
+like "$example" "(^|
+)html_dir = $prefix/share/fcgi-session/html(
+|\$)" "the example configuration names the installed pages"
+like "$example" "(^|
+)secret_file = /etc/fcgi-session/secret(
+|\$)" "and the README's secret"
 like "$(cat "$dest$prefix/lib/pkgconfig/fcgi-session.pc")" "prefix=$prefix" "the .pc file names the prefix"
 
 # The .pc file says PREFIX; with DESTDIR the files are elsewhere, so point
@@ -52,6 +59,8 @@ is "$?" 0 "a C route builds with cc \$(pkg-config --cflags --libs fcgi-session) 
 
 cat > "$T_DIR/hello.cpp" << 'EOF'
 #include <sess.h>
+#include <sess_admin.h>
+#include <sess_util.h>
 
 int
 main()
@@ -61,8 +70,8 @@ main()
 }
 EOF
 # shellcheck disable=SC2086
-c++ $san -Wall -Wextra -Werror -o "$T_DIR/hello-cxx" "$T_DIR/hello.cpp" $flags 2> "$T_DIR/cxx.log"
-is "$?" 0 "sess.h compiles and links as C++ $(head -c 300 "$T_DIR/cxx.log")"
+c++ $san -std=c++11 -Wall -Wextra -pedantic -Werror -o "$T_DIR/hello-cxx" "$T_DIR/hello.cpp" $flags 2> "$T_DIR/cxx.log"
+is "$?" 0 "sess.h, sess_admin.h and sess_util.h compile (-pedantic) and link as C++ $(head -c 300 "$T_DIR/cxx.log")"
 LD_LIBRARY_PATH=$dest$prefix/lib "$T_DIR/hello-cxx"
 is "$?" 0 "the C++ program runs against the installed shared library"
 

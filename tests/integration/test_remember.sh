@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# "Remember me" and "Login keeps what the visitor had" (CONTRACT.md): a
+# "Remember me" and "Login keeps what the visitor had" (README, the demo's contract): a
 # remembered login's cookie carries Max-Age = remember_max_age and the
 # matching Expires, GET /session shows it as cookie.originalMaxAge, and the
 # session outlives max_age; without it, max_age as before, and with

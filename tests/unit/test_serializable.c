@@ -1,9 +1,9 @@
 /* Concurrent requests of one session end as if they had run one after the
- * other (DESIGN.md): the conflict table (what a request read or changed x
+ * other (README, "Parallel requests of one session"): the conflict table (what a request read or changed x
  * what another changed meanwhile), the re-run of a route that lost and its
- * bound, changes made in place, the explicit commit, and the patch that
- * carries the reads to another process. Real requests against a real LMDB
- * store, interleaved by hand. */
+ * bound, changes made in place, and the explicit commit. Real requests
+ * against a real LMDB store, interleaved by hand. The patch itself, as
+ * carried to another process, is tests/unit/store/test_patch.c's. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -391,46 +391,6 @@ test_value_changed_in_place_and_back_is_no_change(void **state)
  * The patch carries the reads (group commit hands it to another process)
  * ------------------------------------------------------------------------ */
 
-static void
-test_patch_text_carries_reads_and_is_checked_on_the_record(void **state)
-{
-    struct sess_patch p = {0}, back = {0};
-    struct sess_record cur = {0}, next = {0};
-    const char *stored = "{\"a\":1,\"b\":2}";
-    char *text;
-
-    (void)state;
-    p.set = json_pack("{s:i}", "a", 2);
-    p.del = json_object();
-    p.read = json_pack("{s:i}", "a", 1);
-    p.absent = json_pack("{s:b}", "x", 1);
-    text = sess_patch_dump(&p);
-    assert_non_null(text);
-    assert_int_equal(sess_patch_parse(&back, text, strlen(text), 1000), SESS_OK);
-    cur.data = sess_str_c(stored);
-    assert_int_equal(sess_patch_merge(&back, &cur, &next), SESS_OK);
-    assert_string_equal(next.data.ptr, "{\"a\":2,\"b\":2}");
-    cur.data = sess_str_c("{\"a\":5,\"b\":2}");
-    assert_int_equal(sess_patch_merge(&back, &cur, &next), SESS_ECONFLICT);
-    cur.data = sess_str_c("{\"a\":1,\"x\":0}");
-    assert_int_equal(sess_patch_merge(&back, &cur, &next), SESS_ECONFLICT);
-    free(text);
-    sess_patch_free(&back);
-    sess_patch_free(&p);
-}
-
-static void
-test_patch_without_reads_is_refused_as_foreign(void **state)
-{
-    struct sess_patch back = {0};
-    const char *old = "{\"set\":{\"a\":1},\"del\":{}}";
-
-    (void)state;
-    /* A queued update of a build that did not carry its reads must not be
-     * taken for a blind write. */
-    assert_int_equal(sess_patch_parse(&back, old, strlen(old), 1000), SESS_EBADINPUT);
-}
-
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fixture_setup, fixture_teardown)
 
 int
@@ -446,8 +406,6 @@ main(void)
         T(test_value_changed_in_place_and_set_again_is_saved),
         T(test_value_changed_in_place_without_set_is_saved),
         T(test_value_changed_in_place_and_back_is_no_change),
-        T(test_patch_text_carries_reads_and_is_checked_on_the_record),
-        T(test_patch_without_reads_is_refused_as_foreign),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

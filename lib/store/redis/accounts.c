@@ -10,7 +10,6 @@
 #include <hiredis/hiredis.h>
 #include <sodium.h>
 
-#include "internal.h"
 #include "redis_store.h"
 
 #define THR_HASH_BYTES 32

@@ -11,7 +11,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
-#include "internal.h"
+#include "base.h"
 #include "redis_codec.h"
 
 /* What this library knows about a session beyond express-session's JSON.

@@ -16,7 +16,6 @@
 
 #include <hiredis/hiredis.h>
 
-#include "internal.h"
 #include "redis_store.h"
 
 /* After a failed connection attempt, no new one for 100 ms, doubling up to

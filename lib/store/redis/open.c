@@ -9,7 +9,6 @@
 
 #include <hiredis/hiredis.h>
 
-#include "internal.h"
 #include "redis_store.h"
 
 static void
@@ -123,7 +122,7 @@ sess_store_redis_open(struct sess_store **st, const char *url, const struct sess
     rs_describe(rs);
 
     /* Plain JSON unless encrypt = true: an Express app sharing the store
-     * must read the values (DESIGN.md), so `auto` means no here. */
+     * must read the values (README, "Redis"), so `auto` means no here. */
     is_sealing = cfg->encrypt == SESS_ENCRYPT_YES;
     if (is_sealing && secrets->count == 0) {
         sess_fmt(errmsg, errmsg_len, "%s: encrypt needs at least one secret in secret_file",

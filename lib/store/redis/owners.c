@@ -10,7 +10,6 @@
 #include <hiredis/hiredis.h>
 #include <sodium.h>
 
-#include "internal.h"
 #include "redis_store.h"
 
 /* The set's TTL is kept past the longest of its members' by this much (a

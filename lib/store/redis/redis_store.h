@@ -24,6 +24,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "base.h"
 #include "redis_codec.h"
 #include "redis_url.h"
 #include "store.h"

@@ -11,7 +11,6 @@
 #include <hiredis/hiredis.h>
 #include <sodium.h>
 
-#include "internal.h"
 #include "redis_store.h"
 
 /* How often, across all processes, a request pays for a gc batch. */

@@ -12,7 +12,6 @@
 #include <hiredis/hiredis.h>
 #include <sodium.h>
 
-#include "internal.h"
 #include "redis_store.h"
 
 /* Optimistic transactions on one session: a conflict means another request

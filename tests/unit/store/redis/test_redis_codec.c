@@ -1,8 +1,9 @@
 /* The Redis store's value codec (store/redis/codec.c), with no server: our
  * records to the JSON connect-redis stores and back, the values an Express
  * app writes (express-session 1.18's JSON, connect-redis 9's TTL rule:
- * EXPRESS-SESSION.md, section 5), the sealed format of encrypt = true, and
- * garbage, which reads as no session and never crashes. */
+ * ceil((expires - now) / 1000) seconds, a day without expires), the sealed
+ * format of encrypt = true, and garbage, which reads as no session and
+ * never crashes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

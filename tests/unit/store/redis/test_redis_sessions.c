@@ -96,7 +96,7 @@ test_value_is_plain_json_under_sess_key_with_ttl_from_expiry(void **ctx)
     long long pttl;
 
     NEEDS_SERVER();
-    /* EXPRESS-SESSION.md §5: 1,799,995 ms ahead gives EX 1800. */
+    /* connect-redis's TTL: 1,799,995 ms ahead gives EX 1800. */
     create(f, ID1, now + 1799995, now + 600 * MIN_MS, "alice",
            "{\"cookie\":{\"originalMaxAge\":1800000},\"views\":2}");
     v = direct_json(f, "sess:" ID1);

@@ -1,0 +1,154 @@
+/* The executables' log: one line per write(2), to stderr (the web server's
+ * error log), syslog (facility auth) or a file opened with O_APPEND, so
+ * lines from the processes of every route never interleave. What to log
+ * is the callers' (login.c, the routes); the client address is
+ * request.c's (sess_client_addr). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "log.h"
+
+/* "fcgi-session[" ROUTE "]: " an event, 3 + 4 * SESS_USERNAME_MAX + 3 for
+ * the quoted username, an address: well under this. */
+#define LINE_MAX_BYTES 1024
+
+static const char *
+route_of(const struct sess_app *app)
+{
+    return app->route_name ? app->route_name : program_invocation_short_name;
+}
+
+static enum sess_err
+open_file(struct sess_app *app, char *errmsg, size_t errmsg_len)
+{
+    app->log_fd =
+        open(app->cfg.log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+    if (app->log_fd >= 0)
+        return SESS_OK;
+    sess_fmt(errmsg, errmsg_len, "%s: log = %s: cannot open it for appending: %s",
+             app->cfg.path ? app->cfg.path : "configuration", app->cfg.log_path, strerror(errno));
+    return SESS_ECONFIG;
+}
+
+enum sess_err
+sess_log_open(struct sess_app *app, const char *route_name, char *errmsg, size_t errmsg_len)
+{
+    app->route_name = route_name;
+    switch (app->cfg.log_to) {
+    case SESS_LOG_FILE:
+        return app->log_fd >= 0 ? SESS_OK : open_file(app, errmsg, errmsg_len);
+    case SESS_LOG_SYSLOG:
+        openlog(route_of(app), LOG_PID, LOG_AUTH);
+        app->is_syslog_open = true;
+        return SESS_OK;
+    case SESS_LOG_STDERR:
+        break;
+    }
+    return SESS_OK;
+}
+
+void
+sess_log_close(struct sess_app *app)
+{
+    if (app->log_fd >= 0)
+        close(app->log_fd);
+    app->log_fd = -1;
+    if (app->is_syslog_open)
+        closelog();
+    app->is_syslog_open = false;
+}
+
+static void
+write_all(int fd, const char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return;
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+/* `text` is a whole line without its newline. */
+static void
+emit_line(struct sess_app *app, int priority, const char *text)
+{
+    char line[LINE_MAX_BYTES + 32], stamp[25], err[SESS_ERRMSG_MAX];
+    size_t n;
+
+    switch (app->cfg.log_to) {
+    case SESS_LOG_SYSLOG:
+        if (!app->is_syslog_open) {
+            openlog(route_of(app), LOG_PID, LOG_AUTH);
+            app->is_syslog_open = true;
+        }
+        syslog(priority, "%s", text);
+        return;
+    case SESS_LOG_FILE:
+        if (app->log_fd < 0 && open_file(app, err, sizeof err) != SESS_OK) {
+            sess_fmt(line, sizeof line, "%s\n%s\n", err, text);
+            write_all(STDERR_FILENO, line, strlen(line));
+            return;
+        }
+        /* The file has no one else to date its lines (fail2ban needs it). */
+        sess_iso_date(app->clock(), stamp);
+        memcpy(stamp + 19, "Z", 2); /* whole seconds */
+        sess_fmt(line, sizeof line, "%s %s\n", stamp, text);
+        n = strlen(line);
+        write_all(app->log_fd, line, n);
+        return;
+    case SESS_LOG_STDERR:
+        break;
+    }
+    sess_fmt(line, sizeof line, "%s\n", text);
+    write_all(STDERR_FILENO, line, strlen(line));
+}
+
+size_t
+sess_log_auth_line(char *out, size_t out_cap, const char *route, const char *event,
+                   const char *username, const char *addr)
+{
+    size_t n;
+    char shown_addr[SESS_ADDR_TEXT_MAX + 8];
+
+    /* The address is ours (addr.c), but keep the line one line anyway. */
+    n = 0;
+    sess_escape_field(shown_addr, sizeof shown_addr, &n, addr && *addr ? addr : "-", SESS_ADDR_TEXT_MAX);
+    sess_fmt(out, out_cap, "fcgi-session[%s]: %s for \"", route, event);
+    n = strlen(out);
+    sess_escape_field(out, out_cap, &n, username ? username : "", SESS_USERNAME_MAX);
+    sess_fmt(out + n, out_cap - n, "\" from %s", shown_addr);
+    return strlen(out);
+}
+
+void
+sess_log_auth_app(struct sess_app *app, const char *event, const char *username, const char *addr)
+{
+    char line[LINE_MAX_BYTES];
+
+    sess_log_auth_line(line, sizeof line, route_of(app), event, username, addr);
+    emit_line(app, LOG_NOTICE, line);
+}
+
+void
+sess_log_error(struct sess_app *app, const char *fmt, ...)
+{
+    char msg[SESS_ERRMSG_MAX + 64], line[LINE_MAX_BYTES];
+    va_list ap;
+
+    va_start(ap, fmt);
+    if (vsnprintf(msg, sizeof msg, fmt, ap) < 0)
+        msg[0] = '\0';
+    va_end(ap);
+    sess_fmt(line, sizeof line, "fcgi-session[%s]: %s", route_of(app), msg);
+    emit_line(app, LOG_ERR, line);
+}

@@ -1,0 +1,165 @@
+/* A request as the route sees it: its CGI parameters, method, whether it
+ * came over HTTPS, the client's address, and the headers the answer will
+ * carry (checked here so that no client value can split them). The accept
+ * loop that fills it is run.c's; the session, body and answer are
+ * session.c's, body.c's and response.c's. */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "http.h"
+
+/* ------------------------------------------------------------------------
+ * Parameters
+ * ------------------------------------------------------------------------ */
+
+const char *
+sess_param(const struct sess_request *req, const char *name)
+{
+    size_t len;
+    char **p;
+
+    /* httpoxy (CVE-2016-5387) and mod_session's CVE-2018-1283: these names
+     * come from client headers and must never be mistaken for ours. */
+    if (strcmp(name, "HTTP_PROXY") == 0 || strcmp(name, "HTTP_SESSION") == 0)
+        return NULL;
+    /* FCGX_GetParam's walk, with the first byte tested before the call: a
+     * request has two dozen parameters and we look up a few per request. */
+    if (!req->envp)
+        return NULL;
+    len = strlen(name);
+    for (p = req->envp; *p; p++)
+        if ((len == 0 || (*p)[0] == name[0]) && strncmp(name, *p, len) == 0 && (*p)[len] == '=')
+            return *p + len + 1;
+    return NULL;
+}
+
+const char *
+sess_method(const struct sess_request *req)
+{
+    const char *m = sess_param(req, "REQUEST_METHOD");
+    return m && *m ? m : "GET";
+}
+
+bool
+sess_is_method(const struct sess_request *req, const char *method)
+{
+    return strcmp(sess_method(req), method) == 0;
+}
+
+static bool
+names_json(const char *value)
+{
+    return value && strcasestr(value, "application/json") != NULL;
+}
+
+bool
+sess_wants_json(const struct sess_request *req)
+{
+    return names_json(sess_param(req, "CONTENT_TYPE")) || names_json(sess_param(req, "HTTP_ACCEPT"));
+}
+
+bool
+sess_is_secure(const struct sess_request *req)
+{
+    return req->is_secure;
+}
+
+/* HTTPS=on from the server, or the first X-Forwarded-Proto value when the
+ * configuration trusts the proxy (express-session's issecure with proxy:
+ * true: trimmed, lowercased, "https"). */
+static bool
+request_is_secure(const struct sess_request *req)
+{
+    const char *https = sess_param(req, "HTTPS");
+    const char *proto;
+    size_t len;
+
+    if (https && *https && strcasecmp(https, "off") != 0)
+        return true;
+    if (!req->app->cfg.trust_proxy)
+        return false;
+    proto = sess_param(req, "HTTP_X_FORWARDED_PROTO");
+    if (!proto)
+        return false;
+    proto += strspn(proto, " \t");
+    len = strcspn(proto, ",");
+    while (len > 0 && (proto[len - 1] == ' ' || proto[len - 1] == '\t'))
+        len--;
+    return len == 5 && strncasecmp(proto, "https", 5) == 0;
+}
+
+/* What every run of the route shares: the one time of the request (its
+ * age orders the writers of a group commit batch, oldest first), and
+ * whether it came over HTTPS. */
+void
+sess_request_start(struct sess_request *req, int64_t now_ms)
+{
+    req->now_ms = now_ms;
+    req->is_secure = request_is_secure(req);
+}
+
+const char *
+sess_client_addr(struct sess_request *req)
+{
+    const struct sess_config *cfg = &req->app->cfg;
+
+    if (!req->has_client_addr) {
+        sess_client_addr_pick(sess_param(req, "REMOTE_ADDR"),
+                              sess_param(req, "HTTP_X_FORWARDED_FOR"), cfg->trust_proxy,
+                              cfg->trusted_proxies, cfg->trusted_proxies_count, req->client_addr);
+        req->has_client_addr = true;
+    }
+    return req->client_addr;
+}
+
+/* ------------------------------------------------------------------------
+ * Headers and the request's lifetime
+ * ------------------------------------------------------------------------ */
+
+static bool
+is_header_safe(const char *s, bool is_name)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c < 0x20 || c == 0x7f)
+            if (is_name || c != '\t')
+                return false;
+        if (is_name && (c == ':' || c == ' '))
+            return false;
+    }
+    return true;
+}
+
+enum sess_err
+sess_header(struct sess_request *req, const char *name, const char *value)
+{
+    enum sess_err err;
+    if (!*name || !is_header_safe(name, true) || !is_header_safe(value, false))
+        return SESS_EBADINPUT;
+    err = sess_buf_append(&req->headers, name, strlen(name));
+    if (err == SESS_OK)
+        err = sess_buf_append(&req->headers, ": ", 2);
+    if (err == SESS_OK)
+        err = sess_buf_append(&req->headers, value, strlen(value));
+    if (err == SESS_OK)
+        err = sess_buf_append(&req->headers, "\r\n", 2);
+    return err;
+}
+
+void
+sess_request_reset(struct sess_request *req)
+{
+    json_decref(req->body);
+    json_decref(req->query);
+    req->body = req->query = NULL;
+    req->is_answered = false;
+    req->is_input_drained = false;
+    req->has_client_addr = false;
+    req->is_pre_csrf_read = false;
+    req->is_pre_csrf_new = false;
+    req->is_pre_csrf_sent = false;
+    req->status = 0;
+    req->headers.len = 0;
+    req->out.len = 0;
+}

@@ -1,0 +1,239 @@
+/* sess_run: the accept loop (or one CGI request), a request through its
+ * re-runs, signals and draining. Everything a request does is below it:
+ * parameters and headers in http/request.c, the session in
+ * http/session.c, the answer in http/response.c. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+
+#include "http.h"
+#include "log.h"
+
+extern char **environ;
+
+/* Unread input is drained before the early close; past this much we let
+ * libfcgi's lingering close deal with it instead. */
+#define DRAIN_MAX_BYTES ((size_t)1 << 20)
+
+/* A plain CGI run drains the declared body up to this much: above what the
+ * shipped server configurations let through (4 MiB). */
+#define CGI_DRAIN_MAX_BYTES ((size_t)8 << 20)
+
+/* Forgets what a run of the route answered; its input stays. */
+static void
+forget_answer(struct sess_request *req)
+{
+    req->is_answered = false;
+    req->is_conflict = false;
+    req->is_pre_csrf_sent = false; /* its Set-Cookie went with the headers */
+    req->status = 0;
+    req->headers.len = 0;
+    req->out.len = 0;
+}
+
+void
+sess_request_handle(struct sess_request *req, sess_route_fn route)
+{
+    int run;
+
+    sess_request_start(req, sess_now_ms(req->app));
+    for (run = 1;; run++) {
+        sess_session_begin(req);
+        if (req->store_failed)
+            sess_fail(req, 503, "Session store unavailable; try again shortly");
+        else
+            route(req);
+        if (!req->is_conflict)
+            break;
+        /* Another request changed what this one read: nothing was written
+         * or sent, so run it again on the session as now stored. */
+        sess_session_end(req);
+        forget_answer(req);
+        if (run == SESS_RERUN_MAX) {
+            sess_log_error(req->app,
+                           "a request conflicted with others of its session %d times in a "
+                           "row; answered 503",
+                           run);
+            if (sess_header(req, "Retry-After", "1") == SESS_OK)
+                sess_fail(req, 503, "The session is busy; try again shortly");
+            break;
+        }
+        /* At once: the record it lost to is committed by now, and in a
+         * group commit batch the oldest request goes first. */
+    }
+    if (!req->is_answered)
+        sess_fail(req, 500, "The route sent no answer");
+    sess_session_end(req);
+}
+
+/* libfcgi's FCGX_Finish_r shuts its side down and waits for the web server
+ * to close first; detaching first closes at once (3.5x on a bare hello,
+ * README, "Performance"). The server must have all our output and we must have
+ * all its input by then, or the close can reset the connection: drain
+ * first, and keep the lingering close when the input is too large. */
+static void
+finish(FCGX_Request *fcgx)
+{
+    char sink[4096];
+    size_t drained = 0;
+    int n = 0;
+
+    while (drained < DRAIN_MAX_BYTES && (n = FCGX_GetStr(sink, sizeof sink, fcgx->in)) > 0)
+        drained += (size_t)n;
+    if (n == 0 && FCGX_FFlush(fcgx->out) == 0)
+        FCGX_Detach(fcgx);
+    FCGX_Finish_r(fcgx);
+}
+
+/* A CGI program that exits with its body unread can lose its answer:
+ * mod_cgid gives the program one socket as stdin and stdout, and closing it
+ * with unread data resets the connection before Apache has read the
+ * response (an empty reply instead of a 405, 403 or 413). So read what the
+ * server declared and the route left, within a bound. */
+static void
+cgi_drain(const struct sess_request *req)
+{
+    const char *s = sess_param(req, "CONTENT_LENGTH");
+    char sink[4096];
+    size_t left = 0;
+
+    if (req->is_input_drained || !s)
+        return;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        left = left * 10 + (size_t)(*s - '0');
+        if (left > CGI_DRAIN_MAX_BYTES)
+            return;
+    }
+    while (left > 0) {
+        ssize_t n = read(STDIN_FILENO, sink, left < sizeof sink ? left : sizeof sink);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        left -= (size_t)n;
+    }
+}
+
+/* SIGTERM (web server or spawn-fcgi stopping us) and SIGINT end the accept
+ * loop instead of the process, so the store is closed and memory freed as
+ * in any orderly exit (and LeakSanitizer gets to look). */
+static void
+on_stop_signal(int sig)
+{
+    (void)sig;
+    FCGX_ShutdownPending();
+}
+
+static void
+catch_stop_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; /* no SA_RESTART: accept() must return EINTR */
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+}
+
+/* True when stderr is the journal's stream already (a systemd service):
+ * systemd names it in JOURNAL_STREAM as "DEVICE:INODE". */
+static bool
+stderr_is_journal(void)
+{
+    const char *js = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    char *end;
+    struct stat st;
+
+    if (!js)
+        return false;
+    dev = strtoull(js, &end, 10);
+    if (end == js || *end != ':')
+        return false;
+    js = end + 1;
+    ino = strtoull(js, &end, 10);
+    return end != js && *end == '\0' && fstat(STDERR_FILENO, &st) == 0 &&
+           (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+/* Why the executable cannot start. spawn-fcgi points stderr at /dev/null
+ * and web servers keep it in logs of their own, so unless stderr is a
+ * terminal (someone ran it by hand) or the journal, it goes to syslog too,
+ * where the operator looks when the server answers "connection refused". */
+static void
+report_startup_error(const char *route_name, const char *msg)
+{
+    fprintf(stderr, "%s: %s\n", route_name, msg);
+    if (isatty(STDERR_FILENO) || stderr_is_journal())
+        return;
+    openlog(route_name, LOG_PID, LOG_DAEMON);
+    syslog(LOG_ERR, "%s", msg);
+    closelog();
+}
+
+int
+sess_run(const char *route_name, sess_route_fn route)
+{
+    char errmsg[SESS_ERRMSG_MAX] = "";
+    struct sess_app *app = NULL;
+    struct sess_request req;
+    FCGX_Request fcgx;
+    enum sess_err err;
+    int status = 0;
+
+    signal(SIGPIPE, SIG_IGN);
+    err = sess_app_open(&app, NULL, errmsg, sizeof errmsg);
+    if (err != SESS_OK) {
+        report_startup_error(route_name, errmsg);
+        return err == SESS_ECONFIG ? SESS_EXIT_CONFIG : SESS_EXIT_SOFTWARE;
+    }
+    if (sess_log_open(app, route_name, errmsg, sizeof errmsg) != SESS_OK) {
+        report_startup_error(route_name, errmsg);
+        sess_app_close(app);
+        return SESS_EXIT_CONFIG;
+    }
+    memset(&req, 0, sizeof req);
+    req.app = app;
+
+    if (FCGX_IsCGI()) {
+        req.envp = environ;
+        req.cgi_out = stdout;
+        sess_request_handle(&req, route);
+        fflush(stdout);
+        cgi_drain(&req);
+        goto out;
+    }
+    catch_stop_signals();
+    if (FCGX_Init() != 0 || FCGX_InitRequest(&fcgx, 0, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+        report_startup_error(route_name, "libfcgi failed to initialise");
+        status = SESS_EXIT_SOFTWARE;
+        goto out;
+    }
+    /* FCGX_Init installs libfcgi's own empty SIGPIPE handler. The closing
+     * record of a detached request finds the server gone, typically: with
+     * a handler, that is a signal delivered per request; ignored, EPIPE. */
+    signal(SIGPIPE, SIG_IGN);
+    req.fcgx = &fcgx;
+    while (FCGX_Accept_r(&fcgx) >= 0) {
+        req.envp = fcgx.envp;
+        sess_request_handle(&req, route);
+        sess_request_reset(&req);
+        finish(&fcgx);
+        /* After the response: a bounded gc batch when one is due. */
+        app->store->ops->gc_if_due(app->store, sess_now_ms(app));
+    }
+out:
+    sess_request_reset(&req);
+    sess_buf_free(&req.headers);
+    sess_buf_free(&req.out);
+    sess_app_close(app);
+    return status;
+}
