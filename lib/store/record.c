@@ -1,6 +1,6 @@
 /* The stored session record's one rule of time: when it dies. Both stores
  * file, purge and refuse records by it, and sessctl shows it; how a record
- * is laid out is each store's business (lmdb/records.c, store_redis.c). */
+ * is laid out is each store's business (lmdb/records.c, redis/codec.c). */
 #include <stdbool.h>
 #include <stdint.h>
 

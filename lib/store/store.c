@@ -1,7 +1,7 @@
 /* The choice of a store from cfg->store, by its scheme. What a store is
  * and does is store.h's; the record's expiry rule is record.c's, the
  * update as data patch.c's; the stores themselves are lmdb/ and
- * store_redis.c. */
+ * redis/. */
 #include <string.h>
 
 #include "base.h"

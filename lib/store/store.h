@@ -1,6 +1,6 @@
 /* The store interface: where sessions, accounts and login-failure counters
  * live. Two implementations: lmdb/ (one machine, embedded) and
- * store_redis.c (several machines). Session records travel as plaintext
+ * redis/ (several machines). Session records travel as plaintext
  * JSON; sealing at rest is the store's business (seal.c). Internal to lib/. */
 #ifndef SESS_STORE_H
 #define SESS_STORE_H
@@ -22,7 +22,7 @@ struct sess_record {
     struct sess_str data;  /* the session JSON as express-session stores it */
 
     /* Per-session settings and client metadata (LMDB: record format 2;
-     * Redis: the value's "_fcgi" object, store_redis.c). Views borrow like
+     * Redis: the value's "_fcgi" object, redis/codec.c). Views borrow like
      * `owner`. */
     int64_t idle_ms;                         /* this session's idle lifetime; 0 = max_age */
     int64_t lifetime_ms;                     /* its absolute lifetime; 0 = absolute_timeout */

@@ -1,7 +1,6 @@
 /* The choice of a store from the `store` setting (lib/store/store.c): by
  * its scheme, and a setting of no scheme it knows refused with the ones it
- * does. The stores themselves are tested under lmdb/ and in
- * test_store_redis.c. */
+ * does. The stores themselves are tested under lmdb/ and redis/. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
