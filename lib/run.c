@@ -1,7 +1,8 @@
-/* sess_run: the accept loop (or one CGI request), a request through its
- * re-runs, signals and draining. Everything a request does is below it:
- * parameters and headers in http/request.c, the session in
- * http/session.c, the answer in http/response.c. */
+/* sess_run and sess_run_routes: the accept loop (or one CGI request), a
+ * request through its route table and its re-runs, signals and draining.
+ * Everything a request does is below it: parameters, path and headers in
+ * http/request.c, the session in http/session.c, the answer in
+ * http/response.c. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -38,12 +39,13 @@ forget_answer(struct sess_request *req)
     req->out.len = 0;
 }
 
-void
-sess_request_handle(struct sess_request *req, sess_route_fn route)
+/* The runs of one request through `route`, its time, scheme and path set
+ * (sess_request_start). */
+static void
+run_route(struct sess_request *req, sess_route_fn route)
 {
     int run;
 
-    sess_request_start(req, sess_now_ms(req->app));
     for (run = 1;; run++) {
         sess_session_begin(req);
         if (req->store_failed)
@@ -71,6 +73,38 @@ sess_request_handle(struct sess_request *req, sess_route_fn route)
     if (!req->is_answered)
         sess_fail(req, 500, "The route sent no answer");
     sess_session_end(req);
+}
+
+void
+sess_request_handle(struct sess_request *req, sess_route_fn route)
+{
+    sess_request_start(req, sess_now_ms(req->app));
+    run_route(req, route);
+}
+
+/* A route table's answer to a path it does not hold. */
+static void
+not_found(struct sess_request *req)
+{
+    sess_fail(req, 404, "Not found");
+}
+
+void
+sess_request_route(struct sess_request *req, const struct sess_route *routes, size_t count)
+{
+    const char *path;
+    sess_route_fn route = not_found;
+    size_t i;
+
+    sess_request_start(req, sess_now_ms(req->app));
+    /* Once per request: every run of it is the same route's. */
+    path = sess_path(req);
+    for (i = 0; i < count; i++)
+        if (routes[i].route && strcmp(routes[i].path, path) == 0) {
+            route = routes[i].route;
+            break;
+        }
+    run_route(req, route);
 }
 
 /* libfcgi's FCGX_Finish_r shuts its side down and waits for the web server
@@ -179,8 +213,64 @@ report_startup_error(const char *route_name, const char *msg)
     closelog();
 }
 
-int
-sess_run(const char *route_name, sess_route_fn route)
+/* What a process serves: one route, or a table of them. */
+struct serving {
+    sess_route_fn route;
+    const struct sess_route *routes;
+    size_t count;
+};
+
+static void
+serve_one(struct sess_request *req, const struct serving *what)
+{
+    if (what->route)
+        sess_request_handle(req, what->route);
+    else
+        sess_request_route(req, what->routes, what->count);
+}
+
+/* A route table's mistakes, found before anything is opened: every path
+ * one that sess_path can give ('/' first, no query), none twice, every
+ * route set. */
+static bool
+routes_are_valid(const struct sess_route *routes, size_t count, char *errmsg, size_t errmsg_len)
+{
+    size_t i, j;
+
+    if (!routes || count == 0) {
+        snprintf(errmsg, errmsg_len, "route table: no routes");
+        return false;
+    }
+    for (i = 0; i < count; i++) {
+        const char *path = routes[i].path;
+        if (!path || path[0] != '/') {
+            snprintf(errmsg, errmsg_len, "route table: entry %zu: the path must start with '/'", i);
+            return false;
+        }
+        /* sess_path never holds these, nor is it longer. */
+        if (strcspn(path, "?#") != strlen(path) || strlen(path) > SESS_PATH_MAX) {
+            snprintf(errmsg, errmsg_len,
+                     "route table: entry %zu (%.200s) can never match: a path holds no '?' or '#' "
+                     "and is at most %d bytes",
+                     i, path, SESS_PATH_MAX);
+            return false;
+        }
+        if (!routes[i].route) {
+            snprintf(errmsg, errmsg_len, "route table: entry %zu (%.200s): no route", i, path);
+            return false;
+        }
+        for (j = 0; j < i; j++)
+            if (strcmp(routes[j].path, path) == 0) {
+                snprintf(errmsg, errmsg_len,
+                         "route table: %.200s is there twice (entries %zu and %zu)", path, j, i);
+                return false;
+            }
+    }
+    return true;
+}
+
+static int
+run_process(const char *route_name, const struct serving *what)
 {
     char errmsg[SESS_ERRMSG_MAX] = "";
     struct sess_app *app = NULL;
@@ -206,7 +296,7 @@ sess_run(const char *route_name, sess_route_fn route)
     if (FCGX_IsCGI()) {
         req.envp = environ;
         req.cgi_out = stdout;
-        sess_request_handle(&req, route);
+        serve_one(&req, what);
         fflush(stdout);
         cgi_drain(&req);
         goto out;
@@ -224,7 +314,7 @@ sess_run(const char *route_name, sess_route_fn route)
     req.fcgx = &fcgx;
     while (FCGX_Accept_r(&fcgx) >= 0) {
         req.envp = fcgx.envp;
-        sess_request_handle(&req, route);
+        serve_one(&req, what);
         sess_request_reset(&req);
         finish(&fcgx);
         /* After the response: a bounded gc batch when one is due. */
@@ -236,4 +326,29 @@ out:
     sess_buf_free(&req.out);
     sess_app_close(app);
     return status;
+}
+
+int
+sess_run(const char *route_name, sess_route_fn route)
+{
+    const struct serving what = {.route = route};
+
+    if (!route) {
+        report_startup_error(route_name, "no route given to sess_run");
+        return SESS_EXIT_SOFTWARE;
+    }
+    return run_process(route_name, &what);
+}
+
+int
+sess_run_routes(const char *name, const struct sess_route *routes, size_t count)
+{
+    const struct serving what = {.routes = routes, .count = count};
+    char errmsg[SESS_ERRMSG_MAX];
+
+    if (!routes_are_valid(routes, count, errmsg, sizeof errmsg)) {
+        report_startup_error(name, errmsg);
+        return SESS_EXIT_SOFTWARE;
+    }
+    return run_process(name, &what);
 }

@@ -131,6 +131,7 @@ int sess_err_exit_status(enum sess_err err);
 #define SESS_USERNAME_MAX    64   /* bytes in a username */
 #define SESS_PASSWORD_MAX    1024 /* bytes in a password */
 #define SESS_ERRMSG_MAX      512  /* room for one error message */
+#define SESS_PATH_MAX        4096 /* bytes of a request path sess_path gives */
 
 /* ------------------------------------------------------------------------
  * Routes and requests (run.c, http/)
@@ -171,6 +172,61 @@ typedef void (*sess_route_fn)(struct sess_request *req);
  * (facility daemon, priority err, tagged ROUTE[PID]). */
 int sess_run(const char *route_name, sess_route_fn route);
 
+/* One entry of a route table: requests whose sess_path() is exactly
+ * `path` go to `route`. */
+struct sess_route {
+    const char *path;
+    sess_route_fn route;
+};
+
+/* sess_run for an executable that serves several paths: each request goes
+ * to the entry whose `path` is byte for byte sess_path(req) (no prefix, no
+ * trailing-slash or case folding, no percent-decoding: "/cart/" and
+ * "/Cart" are not "/cart"), and a request that matches none is answered
+ * 404 with sess_fail ("Not found": JSON or the "error" page). The table is
+ * looked up once per request: when a route runs again (see sess_route_fn)
+ * it is the same route. `routes` (`count` entries) is borrowed for the
+ * life of the process. `name` is the program's name, as sess_run's
+ * route_name: in its messages, the auth log and syslog. The table is
+ * checked before anything is opened: a path that does not start with '/'
+ * or that sess_path never gives (with '?' or '#', or longer than
+ * SESS_PATH_MAX), a path given twice, a NULL route or an empty table prints
+ * "NAME: route table: ..." to stderr and returns SESS_EXIT_SOFTWARE.
+ * Otherwise returns what sess_run returns. */
+int sess_run_routes(const char *name, const struct sess_route *routes, size_t count);
+
+/* The app sess_run (or sess_run_routes) opened for this process, never
+ * NULL: its configuration, store and accounts, for the calls of
+ * sess_admin.h (include it) a route makes: an account page, "log out
+ * everywhere" with sess_revoke_user. A route executable never opens a
+ * second app with sess_app_open: LMDB forbids opening one environment
+ * twice in a process.
+ *
+ * Those calls act on the store, not on the request's session, and a route
+ * may run more than once (see sess_route_fn):
+ *   - Safe at any point: sess_app_config, sess_now_ms, sess_app_errmsg,
+ *     sess_app_warning, sess_users_each, sess_sessions_each,
+ *     sess_stats_get, and sess_user_verify (which no throttle counts: log
+ *     users in with sess_login). Their visitors call nothing of the
+ *     library.
+ *   - Changing the store: sess_user_add, sess_user_passwd, sess_user_del,
+ *     sess_revoke, sess_revoke_user. A route that changed its session
+ *     calls sess_save() first, which hands it a conflict as SESS_ECONFLICT
+ *     (with the fresh session loaded: redo the work or answer) instead of
+ *     running it again after the store has changed; and the route must be
+ *     safe to run again all the same: a re-run comes from a key read and
+ *     then changed by the end of the request, so read and change the
+ *     session before these calls, not after them, and make each call
+ *     harmless twice (sess_user_add with `must_be_new` gives SESS_EEXISTS
+ *     the second time). The request's own session ended this way (the
+ *     user's own sessions revoked or deleted) is never written back, but
+ *     the browser keeps its cookie: call sess_destroy() as well.
+ *   - Never in a route: sess_app_open, sess_app_close, sess_app_set_clock
+ *     and sess_sessions_scan_all (they change the app for every later
+ *     request of the process), and sess_gc (a whole sweep; the request
+ *     loop already collects in small batches after its answers). */
+struct sess_app *sess_request_app(struct sess_request *req);
+
 /* --- the request --- */
 
 /* A CGI parameter (REQUEST_METHOD, HTTP_ACCEPT, ...) or NULL. Valid until
@@ -185,6 +241,29 @@ const char *sess_param(const struct sess_request *req, const char *name);
  * server gave no REMOTE_ADDR. Worked out on first use; valid until the
  * route returns. */
 const char *sess_client_addr(struct sess_request *req);
+
+/* The path of the request, without the query string, NOT percent-decoded:
+ * "/cart/add" for GET /cart/add?item=pear, "/a%20b" for /a%20b. Worked out
+ * once per request, by this rule:
+ *   - REQUEST_URI, when the server sets it (lighttpd, nginx with
+ *     `fastcgi_param REQUEST_URI $request_uri`, Apache, CGI under any of
+ *     them): the target as the client sent it, before any rewrite of the
+ *     server's, cut at the first '?' or '#'. In absolute form
+ *     ("http://host/cart", which Apache passes on as sent) the part from
+ *     the first '/' after the host ("/" when there is none). A REQUEST_URI
+ *     that names no path ("*") gives "".
+ *   - Otherwise SCRIPT_NAME followed by PATH_INFO (either may be absent),
+ *     as the server split them; servers decode and normalize these, so the
+ *     path is then decoded. This is never preferred: Apache's
+ *     mod_proxy_fcgi puts the whole path in SCRIPT_NAME and, depending on
+ *     the backend type and proxy-fcgi-pathinfo, in PATH_INFO again, and
+ *     lighttpd and nginx merge "//" and resolve "/../" in them.
+ *   - "" when there is neither, or when the path is longer than
+ *     SESS_PATH_MAX bytes.
+ * Since it is not decoded, a route table entry matches only the request
+ * whose raw path is exactly its path; "/c%61rt" is not "/cart" (404). Never
+ * NULL; valid until the route returns. */
+const char *sess_path(const struct sess_request *req);
 
 /* The request method ("GET" when the server sent none). */
 const char *sess_method(const struct sess_request *req);

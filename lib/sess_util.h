@@ -251,6 +251,22 @@ void sess_derive_key(const struct sess_secrets *secrets, size_t index, const cha
  * Templates (template/): the pages in html_dir
  * ------------------------------------------------------------------------ */
 
+/* What a program's html_dir must hold, besides the pages its own
+ * sess_send_page calls name:
+ *   - error.html: sess_fail answers browsers with it (JSON clients get
+ *     {"msg": MSG}), and so does every refusal the library makes itself:
+ *     404 of sess_run_routes, 405 of sess_allow, 400, 403, 413 and 415 of
+ *     sess_body, 503 when the store is unavailable, 500 when a route
+ *     answered nothing. Its vars: status (the HTTP status), msg and
+ *     title (what went wrong), user when logged in, and those of
+ *     sess_set_page_vars. Without it, each of those answers becomes a 500
+ *     "Page template error" (logged).
+ *   - layout.html, unless every page (error.html included) starts with
+ *     "<!doctype": the frame of the others, with the page as {{{content}}}
+ *     and the page's vars (flash, user, title...).
+ * The demo's html/ has both; a program with its own html_dir copies or
+ * writes them. */
+
 struct sess_templates;
 
 /* Opens the template set in `dir` (copied). Nothing is read yet: files are

@@ -87,6 +87,7 @@ struct sess_request {
     bool is_pre_csrf_sent;
     char client_addr[SESS_ADDR_TEXT_MAX]; /* sess_client_addr, once worked out */
     bool has_client_addr;
+    char path[SESS_PATH_MAX + 1]; /* sess_path, worked out by sess_request_start */
 
     /* response */
     int status;
@@ -100,7 +101,10 @@ struct sess_request {
  * response stays in req->headers/req->out until sess_request_reset(), so
  * tests can read it. */
 void sess_request_handle(struct sess_request *req, sess_route_fn route);
-/* The request's time and scheme, once for every run of its route. */
+/* The same through a route table (sess_run_routes): the route whose path
+ * is sess_path(req), picked once for every run, or a 404. */
+void sess_request_route(struct sess_request *req, const struct sess_route *routes, size_t count);
+/* The request's time, scheme and path, once for every run of its route. */
 void sess_request_start(struct sess_request *req, int64_t now_ms);
 void sess_request_reset(struct sess_request *req);
 

@@ -1,8 +1,8 @@
-/* A request as the route sees it: its CGI parameters, method, whether it
- * came over HTTPS, the client's address, and the headers the answer will
- * carry (checked here so that no client value can split them). The accept
- * loop that fills it is run.c's; the session, body and answer are
- * session.c's, body.c's and response.c's. */
+/* A request as the route sees it: its CGI parameters, method, path,
+ * whether it came over HTTPS, the client's address, the process's app,
+ * and the headers the answer will carry (checked here so that no client
+ * value can split them). The accept loop that fills it is run.c's; the
+ * session, body and answer are session.c's, body.c's and response.c's. */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -89,14 +89,87 @@ request_is_secure(const struct sess_request *req)
     return len == 5 && strncasecmp(proto, "https", 5) == 0;
 }
 
+/* Copies `len` bytes of `s` as the request's path, or leaves "" when they
+ * do not fit. */
+static void
+keep_path(struct sess_request *req, const char *s, size_t len)
+{
+    if (len > SESS_PATH_MAX)
+        return;
+    memcpy(req->path, s, len);
+    req->path[len] = '\0';
+}
+
+/* Past "scheme://authority" of an absolute-form target (RFC 9112 3.2.2),
+ * or NULL when `uri` does not start with a scheme and "://". */
+static const char *
+skip_scheme_and_authority(const char *uri)
+{
+    const char *p = uri;
+
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
+        return NULL;
+    p += strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.");
+    if (strncmp(p, "://", 3) != 0)
+        return NULL;
+    p += 3;
+    return p + strcspn(p, "/?#");
+}
+
+/* sess_path's rule (sess.h): REQUEST_URI's path when the server set it,
+ * else SCRIPT_NAME and PATH_INFO, else "". */
+static void
+find_path(struct sess_request *req)
+{
+    const char *uri = sess_param(req, "REQUEST_URI");
+    const char *script, *info;
+    size_t script_len, info_len;
+
+    req->path[0] = '\0';
+    if (uri) {
+        const char *after = *uri == '/' ? uri : skip_scheme_and_authority(uri);
+        if (!after)
+            return; /* "*", or nothing a path can be read from */
+        if (*after != '/')
+            keep_path(req, "/", 1); /* "http://host" or "http://host?q" */
+        else
+            keep_path(req, after, strcspn(after, "?#"));
+        return;
+    }
+    script = sess_param(req, "SCRIPT_NAME");
+    info = sess_param(req, "PATH_INFO");
+    script_len = script ? strlen(script) : 0;
+    info_len = info ? strlen(info) : 0;
+    if (script_len > SESS_PATH_MAX || info_len > SESS_PATH_MAX - script_len)
+        return;
+    if (script_len)
+        memcpy(req->path, script, script_len);
+    if (info_len)
+        memcpy(req->path + script_len, info, info_len);
+    req->path[script_len + info_len] = '\0';
+}
+
+const char *
+sess_path(const struct sess_request *req)
+{
+    return req->path;
+}
+
+struct sess_app *
+sess_request_app(struct sess_request *req)
+{
+    return req->app;
+}
+
 /* What every run of the route shares: the one time of the request (its
- * age orders the writers of a group commit batch, oldest first), and
- * whether it came over HTTPS. */
+ * age orders the writers of a group commit batch, oldest first), whether
+ * it came over HTTPS, and its path. */
 void
 sess_request_start(struct sess_request *req, int64_t now_ms)
 {
     req->now_ms = now_ms;
     req->is_secure = request_is_secure(req);
+    find_path(req);
 }
 
 const char *
@@ -156,6 +229,7 @@ sess_request_reset(struct sess_request *req)
     req->is_answered = false;
     req->is_input_drained = false;
     req->has_client_addr = false;
+    req->path[0] = '\0';
     req->is_pre_csrf_read = false;
     req->is_pre_csrf_new = false;
     req->is_pre_csrf_sent = false;

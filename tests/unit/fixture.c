@@ -131,6 +131,8 @@ make_env(struct fixture *f, const struct client *c)
         snprintf(env[n++], 1024, "CONTENT_LENGTH=%zu", strlen(f->body));
     if (f->user_agent)
         snprintf(env[n++], 1024, "HTTP_USER_AGENT=%s", f->user_agent);
+    for (unsigned i = 0; i < sizeof f->params / sizeof f->params[0] && f->params[i]; i++)
+        snprintf(env[n++], 1024, "%s", f->params[i]);
     for (unsigned i = 0; i < n; i++)
         f->envp[slot][i] = env[i];
     f->envp[slot][n] = NULL;
@@ -186,8 +188,10 @@ take_response(struct client *c, const struct sess_request *req, const char *name
     }
 }
 
-void
-fixture_get(struct fixture *f, struct client *c, sess_route_fn route)
+/* fixture_get with `route`, fixture_route with `routes`. */
+static void
+run_request(struct fixture *f, struct client *c, sess_route_fn route,
+            const struct sess_route *routes, size_t count)
 {
     struct sess_request req;
 
@@ -206,12 +210,27 @@ fixture_get(struct fixture *f, struct client *c, sess_route_fn route)
         assert_int_equal(dup2(fileno(tmp), STDIN_FILENO), STDIN_FILENO);
         fclose(tmp);
     }
-    sess_request_handle(&req, route);
+    if (routes)
+        sess_request_route(&req, routes, count);
+    else
+        sess_request_handle(&req, route);
     take_response(c, &req, f->app->cfg.name);
     sess_request_reset(&req);
     sess_buf_free(&req.headers);
     sess_buf_free(&req.out);
     fclose(req.cgi_out);
+}
+
+void
+fixture_get(struct fixture *f, struct client *c, sess_route_fn route)
+{
+    run_request(f, c, route, NULL, 0);
+}
+
+void
+fixture_route(struct fixture *f, struct client *c, const struct sess_route *routes, size_t count)
+{
+    run_request(f, c, NULL, routes, count);
 }
 
 void

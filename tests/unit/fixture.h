@@ -23,8 +23,9 @@ struct fixture {
     const char *user_agent;
     const char *remote_addr;   /* REMOTE_ADDR; NULL: 127.0.0.1 */
     const char *forwarded_for; /* X-Forwarded-For, or NULL */
-    char env[4][14][1024];     /* a few requests may be alive at once */
-    char *envp[4][15];
+    const char *params[4];     /* more "NAME=VALUE" parameters (REQUEST_URI=...), NULL-ended */
+    char env[4][18][1024];     /* a few requests may be alive at once */
+    char *envp[4][19];
     unsigned next_env;
 };
 
@@ -49,6 +50,9 @@ int fixture_teardown(void **state);
 
 /* One whole request through `route`, as the request loop runs it. */
 void fixture_get(struct fixture *f, struct client *c, sess_route_fn route);
+/* The same through a route table, as sess_run_routes runs it. */
+void fixture_route(struct fixture *f, struct client *c, const struct sess_route *routes,
+                   size_t count);
 
 /* A request that stays open: the session is loaded; the test calls the API
  * and sess_session_commit itself. */
