@@ -75,8 +75,8 @@ static __attribute__((noinline)) void
 one_request(struct sess_request *req, char **envp, sess_route_fn route)
 {
     req->envp = envp;
-    sess_request_handle(req, route);
-    sess_request_reset(req);
+    sess__request_handle(req, route);
+    sess__request_reset(req);
 }
 
 /* N whole requests of `route` after WARMUP unmeasured ones. */
@@ -96,8 +96,8 @@ whole_requests(struct sess_app *app, const char *what, char **envp, sess_route_f
         one_request(&req, envp, route);
     }
     report(what, now_s() - t0, n);
-    sess_buf_free(&req.headers);
-    sess_buf_free(&req.out);
+    sess__buf_free(&req.headers);
+    sess__buf_free(&req.out);
 }
 
 int
@@ -206,7 +206,7 @@ main(int argc, char **argv)
             if (st->ops->update(st, sess_str_c(id), now, &save) != SESS_OK)
                 return die("update", st->errmsg);
         }
-        sess_patch_free(&save);
+        sess__patch_free(&save);
         report("session save (write txn, lmdb_sync = none)", now_s() - t0, n / 10);
     }
 
@@ -242,7 +242,7 @@ main(int argc, char **argv)
                 whole_requests(app, whats[k], envs[k], routes[k], only ? n : n / 10, sink);
     }
     fclose(sink);
-    sess_buf_free(&buf);
+    sess__buf_free(&buf);
     sess_app_close(app);
     snprintf(path, sizeof path, "rm -rf '%s'", dir);
     return system(path) == 0 ? 0 : 1;

@@ -96,7 +96,7 @@ create_one(struct gen *g, bool is_live)
     sess_id_new(id);
     sess_iso_date(expires_ms, iso);
     /* '-' and '_' of base64url are fine in a username; keep it short. */
-    sess_fmt(owner, sizeof owner, "u%.10s", id);
+    sess__fmt(owner, sizeof owner, "u%.10s", id);
     len = snprintf(data, sizeof data,
                    "{\"cookie\":{\"originalMaxAge\":%lld,\"expires\":\"%s\",\"secure\":false,"
                    "\"httpOnly\":true,\"path\":\"/\",\"sameSite\":\"lax\"},"
@@ -182,7 +182,7 @@ main(int argc, char **argv)
     if (err == SESS_OK)
         err = sess_secrets_load(&g.secrets, g.cfg.secret_file, g.errmsg, sizeof g.errmsg);
     if (err == SESS_OK)
-        err = sess_store_open(&g.store, &g.cfg, &g.secrets, g.errmsg, sizeof g.errmsg);
+        err = sess__store_open(&g.store, &g.cfg, &g.secrets, g.errmsg, sizeof g.errmsg);
     if (err != SESS_OK) {
         fprintf(stderr, "gen_sessions: %s\n", g.errmsg);
         status = err == SESS_ECONFIG ? SESS_EXIT_CONFIG : SESS_EXIT_SOFTWARE;
@@ -198,7 +198,7 @@ main(int argc, char **argv)
         g.keep = keep;
     }
 
-    g.now_ms = sess_clock_real_ms();
+    g.now_ms = sess__clock_real_ms();
     clock_gettime(CLOCK_MONOTONIC, &t0);
     /* Dead records interleaved with live ones, as gc meets them in use. */
     for (i = 0; i < live + expired && err == SESS_OK; i++) {
@@ -220,7 +220,7 @@ out:
         fprintf(stderr, "gen_sessions: %s: %s\n", cookies_path, strerror(errno));
         status = SESS_EXIT_IOERR;
     }
-    sess_store_close(g.store);
+    sess__store_close(g.store);
     sess_secrets_free(&g.secrets);
     sess_config_free(&g.cfg);
     return status;

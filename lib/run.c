@@ -40,14 +40,14 @@ forget_answer(struct sess_request *req)
 }
 
 /* The runs of one request through `route`, its time, scheme and path set
- * (sess_request_start). */
+ * (sess__request_start). */
 static void
 run_route(struct sess_request *req, sess_route_fn route)
 {
     int run;
 
     for (run = 1;; run++) {
-        sess_session_begin(req);
+        sess__session_begin(req);
         if (req->store_failed)
             sess_fail(req, 503, "Session store unavailable; try again shortly");
         else
@@ -56,13 +56,13 @@ run_route(struct sess_request *req, sess_route_fn route)
             break;
         /* Another request changed what this one read: nothing was written
          * or sent, so run it again on the session as now stored. */
-        sess_session_end(req);
+        sess__session_end(req);
         forget_answer(req);
         if (run == SESS_RERUN_MAX) {
-            sess_log_error(req->app,
-                           "a request conflicted with others of its session %d times in a "
-                           "row; answered 503",
-                           run);
+            sess__log_error(req->app,
+                            "a request conflicted with others of its session %d times in a "
+                            "row; answered 503",
+                            run);
             if (sess_header(req, "Retry-After", "1") == SESS_OK)
                 sess_fail(req, 503, "The session is busy; try again shortly");
             break;
@@ -72,13 +72,13 @@ run_route(struct sess_request *req, sess_route_fn route)
     }
     if (!req->is_answered)
         sess_fail(req, 500, "The route sent no answer");
-    sess_session_end(req);
+    sess__session_end(req);
 }
 
 void
-sess_request_handle(struct sess_request *req, sess_route_fn route)
+sess__request_handle(struct sess_request *req, sess_route_fn route)
 {
-    sess_request_start(req, sess_now_ms(req->app));
+    sess__request_start(req, sess_now_ms(req->app));
     run_route(req, route);
 }
 
@@ -90,13 +90,13 @@ not_found(struct sess_request *req)
 }
 
 void
-sess_request_route(struct sess_request *req, const struct sess_route *routes, size_t count)
+sess__request_route(struct sess_request *req, const struct sess_route *routes, size_t count)
 {
     const char *path;
     sess_route_fn route = not_found;
     size_t i;
 
-    sess_request_start(req, sess_now_ms(req->app));
+    sess__request_start(req, sess_now_ms(req->app));
     /* Once per request: every run of it is the same route's. */
     path = sess_path(req);
     for (i = 0; i < count; i++)
@@ -224,9 +224,9 @@ static void
 serve_one(struct sess_request *req, const struct serving *what)
 {
     if (what->route)
-        sess_request_handle(req, what->route);
+        sess__request_handle(req, what->route);
     else
-        sess_request_route(req, what->routes, what->count);
+        sess__request_route(req, what->routes, what->count);
 }
 
 /* A route table's mistakes, found before anything is opened: every path
@@ -285,7 +285,7 @@ run_process(const char *route_name, const struct serving *what)
         report_startup_error(route_name, errmsg);
         return err == SESS_ECONFIG ? SESS_EXIT_CONFIG : SESS_EXIT_SOFTWARE;
     }
-    if (sess_log_open(app, route_name, errmsg, sizeof errmsg) != SESS_OK) {
+    if (sess__log_open(app, route_name, errmsg, sizeof errmsg) != SESS_OK) {
         report_startup_error(route_name, errmsg);
         sess_app_close(app);
         return SESS_EXIT_CONFIG;
@@ -315,15 +315,15 @@ run_process(const char *route_name, const struct serving *what)
     while (FCGX_Accept_r(&fcgx) >= 0) {
         req.envp = fcgx.envp;
         serve_one(&req, what);
-        sess_request_reset(&req);
+        sess__request_reset(&req);
         finish(&fcgx);
         /* After the response: a bounded gc batch when one is due. */
         app->store->ops->gc_if_due(app->store, sess_now_ms(app));
     }
 out:
-    sess_request_reset(&req);
-    sess_buf_free(&req.headers);
-    sess_buf_free(&req.out);
+    sess__request_reset(&req);
+    sess__buf_free(&req.headers);
+    sess__buf_free(&req.out);
     sess_app_close(app);
     return status;
 }

@@ -14,7 +14,7 @@
 #include "log.h"
 
 enum sess_err
-sess_app_fail(struct sess_app *app, enum sess_err err, const char *fmt, ...)
+sess__app_fail(struct sess_app *app, enum sess_err err, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -47,9 +47,9 @@ load_config(struct sess_config *cfg, const char *path, char *errmsg, size_t errm
     if (!path)
         path = getenv("SESSION_CONFIG");
     if (!path || !*path) {
-        sess_fmt(errmsg, errmsg_len,
-                 "SESSION_CONFIG is not set: point it at the configuration file "
-                 "(e.g. SESSION_CONFIG=/etc/fcgi-session.conf)");
+        sess__fmt(errmsg, errmsg_len,
+                  "SESSION_CONFIG is not set: point it at the configuration file "
+                  "(e.g. SESSION_CONFIG=/etc/fcgi-session.conf)");
         return SESS_ECONFIG;
     }
     err = sess_config_load(cfg, path, errmsg, errmsg_len);
@@ -73,15 +73,15 @@ sess_app_open(struct sess_app **out, const char *config_path, char *errmsg, size
 
     *out = NULL;
     if (sodium_init() < 0) {
-        sess_fmt(errmsg, errmsg_len, "libsodium failed to initialise");
+        sess__fmt(errmsg, errmsg_len, "libsodium failed to initialise");
         return SESS_ECRYPTO;
     }
     app = calloc(1, sizeof *app);
     if (!app) {
-        sess_fmt(errmsg, errmsg_len, "out of memory");
+        sess__fmt(errmsg, errmsg_len, "out of memory");
         return SESS_ENOMEM;
     }
-    app->clock = sess_clock_real_ms;
+    app->clock = sess__clock_real_ms;
     app->log_fd = -1;
     err = load_config(&app->cfg, config_path, errmsg, errmsg_len);
     if (err != SESS_OK) {
@@ -95,17 +95,17 @@ sess_app_open(struct sess_app **out, const char *config_path, char *errmsg, size
         unsigned char csrf_key[32];
         sess_derive_key(&app->secrets, i, "csrf", csrf_key);
         crypto_auth_hmacsha256_init(&app->csrf_keyed[i], csrf_key, sizeof csrf_key);
-        sess_derive_key_legacy(&app->secrets, i, "csrf", csrf_key);
+        sess__derive_key_legacy(&app->secrets, i, "csrf", csrf_key);
         crypto_auth_hmacsha256_init(&app->csrf_legacy[i], csrf_key, sizeof csrf_key);
         sodium_memzero(csrf_key, sizeof csrf_key);
     }
-    err = sess_store_open(&app->store, &app->cfg, &app->secrets, errmsg, errmsg_len);
+    err = sess__store_open(&app->store, &app->cfg, &app->secrets, errmsg, errmsg_len);
     if (err != SESS_OK)
         goto out;
     err = sess_templates_open(&app->templates, app->cfg.html_dir);
     if (err != SESS_OK) {
-        sess_fmt(errmsg, errmsg_len, "%s: html_dir = %s: %s", app->cfg.path, app->cfg.html_dir,
-                 sess_strerror(err));
+        sess__fmt(errmsg, errmsg_len, "%s: html_dir = %s: %s", app->cfg.path, app->cfg.html_dir,
+                  sess_strerror(err));
         goto out;
     }
     *out = app;
@@ -120,12 +120,12 @@ sess_app_close(struct sess_app *app)
 {
     if (!app)
         return;
-    sess_log_close(app);
+    sess__log_close(app);
     sess_templates_close(app->templates);
-    sess_store_close(app->store);
+    sess__store_close(app->store);
     sess_secrets_free(&app->secrets);
     sess_config_free(&app->cfg);
-    sess_buf_free(&app->scratch);
+    sess__buf_free(&app->scratch);
     sodium_memzero(app->csrf_keyed, sizeof app->csrf_keyed);
     sodium_memzero(app->csrf_legacy, sizeof app->csrf_legacy);
     sodium_memzero(&app->verified, sizeof app->verified);
@@ -141,7 +141,7 @@ sess_app_config(const struct sess_app *app)
 void
 sess_app_set_clock(struct sess_app *app, sess_clock_fn clock)
 {
-    app->clock = clock ? clock : sess_clock_real_ms;
+    app->clock = clock ? clock : sess__clock_real_ms;
 }
 
 int64_t

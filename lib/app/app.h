@@ -37,7 +37,7 @@ struct sess_app {
 };
 
 /* Formats the app's specific error message; returns `err` for chaining. */
-enum sess_err sess_app_fail(struct sess_app *app, enum sess_err err, const char *fmt, ...)
+enum sess_err sess__app_fail(struct sess_app *app, enum sess_err err, const char *fmt, ...)
     SESS_PRINTF(3, 4);
 
 #endif

@@ -31,13 +31,13 @@ open_file(struct sess_app *app, char *errmsg, size_t errmsg_len)
         open(app->cfg.log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
     if (app->log_fd >= 0)
         return SESS_OK;
-    sess_fmt(errmsg, errmsg_len, "%s: log = %s: cannot open it for appending: %s",
-             app->cfg.path ? app->cfg.path : "configuration", app->cfg.log_path, strerror(errno));
+    sess__fmt(errmsg, errmsg_len, "%s: log = %s: cannot open it for appending: %s",
+              app->cfg.path ? app->cfg.path : "configuration", app->cfg.log_path, strerror(errno));
     return SESS_ECONFIG;
 }
 
 enum sess_err
-sess_log_open(struct sess_app *app, const char *route_name, char *errmsg, size_t errmsg_len)
+sess__log_open(struct sess_app *app, const char *route_name, char *errmsg, size_t errmsg_len)
 {
     app->route_name = route_name;
     switch (app->cfg.log_to) {
@@ -54,7 +54,7 @@ sess_log_open(struct sess_app *app, const char *route_name, char *errmsg, size_t
 }
 
 void
-sess_log_close(struct sess_app *app)
+sess__log_close(struct sess_app *app)
 {
     if (app->log_fd >= 0)
         close(app->log_fd);
@@ -95,52 +95,53 @@ emit_line(struct sess_app *app, int priority, const char *text)
         return;
     case SESS_LOG_FILE:
         if (app->log_fd < 0 && open_file(app, err, sizeof err) != SESS_OK) {
-            sess_fmt(line, sizeof line, "%s\n%s\n", err, text);
+            sess__fmt(line, sizeof line, "%s\n%s\n", err, text);
             write_all(STDERR_FILENO, line, strlen(line));
             return;
         }
         /* The file has no one else to date its lines (fail2ban needs it). */
         sess_iso_date(app->clock(), stamp);
         memcpy(stamp + 19, "Z", 2); /* whole seconds */
-        sess_fmt(line, sizeof line, "%s %s\n", stamp, text);
+        sess__fmt(line, sizeof line, "%s %s\n", stamp, text);
         n = strlen(line);
         write_all(app->log_fd, line, n);
         return;
     case SESS_LOG_STDERR:
         break;
     }
-    sess_fmt(line, sizeof line, "%s\n", text);
+    sess__fmt(line, sizeof line, "%s\n", text);
     write_all(STDERR_FILENO, line, strlen(line));
 }
 
 size_t
-sess_log_auth_line(char *out, size_t out_cap, const char *route, const char *event,
-                   const char *username, const char *addr)
+sess__log_auth_line(char *out, size_t out_cap, const char *route, const char *event,
+                    const char *username, const char *addr)
 {
     size_t n;
     char shown_addr[SESS_ADDR_TEXT_MAX + 8];
 
     /* The address is ours (addr.c), but keep the line one line anyway. */
     n = 0;
-    sess_escape_field(shown_addr, sizeof shown_addr, &n, addr && *addr ? addr : "-", SESS_ADDR_TEXT_MAX);
-    sess_fmt(out, out_cap, "fcgi-session[%s]: %s for \"", route, event);
+    sess__escape_field(shown_addr, sizeof shown_addr, &n, addr && *addr ? addr : "-",
+                       SESS_ADDR_TEXT_MAX);
+    sess__fmt(out, out_cap, "fcgi-session[%s]: %s for \"", route, event);
     n = strlen(out);
-    sess_escape_field(out, out_cap, &n, username ? username : "", SESS_USERNAME_MAX);
-    sess_fmt(out + n, out_cap - n, "\" from %s", shown_addr);
+    sess__escape_field(out, out_cap, &n, username ? username : "", SESS_USERNAME_MAX);
+    sess__fmt(out + n, out_cap - n, "\" from %s", shown_addr);
     return strlen(out);
 }
 
 void
-sess_log_auth_app(struct sess_app *app, const char *event, const char *username, const char *addr)
+sess__log_auth_app(struct sess_app *app, const char *event, const char *username, const char *addr)
 {
     char line[LINE_MAX_BYTES];
 
-    sess_log_auth_line(line, sizeof line, route_of(app), event, username, addr);
+    sess__log_auth_line(line, sizeof line, route_of(app), event, username, addr);
     emit_line(app, LOG_NOTICE, line);
 }
 
 void
-sess_log_error(struct sess_app *app, const char *fmt, ...)
+sess__log_error(struct sess_app *app, const char *fmt, ...)
 {
     char msg[SESS_ERRMSG_MAX + 64], line[LINE_MAX_BYTES];
     va_list ap;
@@ -149,6 +150,6 @@ sess_log_error(struct sess_app *app, const char *fmt, ...)
     if (vsnprintf(msg, sizeof msg, fmt, ap) < 0)
         msg[0] = '\0';
     va_end(ap);
-    sess_fmt(line, sizeof line, "fcgi-session[%s]: %s", route_of(app), msg);
+    sess__fmt(line, sizeof line, "fcgi-session[%s]: %s", route_of(app), msg);
     emit_line(app, LOG_ERR, line);
 }

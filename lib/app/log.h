@@ -15,22 +15,22 @@
  * that cannot be opened stops the executable (SESS_ECONFIG, `errmsg` says
  * why); without it the name is the program's and a file is opened on the
  * first line. `route_name` is borrowed for the life of the app. */
-enum sess_err sess_log_open(struct sess_app *app, const char *route_name, char *errmsg,
-                            size_t errmsg_len) SESS_MUST_CHECK;
+enum sess_err sess__log_open(struct sess_app *app, const char *route_name, char *errmsg,
+                             size_t errmsg_len) SESS_MUST_CHECK;
 
-/* Closes what sess_log_open opened; sess_app_close calls it. */
-void sess_log_close(struct sess_app *app);
+/* Closes what sess__log_open opened; sess_app_close calls it. */
+void sess__log_close(struct sess_app *app);
 
 /* The same from outside a request (sessctl): `addr` NULL or "" logs "-". */
-void sess_log_auth_app(struct sess_app *app, const char *event, const char *username,
-                       const char *addr);
+void sess__log_auth_app(struct sess_app *app, const char *event, const char *username,
+                        const char *addr);
 
 /* An error message of the library: `fcgi-session[ROUTE]: MESSAGE`. */
-void sess_log_error(struct sess_app *app, const char *fmt, ...) SESS_PRINTF(2, 3);
+void sess__log_error(struct sess_app *app, const char *fmt, ...) SESS_PRINTF(2, 3);
 
 /* Formats an auth line (without the newline or the file's timestamp) into
  * `out` (NUL-terminated, cut to fit). Returns its length. For tests. */
-size_t sess_log_auth_line(char *out, size_t out_cap, const char *route, const char *event,
-                          const char *username, const char *addr);
+size_t sess__log_auth_line(char *out, size_t out_cap, const char *route, const char *event,
+                           const char *username, const char *addr);
 
 #endif

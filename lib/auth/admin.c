@@ -9,7 +9,7 @@
 static enum sess_err
 store_fail(struct sess_app *app, enum sess_err err)
 {
-    return sess_app_fail(app, err, "%s", app->store->errmsg);
+    return sess__app_fail(app, err, "%s", app->store->errmsg);
 }
 
 struct sessions_visit {
@@ -35,17 +35,17 @@ visit_session(void *arg, struct sess_str id, const struct sess_record *rec)
     memcpy(owner_buf, rec->owner.ptr, rec->owner.len);
     owner_buf[rec->owner.len] = '\0';
     v->data.len = 0;
-    v->err = sess_buf_append(&v->data, rec->data.ptr, rec->data.len);
+    v->err = sess__buf_append(&v->data, rec->data.ptr, rec->data.len);
     if (v->err == SESS_OK)
-        v->err = sess_buf_append(&v->data, "", 1);
+        v->err = sess__buf_append(&v->data, "", 1);
     if (v->err != SESS_OK)
         return false;
     info = (struct sess_session_info){
         .id = id_buf,
         .owner = owner_buf,
         .created_ms = rec->created_ms,
-        .expires_ms = sess_record_expiry_ms(rec->expires_ms, rec->deadline_ms),
-        .is_live = sess_record_is_live(rec, v->now_ms),
+        .expires_ms = sess__record_expiry_ms(rec->expires_ms, rec->deadline_ms),
+        .is_live = sess__record_is_live(rec, v->now_ms),
         .data = v->data.ptr,
     };
     return v->visit(v->arg, &info);
@@ -62,8 +62,8 @@ sess_sessions_each(struct sess_app *app, const char *owner, sess_session_fn visi
     if (err != SESS_OK)
         store_fail(app, err);
     else if (v.err != SESS_OK)
-        err = sess_app_fail(app, v.err, "out of memory");
-    sess_buf_free(&v.data);
+        err = sess__app_fail(app, v.err, "out of memory");
+    sess__buf_free(&v.data);
     return err;
 }
 
@@ -83,12 +83,12 @@ sess_revoke(struct sess_app *app, const char *id)
     enum sess_err err, found;
 
     if (!sess_id_is_valid(key))
-        return sess_app_fail(app, SESS_ENOTFOUND, "no session \"%.*s\"",
-                             (int)(key.len > SESS_ID_MAX_LEN ? SESS_ID_MAX_LEN : key.len), id);
+        return sess__app_fail(app, SESS_ENOTFOUND, "no session \"%.*s\"",
+                              (int)(key.len > SESS_ID_MAX_LEN ? SESS_ID_MAX_LEN : key.len), id);
     /* Live at the beginning of time means stored at all: an expired record
      * awaiting gc is still one the administrator can see and remove. */
     found = st->ops->get(st, key, INT64_MIN, &rec, &buf);
-    sess_buf_free(&buf);
+    sess__buf_free(&buf);
     if (found != SESS_OK && found != SESS_ENOTFOUND)
         return store_fail(app, found);
     /* Destroyed either way: a record that no longer opens is not found,
@@ -97,7 +97,7 @@ sess_revoke(struct sess_app *app, const char *id)
     if (err != SESS_OK)
         return store_fail(app, err);
     if (found == SESS_ENOTFOUND)
-        return sess_app_fail(app, found, "no session \"%s\"", id);
+        return sess__app_fail(app, found, "no session \"%s\"", id);
     return SESS_OK;
 }
 

@@ -7,5 +7,5 @@
 void
 sess_log_auth(struct sess_request *req, const char *event, const char *username)
 {
-    sess_log_auth_app(req->app, event, username, sess_client_addr(req));
+    sess__log_auth_app(req->app, event, username, sess_client_addr(req));
 }

@@ -77,7 +77,7 @@ collect_one(void *arg, struct sess_str id, const struct sess_record *rec)
     struct collect *c = arg;
     struct entry *e;
 
-    if (!sess_record_is_live(rec, c->now_ms) || id.len > SESS_ID_MAX_LEN)
+    if (!sess__record_is_live(rec, c->now_ms) || id.len > SESS_ID_MAX_LEN)
         return true;
     if (c->n == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 8;
@@ -97,7 +97,7 @@ collect_one(void *arg, struct sess_str id, const struct sess_record *rec)
     e->is_remembered = rec->is_remembered;
     e->created_ms = rec->created_ms;
     e->last_seen_ms = last_active_ms(c, rec);
-    e->expires_ms = sess_record_expiry_ms(rec->expires_ms, rec->deadline_ms);
+    e->expires_ms = sess__record_expiry_ms(rec->expires_ms, rec->deadline_ms);
     copy_view(e->client_addr, SESS_CLIENT_ADDR_MAX, rec->client_addr);
     copy_view(e->user_agent, SESS_USER_AGENT_MAX, rec->user_agent);
     return true;
@@ -271,7 +271,7 @@ sess_revoke_others(struct sess_request *req, size_t *count)
 }
 
 enum sess_err
-sess_user_sessions_trim(struct sess_request *req, const char *username, size_t username_len)
+sess__user_sessions_trim(struct sess_request *req, const char *username, size_t username_len)
 {
     unsigned limit = req->app->cfg.max_sessions_per_user;
     char owner[SESS_USERNAME_MAX + 1];
@@ -325,14 +325,14 @@ sess_change_password(struct sess_request *req, const char *current, size_t curre
     if (!owner)
         return SESS_ENOTFOUND;
     /* The session's data changes below: keep the name. */
-    sess_fmt(name, sizeof name, "%s", owner);
+    sess__fmt(name, sizeof name, "%s", owner);
     if (!new_password || new_len > SESS_PASSWORD_MAX ||
         count_chars(new_password, new_len) < PASSWORD_MIN_CHARS)
         return SESS_EBADINPUT;
     /* The current password is checked as a login's is: counted and
      * throttled, so this form is no way around the login's limit. */
-    err = sess_attempt_check(req, &a, name, strlen(name), current ? current : "",
-                             current ? current_len : 0, role, retry_after_s);
+    err = sess__attempt_check(req, &a, name, strlen(name), current ? current : "",
+                              current ? current_len : 0, role, retry_after_s);
     if (err == SESS_EFORBIDDEN || err == SESS_ETHROTTLED)
         sess_log_auth(req, SESS_AUTH_PASSWORD_FAILED, name);
     if (err != SESS_OK)
@@ -344,7 +344,7 @@ sess_change_password(struct sess_request *req, const char *current, size_t curre
         err = sess_revoke_others(req, revoked);
     if (err == SESS_OK)
         err = sess_renew(req);
-    sess_attempt_end(req, &a, err);
+    sess__attempt_end(req, &a, err);
     if (err == SESS_OK)
         sess_log_auth(req, SESS_AUTH_PASSWORD_OK, name);
     return err;

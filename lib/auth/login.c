@@ -43,7 +43,7 @@ start_session(struct sess_request *req, const char *username, size_t username_le
      * nothing of theirs carries. */
     err = is_someone_elses(req, username, username_len) ? sess_regenerate(req) : sess_renew(req);
     if (err == SESS_OK)
-        err = sess_user_sessions_trim(req, username, username_len);
+        err = sess__user_sessions_trim(req, username, username_len);
     if (err != SESS_OK)
         return err;
     user = json_pack("{s:s%, s:s}", "username", username, username_len, "role", role);
@@ -56,7 +56,7 @@ start_session(struct sess_request *req, const char *username, size_t username_le
         err = sess_save(req);
     if (err != SESS_OK)
         return err;
-    if (sess_user_exists(req->app, name, &check))
+    if (sess__user_exists(req->app, name, &check))
         return SESS_OK;
     err = sess_destroy(req);
     if (err != SESS_OK)
@@ -72,11 +72,11 @@ sess_login(struct sess_request *req, const char *username, size_t username_len,
     char role[33];
     enum sess_err err;
 
-    err = sess_attempt_check(req, &a, username, username_len, password, password_len, role,
-                             retry_after_s);
+    err = sess__attempt_check(req, &a, username, username_len, password, password_len, role,
+                              retry_after_s);
     if (err == SESS_OK) {
         err = start_session(req, username, username_len, role);
-        sess_attempt_end(req, &a, err);
+        sess__attempt_end(req, &a, err);
     }
     if (err == SESS_OK)
         sess_log_auth(req, SESS_AUTH_LOGIN_OK, username);

@@ -49,7 +49,7 @@ take_place(struct sess_request *req, struct sess_str key, int64_t *retry_after_s
 
     err = st->ops->throttle_hit(st, key, req->now_ms, window_ms(app), &count, &first_ms);
     if (err != SESS_OK)
-        return sess_app_fail(app, err, "%s", st->errmsg);
+        return sess__app_fail(app, err, "%s", st->errmsg);
     if (count <= app->cfg.login_max_failures)
         return SESS_OK;
     *retry_after_s = (first_ms + window_ms(app) - req->now_ms + 999) / 1000;
@@ -113,9 +113,9 @@ attempt_succeeded(struct sess_request *req, struct sess_attempt *a)
 }
 
 enum sess_err
-sess_attempt_check(struct sess_request *req, struct sess_attempt *a, const char *username,
-                   size_t username_len, const char *password, size_t password_len, char role[33],
-                   int64_t *retry_after_s)
+sess__attempt_check(struct sess_request *req, struct sess_attempt *a, const char *username,
+                    size_t username_len, const char *password, size_t password_len, char role[33],
+                    int64_t *retry_after_s)
 {
     const char *addr = sess_client_addr(req);
     bool is_shaped;
@@ -137,12 +137,12 @@ sess_attempt_check(struct sess_request *req, struct sess_attempt *a, const char 
               ? sess_user_verify(req->app, username, username_len, password, password_len, role)
               : SESS_EFORBIDDEN;
     if (err != SESS_OK)
-        sess_attempt_end(req, a, err);
+        sess__attempt_end(req, a, err);
     return err;
 }
 
 void
-sess_attempt_end(struct sess_request *req, struct sess_attempt *a, enum sess_err outcome)
+sess__attempt_end(struct sess_request *req, struct sess_attempt *a, enum sess_err outcome)
 {
     if (outcome == SESS_OK)
         attempt_succeeded(req, a);

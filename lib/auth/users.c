@@ -56,9 +56,9 @@ check_name(struct sess_app *app, const char *name)
 {
     if (name_is_valid(name, name ? strlen(name) : 0))
         return SESS_OK;
-    return sess_app_fail(app, SESS_EBADINPUT,
-                         "user name \"%.64s\": use 1 to %d of A-Z a-z 0-9 . _ @ -",
-                         name ? name : "", SESS_USERNAME_MAX);
+    return sess__app_fail(app, SESS_EBADINPUT,
+                          "user name \"%.64s\": use 1 to %d of A-Z a-z 0-9 . _ @ -",
+                          name ? name : "", SESS_USERNAME_MAX);
 }
 
 static enum sess_err
@@ -66,8 +66,8 @@ check_password(struct sess_app *app, size_t password_len)
 {
     if (password_len > 0 && password_len <= SESS_PASSWORD_MAX)
         return SESS_OK;
-    return sess_app_fail(app, SESS_EBADINPUT, "the password must be 1 to %d bytes",
-                         SESS_PASSWORD_MAX);
+    return sess__app_fail(app, SESS_EBADINPUT, "the password must be 1 to %d bytes",
+                          SESS_PASSWORD_MAX);
 }
 
 static enum sess_err
@@ -78,8 +78,8 @@ hash_password(struct sess_app *app, const char *password, size_t password_len,
                           crypto_pwhash_OPSLIMIT_INTERACTIVE,
                           crypto_pwhash_MEMLIMIT_INTERACTIVE) == 0)
         return SESS_OK;
-    return sess_app_fail(app, SESS_ENOMEM, "argon2id needs %zu bytes of memory it could not get",
-                         (size_t)crypto_pwhash_MEMLIMIT_INTERACTIVE);
+    return sess__app_fail(app, SESS_ENOMEM, "argon2id needs %zu bytes of memory it could not get",
+                          (size_t)crypto_pwhash_MEMLIMIT_INTERACTIVE);
 }
 
 /* Reads the account `name`, and its stored bytes into `raw` unless NULL.
@@ -97,29 +97,30 @@ get_account(struct sess_app *app, struct sess_str name, struct account *acct, st
 
     err = st->ops->user_get(st, name, sess_now_ms(app), &buf);
     if (err == SESS_ENOTFOUND) {
-        sess_app_fail(app, err, "no user \"%.*s\"", (int)name.len, name.ptr);
+        sess__app_fail(app, err, "no user \"%.*s\"", (int)name.len, name.ptr);
         goto out;
     }
     if (err != SESS_OK) {
-        sess_app_fail(app, err, "%s", st->errmsg);
+        sess__app_fail(app, err, "%s", st->errmsg);
         goto out;
     }
     root = json_loadb(buf.ptr, buf.len, 0, NULL);
     if (json_unpack(root, "{s:s, s:s}", "role", &role, "hash", &hash) != 0 ||
         strlen(role) > ROLE_MAX || strlen(hash) >= sizeof acct->hash) {
-        err = sess_app_fail(app, SESS_EBADINPUT, "the account of \"%.*s\" is damaged; set it again",
-                            (int)name.len, name.ptr);
+        err =
+            sess__app_fail(app, SESS_EBADINPUT, "the account of \"%.*s\" is damaged; set it again",
+                           (int)name.len, name.ptr);
         goto out;
     }
     memcpy(acct->role, role, strlen(role) + 1);
     memcpy(acct->hash, hash, strlen(hash) + 1);
     if (raw)
-        err = sess_buf_append(raw, buf.ptr, buf.len);
+        err = sess__buf_append(raw, buf.ptr, buf.len);
 out:
     json_decref(root);
     if (buf.ptr)
         sodium_memzero(buf.ptr, buf.cap);
-    sess_buf_free(&buf);
+    sess__buf_free(&buf);
     return err;
 }
 
@@ -144,14 +145,14 @@ put_account(struct sess_app *app, const char *name, const struct account *acct, 
 
     text = account_text(acct);
     if (!text) {
-        err = sess_app_fail(app, SESS_ENOMEM, "out of memory");
+        err = sess__app_fail(app, SESS_ENOMEM, "out of memory");
         goto out;
     }
     err = st->ops->user_put(st, sess_str_c(name), sess_now_ms(app), sess_str_c(text), must_be_new);
     if (err == SESS_EEXISTS)
-        sess_app_fail(app, err, "user \"%s\" already exists", name);
+        sess__app_fail(app, err, "user \"%s\" already exists", name);
     else if (err != SESS_OK)
-        sess_app_fail(app, err, "%s", st->errmsg);
+        sess__app_fail(app, err, "%s", st->errmsg);
 out:
     free(text);
     return err;
@@ -168,8 +169,8 @@ sess_user_add(struct sess_app *app, const char *name, const char *role, const ch
     if (err != SESS_OK)
         return err;
     if (!role_is_valid(role))
-        return sess_app_fail(app, SESS_EBADINPUT, "role \"%.32s\": use 1 to %d of a-z 0-9 _ -",
-                             role ? role : "", ROLE_MAX);
+        return sess__app_fail(app, SESS_EBADINPUT, "role \"%.32s\": use 1 to %d of a-z 0-9 _ -",
+                              role ? role : "", ROLE_MAX);
     err = check_password(app, password_len);
     if (err != SESS_OK)
         return err;
@@ -177,7 +178,7 @@ sess_user_add(struct sess_app *app, const char *name, const char *role, const ch
     if (must_be_new) {
         err = get_account(app, sess_str_c(name), &existing, NULL);
         if (err == SESS_OK)
-            return sess_app_fail(app, SESS_EEXISTS, "user \"%s\" already exists", name);
+            return sess__app_fail(app, SESS_EEXISTS, "user \"%s\" already exists", name);
         if (err != SESS_ENOTFOUND)
             return err;
     }
@@ -216,20 +217,20 @@ sess_user_del(struct sess_app *app, const char *name)
 
     app->warning[0] = '\0';
     if (!name_is_valid(key.ptr, key.len))
-        return sess_app_fail(app, SESS_ENOTFOUND, "no user \"%.64s\"", name ? name : "");
+        return sess__app_fail(app, SESS_ENOTFOUND, "no user \"%.64s\"", name ? name : "");
     /* The account goes first, so no new login races the revocation. */
     err = st->ops->user_del(st, key, sess_now_ms(app));
     if (err != SESS_OK && err != SESS_ENOTFOUND)
-        return sess_app_fail(app, err, "%s", st->errmsg);
+        return sess__app_fail(app, err, "%s", st->errmsg);
     /* Sessions outlive a missing account if an earlier delete failed
      * halfway; end them either way. */
     st->warning[0] = '\0';
     ended = st->ops->destroy_owner(st, key, sess_now_ms(app), &count);
     memcpy(app->warning, st->warning, sizeof app->warning);
     if (ended != SESS_OK)
-        return sess_app_fail(app, ended, "%s", st->errmsg);
+        return sess__app_fail(app, ended, "%s", st->errmsg);
     if (err == SESS_ENOTFOUND)
-        return sess_app_fail(app, err, "no user \"%s\"", name);
+        return sess__app_fail(app, err, "no user \"%s\"", name);
     return SESS_OK;
 }
 
@@ -293,7 +294,7 @@ sess_user_verify(struct sess_app *app, const char *name, size_t name_len, const 
     }
     is_match = crypto_pwhash_str_verify(hash, password ? password : "", password_len) == 0;
     if (!is_known || !is_match) {
-        err = sess_app_fail(app, SESS_EFORBIDDEN, "bad credentials");
+        err = sess__app_fail(app, SESS_EFORBIDDEN, "bad credentials");
         goto out;
     }
     err = SESS_OK;
@@ -307,12 +308,12 @@ sess_user_verify(struct sess_app *app, const char *name, size_t name_len, const 
 out:
     if (raw.ptr)
         sodium_memzero(raw.ptr, raw.cap);
-    sess_buf_free(&raw);
+    sess__buf_free(&raw);
     return err;
 }
 
 bool
-sess_user_exists(struct sess_app *app, struct sess_str name, enum sess_err *err)
+sess__user_exists(struct sess_app *app, struct sess_str name, enum sess_err *err)
 {
     struct sess_store *st = app->store;
     struct sess_buf buf = {0};
@@ -321,7 +322,7 @@ sess_user_exists(struct sess_app *app, struct sess_str name, enum sess_err *err)
                                              : SESS_ENOTFOUND;
     if (buf.ptr)
         sodium_memzero(buf.ptr, buf.cap);
-    sess_buf_free(&buf);
+    sess__buf_free(&buf);
     if (*err == SESS_ENOTFOUND) {
         *err = SESS_OK;
         return false;
@@ -368,6 +369,6 @@ sess_users_each(struct sess_app *app, sess_user_fn visit, void *arg)
 
     err = st->ops->user_each(st, sess_now_ms(app), visit_user, &v);
     if (err != SESS_OK)
-        sess_app_fail(app, err, "%s", st->errmsg);
+        sess__app_fail(app, err, "%s", st->errmsg);
     return err;
 }

@@ -11,12 +11,12 @@
  * outside printable ASCII as \xHH, '"' and '\' escaped, at most `max`
  * bytes of `s` and "..." when it was cut; NUL-terminated within `cap`
  * (at least 1), *n advanced. For the log and configuration errors. */
-void sess_escape_field(char *out, size_t cap, size_t *n, const char *s, size_t max);
+void sess__escape_field(char *out, size_t cap, size_t *n, const char *s, size_t max);
 
 /* snprintf that never overflows and returns nothing to check. */
-void sess_fmt(char *out, size_t out_len, const char *fmt, ...) SESS_PRINTF(3, 4);
+void sess__fmt(char *out, size_t out_len, const char *fmt, ...) SESS_PRINTF(3, 4);
 
 /* Milliseconds of the real clock. */
-int64_t sess_clock_real_ms(void);
+int64_t sess__clock_real_ms(void);
 
 #endif

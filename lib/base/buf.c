@@ -8,7 +8,7 @@
 #include "buf.h"
 
 enum sess_err
-sess_buf_reserve(struct sess_buf *buf, size_t extra)
+sess__buf_reserve(struct sess_buf *buf, size_t extra)
 {
     size_t need, cap;
     char *ptr;
@@ -32,9 +32,9 @@ sess_buf_reserve(struct sess_buf *buf, size_t extra)
 }
 
 enum sess_err
-sess_buf_append(struct sess_buf *buf, const void *data, size_t len)
+sess__buf_append(struct sess_buf *buf, const void *data, size_t len)
 {
-    enum sess_err err = sess_buf_reserve(buf, len);
+    enum sess_err err = sess__buf_reserve(buf, len);
 
     if (err != SESS_OK)
         return err;
@@ -45,7 +45,7 @@ sess_buf_append(struct sess_buf *buf, const void *data, size_t len)
 }
 
 void
-sess_buf_free(struct sess_buf *buf)
+sess__buf_free(struct sess_buf *buf)
 {
     if (!buf)
         return;
@@ -55,9 +55,9 @@ sess_buf_free(struct sess_buf *buf)
 }
 
 void
-sess_buf_wipe(struct sess_buf *buf)
+sess__buf_wipe(struct sess_buf *buf)
 {
     if (buf->ptr)
         sodium_memzero(buf->ptr, buf->cap);
-    sess_buf_free(buf);
+    sess__buf_free(buf);
 }

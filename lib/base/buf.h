@@ -17,13 +17,13 @@ struct sess_buf {
 
 /* Makes room for `extra` more bytes after `len`. SESS_ENOMEM when that
  * overflows or cannot be allocated; the buffer is as it was then. */
-enum sess_err sess_buf_reserve(struct sess_buf *buf, size_t extra) SESS_MUST_CHECK;
+enum sess_err sess__buf_reserve(struct sess_buf *buf, size_t extra) SESS_MUST_CHECK;
 /* Copies `len` bytes of `data` to the end. SESS_ENOMEM as above. */
-enum sess_err sess_buf_append(struct sess_buf *buf, const void *data, size_t len) SESS_MUST_CHECK;
+enum sess_err sess__buf_append(struct sess_buf *buf, const void *data, size_t len) SESS_MUST_CHECK;
 /* Releases the allocation and empties the buffer, which stays usable;
  * accepts NULL. */
-void sess_buf_free(struct sess_buf *buf);
+void sess__buf_free(struct sess_buf *buf);
 /* Frees after wiping: for buffers that held session data or secrets. */
-void sess_buf_wipe(struct sess_buf *buf);
+void sess__buf_wipe(struct sess_buf *buf);
 
 #endif

@@ -6,7 +6,7 @@
 #include "base.h"
 
 int64_t
-sess_clock_real_ms(void)
+sess__clock_real_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);

@@ -588,7 +588,7 @@ finish_value(struct loader *ld)
 }
 
 json_t *
-sess_json_load(const char *text, size_t len, const char *drop_key)
+sess__json_load(const char *text, size_t len, const char *drop_key)
 {
     /* Not zeroed: the two stacks are 18 KiB, and only their tops are read. */
     struct loader ld;

@@ -16,6 +16,6 @@
  * to its result, member order included. When `drop_key` is not NULL and the
  * top-level value is an object, every member of it named `drop_key` is
  * checked but left out unbuilt, as if json_object_del() had removed it. */
-json_t *sess_json_load(const char *text, size_t len, const char *drop_key);
+json_t *sess__json_load(const char *text, size_t len, const char *drop_key);
 
 #endif

@@ -70,7 +70,7 @@ sess_err_exit_status(enum sess_err err)
 }
 
 void
-sess_escape_field(char *out, size_t cap, size_t *n, const char *s, size_t max)
+sess__escape_field(char *out, size_t cap, size_t *n, const char *s, size_t max)
 {
     static const char hex[] = "0123456789abcdef";
     size_t i;
@@ -97,7 +97,7 @@ sess_escape_field(char *out, size_t cap, size_t *n, const char *s, size_t max)
 }
 
 void
-sess_fmt(char *out, size_t out_len, const char *fmt, ...)
+sess__fmt(char *out, size_t out_len, const char *fmt, ...)
 {
     va_list ap;
 

@@ -12,7 +12,7 @@
 static const unsigned char v4_mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
 bool
-sess_addr_parse(struct sess_str s, unsigned char out[16])
+sess__addr_parse(struct sess_str s, unsigned char out[16])
 {
     char text[SESS_ADDR_TEXT_MAX];
     unsigned char v4[4];
@@ -30,7 +30,7 @@ sess_addr_parse(struct sess_str s, unsigned char out[16])
 }
 
 void
-sess_addr_format(const unsigned char a[16], char out[SESS_ADDR_TEXT_MAX])
+sess__addr_format(const unsigned char a[16], char out[SESS_ADDR_TEXT_MAX])
 {
     bool is_v4 = memcmp(a, v4_mapped_prefix, sizeof v4_mapped_prefix) == 0;
 
@@ -60,7 +60,7 @@ parse_net(struct sess_str s, struct sess_net *net)
     unsigned bits = 0, max;
     size_t i;
 
-    if (!sess_addr_parse(addr, net->addr))
+    if (!sess__addr_parse(addr, net->addr))
         return false;
     is_v4 = memcmp(net->addr, v4_mapped_prefix, sizeof v4_mapped_prefix) == 0 &&
             memchr(addr.ptr, ':', addr.len) == NULL;
@@ -90,8 +90,8 @@ parse_net(struct sess_str s, struct sess_net *net)
 }
 
 enum sess_err
-sess_net_list_parse(const char *text, struct sess_net *nets, size_t cap, size_t *count,
-                    struct sess_str *bad)
+sess__net_list_parse(const char *text, struct sess_net *nets, size_t cap, size_t *count,
+                     struct sess_str *bad)
 {
     const char *p = text, *end = text + strlen(text);
 
@@ -123,7 +123,7 @@ sess_net_list_parse(const char *text, struct sess_net *nets, size_t cap, size_t 
 }
 
 bool
-sess_net_list_has(const struct sess_net *nets, size_t count, const unsigned char a[16])
+sess__net_list_has(const struct sess_net *nets, size_t count, const unsigned char a[16])
 {
     for (size_t n = 0; n < count; n++) {
         unsigned bits = nets[n].prefix_bits, full = bits / 8, rest = bits % 8;
@@ -147,12 +147,12 @@ parse_forwarded(struct sess_str s, unsigned char out[16])
         const char *close = memchr(s.ptr, ']', s.len);
         if (!close)
             return false;
-        return sess_addr_parse((struct sess_str){s.ptr + 1, (size_t)(close - s.ptr - 1)}, out);
+        return sess__addr_parse((struct sess_str){s.ptr + 1, (size_t)(close - s.ptr - 1)}, out);
     }
     colon = memchr(s.ptr, ':', s.len);
     if (colon && memchr(colon + 1, ':', s.len - (size_t)(colon + 1 - s.ptr)) == NULL)
         s.len = (size_t)(colon - s.ptr); /* exactly one ':': v4 and a port */
-    return sess_addr_parse(s, out);
+    return sess__addr_parse(s, out);
 }
 
 /* A REMOTE_ADDR that is not an address (a UNIX socket's path, say) is kept
@@ -175,18 +175,18 @@ copy_raw(const char *s, char out[SESS_ADDR_TEXT_MAX])
 }
 
 void
-sess_client_addr_pick(const char *remote, const char *forwarded, bool trust_proxy,
-                      const struct sess_net *trusted, size_t trusted_count,
-                      char out[SESS_ADDR_TEXT_MAX])
+sess__client_addr_pick(const char *remote, const char *forwarded, bool trust_proxy,
+                       const struct sess_net *trusted, size_t trusted_count,
+                       char out[SESS_ADDR_TEXT_MAX])
 {
     unsigned char hop[16], last[16];
     const char *end;
 
-    if (!sess_addr_parse(sess_str_c(remote), last)) {
+    if (!sess__addr_parse(sess_str_c(remote), last)) {
         copy_raw(remote, out);
         return;
     }
-    if (trust_proxy && forwarded && sess_net_list_has(trusted, trusted_count, last)) {
+    if (trust_proxy && forwarded && sess__net_list_has(trusted, trusted_count, last)) {
         /* Right to left: each hop was added by the one after it, so only
          * what trusted proxies added is believed. */
         end = forwarded + strlen(forwarded);
@@ -197,10 +197,10 @@ sess_client_addr_pick(const char *remote, const char *forwarded, bool trust_prox
             if (!parse_forwarded((struct sess_str){p, (size_t)(end - p)}, hop))
                 break;
             memcpy(last, hop, sizeof last);
-            if (!sess_net_list_has(trusted, trusted_count, hop) || p == forwarded)
+            if (!sess__net_list_has(trusted, trusted_count, hop) || p == forwarded)
                 break;
             end = p - 1;
         }
     }
-    sess_addr_format(last, out);
+    sess__addr_format(last, out);
 }

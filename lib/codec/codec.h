@@ -14,21 +14,20 @@
 
 /* Addresses (addr.c). Parses an IPv4 or IPv6 address into 16 bytes, IPv4
  * as IPv4-mapped IPv6. */
-bool sess_addr_parse(struct sess_str s, unsigned char out[16]);
+bool sess__addr_parse(struct sess_str s, unsigned char out[16]);
 /* The canonical text of an address (IPv4-mapped ones as IPv4). */
-void sess_addr_format(const unsigned char a[16], char out[SESS_ADDR_TEXT_MAX]);
+void sess__addr_format(const unsigned char a[16], char out[SESS_ADDR_TEXT_MAX]);
 /* Parses trusted_proxies: comma-separated addresses or CIDRs, spaces
  * around each allowed; "" is an empty list. SESS_EBADINPUT for an entry
  * that is neither (an empty one too), SESS_ETOOBIG past `cap`; `*bad`
  * then borrows the entry from `text`. */
-enum sess_err sess_net_list_parse(const char *text, struct sess_net *nets, size_t cap,
-                                  size_t *count, struct sess_str *bad) SESS_MUST_CHECK;
-bool sess_net_list_has(const struct sess_net *nets, size_t count, const unsigned char a[16]);
+enum sess_err sess__net_list_parse(const char *text, struct sess_net *nets, size_t cap,
+                                   size_t *count, struct sess_str *bad) SESS_MUST_CHECK;
+bool sess__net_list_has(const struct sess_net *nets, size_t count, const unsigned char a[16]);
 /* sess_client_addr's choice, from the parameters alone. */
-void sess_client_addr_pick(const char *remote, const char *forwarded, bool trust_proxy,
-                           const struct sess_net *trusted, size_t trusted_count,
-                           char out[SESS_ADDR_TEXT_MAX]);
-
+void sess__client_addr_pick(const char *remote, const char *forwarded, bool trust_proxy,
+                            const struct sess_net *trusted, size_t trusted_count,
+                            char out[SESS_ADDR_TEXT_MAX]);
 
 /* Cookie values this process verified lately, so that a client's next
  * request skips the HMAC (~17k instructions, a fifth of a logged-in page).
@@ -50,19 +49,19 @@ struct sess_verified {
 /* sess_unsign() with `cache` in front: the same answer for every value. A
  * hit is a constant-time compare with a value that verified before, so
  * neither the answer nor its timing tells a forger more than the HMAC. */
-enum sess_err sess_unsign_cached(const struct sess_secrets *secrets, struct sess_verified *cache,
-                                 struct sess_str value, struct sess_str *id) SESS_MUST_CHECK;
+enum sess_err sess__unsign_cached(const struct sess_secrets *secrets, struct sess_verified *cache,
+                                  struct sess_str value, struct sess_str *id) SESS_MUST_CHECK;
 
 /* What sess_cookie_build() accepts (cookie.c): config.c refuses at load time
  * what would otherwise fail on every response. Name: an RFC 7230 token. Path:
  * printable ASCII without ';'. Domain: cookie 0.7.2's rule, RFC 1123 labels
  * with an optional leading '.'. */
-bool sess_cookie_name_is_valid(struct sess_str name);
+bool sess__cookie_name_is_valid(struct sess_str name);
 /* Whether cookie `name` starts with `prefix` ("__Host-", "__Secure-") as
  * browsers now match it: without regard to case (RFC 6265bis), so that
  * the configuration check and the Set-Cookie agree with them. */
-bool sess_cookie_has_prefix(const char *name, const char *prefix);
-bool sess_cookie_path_is_valid(const char *path);
-bool sess_cookie_domain_is_valid(const char *domain);
+bool sess__cookie_has_prefix(const char *name, const char *prefix);
+bool sess__cookie_path_is_valid(const char *path);
+bool sess__cookie_domain_is_valid(const char *domain);
 
 #endif

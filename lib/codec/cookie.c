@@ -65,13 +65,13 @@ is_tchar(unsigned char c)
 }
 
 bool
-sess_cookie_has_prefix(const char *name, const char *prefix)
+sess__cookie_has_prefix(const char *name, const char *prefix)
 {
     return strncasecmp(name, prefix, strlen(prefix)) == 0;
 }
 
 bool
-sess_cookie_name_is_valid(struct sess_str name)
+sess__cookie_name_is_valid(struct sess_str name)
 {
     if (name.len == 0)
         return false;
@@ -317,7 +317,7 @@ put_encoded(struct writer *w, struct sess_str value)
 /* Path: any CHAR but CTLs and ';' (RFC 6265 path-value), so a configured
  * path can never end the attribute or the header line. */
 bool
-sess_cookie_path_is_valid(const char *s)
+sess__cookie_path_is_valid(const char *s)
 {
     for (; *s != '\0'; s++) {
         unsigned char c = (unsigned char)*s;
@@ -330,7 +330,7 @@ sess_cookie_path_is_valid(const char *s)
 /* Domain: cookie 0.7.2's domainValueRegExp, an optional leading '.' then
  * RFC 1123 labels of letters, digits and inner hyphens, 63 at most each. */
 bool
-sess_cookie_domain_is_valid(const char *s)
+sess__cookie_domain_is_valid(const char *s)
 {
     const char *p = s;
 
@@ -372,11 +372,11 @@ sess_cookie_build(char *out, size_t out_cap, size_t *out_len, struct sess_str na
     char num[24];
     char date[30];
 
-    if (!sess_cookie_name_is_valid(name))
+    if (!sess__cookie_name_is_valid(name))
         return SESS_EBADINPUT;
-    if (attrs->path != NULL && !sess_cookie_path_is_valid(attrs->path))
+    if (attrs->path != NULL && !sess__cookie_path_is_valid(attrs->path))
         return SESS_EBADINPUT;
-    if (attrs->domain != NULL && !sess_cookie_domain_is_valid(attrs->domain))
+    if (attrs->domain != NULL && !sess__cookie_domain_is_valid(attrs->domain))
         return SESS_EBADINPUT;
     if (attrs->priority != NULL && (priority = priority_text(attrs->priority)) == NULL)
         return SESS_EBADINPUT;

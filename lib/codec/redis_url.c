@@ -96,14 +96,14 @@ parse_node(const char *s, const char *end, int default_port, struct sess_redis_n
     if (host_end == host)
         goto bad_host;
     n->port = default_port;
-    if (colon && !sess_redis_port_parse(colon + 1, (size_t)(end - colon - 1), &n->port)) {
-        sess_fmt(why, why_len, "the port must be 1 to 65535");
+    if (colon && !sess__redis_port_parse(colon + 1, (size_t)(end - colon - 1), &n->port)) {
+        sess__fmt(why, why_len, "the port must be 1 to 65535");
         return SESS_ECONFIG;
     }
     n->host = strndup(host, (size_t)(host_end - host));
     return n->host ? SESS_OK : SESS_ENOMEM;
 bad_host:
-    sess_fmt(why, why_len, "no host (HOST, HOST:PORT or [IPv6]:PORT)");
+    sess__fmt(why, why_len, "no host (HOST, HOST:PORT or [IPv6]:PORT)");
     return SESS_ECONFIG;
 }
 
@@ -121,9 +121,9 @@ parse_userinfo(const char *p, struct sess_redis_url *u, const char **rest, char 
         return SESS_OK;
     colon = memchr(p, ':', (size_t)(at - p));
     if (!colon) {
-        sess_fmt(why, why_len,
-                 "a user needs a password (USER:PASSWORD@HOST, or :PASSWORD@HOST without a "
-                 "user)");
+        sess__fmt(why, why_len,
+                  "a user needs a password (USER:PASSWORD@HOST, or :PASSWORD@HOST without a "
+                  "user)");
         return SESS_ECONFIG;
     }
     if (colon > p && !(u->user = url_decode(p, (size_t)(colon - p), &is_nomem)))
@@ -135,7 +135,7 @@ parse_userinfo(const char *p, struct sess_redis_url *u, const char **rest, char 
 bad:
     if (is_nomem)
         return SESS_ENOMEM;
-    sess_fmt(why, why_len, "a bad %%-escape in the user or password");
+    sess__fmt(why, why_len, "a bad %%-escape in the user or password");
     return SESS_ECONFIG;
 }
 
@@ -143,7 +143,7 @@ static enum sess_err
 parse_db(const char *s, struct sess_redis_url *u, char *why, size_t why_len)
 {
     if (*s != '\0' && !parse_int(s, strlen(s), 0, INT_MAX, &u->db)) {
-        sess_fmt(why, why_len, "the database after '/' must be a number");
+        sess__fmt(why, why_len, "the database after '/' must be a number");
         return SESS_ECONFIG;
     }
     return SESS_OK;
@@ -180,7 +180,7 @@ parse_sentinel(const char *p, struct sess_redis_url *u, char *why, size_t why_le
         return err;
     slash = strchr(p, '/');
     if (!slash || slash[1] == '\0' || slash[1] == '/') {
-        sess_fmt(why, why_len, "no master name after the sentinels %s", shape);
+        sess__fmt(why, why_len, "no master name after the sentinels %s", shape);
         return SESS_ECONFIG;
     }
     for (q = p; err == SESS_OK && q <= slash; q = comma + 1) {
@@ -188,7 +188,7 @@ parse_sentinel(const char *p, struct sess_redis_url *u, char *why, size_t why_le
         if (!comma)
             comma = slash;
         if (u->sentinels == SESS_REDIS_SENTINELS_MAX) {
-            sess_fmt(why, why_len, "more than %d sentinels", SESS_REDIS_SENTINELS_MAX);
+            sess__fmt(why, why_len, "more than %d sentinels", SESS_REDIS_SENTINELS_MAX);
             return SESS_ECONFIG;
         }
         err = parse_node(q, comma, SESS_REDIS_SENTINEL_PORT, &u->sentinel[u->sentinels++], why,
@@ -196,7 +196,7 @@ parse_sentinel(const char *p, struct sess_redis_url *u, char *why, size_t why_le
     }
     if (err == SESS_ECONFIG && why_len > 0) {
         size_t n = strlen(why);
-        sess_fmt(why + n, why_len - n, " in the list of sentinels %s", shape);
+        sess__fmt(why + n, why_len - n, " in the list of sentinels %s", shape);
     }
     if (err != SESS_OK)
         return err;
@@ -205,7 +205,7 @@ parse_sentinel(const char *p, struct sess_redis_url *u, char *why, size_t why_le
     if (!name_end)
         name_end = name + strlen(name);
     if ((size_t)(name_end - name) > SESS_REDIS_MASTER_NAME_MAX) {
-        sess_fmt(why, why_len, "a master name longer than %d bytes", SESS_REDIS_MASTER_NAME_MAX);
+        sess__fmt(why, why_len, "a master name longer than %d bytes", SESS_REDIS_MASTER_NAME_MAX);
         return SESS_ECONFIG;
     }
     u->master = strndup(name, (size_t)(name_end - name));
@@ -225,7 +225,7 @@ parse_unix(const char *path, struct sess_redis_url *u, char *why, size_t why_len
         path += 2;
     query = strchr(path, '?');
     if (*path != '/' || (query ? query : path + strlen(path)) - path < 2) {
-        sess_fmt(why, why_len, "unix: needs the absolute path of a socket");
+        sess__fmt(why, why_len, "unix: needs the absolute path of a socket");
         return SESS_ECONFIG;
     }
     u->socket_path = query ? strndup(path, (size_t)(query - path)) : strdup(path);
@@ -237,7 +237,7 @@ parse_unix(const char *path, struct sess_redis_url *u, char *why, size_t why_len
 
         if (starts(name, "db=")) {
             if (!parse_int(name + 3, (size_t)(stop - name - 3), 0, INT_MAX, &u->db)) {
-                sess_fmt(why, why_len, "db= must be a number");
+                sess__fmt(why, why_len, "db= must be a number");
                 return SESS_ECONFIG;
             }
         } else if (starts(name, "password=")) {
@@ -246,14 +246,14 @@ parse_unix(const char *path, struct sess_redis_url *u, char *why, size_t why_len
             if (!u->password) {
                 if (is_nomem)
                     return SESS_ENOMEM;
-                sess_fmt(why, why_len, "a bad %%-escape in the password");
+                sess__fmt(why, why_len, "a bad %%-escape in the password");
                 return SESS_ECONFIG;
             }
         } else {
             /* The name only: an unknown parameter may be a misspelt
              * password=. */
-            sess_fmt(why, why_len, "unknown parameter %.*s (unix:/PATH?db=N&password=P)",
-                     (int)(strcspn(name, "=&") > 40 ? 40 : strcspn(name, "=&")), name);
+            sess__fmt(why, why_len, "unknown parameter %.*s (unix:/PATH?db=N&password=P)",
+                      (int)(strcspn(name, "=&") > 40 ? 40 : strcspn(name, "=&")), name);
             return SESS_ECONFIG;
         }
         q = amp;
@@ -262,34 +262,34 @@ parse_unix(const char *path, struct sess_redis_url *u, char *why, size_t why_len
 }
 
 bool
-sess_redis_port_parse(const char *s, size_t len, int *port)
+sess__redis_port_parse(const char *s, size_t len, int *port)
 {
     return parse_int(s, len, 1, 65535, port);
 }
 
 void
-sess_redis_node_format(const char *host, int port, char *out, size_t out_len)
+sess__redis_node_format(const char *host, int port, char *out, size_t out_len)
 {
     bool is_v6 = strchr(host, ':') != NULL;
 
-    sess_fmt(out, out_len, "%s%.100s%s:%d", is_v6 ? "[" : "", host, is_v6 ? "]" : "", port);
+    sess__fmt(out, out_len, "%s%.100s%s:%d", is_v6 ? "[" : "", host, is_v6 ? "]" : "", port);
 }
 
 bool
-sess_redis_url_is_redis(const char *url)
+sess__redis_url_is_redis(const char *url)
 {
     return starts(url, "redis://") || starts(url, "rediss://") ||
            starts(url, "redis-sentinel://") || starts(url, "unix:");
 }
 
 enum sess_err
-sess_redis_url_parse(const char *url, struct sess_redis_url *out, char *why, size_t why_len)
+sess__redis_url_parse(const char *url, struct sess_redis_url *out, char *why, size_t why_len)
 {
     memset(out, 0, sizeof *out);
     if (why_len)
         why[0] = '\0';
     if (has_control_or_space(url)) {
-        sess_fmt(why, why_len, "spaces or control characters in the URL");
+        sess__fmt(why, why_len, "spaces or control characters in the URL");
         return SESS_ECONFIG;
     }
     if (starts(url, "redis://")) {
@@ -308,12 +308,12 @@ sess_redis_url_parse(const char *url, struct sess_redis_url *out, char *why, siz
         out->kind = SESS_REDIS_UNIX;
         return parse_unix(url + 5, out, why, why_len);
     }
-    sess_fmt(why, why_len, "not a Redis URL (redis://, redis-sentinel://, unix:)");
+    sess__fmt(why, why_len, "not a Redis URL (redis://, redis-sentinel://, unix:)");
     return SESS_ECONFIG;
 }
 
 void
-sess_redis_url_free(struct sess_redis_url *u)
+sess__redis_url_free(struct sess_redis_url *u)
 {
     size_t i;
 
@@ -329,7 +329,7 @@ sess_redis_url_free(struct sess_redis_url *u)
     memset(u, 0, sizeof *u);
 }
 
-/* What sess_redis_url_mask hides, byte by byte: MASK_HIDE on a password's
+/* What sess__redis_url_mask hides, byte by byte: MASK_HIDE on a password's
  * bytes, MASK_STARS where a password begins (so that an empty one shows as
  * "***" too). */
 #define MASK_HIDE  1
@@ -371,7 +371,7 @@ mark_password_params(const char *url, size_t len, unsigned char *marks)
 }
 
 void
-sess_redis_url_mask(const char *url, char *out, size_t out_len)
+sess__redis_url_mask(const char *url, char *out, size_t out_len)
 {
     size_t len = strlen(url), i, n = 0;
     unsigned char *marks = calloc(len + 1, 1);
@@ -382,7 +382,7 @@ sess_redis_url_mask(const char *url, char *out, size_t out_len)
     if (!marks || !tmp) {
         free(marks);
         free(tmp);
-        sess_fmt(out, out_len, "(a Redis URL)");
+        sess__fmt(out, out_len, "(a Redis URL)");
         return;
     }
     /* Both rules on the URL as written, and their union hidden: applied in
@@ -407,7 +407,7 @@ sess_redis_url_mask(const char *url, char *out, size_t out_len)
     }
     tmp[n] = '\0';
     /* Masked whole, then cut: no byte of a password survives the cut. */
-    sess_fmt(out, out_len, "%s", tmp);
+    sess__fmt(out, out_len, "%s", tmp);
     free(marks);
     free(tmp);
 }

@@ -29,7 +29,7 @@ struct sess_redis_node {
 };
 
 /* What a URL names. Strings are malloc'd and freed (the password and user
- * wiped first) by sess_redis_url_free. */
+ * wiped first) by sess__redis_url_free. */
 struct sess_redis_url {
     enum sess_redis_kind kind;
     struct sess_redis_node node;                               /* TCP, TLS: the server */
@@ -43,17 +43,17 @@ struct sess_redis_url {
 };
 
 /* Whether `url` has the scheme of a Redis URL (redis://, rediss://,
- * redis-sentinel://, unix:): the rest is for sess_redis_url_parse to judge. */
-bool sess_redis_url_is_redis(const char *url);
+ * redis-sentinel://, unix:): the rest is for sess__redis_url_parse to judge. */
+bool sess__redis_url_is_redis(const char *url);
 
-/* Parses `url` into `out` (zeroed first; free it with sess_redis_url_free
+/* Parses `url` into `out` (zeroed first; free it with sess__redis_url_free
  * whatever the result). SESS_ECONFIG with `why` saying what is wrong and
  * what is allowed, never quoting the URL (the caller shows it masked);
  * SESS_ENOMEM. The user and password are percent-decoded as node-redis
  * does; they end at the URL's last '@', so a password may hold '/' or '@'. */
-enum sess_err sess_redis_url_parse(const char *url, struct sess_redis_url *out, char *why,
-                                   size_t why_len) SESS_MUST_CHECK;
-void sess_redis_url_free(struct sess_redis_url *u);
+enum sess_err sess__redis_url_parse(const char *url, struct sess_redis_url *out, char *why,
+                                    size_t why_len) SESS_MUST_CHECK;
+void sess__redis_url_free(struct sess_redis_url *u);
 
 /* `url` as a message may quote it: the password (what lies between the
  * user's ':' and the last '@', or all before that '@' without a ':') and
@@ -61,16 +61,16 @@ void sess_redis_url_free(struct sess_redis_url *u);
  * overlap, all that either would hide), before any truncation, so that no
  * byte of a password survives however long it is. Any URL may be given:
  * store.c masks what it cannot name. "(a Redis URL)" when out of memory. */
-void sess_redis_url_mask(const char *url, char *out, size_t out_len);
+void sess__redis_url_mask(const char *url, char *out, size_t out_len);
 
 /* Reads a port from s[0..len): 1 to 65535 in decimal, nothing else (no
  * sign, no spaces). The URL's grammar, and a sentinel's answer to
  * get-master-addr-by-name, which names the master the same way. */
-bool sess_redis_port_parse(const char *s, size_t len, int *port);
+bool sess__redis_port_parse(const char *s, size_t len, int *port);
 
 /* "HOST:PORT" into `out` as a URL writes it, an IPv6 address in brackets
  * ("[::1]:6379"), the host cut to its first 100 bytes: how messages name a
  * server, never with a password. */
-void sess_redis_node_format(const char *host, int port, char *out, size_t out_len);
+void sess__redis_node_format(const char *host, int port, char *out, size_t out_len);
 
 #endif

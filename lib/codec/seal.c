@@ -16,26 +16,26 @@ _Static_assert(SESS_SEAL_OVERHEAD == crypto_aead_xchacha20poly1305_ietf_NPUBBYTE
 _Static_assert(crypto_aead_xchacha20poly1305_ietf_KEYBYTES == 32, "32-byte keys");
 
 void
-sess_sealer_init(struct sess_sealer *s, const struct sess_secrets *secrets)
+sess__sealer_init(struct sess_sealer *s, const struct sess_secrets *secrets)
 {
     size_t i;
 
     s->count = secrets->count < SESS_SECRETS_MAX ? secrets->count : SESS_SECRETS_MAX;
     for (i = 0; i < s->count; i++) {
         sess_derive_key(secrets, i, "store", s->key[i]);
-        sess_derive_key_legacy(secrets, i, "store", s->legacy[i]);
+        sess__derive_key_legacy(secrets, i, "store", s->legacy[i]);
     }
 }
 
 void
-sess_sealer_wipe(struct sess_sealer *s)
+sess__sealer_wipe(struct sess_sealer *s)
 {
     sodium_memzero(s, sizeof *s);
 }
 
 enum sess_err
-sess_seal(const struct sess_sealer *s, struct sess_str ad, struct sess_str plain,
-          struct sess_buf *out)
+sess__seal(const struct sess_sealer *s, struct sess_str ad, struct sess_str plain,
+           struct sess_buf *out)
 {
     enum sess_err err;
     unsigned char *dst;
@@ -45,7 +45,7 @@ sess_seal(const struct sess_sealer *s, struct sess_str ad, struct sess_str plain
         return SESS_ECRYPTO;
     if (plain.len > SIZE_MAX - SESS_SEAL_OVERHEAD)
         return SESS_ENOMEM;
-    err = sess_buf_reserve(out, plain.len + SESS_SEAL_OVERHEAD);
+    err = sess__buf_reserve(out, plain.len + SESS_SEAL_OVERHEAD);
     if (err != SESS_OK)
         return err;
     dst = (unsigned char *)out->ptr + out->len;
@@ -73,7 +73,7 @@ unseal(const struct sess_sealer *s, struct sess_str ad, struct sess_str sealed, 
     clen = sealed.len - crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
     /* One byte more than the plaintext: room for a caller's NUL, and never a
      * NULL buffer for an empty plaintext. */
-    err = sess_buf_reserve(out, clen - crypto_aead_xchacha20poly1305_ietf_ABYTES + 1);
+    err = sess__buf_reserve(out, clen - crypto_aead_xchacha20poly1305_ietf_ABYTES + 1);
     if (err != SESS_OK)
         return err;
     /* Keys are tried in the order of secret_file, so the current key, which
@@ -96,22 +96,22 @@ unseal(const struct sess_sealer *s, struct sess_str ad, struct sess_str sealed, 
 }
 
 enum sess_err
-sess_unseal(const struct sess_sealer *s, struct sess_str ad, struct sess_str sealed,
-            struct sess_buf *out)
+sess__unseal(const struct sess_sealer *s, struct sess_str ad, struct sess_str sealed,
+             struct sess_buf *out)
 {
     return unseal(s, ad, sealed, true, true, out);
 }
 
 enum sess_err
-sess_unseal_current(const struct sess_sealer *s, struct sess_str ad, struct sess_str sealed,
-                    struct sess_buf *out)
+sess__unseal_current(const struct sess_sealer *s, struct sess_str ad, struct sess_str sealed,
+                     struct sess_buf *out)
 {
     return unseal(s, ad, sealed, true, false, out);
 }
 
 enum sess_err
-sess_unseal_legacy(const struct sess_sealer *s, struct sess_str ad, struct sess_str sealed,
-                   struct sess_buf *out)
+sess__unseal_legacy(const struct sess_sealer *s, struct sess_str ad, struct sess_str sealed,
+                    struct sess_buf *out)
 {
     return unseal(s, ad, sealed, false, true, out);
 }

@@ -18,7 +18,7 @@
 /* A secret file is a few lines; anything larger is the wrong file. */
 #define SECRET_FILE_MAX_BYTES 65536
 
-/* The 0.1 key derivation (sess_derive_key_legacy), kept to read its stores. */
+/* The 0.1 key derivation (sess__derive_key_legacy), kept to read its stores. */
 #define KEY_PURPOSE_PREFIX "fcgi-session "
 
 enum sess_err
@@ -82,7 +82,7 @@ read_secret_file(int fd, const char *path, size_t size, unsigned char **buf, cha
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            sess_fmt(errmsg, errmsg_len, "%s: cannot read: %s", path, strerror(errno));
+            sess__fmt(errmsg, errmsg_len, "%s: cannot read: %s", path, strerror(errno));
             return SESS_ECONFIG;
         }
         if (n == 0)
@@ -90,7 +90,7 @@ read_secret_file(int fd, const char *path, size_t size, unsigned char **buf, cha
         got += (size_t)n;
     }
     if (got != size) {
-        sess_fmt(errmsg, errmsg_len, "%s: the file changed while it was read; try again", path);
+        sess__fmt(errmsg, errmsg_len, "%s: the file changed while it was read; try again", path);
         return SESS_ECONFIG;
     }
     return SESS_OK;
@@ -108,38 +108,38 @@ sess_secrets_load(struct sess_secrets *secrets, const char *path, char *errmsg, 
 
     memset(secrets, 0, sizeof(*secrets));
     if (sodium_init() < 0) {
-        sess_fmt(errmsg, errmsg_len, "%s: libsodium failed to initialise", path);
+        sess__fmt(errmsg, errmsg_len, "%s: libsodium failed to initialise", path);
         return SESS_ENOMEM;
     }
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        sess_fmt(errmsg, errmsg_len, "%s: cannot open the secret file: %s", path, strerror(errno));
+        sess__fmt(errmsg, errmsg_len, "%s: cannot open the secret file: %s", path, strerror(errno));
         err = SESS_ECONFIG;
         goto out;
     }
     /* fstat on the open descriptor: the mode checked is that of the file
      * read, not of whatever the path names a moment later. */
     if (fstat(fd, &st) != 0) {
-        sess_fmt(errmsg, errmsg_len, "%s: cannot stat: %s", path, strerror(errno));
+        sess__fmt(errmsg, errmsg_len, "%s: cannot stat: %s", path, strerror(errno));
         err = SESS_ECONFIG;
         goto out;
     }
     if (!S_ISREG(st.st_mode)) {
-        sess_fmt(errmsg, errmsg_len, "%s: not a regular file", path);
+        sess__fmt(errmsg, errmsg_len, "%s: not a regular file", path);
         err = SESS_ECONFIG;
         goto out;
     }
     if ((st.st_mode & 007) != 0) {
-        sess_fmt(errmsg, errmsg_len,
-                 "%s: the secret file is open to other users (mode %04o); fix with: "
-                 "chmod o-rwx %s",
-                 path, (unsigned)(st.st_mode & 07777), path);
+        sess__fmt(errmsg, errmsg_len,
+                  "%s: the secret file is open to other users (mode %04o); fix with: "
+                  "chmod o-rwx %s",
+                  path, (unsigned)(st.st_mode & 07777), path);
         err = SESS_ECONFIG;
         goto out;
     }
     if (st.st_size > SECRET_FILE_MAX_BYTES) {
-        sess_fmt(errmsg, errmsg_len, "%s: %lld bytes is too large for a secret file (at most %d)",
-                 path, (long long)st.st_size, SECRET_FILE_MAX_BYTES);
+        sess__fmt(errmsg, errmsg_len, "%s: %lld bytes is too large for a secret file (at most %d)",
+                  path, (long long)st.st_size, SECRET_FILE_MAX_BYTES);
         err = SESS_ECONFIG;
         goto out;
     }
@@ -157,34 +157,34 @@ sess_secrets_load(struct sess_secrets *secrets, const char *path, char *errmsg, 
         if (len > 0 && buf[pos + len - 1] == '\r')
             len--;
         if (len > 0 && len < SESS_SECRET_MIN_LEN) {
-            sess_fmt(errmsg, errmsg_len,
-                     "%s:%u: secret is %zu bytes; each line needs at least %d (make one with: "
-                     "head -c 32 /dev/urandom | base64)",
-                     path, line_no, len, SESS_SECRET_MIN_LEN);
+            sess__fmt(errmsg, errmsg_len,
+                      "%s:%u: secret is %zu bytes; each line needs at least %d (make one with: "
+                      "head -c 32 /dev/urandom | base64)",
+                      path, line_no, len, SESS_SECRET_MIN_LEN);
             err = SESS_ECONFIG;
             goto out;
         }
         if (len > 0 && secrets->count == SESS_SECRETS_MAX) {
-            sess_fmt(errmsg, errmsg_len,
-                     "%s:%u: more than %d secrets; remove the oldest (the last lines)", path,
-                     line_no, SESS_SECRETS_MAX);
+            sess__fmt(errmsg, errmsg_len,
+                      "%s:%u: more than %d secrets; remove the oldest (the last lines)", path,
+                      line_no, SESS_SECRETS_MAX);
             err = SESS_ECONFIG;
             goto out;
         }
         if (len > 0) {
             err = sess_secrets_add(secrets, (struct sess_str){(const char *)buf + pos, len});
             if (err != SESS_OK) {
-                sess_fmt(errmsg, errmsg_len, "%s:%u: %s", path, line_no, sess_strerror(err));
+                sess__fmt(errmsg, errmsg_len, "%s:%u: %s", path, line_no, sess_strerror(err));
                 goto out;
             }
         }
         pos = end + 1;
     }
     if (secrets->count == 0) {
-        sess_fmt(errmsg, errmsg_len,
-                 "%s: no secret in the file; put one of at least %d bytes per line (make one "
-                 "with: head -c 32 /dev/urandom | base64)",
-                 path, SESS_SECRET_MIN_LEN);
+        sess__fmt(errmsg, errmsg_len,
+                  "%s: no secret in the file; put one of at least %d bytes per line (make one "
+                  "with: head -c 32 /dev/urandom | base64)",
+                  path, SESS_SECRET_MIN_LEN);
         err = SESS_ECONFIG;
         goto out;
     }
@@ -323,8 +323,8 @@ verified_set(struct sess_str value)
 }
 
 enum sess_err
-sess_unsign_cached(const struct sess_secrets *secrets, struct sess_verified *cache,
-                   struct sess_str value, struct sess_str *id)
+sess__unsign_cached(const struct sess_secrets *secrets, struct sess_verified *cache,
+                    struct sess_str value, struct sess_str *id)
 {
     size_t set, way;
     enum sess_err err;
@@ -381,8 +381,8 @@ sess_derive_key(const struct sess_secrets *secrets, size_t index, const char *pu
 }
 
 void
-sess_derive_key_legacy(const struct sess_secrets *secrets, size_t index, const char *purpose,
-                       unsigned char key[32])
+sess__derive_key_legacy(const struct sess_secrets *secrets, size_t index, const char *purpose,
+                        unsigned char key[32])
 {
     crypto_auth_hmacsha256_state st;
 

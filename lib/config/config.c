@@ -139,13 +139,13 @@ unknown_key(const struct cfg_origin *o, const char *key)
 
     cfg_shown(k, key);
     if (near != NULL) {
-        sess_fmt(o->errmsg, o->errmsg_len, "%s: unknown key \"%s\" (did you mean \"%s\"?)",
-                 o->where, k, near);
+        sess__fmt(o->errmsg, o->errmsg_len, "%s: unknown key \"%s\" (did you mean \"%s\"?)",
+                  o->where, k, near);
         return SESS_ECONFIG;
     }
     /* From the table, so that a new key is listed without a second edit. */
     list_keys(names, sizeof(names));
-    sess_fmt(o->errmsg, o->errmsg_len, "%s: unknown key \"%s\" (keys: %s)", o->where, k, names);
+    sess__fmt(o->errmsg, o->errmsg_len, "%s: unknown key \"%s\" (keys: %s)", o->where, k, names);
     return SESS_ECONFIG;
 }
 
@@ -160,8 +160,8 @@ login_defaults(struct sess_config *cfg)
 {
     struct sess_str bad;
     enum sess_err err =
-        sess_net_list_parse(DEFAULT_TRUSTED_PROXIES, cfg->trusted_proxies, SESS_TRUSTED_PROXIES_MAX,
-                            &cfg->trusted_proxies_count, &bad);
+        sess__net_list_parse(DEFAULT_TRUSTED_PROXIES, cfg->trusted_proxies,
+                             SESS_TRUSTED_PROXIES_MAX, &cfg->trusted_proxies_count, &bad);
 
     (void)err; /* a constant, checked by the tests */
     cfg->login_max_failures = 5;
@@ -257,14 +257,14 @@ sess_config_set(struct sess_config *cfg, const char *origin, const char *key, co
     if (base == NULL)
         base = current_dir();
     if (base == NULL) {
-        sess_fmt(errmsg, errmsg_len, "%s: cannot find the current directory: %s", origin,
-                 strerror(errno));
+        sess__fmt(errmsg, errmsg_len, "%s: cannot find the current directory: %s", origin,
+                  strerror(errno));
         return SESS_ECONFIG;
     }
     o.base_dir = base;
     err = def->set(cfg, &o, key, value);
     if (err == SESS_ENOMEM)
-        sess_fmt(errmsg, errmsg_len, "%s: %s", origin, sess_strerror(err));
+        sess__fmt(errmsg, errmsg_len, "%s: %s", origin, sess_strerror(err));
     free(base);
     return err;
 }
@@ -339,26 +339,27 @@ sess_config_load(struct sess_config *cfg, const char *path, char *errmsg, size_t
     memset(cfg, 0, sizeof(*cfg));
     fp = fopen(path, "re");
     if (fp == NULL) {
-        sess_fmt(errmsg, errmsg_len, "%s: cannot open the configuration: %s", path,
-                 strerror(errno));
+        sess__fmt(errmsg, errmsg_len, "%s: cannot open the configuration: %s", path,
+                  strerror(errno));
         err = SESS_ECONFIG;
         goto out;
     }
     dir = dir_of(path);
     if (dir == NULL) {
-        sess_fmt(errmsg, errmsg_len, "%s: cannot resolve the directory: %s", path, strerror(errno));
+        sess__fmt(errmsg, errmsg_len, "%s: cannot resolve the directory: %s", path,
+                  strerror(errno));
         err = SESS_ECONFIG;
         goto out;
     }
     err = sess_config_defaults(cfg, dir);
     if (err != SESS_OK) {
-        sess_fmt(errmsg, errmsg_len, "%s: %s", path, sess_strerror(err));
+        sess__fmt(errmsg, errmsg_len, "%s: %s", path, sess_strerror(err));
         goto out;
     }
     cfg->path = strdup(path);
     if (cfg->path == NULL) {
         err = SESS_ENOMEM;
-        sess_fmt(errmsg, errmsg_len, "%s: %s", path, sess_strerror(err));
+        sess__fmt(errmsg, errmsg_len, "%s: %s", path, sess_strerror(err));
         goto out;
     }
     for (;;) {
@@ -372,18 +373,18 @@ sess_config_load(struct sess_config *cfg, const char *path, char *errmsg, size_t
         n = getline(&line, &line_cap, fp);
         if (n < 0) {
             if (errno != 0 || ferror(fp)) {
-                sess_fmt(errmsg, errmsg_len, "%s: cannot read: %s", path,
-                         strerror(errno != 0 ? errno : EIO));
+                sess__fmt(errmsg, errmsg_len, "%s: cannot read: %s", path,
+                          strerror(errno != 0 ? errno : EIO));
                 err = errno == ENOMEM ? SESS_ENOMEM : SESS_ECONFIG;
                 goto out;
             }
             break;
         }
         line_no++;
-        sess_fmt(where, sizeof(where), "%s:%u", path, line_no);
+        sess__fmt(where, sizeof(where), "%s:%u", path, line_no);
         if (memchr(line, '\0', (size_t)n) != NULL) {
-            sess_fmt(errmsg, errmsg_len, "%s: a NUL byte in the line (is this a text file?)",
-                     where);
+            sess__fmt(errmsg, errmsg_len, "%s: a NUL byte in the line (is this a text file?)",
+                      where);
             err = SESS_ECONFIG;
             goto out;
         }
@@ -394,7 +395,7 @@ sess_config_load(struct sess_config *cfg, const char *path, char *errmsg, size_t
         if (!split_line(line, &key, &value, &problem))
             continue;
         if (problem != NULL) {
-            sess_fmt(errmsg, errmsg_len, "%s: %s, found \"%s\"", where, problem, shown_line);
+            sess__fmt(errmsg, errmsg_len, "%s: %s, found \"%s\"", where, problem, shown_line);
             err = SESS_ECONFIG;
             goto out;
         }
@@ -405,8 +406,8 @@ sess_config_load(struct sess_config *cfg, const char *path, char *errmsg, size_t
         }
         size_t idx = (size_t)(def - cfg_keys);
         if (first_line[idx] != 0) {
-            sess_fmt(errmsg, errmsg_len, "%s: %s is set twice (first on line %u); keep one", where,
-                     key, first_line[idx]);
+            sess__fmt(errmsg, errmsg_len, "%s: %s is set twice (first on line %u); keep one", where,
+                      key, first_line[idx]);
             err = SESS_ECONFIG;
             goto out;
         }
@@ -414,7 +415,7 @@ sess_config_load(struct sess_config *cfg, const char *path, char *errmsg, size_t
         err = def->set(cfg, &o, key, value);
         if (err != SESS_OK) {
             if (err == SESS_ENOMEM)
-                sess_fmt(errmsg, errmsg_len, "%s: %s", where, sess_strerror(err));
+                sess__fmt(errmsg, errmsg_len, "%s: %s", where, sess_strerror(err));
             goto out;
         }
     }
@@ -436,63 +437,63 @@ sess_config_check(const struct sess_config *cfg, char *errmsg, size_t errmsg_len
     const char *name = cfg->name != NULL ? cfg->name : "";
 
     if (cfg->secret_file == NULL) {
-        sess_fmt(errmsg, errmsg_len,
-                 "%s: secret_file is required (a file with one secret of 32+ bytes per line)",
-                 file);
+        sess__fmt(errmsg, errmsg_len,
+                  "%s: secret_file is required (a file with one secret of 32+ bytes per line)",
+                  file);
         return SESS_ECONFIG;
     }
-    if (!sess_cookie_name_is_valid(sess_str_c(name))) {
-        sess_fmt(errmsg, errmsg_len, "%s: name must be a cookie name (RFC 7230 token)", file);
+    if (!sess__cookie_name_is_valid(sess_str_c(name))) {
+        sess__fmt(errmsg, errmsg_len, "%s: name must be a cookie name (RFC 7230 token)", file);
         return SESS_ECONFIG;
     }
     if (cfg->store == NULL || cfg->html_dir == NULL || cfg->cookie_path == NULL) {
-        sess_fmt(errmsg, errmsg_len, "%s: store, html_dir and cookie_path must be set", file);
+        sess__fmt(errmsg, errmsg_len, "%s: store, html_dir and cookie_path must be set", file);
         return SESS_ECONFIG;
     }
-    if (!sess_cookie_path_is_valid(cfg->cookie_path) ||
-        (cfg->cookie_domain != NULL && !sess_cookie_domain_is_valid(cfg->cookie_domain))) {
-        sess_fmt(errmsg, errmsg_len,
-                 "%s: cookie_path or cookie_domain holds a character a "
-                 "Set-Cookie header cannot carry",
-                 file);
+    if (!sess__cookie_path_is_valid(cfg->cookie_path) ||
+        (cfg->cookie_domain != NULL && !sess__cookie_domain_is_valid(cfg->cookie_domain))) {
+        sess__fmt(errmsg, errmsg_len,
+                  "%s: cookie_path or cookie_domain holds a character a "
+                  "Set-Cookie header cannot carry",
+                  file);
         return SESS_ECONFIG;
     }
     if (cfg->touch_after_s > cfg->max_age_s) {
-        sess_fmt(errmsg, errmsg_len,
-                 "%s: touch_after = %lld is more than max_age = %lld (a session would expire "
-                 "before its expiry is written)",
-                 file, (long long)cfg->touch_after_s, (long long)cfg->max_age_s);
+        sess__fmt(errmsg, errmsg_len,
+                  "%s: touch_after = %lld is more than max_age = %lld (a session would expire "
+                  "before its expiry is written)",
+                  file, (long long)cfg->touch_after_s, (long long)cfg->max_age_s);
         return SESS_ECONFIG;
     }
     if (cfg->touch_after_s > cfg->remember_max_age_s) {
-        sess_fmt(errmsg, errmsg_len,
-                 "%s: touch_after = %lld is more than remember_max_age = %lld (a remembered "
-                 "session would expire before its expiry is written)",
-                 file, (long long)cfg->touch_after_s, (long long)cfg->remember_max_age_s);
+        sess__fmt(errmsg, errmsg_len,
+                  "%s: touch_after = %lld is more than remember_max_age = %lld (a remembered "
+                  "session would expire before its expiry is written)",
+                  file, (long long)cfg->touch_after_s, (long long)cfg->remember_max_age_s);
         return SESS_ECONFIG;
     }
     if (cfg->cookie_same_site == SESS_SAME_SITE_NONE && cfg->cookie_secure == SESS_SECURE_NEVER) {
-        sess_fmt(errmsg, errmsg_len,
-                 "%s: cookie_same_site = none needs cookie_secure = auto or true (browsers "
-                 "drop SameSite=None cookies without Secure)",
-                 file);
+        sess__fmt(errmsg, errmsg_len,
+                  "%s: cookie_same_site = none needs cookie_secure = auto or true (browsers "
+                  "drop SameSite=None cookies without Secure)",
+                  file);
         return SESS_ECONFIG;
     }
     /* Browsers match the prefixes without regard to case (RFC 6265bis). */
-    if (sess_cookie_has_prefix(name, "__Host-") &&
+    if (sess__cookie_has_prefix(name, "__Host-") &&
         (cfg->cookie_secure == SESS_SECURE_NEVER || strcmp(cfg->cookie_path, "/") != 0 ||
          cfg->cookie_domain != NULL)) {
-        sess_fmt(errmsg, errmsg_len,
-                 "%s: a name starting with __Host- needs cookie_secure = auto or true, "
-                 "cookie_path = / and no cookie_domain (browsers drop it otherwise)",
-                 file);
+        sess__fmt(errmsg, errmsg_len,
+                  "%s: a name starting with __Host- needs cookie_secure = auto or true, "
+                  "cookie_path = / and no cookie_domain (browsers drop it otherwise)",
+                  file);
         return SESS_ECONFIG;
     }
-    if (sess_cookie_has_prefix(name, "__Secure-") && cfg->cookie_secure == SESS_SECURE_NEVER) {
-        sess_fmt(errmsg, errmsg_len,
-                 "%s: a name starting with __Secure- needs cookie_secure = auto or true "
-                 "(browsers drop it otherwise)",
-                 file);
+    if (sess__cookie_has_prefix(name, "__Secure-") && cfg->cookie_secure == SESS_SECURE_NEVER) {
+        sess__fmt(errmsg, errmsg_len,
+                  "%s: a name starting with __Secure- needs cookie_secure = auto or true "
+                  "(browsers drop it otherwise)",
+                  file);
         return SESS_ECONFIG;
     }
     return SESS_OK;

@@ -56,7 +56,7 @@ cfg_shown(char out[CFG_SHOWN_MAX + 8], const char *s)
 {
     size_t n = 0;
 
-    sess_escape_field(out, CFG_SHOWN_MAX, &n, s, SIZE_MAX);
+    sess__escape_field(out, CFG_SHOWN_MAX, &n, s, SIZE_MAX);
 }
 
 #endif

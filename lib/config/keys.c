@@ -33,7 +33,7 @@ shown_value(char out[CFG_SHOWN_MAX + 8], const char *key, const char *value)
     char *masked;
     size_t len;
 
-    if (strcmp(key, "store") != 0 || !sess_redis_url_is_redis(value)) {
+    if (strcmp(key, "store") != 0 || !sess__redis_url_is_redis(value)) {
         cfg_shown(out, value);
         return;
     }
@@ -43,7 +43,7 @@ shown_value(char out[CFG_SHOWN_MAX + 8], const char *key, const char *value)
         cfg_shown(out, "(a Redis URL)");
         return;
     }
-    sess_redis_url_mask(value, masked, len);
+    sess__redis_url_mask(value, masked, len);
     cfg_shown(out, masked);
     free(masked);
 }
@@ -54,7 +54,7 @@ bad_value(const struct cfg_origin *o, const char *key, const char *value, const 
     char v[CFG_SHOWN_MAX + 8];
 
     shown_value(v, key, value);
-    sess_fmt(o->errmsg, o->errmsg_len, "%s: %s = \"%s\": expected %s", o->where, key, v, expected);
+    sess__fmt(o->errmsg, o->errmsg_len, "%s: %s = \"%s\": expected %s", o->where, key, v, expected);
     return SESS_ECONFIG;
 }
 
@@ -209,7 +209,7 @@ replace_string(char **field, char *value)
 static enum sess_err
 set_name(struct sess_config *cfg, const struct cfg_origin *o, const char *key, const char *value)
 {
-    if (!sess_cookie_name_is_valid(sess_str_c(value)))
+    if (!sess__cookie_name_is_valid(sess_str_c(value)))
         return bad_value(o, key, value,
                          "a cookie name of letters, digits and !#$%&'*+-.^_`|~ (RFC 7230 token)");
     return replace_string(&cfg->name, strdup(value));
@@ -254,16 +254,16 @@ set_store(struct sess_config *cfg, const struct cfg_origin *o, const char *key, 
             return bad_value(o, key, value, expected);
         return replace_string(&cfg->store, cfg_lmdb_store(o->base_dir, value + 5));
     }
-    if (!sess_redis_url_is_redis(value))
+    if (!sess__redis_url_is_redis(value))
         return bad_value(o, key, value, expected);
     /* The grammar the store connects by (redis_url.c), so that a typo stops
      * the start rather than every request. */
-    err = sess_redis_url_parse(value, &url, why, sizeof(why));
-    sess_redis_url_free(&url);
+    err = sess__redis_url_parse(value, &url, why, sizeof(why));
+    sess__redis_url_free(&url);
     if (err == SESS_ENOMEM)
         return err;
     if (err != SESS_OK) {
-        sess_fmt(what, sizeof(what), "%s (%s)", why, expected);
+        sess__fmt(what, sizeof(what), "%s (%s)", why, expected);
         return bad_value(o, key, value, what);
     }
     return replace_string(&cfg->store, strdup(value));
@@ -277,8 +277,8 @@ set_seconds(int64_t *field, const struct cfg_origin *o, const char *key, const c
     uint64_t v;
 
     if (!parse_whole(value, min, MAX_AGE_MAX_S, &v)) {
-        sess_fmt(expected, sizeof(expected), "a whole number of seconds from %llu%s to %d",
-                 (unsigned long long)min, min == 0 ? " (off)" : "", MAX_AGE_MAX_S);
+        sess__fmt(expected, sizeof(expected), "a whole number of seconds from %llu%s to %d",
+                  (unsigned long long)min, min == 0 ? " (off)" : "", MAX_AGE_MAX_S);
         return bad_value(o, key, value, expected);
     }
     *field = (int64_t)v;
@@ -446,7 +446,7 @@ static enum sess_err
 set_cookie_path(struct sess_config *cfg, const struct cfg_origin *o, const char *key,
                 const char *value)
 {
-    if (value[0] != '/' || !sess_cookie_path_is_valid(value))
+    if (value[0] != '/' || !sess__cookie_path_is_valid(value))
         return bad_value(o, key, value, "a URL path starting with '/', printable ASCII, no ';'");
     return replace_string(&cfg->cookie_path, strdup(value));
 }
@@ -460,7 +460,7 @@ set_cookie_domain(struct sess_config *cfg, const struct cfg_origin *o, const cha
         cfg->cookie_domain = NULL;
         return SESS_OK;
     }
-    if (!sess_cookie_domain_is_valid(value))
+    if (!sess__cookie_domain_is_valid(value))
         return bad_value(o, key, value, "none or a host name such as example.com");
     return replace_string(&cfg->cookie_domain, strdup(value));
 }
@@ -578,7 +578,7 @@ set_trusted_proxies(struct sess_config *cfg, const struct cfg_origin *o, const c
     struct sess_str bad;
     char v[CFG_SHOWN_MAX + 8], entry[CFG_SHOWN_MAX + 8];
     size_t count;
-    enum sess_err err = sess_net_list_parse(value, nets, SESS_TRUSTED_PROXIES_MAX, &count, &bad);
+    enum sess_err err = sess__net_list_parse(value, nets, SESS_TRUSTED_PROXIES_MAX, &count, &bad);
 
     if (err == SESS_OK) {
         memcpy(cfg->trusted_proxies, nets, count * sizeof nets[0]);
@@ -589,13 +589,13 @@ set_trusted_proxies(struct sess_config *cfg, const struct cfg_origin *o, const c
     snprintf(entry, sizeof entry, "%.*s", (int)(bad.len < CFG_SHOWN_MAX ? bad.len : CFG_SHOWN_MAX),
              bad.ptr);
     if (err == SESS_ETOOBIG)
-        sess_fmt(o->errmsg, o->errmsg_len, "%s: %s = \"%s\": more than %d entries", o->where, key,
-                 v, SESS_TRUSTED_PROXIES_MAX);
+        sess__fmt(o->errmsg, o->errmsg_len, "%s: %s = \"%s\": more than %d entries", o->where, key,
+                  v, SESS_TRUSTED_PROXIES_MAX);
     else
-        sess_fmt(o->errmsg, o->errmsg_len,
-                 "%s: %s = \"%s\": \"%s\" is not an address or network; expected a "
-                 "comma-separated list of IPv4/IPv6 addresses or CIDRs such as 127.0.0.0/8, ::1",
-                 o->where, key, v, entry);
+        sess__fmt(o->errmsg, o->errmsg_len,
+                  "%s: %s = \"%s\": \"%s\" is not an address or network; expected a "
+                  "comma-separated list of IPv4/IPv6 addresses or CIDRs such as 127.0.0.0/8, ::1",
+                  o->where, key, v, entry);
     return SESS_ECONFIG;
 }
 

@@ -263,9 +263,9 @@ sess_body(struct sess_request *req)
     }
     if (is_form) {
         json_t *tok = json_object_get(body, "csrf");
-        enum sess_csrf_check check =
+        enum sess__csrf_check check =
             json_is_string(tok)
-                ? sess_csrf_check(req, json_string_value(tok), json_string_length(tok))
+                ? sess__csrf_check(req, json_string_value(tok), json_string_length(tok))
                 : SESS_CSRF_BAD;
         if (check != SESS_CSRF_OK) {
             sess_fail(req, 403,

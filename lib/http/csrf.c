@@ -66,7 +66,7 @@ from_base36(const char *s, size_t len, int64_t *out)
 static void
 pre_cookie_name(const struct sess_app *app, char out[SESS_PRE_CSRF_NAME_MAX])
 {
-    sess_fmt(out, SESS_PRE_CSRF_NAME_MAX, "%s.csrf", app->cfg.name);
+    sess__fmt(out, SESS_PRE_CSRF_NAME_MAX, "%s.csrf", app->cfg.name);
 }
 
 /* The pre-session cookie the client sent, when well-formed and not past
@@ -113,8 +113,8 @@ make_pre_cookie(struct sess_request *req)
      * session's: the cookie is only ever read by a POST of our own forms. */
     a.secure = cfg->cookie_secure == SESS_SECURE_ALWAYS ||
                (cfg->cookie_secure == SESS_SECURE_AUTO &&
-                (req->is_secure || sess_cookie_has_prefix(cfg->name, "__Host-") ||
-                 sess_cookie_has_prefix(cfg->name, "__Secure-")));
+                (req->is_secure || sess__cookie_has_prefix(cfg->name, "__Host-") ||
+                 sess__cookie_has_prefix(cfg->name, "__Secure-")));
     sess_id_new(id);
     req->pre_csrf[n] = '.';
     memcpy(req->pre_csrf + n + 1, id, sizeof id);
@@ -146,7 +146,7 @@ pre_binding(struct sess_request *req, bool may_make)
     req->is_pre_csrf_sent = req->is_pre_csrf_sent || (may_make && req->is_pre_csrf_new);
     if (!req->pre_csrf[0])
         return NULL;
-    sess_fmt(req->pre_bind, sizeof req->pre_bind, "pre|%s", req->pre_csrf);
+    sess__fmt(req->pre_bind, sizeof req->pre_bind, "pre|%s", req->pre_csrf);
     return req->pre_bind;
 }
 
@@ -166,8 +166,8 @@ sess_csrf_token(struct sess_request *req)
     return req->csrf;
 }
 
-enum sess_csrf_check
-sess_csrf_check(struct sess_request *req, const char *token, size_t len)
+enum sess__csrf_check
+sess__csrf_check(struct sess_request *req, const char *token, size_t len)
 {
     const char *dot = memchr(token, '.', len);
     char mac[44];

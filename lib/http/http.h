@@ -87,7 +87,7 @@ struct sess_request {
     bool is_pre_csrf_sent;
     char client_addr[SESS_ADDR_TEXT_MAX]; /* sess_client_addr, once worked out */
     bool has_client_addr;
-    char path[SESS_PATH_MAX + 1]; /* sess_path, worked out by sess_request_start */
+    char path[SESS_PATH_MAX + 1]; /* sess_path, worked out by sess__request_start */
 
     /* response */
     int status;
@@ -98,30 +98,30 @@ struct sess_request {
 
 /* Runs one request through `route`: the session is loaded first and the
  * answer (saved session, headers, body) is written to fcgx or cgi_out. The
- * response stays in req->headers/req->out until sess_request_reset(), so
+ * response stays in req->headers/req->out until sess__request_reset(), so
  * tests can read it. */
-void sess_request_handle(struct sess_request *req, sess_route_fn route);
+void sess__request_handle(struct sess_request *req, sess_route_fn route);
 /* The same through a route table (sess_run_routes): the route whose path
  * is sess_path(req), picked once for every run, or a 404. */
-void sess_request_route(struct sess_request *req, const struct sess_route *routes, size_t count);
+void sess__request_route(struct sess_request *req, const struct sess_route *routes, size_t count);
 /* The request's time, scheme and path, once for every run of its route. */
-void sess_request_start(struct sess_request *req, int64_t now_ms);
-void sess_request_reset(struct sess_request *req);
+void sess__request_start(struct sess_request *req, int64_t now_ms);
+void sess__request_reset(struct sess_request *req);
 
 /* Session life of a request (session.c). */
-void sess_session_begin(struct sess_request *req);
+void sess__session_begin(struct sess_request *req);
 /* Applies express-session's end-of-request rules: save or touch, and the
  * Set-Cookie header. SESS_OK, or a store error (answer 503). */
-enum sess_err sess_session_commit(struct sess_request *req) SESS_MUST_CHECK;
-void sess_session_end(struct sess_request *req);
+enum sess_err sess__session_commit(struct sess_request *req) SESS_MUST_CHECK;
+void sess__session_end(struct sess_request *req);
 
 /* Checks a form's CSRF token against the session the request loaded, or
  * (also) the browser's pre-session cookie. */
-enum sess_csrf_check {
+enum sess__csrf_check {
     SESS_CSRF_OK,
     SESS_CSRF_BAD,     /* not a token we make */
     SESS_CSRF_EXPIRED, /* ours once: too old, or its session has ended */
 };
-enum sess_csrf_check sess_csrf_check(struct sess_request *req, const char *token, size_t len);
+enum sess__csrf_check sess__csrf_check(struct sess_request *req, const char *token, size_t len);
 
 #endif

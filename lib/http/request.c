@@ -165,7 +165,7 @@ sess_request_app(struct sess_request *req)
  * age orders the writers of a group commit batch, oldest first), whether
  * it came over HTTPS, and its path. */
 void
-sess_request_start(struct sess_request *req, int64_t now_ms)
+sess__request_start(struct sess_request *req, int64_t now_ms)
 {
     req->now_ms = now_ms;
     req->is_secure = request_is_secure(req);
@@ -178,9 +178,9 @@ sess_client_addr(struct sess_request *req)
     const struct sess_config *cfg = &req->app->cfg;
 
     if (!req->has_client_addr) {
-        sess_client_addr_pick(sess_param(req, "REMOTE_ADDR"),
-                              sess_param(req, "HTTP_X_FORWARDED_FOR"), cfg->trust_proxy,
-                              cfg->trusted_proxies, cfg->trusted_proxies_count, req->client_addr);
+        sess__client_addr_pick(sess_param(req, "REMOTE_ADDR"),
+                               sess_param(req, "HTTP_X_FORWARDED_FOR"), cfg->trust_proxy,
+                               cfg->trusted_proxies, cfg->trusted_proxies_count, req->client_addr);
         req->has_client_addr = true;
     }
     return req->client_addr;
@@ -210,18 +210,18 @@ sess_header(struct sess_request *req, const char *name, const char *value)
     enum sess_err err;
     if (!*name || !is_header_safe(name, true) || !is_header_safe(value, false))
         return SESS_EBADINPUT;
-    err = sess_buf_append(&req->headers, name, strlen(name));
+    err = sess__buf_append(&req->headers, name, strlen(name));
     if (err == SESS_OK)
-        err = sess_buf_append(&req->headers, ": ", 2);
+        err = sess__buf_append(&req->headers, ": ", 2);
     if (err == SESS_OK)
-        err = sess_buf_append(&req->headers, value, strlen(value));
+        err = sess__buf_append(&req->headers, value, strlen(value));
     if (err == SESS_OK)
-        err = sess_buf_append(&req->headers, "\r\n", 2);
+        err = sess__buf_append(&req->headers, "\r\n", 2);
     return err;
 }
 
 void
-sess_request_reset(struct sess_request *req)
+sess__request_reset(struct sess_request *req)
 {
     json_decref(req->body);
     json_decref(req->query);

@@ -130,8 +130,8 @@ common_headers(struct sess_request *req, bool is_html)
     static const char common[] = COMMON_HEADERS;
     static const char html[] = HTML_HEADERS;
 
-    enum sess_err err = is_html ? sess_buf_append(&req->headers, html, sizeof html - 1)
-                                : sess_buf_append(&req->headers, common, sizeof common - 1);
+    enum sess_err err = is_html ? sess__buf_append(&req->headers, html, sizeof html - 1)
+                                : sess__buf_append(&req->headers, common, sizeof common - 1);
 
     /* Out of memory leaves the response without them, as it always has. */
     (void)err;
@@ -143,7 +143,7 @@ common_headers(struct sess_request *req, bool is_html)
 static bool
 commit_or_503(struct sess_request *req)
 {
-    enum sess_err err = sess_session_commit(req);
+    enum sess_err err = sess__session_commit(req);
     if (err == SESS_OK)
         return true;
     if (err == SESS_ECONFLICT) {
@@ -151,8 +151,8 @@ commit_or_503(struct sess_request *req)
         req->is_answered = true;
         return false;
     }
-    sess_log_error(req->app, "saving the session failed: %s: %s", sess_strerror(err),
-                   req->app->store->errmsg);
+    sess__log_error(req->app, "saving the session failed: %s: %s", sess_strerror(err),
+                    req->app->store->errmsg);
     req->headers.len = 0;
     sess_fail(req, 503, "Session store unavailable; try again shortly");
     return false;
@@ -163,8 +163,8 @@ send_json_now(struct sess_request *req, int status, json_t *body)
 {
     char *text = json_dumps(body, JSON_COMPACT);
     req->out.len = 0;
-    if (!text || sess_buf_append(&req->out, text, strlen(text)) != SESS_OK ||
-        sess_buf_append(&req->out, "\n", 1) != SESS_OK) {
+    if (!text || sess__buf_append(&req->out, text, strlen(text)) != SESS_OK ||
+        sess__buf_append(&req->out, "\n", 1) != SESS_OK) {
         free(text);
         req->out.len = 0;
         status = 500;
@@ -226,13 +226,13 @@ send_page_now(struct sess_request *req, int status, const char *page, json_t *va
 
     page_vars(req, vars);
     req->out.len = 0;
-    err = sess_templates_render_lazy(req->app->templates, page, vars, &csrf, &req->out.ptr,
-                                     &req->out.len, &req->out.cap, errmsg, sizeof errmsg);
+    err = sess__templates_render_lazy(req->app->templates, page, vars, &csrf, &req->out.ptr,
+                                      &req->out.len, &req->out.cap, errmsg, sizeof errmsg);
     if (err != SESS_OK) {
         /* A broken page edit must not take the site down silently. */
-        sess_log_error(req->app, "%s", errmsg);
+        sess__log_error(req->app, "%s", errmsg);
         req->out.len = 0;
-        if (sess_buf_append(&req->out, "Page template error; see the server log.\n", 41) !=
+        if (sess__buf_append(&req->out, "Page template error; see the server log.\n", 41) !=
             SESS_OK)
             req->out.len = 0;
         common_headers(req, false);
@@ -308,7 +308,7 @@ sess_redirect(struct sess_request *req, const char *location)
     /* Only paths of this site: an open redirect would be a gift. The
      * target is not logged: it may be what an attacker chose. */
     if (!sess_redirect_is_local(location) || sess_header(req, "Location", location) != SESS_OK) {
-        sess_log_error(req->app, "sess_redirect refused a target that is not a path of this site");
+        sess__log_error(req->app, "sess_redirect refused a target that is not a path of this site");
         sess_fail(req, 500, "Bad redirect");
         return;
     }
@@ -329,8 +329,8 @@ sess_fail(struct sess_request *req, int status, const char *msg)
     if (status >= 500) {
         const char *uri = sess_param(req, "REQUEST_URI");
         size_t len = uri ? strcspn(uri, "?") : 0;
-        sess_log_error(req->app, "%d for %s %.*s: %s", status, sess_method(req),
-                       (int)(len < 200 ? len : 200), uri ? uri : "", msg);
+        sess__log_error(req->app, "%d for %s %.*s: %s", status, sess_method(req),
+                        (int)(len < 200 ? len : 200), uri ? uri : "", msg);
     }
     if (sess_wants_json(req)) {
         json_t *body = json_pack("{s:s}", "msg", msg);

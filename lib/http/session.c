@@ -66,8 +66,8 @@ cookie_is_secure(const struct sess_request *req)
     case SESS_SECURE_AUTO:
         break;
     }
-    return req->is_secure || sess_cookie_has_prefix(req->app->cfg.name, "__Host-") ||
-           sess_cookie_has_prefix(req->app->cfg.name, "__Secure-");
+    return req->is_secure || sess__cookie_has_prefix(req->app->cfg.name, "__Host-") ||
+           sess__cookie_has_prefix(req->app->cfg.name, "__Secure-");
 }
 
 static const char *
@@ -221,11 +221,11 @@ adopt_record(struct sess_request *req, const struct sess_record *rec)
 {
     /* The stored "cookie" member is left unbuilt: its fields come from the
      * record's expiry, and it is most of a typical record's values. */
-    json_t *data = sess_json_load(rec->data.ptr, rec->data.len, "cookie");
+    json_t *data = sess__json_load(rec->data.ptr, rec->data.len, "cookie");
 
     if (!json_is_object(data)) {
         json_decref(data);
-        sess_log_error(req->app, "a stored session is not a JSON object; ignored");
+        sess__log_error(req->app, "a stored session is not a JSON object; ignored");
         return SESS_ENOTFOUND;
     }
     json_decref(req->data);
@@ -267,7 +267,7 @@ static enum sess_err generate(struct sess_request *req);
 static void load_from_cookie(struct sess_request *req, const char *header);
 
 void
-sess_session_begin(struct sess_request *req)
+sess__session_begin(struct sess_request *req)
 {
     const char *header = sess_param(req, "HTTP_COOKIE");
 
@@ -301,8 +301,8 @@ load_from_cookie(struct sess_request *req, const char *header)
     req->has_cookie = true;
     /* Unsigned, forged, malformed or oversized: no session, silently, and
      * the id is never adopted (no fixation). */
-    if (err != SESS_OK || sess_unsign_cached(&req->app->secrets, &req->app->verified,
-                                             (struct sess_str){value, len}, &id) != SESS_OK)
+    if (err != SESS_OK || sess__unsign_cached(&req->app->secrets, &req->app->verified,
+                                              (struct sess_str){value, len}, &id) != SESS_OK)
         return;
     memcpy(req->cookie_id, id.ptr, id.len);
     req->cookie_id[id.len] = '\0';
@@ -312,14 +312,14 @@ load_from_cookie(struct sess_request *req, const char *header)
         req->is_loaded = true;
     } else if (err != SESS_ENOTFOUND) {
         /* Never a fake empty session that would log the user out. */
-        sess_log_error(req->app, "reading the session failed: %s: %s", sess_strerror(err),
-                       req->app->store->errmsg);
+        sess__log_error(req->app, "reading the session failed: %s: %s", sess_strerror(err),
+                        req->app->store->errmsg);
         req->store_failed = true;
     }
 }
 
 void
-sess_session_end(struct sess_request *req)
+sess__session_end(struct sess_request *req)
 {
     reset_session(req);
 }
@@ -655,7 +655,7 @@ save_new(struct sess_request *req, int64_t expires_ms)
     rec.expires_ms = expires_ms;
     rec.deadline_ms = req->deadline_ms;
     rec.created_ms = req->created_ms;
-    rec.owner = sess_data_owner(req->data);
+    rec.owner = sess__data_owner(req->data);
     rec.data = sess_str_c(text);
     rec.idle_ms = req->idle_ms;
     rec.lifetime_ms = req->lifetime_ms;
@@ -717,7 +717,7 @@ save_loaded(struct sess_request *req, int64_t expires_ms)
         goto out;
     err = st->ops->update(st, sess_str_c(req->id), req->now_ms, &p);
 out:
-    sess_patch_free(&p);
+    sess__patch_free(&p);
     return err;
 }
 
@@ -803,7 +803,7 @@ sess_save(struct sess_request *req)
 }
 
 enum sess_err
-sess_session_commit(struct sess_request *req)
+sess__session_commit(struct sess_request *req)
 {
     const struct sess_config *cfg = &req->app->cfg;
     struct sess_store *st = req->app->store;

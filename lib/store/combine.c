@@ -184,7 +184,7 @@ initialize(struct shared *sh, int fd)
 }
 
 struct sess_combiner *
-sess_combiner_open(const char *path)
+sess__combiner_open(const char *path)
 {
     struct sess_combiner *c = NULL;
     struct shared *sh = MAP_FAILED;
@@ -214,7 +214,7 @@ out:
 }
 
 void
-sess_combiner_close(struct sess_combiner *c)
+sess__combiner_close(struct sess_combiner *c)
 {
     if (!c)
         return;
@@ -349,8 +349,8 @@ lead_batch(struct shared *sh, sess_combine_apply_fn apply, void *ctx)
 }
 
 int
-sess_combine(struct sess_combiner *c, const void *payload, size_t len, sess_combine_apply_fn apply,
-             void *ctx, int *result)
+sess__combine(struct sess_combiner *c, const void *payload, size_t len, sess_combine_apply_fn apply,
+              void *ctx, int *result)
 {
     struct shared *sh = c->sh;
     struct slot_head *head;

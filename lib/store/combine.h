@@ -22,7 +22,7 @@ struct sess_combine_op {
      * operations differ (but for the odds of a 64-bit collision), and the
      * same each time this one is handed to an apply function: what an
      * apply function records, in the transaction it commits, to recognize
-     * an operation it already committed (see sess_combine). */
+     * an operation it already committed (see sess__combine). */
     uint64_t token;
     /* 1 when a combiner that died had this operation in its batch: its
      * transaction may have committed it. Such operations come first. */
@@ -41,8 +41,8 @@ struct sess_combiner;
  * the file at `path` (mapped, never read or written otherwise), in any PID
  * namespace. NULL when that fails, or when the file was made by a build
  * with another layout: the caller then writes alone, which is only slower. */
-struct sess_combiner *sess_combiner_open(const char *path);
-void sess_combiner_close(struct sess_combiner *c);
+struct sess_combiner *sess__combiner_open(const char *path);
+void sess__combiner_close(struct sess_combiner *c);
 
 /* Queues one operation and returns once some process has applied it: 1 and
  * its result in *result; 0 when it could not be queued (too large, queue
@@ -64,7 +64,7 @@ void sess_combiner_close(struct sess_combiner *c);
  * which. An apply function for which applying twice is not harmless keeps
  * the tokens of the batches it commits, in the same transaction, and
  * takes a retried operation whose token it finds there as done. */
-int sess_combine(struct sess_combiner *c, const void *payload, size_t len,
-                 sess_combine_apply_fn apply, void *ctx, int *result);
+int sess__combine(struct sess_combiner *c, const void *payload, size_t len,
+                  sess_combine_apply_fn apply, void *ctx, int *result);
 
 #endif

@@ -12,7 +12,7 @@
 #include "store.h"
 
 struct sess_str
-sess_data_owner(json_t *data)
+sess__data_owner(json_t *data)
 {
     json_t *user = json_object_get(data, "user");
     json_t *name = json_is_object(user) ? json_object_get(user, "username") : NULL;
@@ -69,7 +69,7 @@ apply_meta(const struct sess_patch *p, const struct sess_record *current, struct
 }
 
 enum sess_err
-sess_patch_merge(struct sess_patch *p, const struct sess_record *current, struct sess_record *next)
+sess__patch_merge(struct sess_patch *p, const struct sess_record *current, struct sess_record *next)
 {
     json_error_t jerr;
     const char *key;
@@ -99,7 +99,7 @@ sess_patch_merge(struct sess_patch *p, const struct sess_record *current, struct
         return SESS_ENOMEM;
     *next = *current;
     next->expires_ms = p->expires_ms;
-    next->owner = sess_data_owner(p->merged);
+    next->owner = sess__data_owner(p->merged);
     next->data = sess_str_c(p->text);
     apply_meta(p, current, next);
     return SESS_OK;
@@ -171,7 +171,7 @@ meta_parse(struct sess_patch *p, json_t *m)
 }
 
 char *
-sess_patch_dump(const struct sess_patch *patch)
+sess__patch_dump(const struct sess_patch *patch)
 {
     /* "o" takes the reference it is given: the empty object made for an
      * absent read set must not outlive the pack. */
@@ -186,7 +186,7 @@ sess_patch_dump(const struct sess_patch *patch)
 }
 
 enum sess_err
-sess_patch_parse(struct sess_patch *patch, const char *text, size_t len, int64_t expires_ms)
+sess__patch_parse(struct sess_patch *patch, const char *text, size_t len, int64_t expires_ms)
 {
     json_error_t jerr;
     json_t *all = json_loadb(text, len, 0, &jerr);
@@ -207,14 +207,14 @@ sess_patch_parse(struct sess_patch *patch, const char *text, size_t len, int64_t
                                  .meta = json_incref(meta)};
     json_decref(all);
     if (meta && !meta_parse(patch, meta)) {
-        sess_patch_free(patch);
+        sess__patch_free(patch);
         return SESS_EBADINPUT;
     }
     return SESS_OK;
 }
 
 void
-sess_patch_free(struct sess_patch *patch)
+sess__patch_free(struct sess_patch *patch)
 {
     json_decref(patch->set);
     json_decref(patch->del);

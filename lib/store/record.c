@@ -7,13 +7,13 @@
 #include "store.h"
 
 int64_t
-sess_record_expiry_ms(int64_t expires_ms, int64_t deadline_ms)
+sess__record_expiry_ms(int64_t expires_ms, int64_t deadline_ms)
 {
     return deadline_ms != 0 && deadline_ms < expires_ms ? deadline_ms : expires_ms;
 }
 
 bool
-sess_record_is_live(const struct sess_record *rec, int64_t now_ms)
+sess__record_is_live(const struct sess_record *rec, int64_t now_ms)
 {
-    return now_ms < sess_record_expiry_ms(rec->expires_ms, rec->deadline_ms);
+    return now_ms < sess__record_expiry_ms(rec->expires_ms, rec->deadline_ms);
 }

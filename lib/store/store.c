@@ -19,10 +19,10 @@ open_lmdb(struct sess_store **st, const char *spec, const struct sess_config *cf
           const struct sess_secrets *secrets, char *errmsg, size_t errmsg_len)
 {
     if (spec[5] == '\0') {
-        sess_fmt(errmsg, errmsg_len, "store = %s: no directory (use lmdb:DIR)", spec);
+        sess__fmt(errmsg, errmsg_len, "store = %s: no directory (use lmdb:DIR)", spec);
         return SESS_ECONFIG;
     }
-    return sess_store_lmdb_open(st, spec + 5, cfg, secrets, errmsg, errmsg_len);
+    return sess__store_lmdb_open(st, spec + 5, cfg, secrets, errmsg, errmsg_len);
 }
 
 /* The stores, by the scheme of the `store` setting that names them. */
@@ -33,12 +33,12 @@ static const struct scheme {
 } schemes[] = {
     {is_lmdb, open_lmdb},
     /* redis://, rediss://, redis-sentinel://, unix: (redis_url.h) */
-    {sess_redis_url_is_redis, sess_store_redis_open},
+    {sess__redis_url_is_redis, sess__store_redis_open},
 };
 
 enum sess_err
-sess_store_open(struct sess_store **st, const struct sess_config *cfg,
-                const struct sess_secrets *secrets, char *errmsg, size_t errmsg_len)
+sess__store_open(struct sess_store **st, const struct sess_config *cfg,
+                 const struct sess_secrets *secrets, char *errmsg, size_t errmsg_len)
 {
     const char *spec = cfg->store ? cfg->store : "";
     char shown[SESS_ERRMSG_MAX / 2];
@@ -50,16 +50,16 @@ sess_store_open(struct sess_store **st, const struct sess_config *cfg,
             return schemes[i].open(st, spec, cfg, secrets, errmsg, errmsg_len);
     }
     /* Any URL may carry a password. */
-    sess_redis_url_mask(spec, shown, sizeof shown);
-    sess_fmt(errmsg, errmsg_len,
-             "store = %s: unknown kind (use lmdb:DIR, redis://HOST:PORT/DB, "
-             "redis-sentinel://HOST:PORT,.../MASTER or unix:/PATH)",
-             shown);
+    sess__redis_url_mask(spec, shown, sizeof shown);
+    sess__fmt(errmsg, errmsg_len,
+              "store = %s: unknown kind (use lmdb:DIR, redis://HOST:PORT/DB, "
+              "redis-sentinel://HOST:PORT,.../MASTER or unix:/PATH)",
+              shown);
     return SESS_ECONFIG;
 }
 
 void
-sess_store_close(struct sess_store *st)
+sess__store_close(struct sess_store *st)
 {
     if (st)
         st->ops->close(st);

@@ -48,8 +48,8 @@ struct sess_record {
 /* The one rule of when a record dies, for every store and its callers
  * (record.c): at its idle expiry, or at its absolute deadline (0: none)
  * if that comes first. A record is live while now is before that instant. */
-int64_t sess_record_expiry_ms(int64_t expires_ms, int64_t deadline_ms);
-bool sess_record_is_live(const struct sess_record *rec, int64_t now_ms);
+int64_t sess__record_expiry_ms(int64_t expires_ms, int64_t deadline_ms);
+bool sess__record_is_live(const struct sess_record *rec, int64_t now_ms);
 
 /* A session update as data (session.c): the keys this request set, "cookie"
  * among them, and the keys it deleted, laid over the record as stored when
@@ -74,14 +74,14 @@ struct sess_patch {
      * may pass `current` with empty data: the result is then this, with the
      * new cookie, and nothing is parsed. */
     json_t *whole;
-    json_t *merged; /* sess_patch_merge's result, kept for `next`'s views */
+    json_t *merged; /* sess__patch_merge's result, kept for `next`'s views */
     char *text;
 
     /* Laid over the record's own fields (store.h, struct sess_record): the
      * request's sighting of the client (each when set), a handle for a
      * record that has none, and the session's lifetime when the request
      * changed it (sess_set_max_age). Views borrow from the request, or
-     * from `meta` after sess_patch_parse. */
+     * from `meta` after sess__patch_parse. */
     int64_t last_seen_ms;
     struct sess_str client_addr;
     struct sess_str user_agent;
@@ -95,7 +95,7 @@ struct sess_patch {
 
 /* The username a session's data is logged in as (data.user.username), ""
  * if none; borrowed from `data`. The record's owner, for revoke --user. */
-struct sess_str sess_data_owner(json_t *data);
+struct sess_str sess__data_owner(json_t *data);
 
 /* Lays `patch` over `current`, the live record as stored, into `next`,
  * whose views borrow from `current` and from the patch (patch->text) until
@@ -105,16 +105,16 @@ struct sess_str sess_data_owner(json_t *data);
  * write, and again with a fresh `current` whenever the store retries it
  * (LMDB: after making room in a full map; Redis: after a lost race): it
  * depends on nothing but its arguments. */
-enum sess_err sess_patch_merge(struct sess_patch *patch, const struct sess_record *current,
-                               struct sess_record *next) SESS_MUST_CHECK;
+enum sess_err sess__patch_merge(struct sess_patch *patch, const struct sess_record *current,
+                                struct sess_record *next) SESS_MUST_CHECK;
 /* The patch as one JSON text, {"set":{...},"del":{...},"read":{...},
  * "absent":{...},"meta":{...}}; malloc'd, NULL
  * when out of memory. */
-char *sess_patch_dump(const struct sess_patch *patch);
-/* Reads what sess_patch_dump wrote. SESS_EBADINPUT if it is not that. */
-enum sess_err sess_patch_parse(struct sess_patch *patch, const char *text, size_t len,
-                               int64_t expires_ms) SESS_MUST_CHECK;
-void sess_patch_free(struct sess_patch *patch);
+char *sess__patch_dump(const struct sess_patch *patch);
+/* Reads what sess__patch_dump wrote. SESS_EBADINPUT if it is not that. */
+enum sess_err sess__patch_parse(struct sess_patch *patch, const char *text, size_t len,
+                                int64_t expires_ms) SESS_MUST_CHECK;
+void sess__patch_free(struct sess_patch *patch);
 
 struct sess_store_stats {
     uint64_t sessions; /* records, live or not */
@@ -160,7 +160,7 @@ struct sess_store_ops {
     /* Stores a new record. SESS_EEXISTS if the id is taken. */
     enum sess_err (*create)(struct sess_store *st, struct sess_str id, int64_t now_ms,
                             const struct sess_record *rec);
-    /* Lays `patch` over the live record in one transaction (sess_patch_merge,
+    /* Lays `patch` over the live record in one transaction (sess__patch_merge,
      * which may run more than once). SESS_ENOTFOUND (never re-created) if
      * the record is absent or dead; SESS_ECONFLICT, nothing written, if a
      * key the patch read has changed. `patch` stays the caller's. */
@@ -241,18 +241,18 @@ struct sess_store {
 /* Opens the store named by cfg->store ("lmdb:DIR", "redis://...",
  * "unix:/path"). The keys for sealing come from `secrets` (all tried on
  * read, the first seals). Must be called after any fork (LMDB). */
-enum sess_err sess_store_open(struct sess_store **st, const struct sess_config *cfg,
-                              const struct sess_secrets *secrets, char *errmsg,
-                              size_t errmsg_len) SESS_MUST_CHECK;
-void sess_store_close(struct sess_store *st);
+enum sess_err sess__store_open(struct sess_store **st, const struct sess_config *cfg,
+                               const struct sess_secrets *secrets, char *errmsg,
+                               size_t errmsg_len) SESS_MUST_CHECK;
+void sess__store_close(struct sess_store *st);
 
-enum sess_err sess_store_lmdb_open(struct sess_store **st, const char *dir,
-                                   const struct sess_config *cfg,
-                                   const struct sess_secrets *secrets, char *errmsg,
-                                   size_t errmsg_len) SESS_MUST_CHECK;
-enum sess_err sess_store_redis_open(struct sess_store **st, const char *url,
+enum sess_err sess__store_lmdb_open(struct sess_store **st, const char *dir,
                                     const struct sess_config *cfg,
                                     const struct sess_secrets *secrets, char *errmsg,
                                     size_t errmsg_len) SESS_MUST_CHECK;
+enum sess_err sess__store_redis_open(struct sess_store **st, const char *url,
+                                     const struct sess_config *cfg,
+                                     const struct sess_secrets *secrets, char *errmsg,
+                                     size_t errmsg_len) SESS_MUST_CHECK;
 
 #endif

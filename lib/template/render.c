@@ -63,7 +63,7 @@ buf_reserve(char **buf, size_t *len, size_t *cap, size_t extra)
 
     if (extra > SIZE_MAX - 1 - *len)
         return SESS_ETOOBIG;
-    err = sess_buf_reserve(&b, extra + 1);
+    err = sess__buf_reserve(&b, extra + 1);
     *buf = b.ptr;
     *cap = b.cap;
     return err;
@@ -435,9 +435,9 @@ starts_with_doctype(const char *p, size_t n)
 }
 
 enum sess_err
-sess_templates_render_lazy(struct sess_templates *tpl, const char *name, const json_t *vars,
-                           const struct sess_tpl_lazy *lazy, char **out, size_t *out_len,
-                           size_t *out_cap, char *errmsg, size_t errmsg_len)
+sess__templates_render_lazy(struct sess_templates *tpl, const char *name, const json_t *vars,
+                            const struct sess_tpl_lazy *lazy, char **out, size_t *out_len,
+                            size_t *out_cap, char *errmsg, size_t errmsg_len)
 {
     struct render r = {.tpl = tpl, .lazy = lazy, .errmsg = errmsg, .errmsg_len = errmsg_len};
     struct frame root = {.v = {.json = vars}, .up = NULL};
@@ -513,6 +513,6 @@ enum sess_err
 sess_templates_render(struct sess_templates *tpl, const char *name, const json_t *vars, char **out,
                       size_t *out_len, size_t *out_cap, char *errmsg, size_t errmsg_len)
 {
-    return sess_templates_render_lazy(tpl, name, vars, NULL, out, out_len, out_cap, errmsg,
-                                      errmsg_len);
+    return sess__templates_render_lazy(tpl, name, vars, NULL, out, out_len, out_cap, errmsg,
+                                       errmsg_len);
 }

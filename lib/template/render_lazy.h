@@ -17,9 +17,9 @@ struct sess_tpl_lazy {
     void *arg;
 };
 
-enum sess_err sess_templates_render_lazy(struct sess_templates *tpl, const char *name,
-                                         const json_t *vars, const struct sess_tpl_lazy *lazy,
-                                         char **out, size_t *out_len, size_t *out_cap, char *errmsg,
-                                         size_t errmsg_len);
+enum sess_err sess__templates_render_lazy(struct sess_templates *tpl, const char *name,
+                                          const json_t *vars, const struct sess_tpl_lazy *lazy,
+                                          char **out, size_t *out_len, size_t *out_cap,
+                                          char *errmsg, size_t errmsg_len);
 
 #endif

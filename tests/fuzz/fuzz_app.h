@@ -115,12 +115,12 @@ fuzz_app_close(struct fuzz_app *fa)
 static inline void
 fuzz_request(struct sess_request *req, struct sess_app *app, char **envp, sess_route_fn route)
 {
-    sess_request_reset(req);
+    sess__request_reset(req);
     req->app = app;
     req->fcgx = NULL;
     req->cgi_out = NULL;
     req->envp = envp;
-    sess_request_handle(req, route);
+    sess__request_handle(req, route);
 }
 
 /* True when every header line is "Name: value\r\n" with no control byte in

@@ -1,4 +1,4 @@
-/* Fuzzes a whole POST through the real request path (sess_request_handle, a
+/* Fuzzes a whole POST through the real request path (sess__request_handle, a
  * route calling sess_body) as plain CGI: the body arrives on fd 0, and the
  * first input byte chooses the request around it. The answer must be the one
  * sess.h promises for that request (200, or 400, 403, 413, 415 with the
@@ -92,9 +92,9 @@ take_token(char out[64])
 static void
 cleanup(void)
 {
-    sess_request_reset(&g.req);
-    sess_buf_free(&g.req.headers);
-    sess_buf_free(&g.req.out);
+    sess__request_reset(&g.req);
+    sess__buf_free(&g.req.headers);
+    sess__buf_free(&g.req.out);
     free(g.body);
     fuzz_app_close(&g.fa);
 }
@@ -284,6 +284,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(g.req.status == want);
     else
         check_body_answer(type == TYPE_FORM, has_session, has_csrf, g.body, len);
-    sess_request_reset(&g.req);
+    sess__request_reset(&g.req);
     return 0;
 }

@@ -1,4 +1,4 @@
-/* Fuzzes sess_json_load differentially: jansson's json_loadb(data, size, 0)
+/* Fuzzes sess__json_load differentially: jansson's json_loadb(data, size, 0)
  * is its specification, so for every input both fail, or both give equal
  * values that dump to the same text (member order and the sign of -0.0
  * included). With "cookie" as the drop key the result must be json_loadb's
@@ -38,13 +38,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *text = (const char *)data;
     json_error_t jerr;
     json_t *want = json_loadb(text, size, 0, &jerr);
-    json_t *got = sess_json_load(text, size, NULL);
+    json_t *got = sess__json_load(text, size, NULL);
 
     check_same(want, got);
     json_decref(got);
     if (json_is_object(want))
         json_object_del(want, "cookie");
-    got = sess_json_load(text, size, "cookie");
+    got = sess__json_load(text, size, "cookie");
     check_same(want, got);
     json_decref(got);
     json_decref(want);

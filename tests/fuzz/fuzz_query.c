@@ -187,7 +187,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             CHECK(sess_query_str(&req, "") == NULL);
         reference_free(&ref);
     }
-    sess_request_reset(&req);
+    sess__request_reset(&req);
     CHECK(req.query == NULL);
     return 0;
 }

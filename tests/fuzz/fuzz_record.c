@@ -101,7 +101,7 @@ store_reopen(void)
     char errmsg[SESS_ERRMSG_MAX];
     struct sess_app *app = g.fa.app;
 
-    if (sess_store_open(&app->store, &app->cfg, &app->secrets, errmsg, sizeof errmsg) != SESS_OK) {
+    if (sess__store_open(&app->store, &app->cfg, &app->secrets, errmsg, sizeof errmsg) != SESS_OK) {
         fprintf(stderr, "fuzz_record: %s\n", errmsg);
         abort();
     }
@@ -110,7 +110,7 @@ store_reopen(void)
 static void
 store_close(void)
 {
-    sess_store_close(g.fa.app->store);
+    sess__store_close(g.fa.app->store);
     g.fa.app->store = NULL;
 }
 
@@ -137,7 +137,7 @@ writer_main(int in, int out)
         _exit(1);
     while (read_all(in, &len, sizeof len)) {
         value.len = 0;
-        if (sess_buf_reserve(&value, len + 1) != SESS_OK || !read_all(in, value.ptr, len))
+        if (sess__buf_reserve(&value, len + 1) != SESS_OK || !read_all(in, value.ptr, len))
             _exit(1);
         MDB_val k = {strlen(ID), ID}, v = {len, value.ptr};
         rc = mdb_txn_begin(env, NULL, 0, &txn);
@@ -220,7 +220,7 @@ raw_get(struct sess_buf *out)
     CHECK(mdb_dbi_open(txn, "sessions", 0, &dbi) == 0);
     CHECK(mdb_get(txn, dbi, &k, &v) == 0);
     out->len = 0;
-    CHECK(sess_buf_append(out, v.mv_data, v.mv_size) == SESS_OK);
+    CHECK(sess__buf_append(out, v.mv_data, v.mv_size) == SESS_OK);
     mdb_txn_abort(txn);
     mdb_env_close(env);
 }
@@ -229,14 +229,14 @@ static void
 cleanup(void)
 {
     writer_stop();
-    sess_request_reset(&g.req);
-    sess_buf_free(&g.req.headers);
-    sess_buf_free(&g.req.out);
-    sess_buf_free(&g.sealed);
-    sess_buf_free(&g.value);
-    sess_buf_free(&g.plain);
-    sess_buf_free(&g.rec_buf);
-    sess_sealer_wipe(&g.sealer);
+    sess__request_reset(&g.req);
+    sess__buf_free(&g.req.headers);
+    sess__buf_free(&g.req.out);
+    sess__buf_free(&g.sealed);
+    sess__buf_free(&g.value);
+    sess__buf_free(&g.plain);
+    sess__buf_free(&g.rec_buf);
+    sess__sealer_wipe(&g.sealer);
     fuzz_app_close(&g.fa);
 }
 
@@ -265,7 +265,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     /* Forked with no environment open, so the child inherits none. */
     writer_start();
     store_reopen();
-    sess_sealer_init(&g.sealer, &app->secrets);
+    sess__sealer_init(&g.sealer, &app->secrets);
 
     /* The cookie a browser holding this session sends. */
     CHECK(sess_sign(&app->secrets, SESS_STR_LIT(ID), signed_id, sizeof signed_id, &len) == SESS_OK);
@@ -288,10 +288,10 @@ make_value(const uint8_t *data, size_t size)
         size--;
     }
     if (!(mode & 1)) {
-        CHECK(sess_buf_append(&g.value, data, size) == SESS_OK);
+        CHECK(sess__buf_append(&g.value, data, size) == SESS_OK);
         return;
     }
-    CHECK(sess_buf_append(&g.value, g.sealed.ptr, g.sealed.len) == SESS_OK);
+    CHECK(sess__buf_append(&g.value, g.sealed.ptr, g.sealed.len) == SESS_OK);
     if ((mode & 2) && size >= 2) {
         g.value.len = ((size_t)data[0] | (size_t)data[1] << 8) % (g.value.len + 1);
         data += 2;
@@ -341,7 +341,7 @@ expected_get(struct sess_str *owner, struct sess_str *plain, int64_t *created_ms
             return SESS_ENOTFOUND;
         rec.expires_ms = field_i64(v + 8);
         rec.deadline_ms = field_i64(v + 24);
-        if (!sess_record_is_live(&rec, FUZZ_NOW_MS))
+        if (!sess__record_is_live(&rec, FUZZ_NOW_MS))
             return SESS_ENOTFOUND;
         *owner = (struct sess_str){v + REC_HEADER, owner_len};
         *plain = SESS_STR_LIT(data_json);
@@ -353,10 +353,10 @@ expected_get(struct sess_str *owner, struct sess_str *plain, int64_t *created_ms
         return SESS_ENOTFOUND;
     rec.expires_ms = field_i64(v + 8);
     rec.deadline_ms = field_i64(v + 16);
-    if (!sess_record_is_live(&rec, FUZZ_NOW_MS))
+    if (!sess__record_is_live(&rec, FUZZ_NOW_MS))
         return SESS_ENOTFOUND;
     g.plain.len = 0;
-    if (sess_unseal_legacy(
+    if (sess__unseal_legacy(
             &g.sealer, SESS_STR_LIT(ID),
             (struct sess_str){v + REC1_HEADER + owner_len, len - REC1_HEADER - owner_len},
             &g.plain) != SESS_OK)
@@ -380,7 +380,7 @@ check_get(void)
     CHECK(err == want);
     if (err != SESS_OK)
         return;
-    CHECK(sess_record_is_live(&rec, FUZZ_NOW_MS));
+    CHECK(sess__record_is_live(&rec, FUZZ_NOW_MS));
     CHECK(rec.deadline_ms == 0 || rec.expires_ms <= rec.deadline_ms);
     CHECK(rec.created_ms == created_ms);
     CHECK(rec.owner.ptr >= g.rec_buf.ptr &&
@@ -435,7 +435,7 @@ check_request(void)
     }
     json_decref(shown);
     json_decref(data);
-    sess_request_reset(&g.req);
+    sess__request_reset(&g.req);
 }
 
 static bool

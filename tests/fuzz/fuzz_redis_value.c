@@ -49,12 +49,12 @@ cleanup(void)
 {
     rs_codec_wipe(&g.plain);
     rs_codec_wipe(&g.sealed);
-    sess_buf_free(&g.own);
-    sess_buf_free(&g.value);
-    sess_buf_free(&g.buf);
-    sess_buf_free(&g.buf2);
-    sess_buf_free(&g.scratch);
-    sess_buf_free(&g.text);
+    sess__buf_free(&g.own);
+    sess__buf_free(&g.value);
+    sess__buf_free(&g.buf);
+    sess__buf_free(&g.buf2);
+    sess__buf_free(&g.scratch);
+    sess__buf_free(&g.text);
     sess_secrets_free(&g.secrets);
 }
 
@@ -81,7 +81,7 @@ init(void)
     rs_codec_init(&g.plain, &g.secrets, false, ABSOLUTE_S * 1000LL);
     rs_codec_init(&g.sealed, &g.secrets, true, ABSOLUTE_S * 1000LL);
     CHECK(rs_value_encode(&g.sealed, SESS_STR_LIT(ID), &rec) == SESS_OK);
-    CHECK(sess_buf_append(&g.own, g.sealed.val.ptr, g.sealed.val.len) == SESS_OK);
+    CHECK(sess__buf_append(&g.own, g.sealed.val.ptr, g.sealed.val.len) == SESS_OK);
     atexit(cleanup);
     g.is_ready = true;
 }
@@ -92,10 +92,10 @@ make_value(const uint8_t *data, size_t size, uint8_t mode)
 {
     g.value.len = 0;
     if (!(mode & 1)) {
-        CHECK(sess_buf_append(&g.value, data, size) == SESS_OK);
+        CHECK(sess__buf_append(&g.value, data, size) == SESS_OK);
         return;
     }
-    CHECK(sess_buf_append(&g.value, g.own.ptr, g.own.len) == SESS_OK);
+    CHECK(sess__buf_append(&g.value, g.own.ptr, g.own.len) == SESS_OK);
     for (; size >= 3; data += 3, size -= 3)
         g.value.ptr[((size_t)data[0] << 8 | data[1]) % g.value.len] ^= (char)data[2];
     if (size > 0)
@@ -168,8 +168,8 @@ as_rewritten(struct sess_str d)
     for (b++; b < e && is_space(d.ptr[b]);)
         b++;
     g.text.len = 0;
-    CHECK(sess_buf_append(&g.text, "{", 1) == SESS_OK);
-    CHECK(sess_buf_append(&g.text, d.ptr + b, e - b) == SESS_OK);
+    CHECK(sess__buf_append(&g.text, "{", 1) == SESS_OK);
+    CHECK(sess__buf_append(&g.text, d.ptr + b, e - b) == SESS_OK);
     return (struct sess_str){g.text.ptr, g.text.len};
 }
 
@@ -227,7 +227,7 @@ check_plain(struct sess_str raw, long long pttl_ms)
         CHECK(str_eq(rec.data, raw));
         CHECK(rec.created_ms == NOW_MS && rec.deadline_ms == NOW_MS + ABSOLUTE_S * 1000LL);
         obj = json_loadb(raw.ptr, raw.len, 0, &jerr);
-        CHECK(str_eq(rec.owner, sess_data_owner(obj)));
+        CHECK(str_eq(rec.owner, sess__data_owner(obj)));
         json_decref(obj);
     }
     if (rec.owner.len)

@@ -211,13 +211,13 @@ run_request(struct fixture *f, struct client *c, sess_route_fn route,
         fclose(tmp);
     }
     if (routes)
-        sess_request_route(&req, routes, count);
+        sess__request_route(&req, routes, count);
     else
-        sess_request_handle(&req, route);
+        sess__request_handle(&req, route);
     take_response(c, &req, f->app->cfg.name);
-    sess_request_reset(&req);
-    sess_buf_free(&req.headers);
-    sess_buf_free(&req.out);
+    sess__request_reset(&req);
+    sess__buf_free(&req.headers);
+    sess__buf_free(&req.out);
     fclose(req.cgi_out);
 }
 
@@ -242,16 +242,16 @@ fixture_begin(struct fixture *f, struct client *c, struct sess_request *req)
     req->cgi_out = NULL;
     req->now_ms = f->now_ms;
     req->is_secure = f->https;
-    sess_session_begin(req);
+    sess__session_begin(req);
 }
 
 void
 fixture_end(struct sess_request *req)
 {
-    sess_session_end(req);
-    sess_request_reset(req);
-    sess_buf_free(&req->headers);
-    sess_buf_free(&req->out);
+    sess__session_end(req);
+    sess__request_reset(req);
+    sess__buf_free(&req->headers);
+    sess__buf_free(&req->out);
 }
 
 void

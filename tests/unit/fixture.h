@@ -55,7 +55,7 @@ void fixture_route(struct fixture *f, struct client *c, const struct sess_route 
                    size_t count);
 
 /* A request that stays open: the session is loaded; the test calls the API
- * and sess_session_commit itself. */
+ * and sess__session_commit itself. */
 void fixture_begin(struct fixture *f, struct client *c, struct sess_request *req);
 void fixture_end(struct sess_request *req);
 

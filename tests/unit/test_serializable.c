@@ -42,7 +42,7 @@ another_request_counts(void)
     fixture_begin(the_fixture, the_client, &other);
     n = json_integer_value(sess_get(&other, "n"));
     assert_int_equal(sess_set(&other, "n", json_integer(n + 1)), SESS_OK);
-    assert_int_equal(sess_session_commit(&other), SESS_OK);
+    assert_int_equal(sess__session_commit(&other), SESS_OK);
     fixture_end(&other);
 }
 
@@ -70,7 +70,7 @@ given_session(struct fixture *f, struct client *c)
     fixture_begin(f, c, &req);
     assert_int_equal(sess_set(&req, "a", json_integer(1)), SESS_OK);
     assert_int_equal(sess_set(&req, "b", json_integer(1)), SESS_OK);
-    assert_int_equal(sess_session_commit(&req), SESS_OK);
+    assert_int_equal(sess__session_commit(&req), SESS_OK);
     fixture_end(&req);
 }
 
@@ -109,7 +109,7 @@ interleave(struct fixture *f, struct client *c, enum a_does a_does, const char *
         assert_int_equal(sess_set(&b, b_key, json_integer(b_value)), SESS_OK);
     else
         assert_int_equal(sess_destroy(&b), SESS_OK);
-    assert_int_equal(sess_session_commit(&b), SESS_OK);
+    assert_int_equal(sess__session_commit(&b), SESS_OK);
     fixture_end(&b);
     switch (a_does) {
     case A_READS_AND_SETS:
@@ -125,7 +125,7 @@ interleave(struct fixture *f, struct client *c, enum a_does a_does, const char *
     case A_ONLY_READS:
         break;
     }
-    err = sess_session_commit(&a);
+    err = sess__session_commit(&a);
     fixture_end(&a);
     return err;
 }
@@ -226,14 +226,14 @@ test_headers_of_a_lost_run_are_dropped(void **state)
     fixture_end(&req);
     req.cgi_out = fopen("/dev/null", "w");
     assert_non_null(req.cgi_out);
-    sess_request_handle(&req, route_counts_while_another_does);
+    sess__request_handle(&req, route_counts_while_another_does);
     h = strndup(req.headers.ptr, req.headers.len);
     assert_non_null(strstr(h, "X-Run: again"));
     assert_null(strstr(h, "X-Run: first"));
     free(h);
-    sess_request_reset(&req);
-    sess_buf_free(&req.headers);
-    sess_buf_free(&req.out);
+    sess__request_reset(&req);
+    sess__buf_free(&req.headers);
+    sess__buf_free(&req.out);
     fclose(req.cgi_out);
     client_free(&c);
 }

@@ -42,9 +42,9 @@ lmdb__user_get(struct sess_store *st, struct sess_str name, int64_t now_ms, stru
         err = lmdb__fail(ls, rc, "mdb_get (users)");
     } else {
         value->len = 0;
-        err = sess_buf_append(value, v.mv_data, v.mv_size);
+        err = sess__buf_append(value, v.mv_data, v.mv_size);
         if (err == SESS_OK)
-            err = sess_buf_append(value, "", 1);
+            err = sess__buf_append(value, "", 1);
         if (err == SESS_OK)
             value->len--;
     }

@@ -86,10 +86,10 @@ lmdb__destroy_owner(struct sess_store *st, struct sess_str owner, int64_t now_ms
     if (err == SESS_OK)
         *count = a.count;
     if (err == SESS_OK && a.corrupt)
-        sess_fmt(ls->base.warning, sizeof ls->base.warning,
-                 "lmdb %s: %zu entr%s of this user in the owners index named no possible "
-                 "session id (corrupt, or written by hand); skipped and removed",
-                 ls->dir, a.corrupt, a.corrupt == 1 ? "y" : "ies");
+        sess__fmt(ls->base.warning, sizeof ls->base.warning,
+                  "lmdb %s: %zu entr%s of this user in the owners index named no possible "
+                  "session id (corrupt, or written by hand); skipped and removed",
+                  ls->dir, a.corrupt, a.corrupt == 1 ? "y" : "ies");
     return err;
 }
 
@@ -252,6 +252,6 @@ out:
     lmdb__walk_end(ls, txn);
     if (buf.ptr)
         sodium_memzero(buf.ptr, buf.cap);
-    sess_buf_free(&buf);
+    sess__buf_free(&buf);
     return err;
 }

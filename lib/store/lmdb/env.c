@@ -21,8 +21,8 @@ enum sess_err
 lmdb__fail(struct lmdb_store *ls, int rc, const char *what)
 {
     ls->rc = rc;
-    sess_fmt(ls->base.errmsg, sizeof ls->base.errmsg, "lmdb %s: %s: %s", ls->dir, what,
-             mdb_strerror(rc));
+    sess__fmt(ls->base.errmsg, sizeof ls->base.errmsg, "lmdb %s: %s: %s", ls->dir, what,
+              mdb_strerror(rc));
     if (rc == MDB_MAP_FULL)
         return SESS_EFULL;
     if (rc == ENOMEM)
@@ -42,8 +42,8 @@ adopt_map_size(struct lmdb_store *ls)
     int rc;
 
     if (ls->open_reads) {
-        sess_fmt(ls->base.errmsg, sizeof ls->base.errmsg,
-                 "lmdb %s: another process grew the map while a listing was open; retry", ls->dir);
+        sess__fmt(ls->base.errmsg, sizeof ls->base.errmsg,
+                  "lmdb %s: another process grew the map while a listing was open; retry", ls->dir);
         return SESS_ESTORE;
     }
     rc = mdb_env_set_mapsize(ls->env, 0);
@@ -117,16 +117,16 @@ grow_map(struct lmdb_store *ls)
     int rc;
 
     if (ls->open_reads) {
-        sess_fmt(ls->base.errmsg, sizeof ls->base.errmsg,
-                 "lmdb %s: the map is full and cannot grow while a listing is open", ls->dir);
+        sess__fmt(ls->base.errmsg, sizeof ls->base.errmsg,
+                  "lmdb %s: the map is full and cannot grow while a listing is open", ls->dir);
         return SESS_EFULL;
     }
     rc = mdb_env_info(ls->env, &info);
     if (rc)
         return lmdb__fail(ls, rc, "mdb_env_info");
     if (info.me_mapsize > SIZE_MAX / 2) {
-        sess_fmt(ls->base.errmsg, sizeof ls->base.errmsg, "lmdb %s: the map cannot grow past %zu",
-                 ls->dir, info.me_mapsize);
+        sess__fmt(ls->base.errmsg, sizeof ls->base.errmsg, "lmdb %s: the map cannot grow past %zu",
+                  ls->dir, info.me_mapsize);
         return SESS_EFULL;
     }
     rc = mdb_env_set_mapsize(ls->env, info.me_mapsize * 2);
@@ -219,10 +219,10 @@ lmdb__write_txn(struct lmdb_store *ls, lmdb_write_fn fn, void *arg, int64_t now_
                 continue;
         }
         if (ls->rc == ENOSPC) {
-            sess_fmt(ls->base.errmsg, sizeof ls->base.errmsg,
-                     "lmdb %s: the disk is full (expired sessions purged where there was room); "
-                     "free disk space",
-                     ls->dir);
+            sess__fmt(ls->base.errmsg, sizeof ls->base.errmsg,
+                      "lmdb %s: the disk is full (expired sessions purged where there was room); "
+                      "free disk space",
+                      ls->dir);
             return SESS_ESTORE;
         }
         if (stage < 2) {
@@ -234,10 +234,10 @@ lmdb__write_txn(struct lmdb_store *ls, lmdb_write_fn fn, void *arg, int64_t now_
         }
         if (mdb_env_info(ls->env, &info) != MDB_SUCCESS)
             info.me_mapsize = 0;
-        sess_fmt(ls->base.errmsg, sizeof ls->base.errmsg,
-                 "lmdb %s: MDB_MAP_FULL: the map (%zu bytes) is full even after purging expired "
-                 "sessions and growing it; free disk space or raise lmdb_map_size",
-                 ls->dir, info.me_mapsize);
+        sess__fmt(ls->base.errmsg, sizeof ls->base.errmsg,
+                  "lmdb %s: MDB_MAP_FULL: the map (%zu bytes) is full even after purging expired "
+                  "sessions and growing it; free disk space or raise lmdb_map_size",
+                  ls->dir, info.me_mapsize);
         return SESS_EFULL;
     }
 }

@@ -128,9 +128,9 @@ gc_collect(struct lmdb_store *ls, MDB_txn *txn, struct lmdb_gc *a, size_t window
         vic = (struct gc_victim){.key_off = keys->len, .key_len = k.mv_size};
         for (i = 8; i < 16; i++)
             vic.id_prefix = vic.id_prefix << 8 | (i < k.mv_size ? key[i] : 0);
-        err = sess_buf_append(keys, k.mv_data, k.mv_size);
+        err = sess__buf_append(keys, k.mv_data, k.mv_size);
         if (err == SESS_OK)
-            err = sess_buf_append(victims, &vic, sizeof vic);
+            err = sess__buf_append(victims, &vic, sizeof vic);
         if (err != SESS_OK)
             goto out;
     }
@@ -176,7 +176,7 @@ gc_purge_records(struct lmdb_store *ls, MDB_txn *txn, struct lmdb_gc *a, struct 
             continue;
         vic[i].owner_off = owners->len;
         vic[i].owner_len = h.owner_len;
-        err = sess_buf_append(owners, (const char *)v.mv_data + h.owner_off, h.owner_len);
+        err = sess__buf_append(owners, (const char *)v.mv_data + h.owner_off, h.owner_len);
         if (err != SESS_OK)
             goto out;
         rc = mdb_cursor_del(cur, 0);
@@ -271,9 +271,9 @@ lmdb__gc_batch(struct lmdb_store *ls, MDB_txn *txn, void *arg)
     if (err == SESS_OK)
         err = lmdb__throttle_gc(ls, txn, a);
 out:
-    sess_buf_free(&owners);
-    sess_buf_free(&keys);
-    sess_buf_free(&victims);
+    sess__buf_free(&owners);
+    sess__buf_free(&keys);
+    sess__buf_free(&victims);
     return err;
 }
 

@@ -1,7 +1,7 @@
 /* What the LMDB store's files share, and nothing outside lib/store/lmdb/
  * includes: the store's state, its named databases, the header of a stored
  * record, and the calls one file makes into another (prefix lmdb__). Its
- * one entry from outside is sess_store_lmdb_open (store.h).
+ * one entry from outside is sess__store_lmdb_open (store.h).
  *
  * The store: one environment in a directory, shared by every process of
  * every route. A session record carries its expiry in a small header and

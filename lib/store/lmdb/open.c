@@ -42,13 +42,13 @@ lmdb_close(struct sess_store *st)
         mdb_txn_abort(ls->rtxn);
     if (ls->env)
         mdb_env_close(ls->env);
-    sess_combiner_close(ls->combiner);
-    sess_sealer_wipe(&ls->sealer);
-    sess_buf_wipe(&ls->cur);
-    sess_buf_wipe(&ls->val);
-    sess_buf_wipe(&ls->op);
+    sess__combiner_close(ls->combiner);
+    sess__sealer_wipe(&ls->sealer);
+    sess__buf_wipe(&ls->cur);
+    sess__buf_wipe(&ls->val);
+    sess__buf_wipe(&ls->op);
     sodium_memzero(ls->tag_key, sizeof ls->tag_key);
-    sess_buf_free(&ls->ad);
+    sess__buf_free(&ls->ad);
     free(ls);
 }
 
@@ -104,8 +104,8 @@ sync_flags(enum sess_sync sync)
 }
 
 enum sess_err
-sess_store_lmdb_open(struct sess_store **st, const char *dir, const struct sess_config *cfg,
-                     const struct sess_secrets *secrets, char *errmsg, size_t errmsg_len)
+sess__store_lmdb_open(struct sess_store **st, const char *dir, const struct sess_config *cfg,
+                      const struct sess_secrets *secrets, char *errmsg, size_t errmsg_len)
 {
     struct lmdb_store *ls;
     struct stat sb;
@@ -118,7 +118,7 @@ sess_store_lmdb_open(struct sess_store **st, const char *dir, const struct sess_
     *st = NULL;
     ls = calloc(1, sizeof *ls + strlen(dir) + 1);
     if (!ls) {
-        sess_fmt(errmsg, errmsg_len, "lmdb %s: out of memory", dir);
+        sess__fmt(errmsg, errmsg_len, "lmdb %s: out of memory", dir);
         return SESS_ENOMEM;
     }
     memcpy(ls->dir, dir, strlen(dir) + 1);
@@ -126,25 +126,25 @@ sess_store_lmdb_open(struct sess_store **st, const char *dir, const struct sess_
     ls->purge = lmdb__gc_batch;
     ls->is_sealing = cfg->encrypt != SESS_ENCRYPT_NO;
     if (ls->is_sealing && secrets->count == 0) {
-        sess_fmt(errmsg, errmsg_len, "lmdb %s: encrypt needs at least one secret in secret_file",
-                 dir);
+        sess__fmt(errmsg, errmsg_len, "lmdb %s: encrypt needs at least one secret in secret_file",
+                  dir);
         err = SESS_ECONFIG;
         goto out;
     }
-    sess_sealer_init(&ls->sealer, secrets);
+    sess__sealer_init(&ls->sealer, secrets);
 
     rc = make_dirs(dir);
     if (rc == 0 && access(dir, W_OK | X_OK) != 0)
         rc = errno;
     if (rc) {
-        sess_fmt(errmsg, errmsg_len,
-                 "lmdb %s: %s (as uid %ld: create the directory and give it to the user the "
-                 "FastCGI processes and sessctl run as, or point store = lmdb:DIR elsewhere)",
-                 dir, strerror(rc), (long)geteuid());
+        sess__fmt(errmsg, errmsg_len,
+                  "lmdb %s: %s (as uid %ld: create the directory and give it to the user the "
+                  "FastCGI processes and sessctl run as, or point store = lmdb:DIR elsewhere)",
+                  dir, strerror(rc), (long)geteuid());
         err = SESS_ECONFIG;
         goto out;
     }
-    sess_fmt(data_path, sizeof data_path, "%s/data.mdb", dir);
+    sess__fmt(data_path, sizeof data_path, "%s/data.mdb", dir);
     is_new = stat(data_path, &sb) != 0;
 
     rc = mdb_env_create(&ls->env);
@@ -157,7 +157,7 @@ sess_store_lmdb_open(struct sess_store **st, const char *dir, const struct sess_
     if (rc == 0 && is_new)
         rc = mdb_env_set_mapsize(ls->env, cfg->lmdb_map_size_bytes);
     if (rc) {
-        sess_fmt(errmsg, errmsg_len, "lmdb %s: mdb_env_create: %s", dir, mdb_strerror(rc));
+        sess__fmt(errmsg, errmsg_len, "lmdb %s: mdb_env_create: %s", dir, mdb_strerror(rc));
         goto out;
     }
     /* MDB_NOTLS: reader slots belong to transaction handles, so the renewed
@@ -165,10 +165,10 @@ sess_store_lmdb_open(struct sess_store **st, const char *dir, const struct sess_
      * keep old bytes. */
     rc = mdb_env_open(ls->env, dir, MDB_NOTLS | sync_flags(cfg->lmdb_sync), 0600);
     if (rc) {
-        sess_fmt(errmsg, errmsg_len, "lmdb %s: mdb_env_open: %s%s", dir, mdb_strerror(rc),
-                 rc == EACCES ? " (the files must belong to the user the FastCGI processes and "
-                                "sessctl run as)"
-                              : "");
+        sess__fmt(errmsg, errmsg_len, "lmdb %s: mdb_env_open: %s%s", dir, mdb_strerror(rc),
+                  rc == EACCES ? " (the files must belong to the user the FastCGI processes and "
+                                 "sessctl run as)"
+                               : "");
         err = rc == EACCES ? SESS_ECONFIG : SESS_ESTORE;
         goto out;
     }
@@ -176,7 +176,8 @@ sess_store_lmdb_open(struct sess_store **st, const char *dir, const struct sess_
         info.me_mapsize < cfg->lmdb_map_size_bytes) {
         rc = mdb_env_set_mapsize(ls->env, cfg->lmdb_map_size_bytes);
         if (rc) {
-            sess_fmt(errmsg, errmsg_len, "lmdb %s: mdb_env_set_mapsize: %s", dir, mdb_strerror(rc));
+            sess__fmt(errmsg, errmsg_len, "lmdb %s: mdb_env_set_mapsize: %s", dir,
+                      mdb_strerror(rc));
             goto out;
         }
     }
@@ -186,7 +187,7 @@ sess_store_lmdb_open(struct sess_store **st, const char *dir, const struct sess_
 
     err = lmdb__write_txn(ls, do_open_dbs, NULL, 0, true);
     if (err != SESS_OK) {
-        sess_fmt(errmsg, errmsg_len, "%s", ls->base.errmsg);
+        sess__fmt(errmsg, errmsg_len, "%s", ls->base.errmsg);
         goto out;
     }
     ls->is_ready = true;

@@ -153,10 +153,10 @@ ext_put(struct sess_buf *out, uint8_t type, const void *value, size_t len)
 
     if (len > UINT16_MAX)
         return SESS_EBADINPUT;
-    err = sess_buf_append(out, &type, 1);
+    err = sess__buf_append(out, &type, 1);
     if (err == SESS_OK)
-        err = sess_buf_append(out, &len16, sizeof len16);
-    return err == SESS_OK ? sess_buf_append(out, value, len) : err;
+        err = sess__buf_append(out, &len16, sizeof len16);
+    return err == SESS_OK ? sess__buf_append(out, value, len) : err;
 }
 
 /* Appends the extensions of `rec` that differ from their defaults. */
@@ -243,18 +243,18 @@ record_ad(struct lmdb_store *ls, struct sess_str id, const unsigned char *value,
     enum sess_err err;
 
     ls->ad.len = 0;
-    err = sess_buf_append(&ls->ad, REC_AD_LABEL, sizeof REC_AD_LABEL);
+    err = sess__buf_append(&ls->ad, REC_AD_LABEL, sizeof REC_AD_LABEL);
     if (err == SESS_OK)
-        err = sess_buf_append(&ls->ad, &id_len, 1);
+        err = sess__buf_append(&ls->ad, &id_len, 1);
     if (err == SESS_OK)
-        err = sess_buf_append(&ls->ad, id.ptr, id.len);
+        err = sess__buf_append(&ls->ad, id.ptr, id.len);
     if (err == SESS_OK)
-        err = sess_buf_append(&ls->ad, value, REC_OFF_EXPIRES);
+        err = sess__buf_append(&ls->ad, value, REC_OFF_EXPIRES);
     if (err == SESS_OK)
-        err =
-            sess_buf_append(&ls->ad, value + REC_OFF_DEADLINE, REC_HEADER_BYTES - REC_OFF_DEADLINE);
+        err = sess__buf_append(&ls->ad, value + REC_OFF_DEADLINE,
+                               REC_HEADER_BYTES - REC_OFF_DEADLINE);
     if (err == SESS_OK)
-        err = sess_buf_append(&ls->ad, value + h->owner_off, h->payload_off - h->owner_off);
+        err = sess__buf_append(&ls->ad, value + h->owner_off, h->payload_off - h->owner_off);
     *ad = (struct sess_str){ls->ad.ptr, ls->ad.len};
     return err;
 }
@@ -275,15 +275,15 @@ lmdb__record_encode(struct lmdb_store *ls, struct sess_str id, const struct sess
     static const unsigned char no_nonce[SESS_RECORD_NONCE_BYTES];
 
     if (rec->owner.len > ls->max_key || rec->owner.len > UINT16_MAX) {
-        sess_fmt(ls->base.errmsg, sizeof ls->base.errmsg,
-                 "lmdb %s: owner of %zu bytes is over the key limit of %zu", ls->dir,
-                 rec->owner.len, ls->max_key);
+        sess__fmt(ls->base.errmsg, sizeof ls->base.errmsg,
+                  "lmdb %s: owner of %zu bytes is over the key limit of %zu", ls->dir,
+                  rec->owner.len, ls->max_key);
         return SESS_EBADINPUT;
     }
     if (!lmdb__id_is_usable(id))
         return SESS_EBADINPUT;
     ls->val.len = 0;
-    err = sess_buf_reserve(&ls->val, REC_HEADER_BYTES + rec->owner.len);
+    err = sess__buf_reserve(&ls->val, REC_HEADER_BYTES + rec->owner.len);
     if (err != SESS_OK)
         return err;
     p = (unsigned char *)ls->val.ptr;
@@ -304,7 +304,7 @@ lmdb__record_encode(struct lmdb_store *ls, struct sess_str id, const struct sess
     else
         memcpy(p + REC_OFF_NONCE, rec->nonce, SESS_RECORD_NONCE_BYTES);
     ls->val.len = REC_HEADER_BYTES;
-    err = sess_buf_append(&ls->val, rec->owner.ptr, rec->owner.len);
+    err = sess__buf_append(&ls->val, rec->owner.ptr, rec->owner.len);
     if (err == SESS_OK)
         err = ext_encode(&ls->val, rec);
     if (err != SESS_OK)
@@ -314,10 +314,10 @@ lmdb__record_encode(struct lmdb_store *ls, struct sess_str id, const struct sess
     ext_len = (uint32_t)(ls->val.len - REC_HEADER_BYTES - rec->owner.len);
     memcpy(ls->val.ptr + REC_OFF_EXTLEN, &ext_len, sizeof ext_len);
     if (!ls->is_sealing)
-        return sess_buf_append(&ls->val, rec->data.ptr, rec->data.len);
+        return sess__buf_append(&ls->val, rec->data.ptr, rec->data.len);
     h = (struct lmdb_header){.owner_off = REC_HEADER_BYTES, .payload_off = ls->val.len};
     err = record_ad(ls, id, (const unsigned char *)ls->val.ptr, &h, &ad);
-    return err == SESS_OK ? sess_seal(&ls->sealer, ad, rec->data, &ls->val) : err;
+    return err == SESS_OK ? sess__seal(&ls->sealer, ad, rec->data, &ls->val) : err;
 }
 
 /* Copies a stored value into `buf` as "owner\0client_addr\0user_agent\0
@@ -344,11 +344,11 @@ lmdb__record_decode(struct lmdb_store *ls, struct sess_str id, const MDB_val *v,
         return SESS_ENOTFOUND;
     if (!lmdb__header_read(v, &h) ||
         (h.version == REC_VERSION && !ext_decode(p + h.ext_off, h.ext_len, out))) {
-        sess_fmt(ls->base.errmsg, sizeof ls->base.errmsg,
-                 "lmdb %s: a session record has an unknown layout; ignored", ls->dir);
+        sess__fmt(ls->base.errmsg, sizeof ls->base.errmsg,
+                  "lmdb %s: a session record has an unknown layout; ignored", ls->dir);
         return SESS_ENOTFOUND;
     }
-    out->expires_ms = sess_record_expiry_ms(h.expires_ms, h.deadline_ms);
+    out->expires_ms = sess__record_expiry_ms(h.expires_ms, h.deadline_ms);
     out->deadline_ms = h.deadline_ms;
     out->created_ms = h.created_ms;
     out->last_seen_ms = h.last_seen_ms;
@@ -356,32 +356,32 @@ lmdb__record_decode(struct lmdb_store *ls, struct sess_str id, const MDB_val *v,
     out->is_remembered = (h.flags & REC_FLAG_REMEMBER) != 0;
     if (h.version == REC_VERSION)
         memcpy(out->nonce, p + REC_OFF_NONCE, SESS_RECORD_NONCE_BYTES);
-    if (check_live && !sess_record_is_live(out, now_ms))
+    if (check_live && !sess__record_is_live(out, now_ms))
         return SESS_ENOTFOUND;
     if (ls->is_sealing && !(h.flags & REC_FLAG_SEALED)) {
-        sess_fmt(ls->base.errmsg, sizeof ls->base.errmsg,
-                 "lmdb %s: an unsealed session record in a store with encrypt on (written "
-                 "by someone without the secret?); ignored",
-                 ls->dir);
+        sess__fmt(ls->base.errmsg, sizeof ls->base.errmsg,
+                  "lmdb %s: an unsealed session record in a store with encrypt on (written "
+                  "by someone without the secret?); ignored",
+                  ls->dir);
         return SESS_ENOTFOUND;
     }
 
     payload.ptr = (const char *)p + h.payload_off;
     payload.len = v->mv_size - h.payload_off;
     buf->len = 0;
-    err = sess_buf_append(buf, p + h.owner_off, h.owner_len);
+    err = sess__buf_append(buf, p + h.owner_off, h.owner_len);
     if (err == SESS_OK)
-        err = sess_buf_append(buf, "", 1);
+        err = sess__buf_append(buf, "", 1);
     addr_off = buf->len;
     if (err == SESS_OK)
-        err = sess_buf_append(buf, out->client_addr.ptr, out->client_addr.len);
+        err = sess__buf_append(buf, out->client_addr.ptr, out->client_addr.len);
     if (err == SESS_OK)
-        err = sess_buf_append(buf, "", 1);
+        err = sess__buf_append(buf, "", 1);
     ua_off = buf->len;
     if (err == SESS_OK)
-        err = sess_buf_append(buf, out->user_agent.ptr, out->user_agent.len);
+        err = sess__buf_append(buf, out->user_agent.ptr, out->user_agent.len);
     if (err == SESS_OK)
-        err = sess_buf_append(buf, "", 1);
+        err = sess__buf_append(buf, "", 1);
     if (err != SESS_OK)
         return err;
     data_off = buf->len;
@@ -391,22 +391,22 @@ lmdb__record_decode(struct lmdb_store *ls, struct sess_str id, const MDB_val *v,
         if (h.version == REC_VERSION) {
             err = record_ad(ls, id, p, &h, &ad);
             if (err == SESS_OK)
-                err = sess_unseal_current(&ls->sealer, ad, payload, buf);
+                err = sess__unseal_current(&ls->sealer, ad, payload, buf);
         } else {
-            err = sess_unseal_legacy(&ls->sealer, id, payload, buf);
+            err = sess__unseal_legacy(&ls->sealer, id, payload, buf);
         }
         if (err == SESS_ECRYPTO) {
-            sess_fmt(ls->base.errmsg, sizeof ls->base.errmsg,
-                     "lmdb %s: a session record does not open under any secret (tampered, "
-                     "moved, or sealed with a secret no longer in secret_file); ignored",
-                     ls->dir);
+            sess__fmt(ls->base.errmsg, sizeof ls->base.errmsg,
+                      "lmdb %s: a session record does not open under any secret (tampered, "
+                      "moved, or sealed with a secret no longer in secret_file); ignored",
+                      ls->dir);
             return SESS_ENOTFOUND;
         }
     } else if (with_data) {
-        err = sess_buf_append(buf, payload.ptr, payload.len);
+        err = sess__buf_append(buf, payload.ptr, payload.len);
     }
     if (err == SESS_OK && with_data)
-        err = sess_buf_append(buf, "", 1);
+        err = sess__buf_append(buf, "", 1);
     if (err != SESS_OK)
         return err;
     out->owner = (struct sess_str){buf->ptr, h.owner_len};

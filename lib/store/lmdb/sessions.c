@@ -29,7 +29,7 @@
 int64_t
 lmdb__index_instant(int64_t expires_ms, int64_t deadline_ms)
 {
-    int64_t at = sess_record_expiry_ms(expires_ms, deadline_ms);
+    int64_t at = sess__record_expiry_ms(expires_ms, deadline_ms);
     if (at <= 0 || at > INT64_MAX - EXPIRY_BUCKET_MS)
         return at;
     return (at + EXPIRY_BUCKET_MS - 1) / EXPIRY_BUCKET_MS * EXPIRY_BUCKET_MS;
@@ -208,7 +208,7 @@ lmdb__update_apply(struct lmdb_store *ls, MDB_txn *txn, void *arg)
     if (err != SESS_OK)
         return err;
     next = cur;
-    err = sess_patch_merge(a->patch, &cur, &next);
+    err = sess__patch_merge(a->patch, &cur, &next);
     if (err != SESS_OK)
         return err;
     err = lmdb__record_encode(ls, a->id, &next);
@@ -257,12 +257,12 @@ lmdb__update(struct sess_store *st, struct sess_str id, int64_t now_ms, struct s
         /* Only processes that update sessions make the queue: sessctl,
          * which may run as root, never leaves one others cannot open. */
         char path[PATH_MAX];
-        sess_fmt(path, sizeof path, "%s/commit-2.queue", ls->dir);
-        ls->combiner = sess_combiner_open(path);
+        sess__fmt(path, sizeof path, "%s/commit-2.queue", ls->dir);
+        ls->combiner = sess__combiner_open(path);
         ls->may_combine = ls->combiner != NULL;
     }
     if (ls->combiner && lmdb__batch_encode(ls, id, now_ms, patch) &&
-        sess_combine(ls->combiner, ls->val.ptr, ls->val.len, lmdb__batch_apply, ls, &result)) {
+        sess__combine(ls->combiner, ls->val.ptr, ls->val.len, lmdb__batch_apply, ls, &result)) {
         sodium_memzero(ls->val.ptr, ls->val.len);
         if (result == SESS_OK || result == SESS_ENOTFOUND || result == SESS_ECONFLICT)
             return (enum sess_err)result;
@@ -297,11 +297,11 @@ do_touch(struct lmdb_store *ls, MDB_txn *txn, void *arg)
         return lmdb__fail(ls, rc, "mdb_get");
     if (!lmdb__header_read(&v, &h))
         return SESS_ENOTFOUND;
-    if (a->now_ms >= sess_record_expiry_ms(h.expires_ms, h.deadline_ms))
+    if (a->now_ms >= sess__record_expiry_ms(h.expires_ms, h.deadline_ms))
         return SESS_ENOTFOUND;
     /* The same payload bytes, the expiry moved (lmdb__record_touch). */
     ls->val.len = 0;
-    err = sess_buf_append(&ls->val, v.mv_data, v.mv_size);
+    err = sess__buf_append(&ls->val, v.mv_data, v.mv_size);
     if (err != SESS_OK)
         return err;
     lmdb__record_touch((unsigned char *)ls->val.ptr, &h, a->expires_ms, a->now_ms);
@@ -370,7 +370,7 @@ bool
 lmdb__batch_encode(struct lmdb_store *ls, struct sess_str id, int64_t now_ms,
                    const struct sess_patch *patch)
 {
-    char *text = sess_patch_dump(patch);
+    char *text = sess__patch_dump(patch);
     size_t len = text ? strlen(text) : 0;
     unsigned char times[16];
     bool ok;
@@ -379,13 +379,13 @@ lmdb__batch_encode(struct lmdb_store *ls, struct sess_str id, int64_t now_ms,
     lmdb__set_i64(times + 8, patch->expires_ms);
     ls->op.len = 0;
     ls->val.len = 0;
-    ok = text && sess_buf_append(&ls->op, times, sizeof times) == SESS_OK &&
-         sess_buf_append(&ls->op, text, len) == SESS_OK &&
-         sess_buf_append(&ls->val, (unsigned char[]){(unsigned char)id.len}, 1) == SESS_OK &&
-         sess_buf_append(&ls->val, id.ptr, id.len) == SESS_OK &&
+    ok = text && sess__buf_append(&ls->op, times, sizeof times) == SESS_OK &&
+         sess__buf_append(&ls->op, text, len) == SESS_OK &&
+         sess__buf_append(&ls->val, (unsigned char[]){(unsigned char)id.len}, 1) == SESS_OK &&
+         sess__buf_append(&ls->val, id.ptr, id.len) == SESS_OK &&
          (ls->is_sealing
-              ? sess_seal(&ls->sealer, id, (struct sess_str){ls->op.ptr, ls->op.len}, &ls->val)
-              : sess_buf_append(&ls->val, ls->op.ptr, ls->op.len)) == SESS_OK &&
+              ? sess__seal(&ls->sealer, id, (struct sess_str){ls->op.ptr, ls->op.len}, &ls->val)
+              : sess__buf_append(&ls->val, ls->op.ptr, ls->op.len)) == SESS_OK &&
          ls->val.len <= SESS_COMBINE_PAYLOAD_MAX;
     if (text)
         sodium_memzero(text, len);
@@ -417,15 +417,15 @@ open_update(struct lmdb_store *ls, const struct sess_combine_op *op, struct queu
     q->a.id = (struct sess_str){(const char *)op->payload + UPD_OFF_ID, op->payload[0]};
     body = (struct sess_str){q->a.id.ptr + q->a.id.len, op->len - UPD_OFF_ID - q->a.id.len};
     ls->op.len = 0;
-    err = ls->is_sealing ? sess_unseal(&ls->sealer, q->a.id, body, &ls->op)
-                         : sess_buf_append(&ls->op, body.ptr, body.len);
+    err = ls->is_sealing ? sess__unseal(&ls->sealer, q->a.id, body, &ls->op)
+                         : sess__buf_append(&ls->op, body.ptr, body.len);
     if (err != SESS_OK)
         return err;
     if (ls->op.len < 16 || !lmdb__id_is_usable(q->a.id))
         return SESS_EBADINPUT;
     p = (const unsigned char *)ls->op.ptr;
     q->a.now_ms = lmdb__get_i64(p);
-    err = sess_patch_parse(&q->patch, ls->op.ptr + 16, ls->op.len - 16, lmdb__get_i64(p + 8));
+    err = sess__patch_parse(&q->patch, ls->op.ptr + 16, ls->op.len - 16, lmdb__get_i64(p + 8));
     sodium_memzero(ls->op.ptr, ls->op.len);
     return err;
 }
@@ -539,7 +539,7 @@ out:
     for (i = 0; i < n; i++)
         ops[i].result = q && (is_committed || q[i].is_done) ? (int)q[i].err : UPDATE_ALONE;
     for (i = 0; q && i < n; i++)
-        sess_patch_free(&q[i].patch);
+        sess__patch_free(&q[i].patch);
     free(q);
     free(order);
     /* Other processes' sessions, unsealed: not kept. */

@@ -42,9 +42,9 @@ user_get_once(struct redis_store *rs, struct sess_str name, struct sess_buf *val
         goto out;
     }
     value->len = 0;
-    err = sess_buf_append(value, r->str, r->len);
+    err = sess__buf_append(value, r->str, r->len);
     if (err == SESS_OK)
-        err = sess_buf_append(value, "", 1);
+        err = sess__buf_append(value, "", 1);
     if (err == SESS_OK)
         value->len--;
 out:

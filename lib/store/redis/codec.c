@@ -62,23 +62,23 @@ rs_codec_init(struct rs_codec *c, const struct sess_secrets *secrets, bool is_se
     memset(c, 0, sizeof *c);
     c->is_sealing = is_sealing;
     c->absolute_ms = absolute_ms;
-    sess_sealer_init(&c->sealer, secrets);
+    sess__sealer_init(&c->sealer, secrets);
 }
 
 void
 rs_codec_wipe(struct rs_codec *c)
 {
-    sess_sealer_wipe(&c->sealer);
-    sess_buf_wipe(&c->val);
-    sess_buf_wipe(&c->plain);
-    sess_buf_wipe(&c->text);
+    sess__sealer_wipe(&c->sealer);
+    sess__buf_wipe(&c->val);
+    sess__buf_wipe(&c->plain);
+    sess__buf_wipe(&c->text);
     c->why = NULL;
 }
 
 int64_t
 rs_ttl_seconds(const struct sess_record *rec, int64_t now_ms)
 {
-    int64_t left = sess_record_expiry_ms(rec->expires_ms, rec->deadline_ms) - now_ms;
+    int64_t left = sess__record_expiry_ms(rec->expires_ms, rec->deadline_ms) - now_ms;
 
     if (left <= 0)
         return 0;
@@ -128,14 +128,14 @@ append_json_chars(struct sess_buf *out, struct sess_str s)
 
         if (ch >= 0x20 && ch != '"' && ch != '\\')
             continue;
-        err = sess_buf_append(out, s.ptr + run, i - run);
+        err = sess__buf_append(out, s.ptr + run, i - run);
         if (err == SESS_OK && (ch == '"' || ch == '\\'))
-            err = sess_buf_append(out, (char[]){'\\', (char)ch}, 2);
+            err = sess__buf_append(out, (char[]){'\\', (char)ch}, 2);
         else if (err == SESS_OK)
-            err = sess_buf_append(out, esc, sizeof esc);
+            err = sess__buf_append(out, esc, sizeof esc);
         run = i + 1;
     }
-    return err == SESS_OK ? sess_buf_append(out, s.ptr + run, s.len - run) : err;
+    return err == SESS_OK ? sess__buf_append(out, s.ptr + run, s.len - run) : err;
 }
 
 /* `data` without a top-level META_KEY, which a route may have set itself:
@@ -163,7 +163,7 @@ without_meta(struct rs_codec *c, struct sess_str data, struct sess_str *out)
     if (!text)
         return SESS_ENOMEM;
     c->text.len = 0;
-    err = sess_buf_append(&c->text, text, strlen(text));
+    err = sess__buf_append(&c->text, text, strlen(text));
     free(text);
     *out = (struct sess_str){c->text.ptr, c->text.len};
     return err;
@@ -176,10 +176,10 @@ write_meta_str(struct sess_buf *out, const char *name, struct sess_str v)
 
     if (!v.len)
         return SESS_OK;
-    err = sess_buf_append(out, name, strlen(name));
+    err = sess__buf_append(out, name, strlen(name));
     if (err == SESS_OK)
         err = append_json_chars(out, v);
-    return err == SESS_OK ? sess_buf_append(out, "\"", 1) : err;
+    return err == SESS_OK ? sess__buf_append(out, "\"", 1) : err;
 }
 
 static enum sess_err
@@ -191,8 +191,8 @@ write_meta_i64(struct sess_buf *out, const char *name, int64_t v)
     if (!v)
         return SESS_OK;
     n = snprintf(num, sizeof num, "%lld", (long long)v);
-    return sess_buf_append(out, name, strlen(name)) == SESS_OK
-               ? sess_buf_append(out, num, (size_t)n)
+    return sess__buf_append(out, name, strlen(name)) == SESS_OK
+               ? sess__buf_append(out, num, (size_t)n)
                : SESS_ENOMEM;
 }
 
@@ -214,7 +214,7 @@ write_meta_fields(struct sess_buf *out, const struct sess_record *rec)
     if (err == SESS_OK)
         err = write_meta_i64(out, ",\"life\":", rec->lifetime_ms);
     if (err == SESS_OK && rec->is_remembered)
-        err = sess_buf_append(out, ",\"remember\":true", 16);
+        err = sess__buf_append(out, ",\"remember\":true", 16);
     if (err == SESS_OK)
         err = write_meta_str(out, ",\"addr\":\"", rec->client_addr);
     if (err == SESS_OK)
@@ -251,23 +251,23 @@ write_json(struct rs_codec *c, const struct sess_record *rec, struct sess_buf *o
     out->len = 0;
     n = snprintf(head, sizeof head, META_OPEN "%lld,\"deadline\":%lld", (long long)rec->created_ms,
                  (long long)rec->deadline_ms);
-    err = sess_buf_append(out, head, (size_t)n);
+    err = sess__buf_append(out, head, (size_t)n);
     if (err == SESS_OK && rec->owner.len) {
-        err = sess_buf_append(out, ",\"owner\":\"", 10);
+        err = sess__buf_append(out, ",\"owner\":\"", 10);
         if (err == SESS_OK)
             err = append_json_chars(out, rec->owner);
         if (err == SESS_OK)
-            err = sess_buf_append(out, "\"", 1);
+            err = sess__buf_append(out, "\"", 1);
     }
     if (err == SESS_OK)
         err = write_meta_fields(out, rec);
     if (err == SESS_OK)
-        err = sess_buf_append(out, "}", 1);
+        err = sess__buf_append(out, "}", 1);
     /* `body` now starts at the first key, or at the closing brace. */
     if (err == SESS_OK && *body != '}')
-        err = sess_buf_append(out, ",", 1);
+        err = sess__buf_append(out, ",", 1);
     if (err == SESS_OK)
-        err = sess_buf_append(out, body, (size_t)(end - body));
+        err = sess__buf_append(out, body, (size_t)(end - body));
     return err;
 }
 
@@ -281,10 +281,10 @@ rs_value_encode(struct rs_codec *c, struct sess_str id, const struct sess_record
     err = write_json(c, rec, &c->plain);
     if (err == SESS_OK) {
         c->val.len = 0;
-        err = sess_buf_append(&c->val, RS_SEAL_MAGIC, RS_SEAL_MAGIC_LEN);
+        err = sess__buf_append(&c->val, RS_SEAL_MAGIC, RS_SEAL_MAGIC_LEN);
     }
     if (err == SESS_OK)
-        err = sess_seal(&c->sealer, id, (struct sess_str){c->plain.ptr, c->plain.len}, &c->val);
+        err = sess__seal(&c->sealer, id, (struct sess_str){c->plain.ptr, c->plain.len}, &c->val);
     if (c->plain.ptr)
         sodium_memzero(c->plain.ptr, c->plain.len);
     return err;
@@ -305,7 +305,7 @@ open_value(struct rs_codec *c, struct sess_str id, struct sess_str raw, struct s
 
     if (rs_has_prefix(raw.ptr, raw.len, RS_SEAL_MAGIC)) {
         c->plain.len = 0;
-        err = sess_unseal(
+        err = sess__unseal(
             &c->sealer, id,
             (struct sess_str){raw.ptr + RS_SEAL_MAGIC_LEN, raw.len - RS_SEAL_MAGIC_LEN}, &c->plain);
         if (err == SESS_ECRYPTO) {
@@ -484,18 +484,18 @@ static enum sess_err
 append_meta_views(struct sess_buf *buf, struct sess_str owner, const struct meta *m,
                   size_t *addr_off)
 {
-    enum sess_err err = sess_buf_append(buf, owner.ptr, owner.len);
+    enum sess_err err = sess__buf_append(buf, owner.ptr, owner.len);
 
     if (err == SESS_OK)
-        err = sess_buf_append(buf, "", 1);
+        err = sess__buf_append(buf, "", 1);
     *addr_off = buf->len;
     if (err == SESS_OK)
-        err = sess_buf_append(buf, m->client_addr.ptr, m->client_addr.len);
+        err = sess__buf_append(buf, m->client_addr.ptr, m->client_addr.len);
     if (err == SESS_OK)
-        err = sess_buf_append(buf, "", 1);
+        err = sess__buf_append(buf, "", 1);
     if (err == SESS_OK)
-        err = sess_buf_append(buf, m->user_agent.ptr, m->user_agent.len);
-    return err == SESS_OK ? sess_buf_append(buf, "", 1) : err;
+        err = sess__buf_append(buf, m->user_agent.ptr, m->user_agent.len);
+    return err == SESS_OK ? sess__buf_append(buf, "", 1) : err;
 }
 
 /* Splits a session value's JSON into metadata and the data session.c sees,
@@ -520,13 +520,13 @@ split_json(struct sess_str json, int64_t now_ms, struct sess_record *out, struct
     if (meta_fast(json, &m, &rest)) {
         err = append_meta_views(buf, m.owner, &m, &addr_off);
         if (err == SESS_OK)
-            err = sess_buf_append(buf, "{", 1);
+            err = sess__buf_append(buf, "{", 1);
         data_off = buf->len - 1;
         /* After "{": the keys that followed META_KEY, or "}" when none. */
         if (json.ptr[rest] == ',')
             rest++;
         if (err == SESS_OK)
-            err = sess_buf_append(buf, json.ptr + rest, json.len - rest);
+            err = sess__buf_append(buf, json.ptr + rest, json.len - rest);
         goto done;
     }
     if (!looks_like_object(json))
@@ -550,7 +550,7 @@ split_json(struct sess_str json, int64_t now_ms, struct sess_record *out, struct
             m.client_addr = json_str_view(json_object_get(meta, "addr"));
             m.user_agent = json_str_view(json_object_get(meta, "ua"));
         } else {
-            owner = sess_data_owner(obj);
+            owner = sess__data_owner(obj);
         }
     }
     err = append_meta_views(buf, owner, &m, &addr_off);
@@ -564,11 +564,11 @@ split_json(struct sess_str json, int64_t now_ms, struct sess_record *out, struct
         data = sess_str_c(text);
     }
     if (err == SESS_OK)
-        err = sess_buf_append(buf, data.ptr, data.len);
+        err = sess__buf_append(buf, data.ptr, data.len);
 
 done:
     if (err == SESS_OK)
-        err = sess_buf_append(buf, "", 1);
+        err = sess__buf_append(buf, "", 1);
     if (err == SESS_OK) {
         /* A value Express made: it started now as far as we can tell, and
          * has no absolute deadline (express-session has none). */
@@ -649,7 +649,7 @@ rs_value_is_owned_by(struct rs_codec *c, struct sess_str id, struct sess_str raw
     is_owned = split_json(json, 0, &rec, buf, NULL) == SESS_OK && rs_str_eq(rec.owner, owner);
     if (!is_owned) {
         obj = json_loadb(json.ptr, json.len, 0, &jerr);
-        is_owned = json_is_object(obj) && rs_str_eq(sess_data_owner(obj), owner);
+        is_owned = json_is_object(obj) && rs_str_eq(sess__data_owner(obj), owner);
         json_decref(obj);
     }
 out:

@@ -93,18 +93,18 @@ rs_describe(struct redis_store *rs)
     char node[128];
 
     if (rs->host)
-        sess_redis_node_format(rs->host, rs->port, node, sizeof node);
+        sess__redis_node_format(rs->host, rs->port, node, sizeof node);
     if (rs->url.kind == SESS_REDIS_SENTINEL && !rs->host)
-        sess_fmt(rs->where, sizeof rs->where, "redis-sentinel %.40s (%zu sentinels)/%d",
-                 rs->url.master, rs->url.sentinels, rs->url.db);
+        sess__fmt(rs->where, sizeof rs->where, "redis-sentinel %.40s (%zu sentinels)/%d",
+                  rs->url.master, rs->url.sentinels, rs->url.db);
     else if (rs->url.kind == SESS_REDIS_SENTINEL)
-        sess_fmt(rs->where, sizeof rs->where, "redis-sentinel %.40s (%s)/%d", rs->url.master, node,
-                 rs->url.db);
+        sess__fmt(rs->where, sizeof rs->where, "redis-sentinel %.40s (%s)/%d", rs->url.master, node,
+                  rs->url.db);
     else if (rs->url.socket_path)
-        sess_fmt(rs->where, sizeof rs->where, "redis unix:%.100s (db %d)", rs->url.socket_path,
-                 rs->url.db);
+        sess__fmt(rs->where, sizeof rs->where, "redis unix:%.100s (db %d)", rs->url.socket_path,
+                  rs->url.db);
     else
-        sess_fmt(rs->where, sizeof rs->where, "redis %s/%d", node, rs->url.db);
+        sess__fmt(rs->where, sizeof rs->where, "redis %s/%d", node, rs->url.db);
 }
 
 int64_t
@@ -137,7 +137,7 @@ back_off(struct redis_store *rs)
 static enum sess_err
 unavailable(struct redis_store *rs)
 {
-    sess_fmt(rs->base.errmsg, sizeof rs->base.errmsg, "%s", rs->down_msg);
+    sess__fmt(rs->base.errmsg, sizeof rs->base.errmsg, "%s", rs->down_msg);
     return SESS_EUNAVAIL;
 }
 
@@ -161,12 +161,12 @@ broken(struct redis_store *rs, const char *doing, int saved_errno, bool is_sent)
     bool is_timeout = rs->c->err == REDIS_ERR_IO && errno_is_timeout(saved_errno);
 
     if (is_timeout)
-        sess_fmt(rs->down_msg, sizeof rs->down_msg,
-                 "%s: no answer within %lld ms while %s (redis_timeout_ms)", rs->where,
-                 (long long)rs_timeout_ms(rs), doing);
+        sess__fmt(rs->down_msg, sizeof rs->down_msg,
+                  "%s: no answer within %lld ms while %s (redis_timeout_ms)", rs->where,
+                  (long long)rs_timeout_ms(rs), doing);
     else
-        sess_fmt(rs->down_msg, sizeof rs->down_msg, "%s: %s: %s", rs->where, doing,
-                 rs->c->errstr[0] ? rs->c->errstr : "connection lost");
+        sess__fmt(rs->down_msg, sizeof rs->down_msg, "%s: %s: %s", rs->where, doing,
+                  rs->c->errstr[0] ? rs->c->errstr : "connection lost");
     rs->may_retry = rs->is_reused && !is_timeout;
     rs->is_unsure = is_sent;
     drop(rs);
@@ -190,8 +190,8 @@ rs_reply_error(struct redis_store *rs, const redisReply *r, const char *doing)
 
     rs->may_retry = false;
     rs->is_unsure = false;
-    sess_fmt(rs->base.errmsg, sizeof rs->base.errmsg, "%s: %s: %.*s", rs->where, doing,
-             (int)(len > 200 ? 200 : len), text);
+    sess__fmt(rs->base.errmsg, sizeof rs->base.errmsg, "%s: %s: %.*s", rs->where, doing,
+              (int)(len > 200 ? 200 : len), text);
     if (rs_has_prefix(text, len, "OOM"))
         return SESS_EFULL;
     for (i = 0; i < sizeof busy / sizeof busy[0]; i++) {
@@ -262,8 +262,8 @@ ask_sentinel(struct redis_store *rs, size_t i, char *why, size_t why_len)
     bool is_found = false;
 
     if (!c || c->err || redisSetTimeout(c, rs->timeout) != REDIS_OK) {
-        sess_fmt(why, why_len, "sentinel %s:%d: %s", node->host, node->port,
-                 c ? c->errstr : "out of memory");
+        sess__fmt(why, why_len, "sentinel %s:%d: %s", node->host, node->port,
+                  c ? c->errstr : "out of memory");
         redisFree(c);
         return false;
     }
@@ -272,31 +272,31 @@ ask_sentinel(struct redis_store *rs, size_t i, char *why, size_t why_len)
     rs_cmd_str(&cmds[n], "get-master-addr-by-name");
     rs_cmd_str(&cmds[n++], rs->url.master);
     if (!ask(c, cmds, n, r)) {
-        sess_fmt(why, why_len, "sentinel %s:%d: %s", node->host, node->port,
-                 c->errstr[0] ? c->errstr : "no answer");
+        sess__fmt(why, why_len, "sentinel %s:%d: %s", node->host, node->port,
+                  c->errstr[0] ? c->errstr : "no answer");
         goto out;
     }
     a = r[n - 1];
     if (rs_reply_is(a, REDIS_REPLY_NIL)) {
-        sess_fmt(why, why_len, "sentinel %s:%d does not know master \"%s\"", node->host, node->port,
-                 rs->url.master);
+        sess__fmt(why, why_len, "sentinel %s:%d does not know master \"%s\"", node->host,
+                  node->port, rs->url.master);
         goto out;
     }
     if (!rs_reply_is(a, REDIS_REPLY_ARRAY) || a->elements != 2 ||
         !rs_reply_is(a->element[0], REDIS_REPLY_STRING) ||
         !rs_reply_is(a->element[1], REDIS_REPLY_STRING) || a->element[0]->len == 0 ||
         a->element[0]->len > 255 ||
-        !sess_redis_port_parse(a->element[1]->str, a->element[1]->len, &port)) {
+        !sess__redis_port_parse(a->element[1]->str, a->element[1]->len, &port)) {
         if (a && a->str)
-            sess_fmt(why, why_len, "sentinel %s:%d: %.*s", node->host, node->port,
-                     (int)(a->len < 200 ? a->len : 200), a->str);
+            sess__fmt(why, why_len, "sentinel %s:%d: %.*s", node->host, node->port,
+                      (int)(a->len < 200 ? a->len : 200), a->str);
         else
-            sess_fmt(why, why_len, "sentinel %s:%d: an unexpected reply", node->host, node->port);
+            sess__fmt(why, why_len, "sentinel %s:%d: an unexpected reply", node->host, node->port);
         goto out;
     }
     host = strndup(a->element[0]->str, a->element[0]->len);
     if (!host) {
-        sess_fmt(why, why_len, "out of memory");
+        sess__fmt(why, why_len, "out of memory");
         goto out;
     }
     free(rs->host);
@@ -326,8 +326,8 @@ find_master(struct redis_store *rs)
             return true;
         }
     }
-    sess_fmt(rs->down_msg, sizeof rs->down_msg,
-             "redis-sentinel %.40s: no sentinel names a master (last: %s)", rs->url.master, why);
+    sess__fmt(rs->down_msg, sizeof rs->down_msg,
+              "redis-sentinel %.40s: no sentinel names a master (last: %s)", rs->url.master, why);
     return false;
 }
 
@@ -357,8 +357,8 @@ handshake(struct redis_store *rs)
     err = rs_roundtrip(rs, cmds, n, r);
     for (i = 0; err == SESS_OK && i < n - is_sentinel; i++) {
         if (rs_reply_is(r[i], REDIS_REPLY_ERROR)) {
-            sess_fmt(rs->down_msg, sizeof rs->down_msg, "%s: %s refused: %.*s", rs->where,
-                     cmds[i].argv[0], (int)(r[i]->len > 200 ? 200 : r[i]->len), r[i]->str);
+            sess__fmt(rs->down_msg, sizeof rs->down_msg, "%s: %s refused: %.*s", rs->where,
+                      cmds[i].argv[0], (int)(r[i]->len > 200 ? 200 : r[i]->len), r[i]->str);
             rs->is_refused = true;
             drop(rs);
             back_off(rs);
@@ -369,12 +369,12 @@ handshake(struct redis_store *rs)
     if (role && (!rs_reply_is(role, REDIS_REPLY_ARRAY) || role->elements < 1 ||
                  !rs_reply_is(role->element[0], REDIS_REPLY_STRING) ||
                  strcmp(role->element[0]->str, "master") != 0)) {
-        sess_fmt(rs->down_msg, sizeof rs->down_msg,
-                 "%s: the server the sentinels named is not the master (ROLE: %.20s)", rs->where,
-                 rs_reply_is(role, REDIS_REPLY_ARRAY) && role->elements &&
-                         rs_reply_is(role->element[0], REDIS_REPLY_STRING)
-                     ? role->element[0]->str
-                     : "?");
+        sess__fmt(rs->down_msg, sizeof rs->down_msg,
+                  "%s: the server the sentinels named is not the master (ROLE: %.20s)", rs->where,
+                  rs_reply_is(role, REDIS_REPLY_ARRAY) && role->elements &&
+                          rs_reply_is(role->element[0], REDIS_REPLY_STRING)
+                      ? role->element[0]->str
+                      : "?");
         drop(rs);
         back_off(rs);
         err = unavailable(rs);
@@ -397,8 +397,8 @@ rs_connection(struct redis_store *rs)
     rs->may_retry = false;
     now = mono_ms();
     if (now < rs->retry_at_ms) {
-        sess_fmt(rs->base.errmsg, sizeof rs->base.errmsg, "%s (next attempt in %lld ms)",
-                 rs->down_msg, (long long)(rs->retry_at_ms - now));
+        sess__fmt(rs->base.errmsg, sizeof rs->base.errmsg, "%s (next attempt in %lld ms)",
+                  rs->down_msg, (long long)(rs->retry_at_ms - now));
         return SESS_EUNAVAIL;
     }
     rs->is_refused = false;
@@ -410,8 +410,8 @@ rs_connection(struct redis_store *rs)
                             : redisConnectWithTimeout(rs->host, rs->port, rs->timeout);
     if (!c || c->err || redisSetTimeout(c, rs->timeout) != REDIS_OK ||
         (!rs->url.socket_path && redisEnableKeepAlive(c) != REDIS_OK)) {
-        sess_fmt(rs->down_msg, sizeof rs->down_msg, "%s: cannot connect: %s", rs->where,
-                 c ? c->errstr : "out of memory");
+        sess__fmt(rs->down_msg, sizeof rs->down_msg, "%s: cannot connect: %s", rs->where,
+                  c ? c->errstr : "out of memory");
         redisFree(c);
         back_off(rs);
         return unavailable(rs);
@@ -525,10 +525,10 @@ rs_check_wait(struct redis_store *rs, const redisReply *r)
         return rs_reply_error(rs, r, "WAIT");
     if (r->integer >= rs->min_replicas)
         return SESS_OK;
-    sess_fmt(rs->base.errmsg, sizeof rs->base.errmsg,
-             "%s: a write reached %lld of the %d replicas redis_min_replicas asks for within %lld "
-             "ms",
-             rs->where, (long long)r->integer, rs->min_replicas, (long long)rs->wait_ms);
+    sess__fmt(rs->base.errmsg, sizeof rs->base.errmsg,
+              "%s: a write reached %lld of the %d replicas redis_min_replicas asks for within %lld "
+              "ms",
+              rs->where, (long long)r->integer, rs->min_replicas, (long long)rs->wait_ms);
     return SESS_EUNAVAIL;
 }
 /* A queued command's error (READONLY, OOM) shows where it was queued or

@@ -21,12 +21,12 @@ rs_close(struct sess_store *st)
     redisFree(rs->c);
     free(rs->host);
     rs_codec_wipe(&rs->codec);
-    sess_buf_wipe(&rs->cur);
-    sess_buf_free(&rs->idx);
-    sess_buf_free(&rs->idx_old);
-    sess_buf_free(&rs->seen_owner);
+    sess__buf_wipe(&rs->cur);
+    sess__buf_free(&rs->idx);
+    sess__buf_free(&rs->idx_old);
+    sess__buf_free(&rs->seen_owner);
     /* Wipes the password. */
-    sess_redis_url_free(&rs->url);
+    sess__redis_url_free(&rs->url);
     free(rs);
 }
 
@@ -72,8 +72,8 @@ set_timeouts(struct redis_store *rs, const struct sess_config *cfg)
 }
 
 enum sess_err
-sess_store_redis_open(struct sess_store **st, const char *url, const struct sess_config *cfg,
-                      const struct sess_secrets *secrets, char *errmsg, size_t errmsg_len)
+sess__store_redis_open(struct sess_store **st, const char *url, const struct sess_config *cfg,
+                       const struct sess_secrets *secrets, char *errmsg, size_t errmsg_len)
 {
     struct redis_store *rs;
     enum sess_err err;
@@ -82,39 +82,39 @@ sess_store_redis_open(struct sess_store **st, const char *url, const struct sess
     bool is_sealing;
 
     *st = NULL;
-    sess_redis_url_mask(url, shown, sizeof shown);
+    sess__redis_url_mask(url, shown, sizeof shown);
     rs = calloc(1, sizeof *rs);
     if (!rs) {
-        sess_fmt(errmsg, errmsg_len, "store = %s: out of memory", shown);
+        sess__fmt(errmsg, errmsg_len, "store = %s: out of memory", shown);
         return SESS_ENOMEM;
     }
     rs->base.ops = &redis_ops;
     memcpy(rs->gc_cursor, "0", 2);
     set_timeouts(rs, cfg);
 
-    err = sess_redis_url_parse(url, &rs->url, why, sizeof why);
+    err = sess__redis_url_parse(url, &rs->url, why, sizeof why);
     if (err != SESS_OK) {
-        sess_fmt(errmsg, errmsg_len, "store = %s: %s", shown, why);
+        sess__fmt(errmsg, errmsg_len, "store = %s: %s", shown, why);
         goto out;
     }
     /* hiredis_ssl came with hiredis 1.0; Debian 12 ships 0.14. */
     if (rs->url.kind == SESS_REDIS_TLS) {
-        sess_fmt(errmsg, errmsg_len,
-                 "store = %s: TLS to Redis needs hiredis_ssl (hiredis 1.0 or later), which this "
-                 "build's libhiredis (Debian's 0.14) does not have; use redis:// to a local TLS "
-                 "tunnel (stunnel, spiped) or to a unix: socket",
-                 shown);
+        sess__fmt(errmsg, errmsg_len,
+                  "store = %s: TLS to Redis needs hiredis_ssl (hiredis 1.0 or later), which this "
+                  "build's libhiredis (Debian's 0.14) does not have; use redis:// to a local TLS "
+                  "tunnel (stunnel, spiped) or to a unix: socket",
+                  shown);
         err = SESS_ECONFIG;
         goto out;
     }
     err = SESS_ECONFIG;
     if (strlen(prefix) == 0 || strlen(prefix) > RS_PREFIX_MAX) {
-        sess_fmt(errmsg, errmsg_len, "redis_prefix: 1 to %d characters", RS_PREFIX_MAX);
+        sess__fmt(errmsg, errmsg_len, "redis_prefix: 1 to %d characters", RS_PREFIX_MAX);
         goto out;
     }
     rs->prefix_len = strlen(prefix);
     memcpy(rs->prefix, prefix, rs->prefix_len + 1);
-    sess_fmt(rs->pattern, sizeof rs->pattern, "%s*", rs->prefix);
+    sess__fmt(rs->pattern, sizeof rs->pattern, "%s*", rs->prefix);
     /* With sentinels, host and port come from them on each connection. */
     rs->host = rs->url.node.host;
     rs->port = rs->url.node.port;
@@ -125,8 +125,8 @@ sess_store_redis_open(struct sess_store **st, const char *url, const struct sess
      * must read the values (README, "Redis"), so `auto` means no here. */
     is_sealing = cfg->encrypt == SESS_ENCRYPT_YES;
     if (is_sealing && secrets->count == 0) {
-        sess_fmt(errmsg, errmsg_len, "%s: encrypt needs at least one secret in secret_file",
-                 rs->where);
+        sess__fmt(errmsg, errmsg_len, "%s: encrypt needs at least one secret in secret_file",
+                  rs->where);
         goto out;
     }
     rs_codec_init(&rs->codec, secrets, is_sealing, cfg->absolute_timeout_s * 1000);
@@ -134,7 +134,7 @@ sess_store_redis_open(struct sess_store **st, const char *url, const struct sess
     /* A wrong password or database stops the start (exit 78); an
      * unreachable server does not: the routes answer 503 until it is up. */
     if (rs_connection(rs) != SESS_OK && rs->is_refused) {
-        sess_fmt(errmsg, errmsg_len, "%s", rs->down_msg);
+        sess__fmt(errmsg, errmsg_len, "%s", rs->down_msg);
         goto out;
     }
     err = SESS_OK;

@@ -24,13 +24,13 @@ rs_index_key(const struct redis_store *rs, struct sess_buf *out, struct sess_str
     enum sess_err err;
 
     out->len = 0;
-    err = sess_buf_append(out, RS_INDEX_PREFIX, sizeof RS_INDEX_PREFIX - 1);
+    err = sess__buf_append(out, RS_INDEX_PREFIX, sizeof RS_INDEX_PREFIX - 1);
     if (err == SESS_OK)
-        err = sess_buf_append(out, rs->prefix, rs->prefix_len);
+        err = sess__buf_append(out, rs->prefix, rs->prefix_len);
     if (err == SESS_OK)
-        err = sess_buf_append(out, "user:", 5);
+        err = sess__buf_append(out, "user:", 5);
     if (err == SESS_OK)
-        err = sess_buf_append(out, owner.ptr, owner.len);
+        err = sess__buf_append(out, owner.ptr, owner.len);
     return err;
 }
 
@@ -232,9 +232,9 @@ index_walk(struct redis_store *rs, struct sess_str owner, int64_t now_ms, bool i
         sodium_memzero(buf.ptr, buf.cap);
     if (scratch.ptr)
         sodium_memzero(scratch.ptr, scratch.cap);
-    sess_buf_free(&buf);
-    sess_buf_free(&scratch);
-    sess_buf_free(&set);
+    sess__buf_free(&buf);
+    sess__buf_free(&scratch);
+    sess__buf_free(&set);
     return err;
 }
 

@@ -48,7 +48,7 @@ void rs_codec_init(struct rs_codec *c, const struct sess_secrets *secrets, bool 
 void rs_codec_wipe(struct rs_codec *c);
 
 /* connect-redis's getTTL: whole seconds until the record dies
- * (sess_record_expiry_ms), rounded up (1,799,995 ms ahead gives EX 1800); 0
+ * (sess__record_expiry_ms), rounded up (1,799,995 ms ahead gives EX 1800); 0
  * when already past. Against the caller's clock, as rs_value_decode turns a
  * TTL back into an instant. */
 int64_t rs_ttl_seconds(const struct sess_record *rec, int64_t now_ms);

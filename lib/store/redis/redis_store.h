@@ -12,7 +12,7 @@
  *
  * A file calls only those above it in this list (make lint checks that
  * none call each other round in a cycle). Internal names start with rs_;
- * the only public one is sess_store_redis_open (store.h). */
+ * the only public one is sess__store_redis_open (store.h). */
 #ifndef RS_STORE_H
 #define RS_STORE_H
 

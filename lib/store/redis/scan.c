@@ -178,7 +178,7 @@ rs_scan_destroy_owner(struct redis_store *rs, struct sess_str owner, size_t *cou
     free(lens);
     if (buf.ptr)
         sodium_memzero(buf.ptr, buf.cap);
-    sess_buf_free(&buf);
+    sess__buf_free(&buf);
     return err;
 }
 
@@ -233,7 +233,7 @@ out:
     free(lens);
     if (buf.ptr)
         sodium_memzero(buf.ptr, buf.cap);
-    sess_buf_free(&buf);
+    sess__buf_free(&buf);
     return err;
 }
 
@@ -417,7 +417,7 @@ stats_once(struct redis_store *rs, int64_t now_ms, struct sess_store_stats *out)
     free(owners.slot);
     if (buf.ptr)
         sodium_memzero(buf.ptr, buf.cap);
-    sess_buf_free(&buf);
+    sess__buf_free(&buf);
     return err;
 }
 
@@ -472,7 +472,7 @@ rs_scan_each(struct redis_store *rs, struct sess_str owner, int64_t now_ms,
         sodium_memzero(buf.ptr, buf.cap);
     if (scratch.ptr)
         sodium_memzero(scratch.ptr, scratch.cap);
-    sess_buf_free(&buf);
-    sess_buf_free(&scratch);
+    sess__buf_free(&buf);
+    sess__buf_free(&scratch);
     return err;
 }

@@ -57,10 +57,10 @@ decode_live(struct redis_store *rs, struct sess_str id, const redisReply *value,
                                         now_ms, pttl->integer, out, buf, has_meta);
 
     if (err == SESS_ENOTFOUND && rs->codec.why)
-        sess_fmt(rs->base.errmsg, sizeof rs->base.errmsg, "%s: %s; ignored", rs->where,
-                 rs->codec.why);
+        sess__fmt(rs->base.errmsg, sizeof rs->base.errmsg, "%s: %s; ignored", rs->where,
+                  rs->codec.why);
     /* Past the absolute deadline, though an Express app kept it alive. */
-    if (err == SESS_OK && !sess_record_is_live(out, now_ms))
+    if (err == SESS_OK && !sess__record_is_live(out, now_ms))
         err = SESS_ENOTFOUND;
     return err;
 }
@@ -104,7 +104,7 @@ remember_owner(struct redis_store *rs, struct sess_str id, struct sess_str owner
 {
     rs->seen_id_len = 0;
     rs->seen_owner.len = 0;
-    if (sess_buf_append(&rs->seen_owner, owner.ptr, owner.len) != SESS_OK)
+    if (sess__buf_append(&rs->seen_owner, owner.ptr, owner.len) != SESS_OK)
         return;
     memcpy(rs->seen_id, id.ptr, id.len);
     rs->seen_id_len = id.len;
@@ -438,7 +438,7 @@ update_try(struct redis_store *rs, struct sess_str id, int64_t now_ms, struct se
         return err;
     next = cur;
     if (!is_ours) {
-        err = sess_patch_merge(patch, &cur, &next);
+        err = sess__patch_merge(patch, &cur, &next);
         if (err == SESS_OK)
             err = rs_value_encode(&rs->codec, id, &next);
     }
@@ -497,9 +497,9 @@ update_once(struct redis_store *rs, struct sess_str id, int64_t now_ms, struct s
         if (err != SESS_OK || !is_conflict)
             return err;
     }
-    sess_fmt(rs->base.errmsg, sizeof rs->base.errmsg,
-             "%s: session %.8s... changed under %d attempts to update it in a row", rs->where,
-             id.ptr, UPDATE_ATTEMPTS);
+    sess__fmt(rs->base.errmsg, sizeof rs->base.errmsg,
+              "%s: session %.8s... changed under %d attempts to update it in a row", rs->where,
+              id.ptr, UPDATE_ATTEMPTS);
     return SESS_ESTORE;
 }
 

@@ -548,7 +548,7 @@ test_change_password_ends_the_others_and_renews(void **state)
     assert_int_equal(sess_change_password(&r, "wonderland", 10, "a new password", 14, &revoked, &retry),
                      SESS_OK);
     assert_int_equal(revoked, 1);
-    assert_int_equal(sess_session_commit(&r), SESS_OK);
+    assert_int_equal(sess__session_commit(&r), SESS_OK);
     fixture_end(&r);
     fixture_get(f, &a2, route_show);
     assert_int_equal(a2.status, 401);

@@ -57,7 +57,7 @@ test_proxy_list_parse_table(void **state)
         struct sess_str bad;
         size_t count = 99;
         enum sess_err err =
-            sess_net_list_parse(cases[i].list, nets, SESS_TRUSTED_PROXIES_MAX, &count, &bad);
+            sess__net_list_parse(cases[i].list, nets, SESS_TRUSTED_PROXIES_MAX, &count, &bad);
         if (err != cases[i].err)
             fail_msg("case %zu (%s): got %d, want %d", i, cases[i].list, err, cases[i].err);
         if (err == SESS_OK)
@@ -76,7 +76,7 @@ test_proxy_list_refuses_more_than_its_room(void **state)
     struct sess_str bad;
     size_t count;
     (void)state;
-    assert_int_equal(sess_net_list_parse("1.1.1.1, 2.2.2.2, 3.3.3.3", nets, 2, &count, &bad),
+    assert_int_equal(sess__net_list_parse("1.1.1.1, 2.2.2.2, 3.3.3.3", nets, 2, &count, &bad),
                      SESS_ETOOBIG);
 }
 
@@ -112,9 +112,9 @@ test_proxy_list_membership_table(void **state)
         unsigned char a[16];
         size_t count;
 
-        assert_int_equal(sess_net_list_parse(cases[i].list, nets, 4, &count, &bad), SESS_OK);
-        assert_true(sess_addr_parse(sess_str_c(cases[i].addr), a));
-        if (sess_net_list_has(nets, count, a) != cases[i].is_member)
+        assert_int_equal(sess__net_list_parse(cases[i].list, nets, 4, &count, &bad), SESS_OK);
+        assert_true(sess__addr_parse(sess_str_c(cases[i].addr), a));
+        if (sess__net_list_has(nets, count, a) != cases[i].is_member)
             fail_msg("case %zu: %s in %s", i, cases[i].addr, cases[i].list);
     }
 }
@@ -165,11 +165,11 @@ test_client_address_table(void **state)
     size_t count;
     (void)state;
 
-    assert_int_equal(sess_net_list_parse("127.0.0.0/8, ::1", nets, 4, &count, &bad), SESS_OK);
+    assert_int_equal(sess__net_list_parse("127.0.0.0/8, ::1", nets, 4, &count, &bad), SESS_OK);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char out[SESS_ADDR_TEXT_MAX];
-        sess_client_addr_pick(cases[i].remote, cases[i].forwarded, cases[i].trust_proxy, nets,
-                              count, out);
+        sess__client_addr_pick(cases[i].remote, cases[i].forwarded, cases[i].trust_proxy, nets,
+                               count, out);
         if (strcmp(out, cases[i].want) != 0)
             fail_msg("case %zu (%s | %s): got %s, want %s", i, cases[i].remote,
                      cases[i].forwarded ? cases[i].forwarded : "-", out, cases[i].want);
@@ -205,10 +205,10 @@ test_config_defaults(void **state)
     assert_int_equal(cfg->log_to, SESS_LOG_STDERR);
     assert_null(cfg->log_path);
     assert_int_equal(cfg->trusted_proxies_count, 2);
-    assert_true(sess_addr_parse(SESS_STR_LIT("127.1.2.3"), a));
-    assert_true(sess_net_list_has(cfg->trusted_proxies, cfg->trusted_proxies_count, a));
-    assert_true(sess_addr_parse(SESS_STR_LIT("::1"), a));
-    assert_true(sess_net_list_has(cfg->trusted_proxies, cfg->trusted_proxies_count, a));
+    assert_true(sess__addr_parse(SESS_STR_LIT("127.1.2.3"), a));
+    assert_true(sess__net_list_has(cfg->trusted_proxies, cfg->trusted_proxies_count, a));
+    assert_true(sess__addr_parse(SESS_STR_LIT("::1"), a));
+    assert_true(sess__net_list_has(cfg->trusted_proxies, cfg->trusted_proxies_count, a));
 }
 
 static void
@@ -307,8 +307,8 @@ test_log_line_table(void **state)
     (void)state;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char out[1024];
-        size_t n = sess_log_auth_line(out, sizeof out, "login", cases[i].event, cases[i].username,
-                                      cases[i].addr);
+        size_t n = sess__log_auth_line(out, sizeof out, "login", cases[i].event, cases[i].username,
+                                       cases[i].addr);
         assert_int_equal(n, strlen(out));
         if (strcmp(out, cases[i].want) != 0)
             fail_msg("case %zu:\n got %s\nwant %s", i, out, cases[i].want);
@@ -322,14 +322,14 @@ test_log_line_cuts_long_usernames(void **state)
     (void)state;
     memset(name, 'u', sizeof name - 1);
     name[sizeof name - 1] = '\0';
-    sess_log_auth_line(out, sizeof out, "login", SESS_AUTH_LOGIN_FAILED, name, "203.0.113.9");
+    sess__log_auth_line(out, sizeof out, "login", SESS_AUTH_LOGIN_FAILED, name, "203.0.113.9");
     snprintf(want, sizeof want,
              "fcgi-session[login]: login failed for \"%.*s...\" from 203.0.113.9",
              SESS_USERNAME_MAX, name);
     assert_string_equal(out, want);
     /* Escapes count against the room, never past it. */
     memset(name, '\n', sizeof name - 1);
-    sess_log_auth_line(out, 64, "login", SESS_AUTH_LOGIN_FAILED, name, "203.0.113.9");
+    sess__log_auth_line(out, 64, "login", SESS_AUTH_LOGIN_FAILED, name, "203.0.113.9");
     assert_true(strlen(out) < 64);
 }
 
@@ -454,12 +454,12 @@ parallel_user_get(struct sess_store *st, struct sess_str name, int64_t now_ms,
         req.app = race_fixture->app;
         req.envp = envp;
         req.now_ms = race_fixture->now_ms;
-        sess_session_begin(&req);
+        sess__session_begin(&req);
         count_answer(sess_login(&req, "alice", 5, "wrong", 5, &retry_after_s));
-        sess_session_end(&req);
-        sess_request_reset(&req);
-        sess_buf_free(&req.headers);
-        sess_buf_free(&req.out);
+        sess__session_end(&req);
+        sess__request_reset(&req);
+        sess__buf_free(&req.headers);
+        sess__buf_free(&req.out);
     }
     is_racing = false;
     return err;
@@ -725,7 +725,7 @@ test_rehash_never_resurrects_a_deleted_account(void **state)
     f->app->store->ops = real_ops;
     assert_int_equal(st->ops->user_get(st, SESS_STR_LIT("olduser"), f->now_ms, &buf),
                      SESS_ENOTFOUND);
-    sess_buf_free(&buf);
+    sess__buf_free(&buf);
 }
 
 /* Without a race, the rehash happens, and a changed account is left as
@@ -753,7 +753,7 @@ test_rehash_upgrades_and_respects_a_new_password(void **state)
     assert_int_equal(st->ops->user_replace(st, SESS_STR_LIT("nobody"), f->now_ms, sess_str_c(text),
                                            SESS_STR_LIT("{}")),
                      SESS_ENOTFOUND);
-    sess_buf_free(&buf);
+    sess__buf_free(&buf);
 }
 
 static void

@@ -52,8 +52,8 @@ setup(void **ctx)
     f->app->clock = test_clock;
     test_now_ms = T0;
     assert_int_equal(sess_secrets_add(&f->app->secrets, SESS_STR_LIT(SECRET)), SESS_OK);
-    if (sess_store_lmdb_open(&f->app->store, store_dir, &f->app->cfg, &f->app->secrets, errmsg,
-                             sizeof errmsg) != SESS_OK)
+    if (sess__store_lmdb_open(&f->app->store, store_dir, &f->app->cfg, &f->app->secrets, errmsg,
+                              sizeof errmsg) != SESS_OK)
         fail_msg("open: %s", errmsg);
     *ctx = f;
     return 0;
@@ -64,7 +64,7 @@ teardown(void **ctx)
 {
     struct fx *f = *ctx;
 
-    sess_store_close(f->app->store);
+    sess__store_close(f->app->store);
     sess_secrets_free(&f->app->secrets);
     free(f->app);
     tmpdir_remove(&f->dir);
@@ -110,7 +110,7 @@ session_exists(struct fx *f, const char *id)
     struct sess_buf buf = {0};
     enum sess_err err = st->ops->get(st, sess_str_c(id), test_now_ms, &rec, &buf);
 
-    sess_buf_free(&buf);
+    sess__buf_free(&buf);
     assert_true(err == SESS_OK || err == SESS_ENOTFOUND);
     return err == SESS_OK;
 }
@@ -208,7 +208,7 @@ test_user_add_stores_an_argon2id_hash_and_no_password(void **ctx)
     /* libsodium, not our code, agrees that it is the password's hash */
     assert_int_equal(crypto_pwhash_str_verify(hash, "hunter2-hunter2", 15), 0);
     json_decref(root);
-    sess_buf_free(&buf);
+    sess__buf_free(&buf);
 }
 
 static void

@@ -51,12 +51,12 @@ load_checked(struct text t, const char *drop_key)
 {
     json_error_t jerr;
     json_t *want = json_loadb(t.ptr, t.len, 0, &jerr);
-    json_t *got = sess_json_load(t.ptr, t.len, drop_key);
+    json_t *got = sess__json_load(t.ptr, t.len, drop_key);
 
     if (drop_key != NULL && json_is_object(want))
         json_object_del(want, drop_key);
     if (!is_same(want, got))
-        fail_msg("%.*s: json_loadb %s, sess_json_load %s", t.len > 60 ? 60 : (int)t.len, t.ptr,
+        fail_msg("%.*s: json_loadb %s, sess__json_load %s", t.len > 60 ? 60 : (int)t.len, t.ptr,
                  want ? "loads" : "fails", got ? "loads (differently)" : "fails");
     json_decref(want);
     return got;
@@ -327,7 +327,7 @@ test_input_ends_at_len_not_at_a_nul(void **state)
     json_decref(got);
     assert_null(load_checked((struct text){text, 2}, NULL));
     assert_null(load_checked((struct text){text, 0}, NULL));
-    assert_null(sess_json_load(NULL, 0, NULL));
+    assert_null(sess__json_load(NULL, 0, NULL));
 }
 
 static void

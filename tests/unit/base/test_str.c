@@ -100,20 +100,20 @@ test_escape_field_escapes_and_cuts(void **state)
     size_t n = 0;
 
     (void)state;
-    sess_escape_field(out, sizeof out, &n, "a\"b\\c\n\xff", SIZE_MAX);
+    sess__escape_field(out, sizeof out, &n, "a\"b\\c\n\xff", SIZE_MAX);
     assert_string_equal(out, "a\\\"b\\\\c\\x0a\\xff");
     assert_int_equal(n, strlen(out));
     n = 0;
-    sess_escape_field(out, sizeof out, &n, "abcdef", 3);
+    sess__escape_field(out, sizeof out, &n, "abcdef", 3);
     assert_string_equal(out, "abc...");
     n = 0;
-    sess_escape_field(out, 8, &n, "abcdefghijkl", SIZE_MAX);
+    sess__escape_field(out, 8, &n, "abcdefghijkl", SIZE_MAX);
     assert_true(n < 8);
     assert_int_equal(out[n], '\0');
     assert_memory_equal(out, "abc", 3);
     n = 2;
     memcpy(out, "x=", 2);
-    sess_escape_field(out, sizeof out, &n, "", SIZE_MAX);
+    sess__escape_field(out, sizeof out, &n, "", SIZE_MAX);
     assert_string_equal(out, "x=");
 }
 
@@ -124,15 +124,15 @@ test_fmt_truncates_and_terminates(void **state)
 
     (void)state;
     memset(out, 'x', sizeof(out));
-    sess_fmt(out, sizeof(out), "%s:%d", "sess.conf", 12);
+    sess__fmt(out, sizeof(out), "%s:%d", "sess.conf", 12);
     assert_string_equal(out, "sess.co");
-    sess_fmt(out, sizeof(out), "%d", 42);
+    sess__fmt(out, sizeof(out), "%d", 42);
     assert_string_equal(out, "42");
     out[0] = 'x';
-    sess_fmt(out, 1, "%s", "anything");
+    sess__fmt(out, 1, "%s", "anything");
     assert_int_equal(out[0], '\0');
-    sess_fmt(out, 0, "%s", "nothing written");
-    sess_fmt(NULL, 0, "%s", "nothing written");
+    sess__fmt(out, 0, "%s", "nothing written");
+    sess__fmt(NULL, 0, "%s", "nothing written");
     assert_int_equal(out[0], '\0');
 }
 

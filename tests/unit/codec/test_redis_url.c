@@ -63,7 +63,7 @@ assert_parses_as(const struct parse_case *c)
     struct sess_redis_url u;
     char why[200];
 
-    if (sess_redis_url_parse(c->url, &u, why, sizeof why) != SESS_OK)
+    if (sess__redis_url_parse(c->url, &u, why, sizeof why) != SESS_OK)
         fail_msg("%s: %s", c->url, why);
     assert_int_equal(u.kind, c->kind);
     if (c->kind == SESS_REDIS_UNIX) {
@@ -85,7 +85,7 @@ assert_parses_as(const struct parse_case *c)
     assert_int_equal(u.db, c->db);
     assert_int_equal(u.sentinels, 0);
     assert_null(u.master);
-    sess_redis_url_free(&u);
+    sess__redis_url_free(&u);
 }
 
 static void
@@ -103,9 +103,9 @@ test_sentinel_url_names_sentinels_master_password_and_db(void **state)
     char why[200];
 
     (void)state;
-    assert_int_equal(sess_redis_url_parse("redis-sentinel://:p%40ss@10.0.0.1:26380,sentinel-b,"
-                                          "[::1]:26381/my-master/3",
-                                          &u, why, sizeof why),
+    assert_int_equal(sess__redis_url_parse("redis-sentinel://:p%40ss@10.0.0.1:26380,sentinel-b,"
+                                           "[::1]:26381/my-master/3",
+                                           &u, why, sizeof why),
                      SESS_OK);
     assert_int_equal(u.kind, SESS_REDIS_SENTINEL);
     assert_int_equal(u.sentinels, 3);
@@ -120,14 +120,14 @@ test_sentinel_url_names_sentinels_master_password_and_db(void **state)
     assert_null(u.user);
     assert_null(u.node.host);
     assert_int_equal(u.db, 3);
-    sess_redis_url_free(&u);
+    sess__redis_url_free(&u);
 
-    assert_int_equal(sess_redis_url_parse("redis-sentinel://s:1/m", &u, why, sizeof why), SESS_OK);
+    assert_int_equal(sess__redis_url_parse("redis-sentinel://s:1/m", &u, why, sizeof why), SESS_OK);
     assert_int_equal(u.sentinels, 1);
     assert_string_equal(u.master, "m");
     assert_null(u.password);
     assert_int_equal(u.db, 0);
-    sess_redis_url_free(&u);
+    sess__redis_url_free(&u);
 }
 
 static void
@@ -145,18 +145,18 @@ test_sentinel_url_takes_sixteen_sentinels_and_a_128_byte_master(void **state)
     for (int i = 0; i < SESS_REDIS_SENTINELS_MAX; i++)
         n += snprintf(url + n, sizeof url - (size_t)n, "%ss%d:%d", i ? "," : "", i, 1000 + i);
     snprintf(url + n, sizeof url - (size_t)n, "/%s", master);
-    assert_int_equal(sess_redis_url_parse(url, &u, why, sizeof why), SESS_OK);
+    assert_int_equal(sess__redis_url_parse(url, &u, why, sizeof why), SESS_OK);
     assert_int_equal(u.sentinels, SESS_REDIS_SENTINELS_MAX);
     assert_string_equal(u.sentinel[15].host, "s15");
     assert_int_equal(u.sentinel[15].port, 1015);
     assert_int_equal(strlen(u.master), 128);
-    sess_redis_url_free(&u);
+    sess__redis_url_free(&u);
 
     /* One byte more in the name is too long. */
     snprintf(url, sizeof url, "redis-sentinel://s/%sm", master);
-    assert_int_equal(sess_redis_url_parse(url, &u, why, sizeof why), SESS_ECONFIG);
+    assert_int_equal(sess__redis_url_parse(url, &u, why, sizeof why), SESS_ECONFIG);
     assert_non_null(strstr(why, "longer than 128"));
-    sess_redis_url_free(&u);
+    sess__redis_url_free(&u);
 }
 
 static void
@@ -171,10 +171,10 @@ test_is_redis_knows_the_four_schemes_only(void **state)
 
     (void)state;
     for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
-        if (!sess_redis_url_is_redis(yes[i]))
+        if (!sess__redis_url_is_redis(yes[i]))
             fail_msg("%s: not taken for a Redis URL", yes[i]);
     for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
-        if (sess_redis_url_is_redis(no[i]))
+        if (sess__redis_url_is_redis(no[i]))
             fail_msg("\"%s\": taken for a Redis URL", no[i]);
 }
 
@@ -243,13 +243,13 @@ test_errors_say_what_is_wrong_and_never_quote_the_password(void **state)
         const char *url = error_cases[i].url;
 
         memset(why, 'x', sizeof why);
-        if (sess_redis_url_parse(url, &u, why, sizeof why) != SESS_ECONFIG)
+        if (sess__redis_url_parse(url, &u, why, sizeof why) != SESS_ECONFIG)
             fail_msg("%s: accepted", url);
         if (!strstr(why, error_cases[i].says))
             fail_msg("%s: \"%s\" does not say %s", url, why, error_cases[i].says);
         if (strstr(why, "SECRET"))
             fail_msg("%s: \"%s\" quotes the password", url, why);
-        sess_redis_url_free(&u);
+        sess__redis_url_free(&u);
     }
 }
 
@@ -275,12 +275,12 @@ test_free_after_any_result_leaves_nothing(void **state)
 
     (void)state;
     for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
-        assert_int_equal(sess_redis_url_parse(urls[i].url, &u, why, sizeof why), urls[i].err);
-        sess_redis_url_free(&u);
+        assert_int_equal(sess__redis_url_parse(urls[i].url, &u, why, sizeof why), urls[i].err);
+        sess__redis_url_free(&u);
         assert_memory_equal(&u, &zero, sizeof u);
-        sess_redis_url_free(&u);
+        sess__redis_url_free(&u);
     }
-    sess_redis_url_free(NULL);
+    sess__redis_url_free(NULL);
 }
 
 /* A `why` too short for the message is cut, never overrun; a zero length
@@ -293,17 +293,17 @@ test_why_is_cut_to_its_length(void **state)
 
     (void)state;
     memset(why, '#', sizeof why);
-    assert_int_equal(sess_redis_url_parse("redis://h:0", &u, why, 5), SESS_ECONFIG);
+    assert_int_equal(sess__redis_url_parse("redis://h:0", &u, why, 5), SESS_ECONFIG);
     assert_int_equal(strlen(why), 4);
     assert_int_equal(why[5], '#');
-    sess_redis_url_free(&u);
-    assert_int_equal(sess_redis_url_parse("redis://h:0", &u, why, 0), SESS_ECONFIG);
-    sess_redis_url_free(&u);
+    sess__redis_url_free(&u);
+    assert_int_equal(sess__redis_url_parse("redis://h:0", &u, why, 0), SESS_ECONFIG);
+    sess__redis_url_free(&u);
     /* A sentinel's error adds to what the node's said. */
     memset(why, '#', sizeof why);
-    assert_int_equal(sess_redis_url_parse("redis-sentinel://a:0/m", &u, why, 0), SESS_ECONFIG);
+    assert_int_equal(sess__redis_url_parse("redis-sentinel://a:0/m", &u, why, 0), SESS_ECONFIG);
     assert_int_equal(why[0], '#');
-    sess_redis_url_free(&u);
+    sess__redis_url_free(&u);
 }
 
 /* ------------------------------------------------------------------------
@@ -327,12 +327,12 @@ test_port_is_1_to_65535_in_decimal_only(void **state)
     (void)state;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         port = -7;
-        bool is_port = sess_redis_port_parse(cases[i].text, strlen(cases[i].text), &port);
+        bool is_port = sess__redis_port_parse(cases[i].text, strlen(cases[i].text), &port);
         if (is_port != (cases[i].port != 0) || (is_port && port != cases[i].port))
             fail_msg("\"%s\": %s %d", cases[i].text, is_port ? "read as" : "refused", port);
     }
     /* The length bounds the digits: a sentinel's reply is not NUL-ended. */
-    assert_true(sess_redis_port_parse("6379junk", 4, &port));
+    assert_true(sess__redis_port_parse("6379junk", 4, &port));
     assert_int_equal(port, 6379);
 }
 
@@ -342,17 +342,17 @@ test_node_format_brackets_ipv6_as_a_url_does(void **state)
     char out[160], longhost[200];
 
     (void)state;
-    sess_redis_node_format("cache.example", 6380, out, sizeof out);
+    sess__redis_node_format("cache.example", 6380, out, sizeof out);
     assert_string_equal(out, "cache.example:6380");
-    sess_redis_node_format("10.0.0.1", 26379, out, sizeof out);
+    sess__redis_node_format("10.0.0.1", 26379, out, sizeof out);
     assert_string_equal(out, "10.0.0.1:26379");
-    sess_redis_node_format("::1", 6379, out, sizeof out);
+    sess__redis_node_format("::1", 6379, out, sizeof out);
     assert_string_equal(out, "[::1]:6379");
-    sess_redis_node_format("h", 1, out, 4);
+    sess__redis_node_format("h", 1, out, 4);
     assert_string_equal(out, "h:1");
     memset(longhost, 'h', sizeof longhost - 1);
     longhost[sizeof longhost - 1] = '\0';
-    sess_redis_node_format(longhost, 7, out, sizeof out);
+    sess__redis_node_format(longhost, 7, out, sizeof out);
     assert_int_equal(strlen(out), 100 + 2);
     assert_string_equal(out + 100, ":7");
 }
@@ -401,7 +401,7 @@ test_mask_hides_every_password_and_keeps_the_rest(void **state)
 
     (void)state;
     for (size_t i = 0; i < sizeof mask_cases / sizeof mask_cases[0]; i++) {
-        sess_redis_url_mask(mask_cases[i].url, out, sizeof out);
+        sess__redis_url_mask(mask_cases[i].url, out, sizeof out);
         if (strcmp(out, mask_cases[i].shown) != 0)
             fail_msg("%s: shown as %s, not %s", mask_cases[i].url, out, mask_cases[i].shown);
     }
@@ -435,12 +435,12 @@ test_mask_before_the_cut_leaves_no_byte_of_a_long_password(void **state)
         snprintf(url, sizeof url, "%s%s%s", forms[i].before, password, forms[i].after);
         for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
             memset(out, '#', sizeof out);
-            sess_redis_url_mask(url, out, lens[k]);
+            sess__redis_url_mask(url, out, lens[k]);
             assert_true(strlen(out) < lens[k]);
             if (strstr(out, "PW") || strstr(out, "Q"))
                 fail_msg("%s...%s in %zu bytes: %s", forms[i].before, forms[i].after, lens[k], out);
         }
-        sess_redis_url_mask(url, out, sizeof out);
+        sess__redis_url_mask(url, out, sizeof out);
         assert_non_null(strstr(out, "***"));
     }
 }

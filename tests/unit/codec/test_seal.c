@@ -40,7 +40,7 @@ setup(void **ctx)
 
     assert_non_null(s);
     add_secret(&s->secrets, SECRET_A);
-    sess_sealer_init(&s->sealer, &s->secrets);
+    sess__sealer_init(&s->sealer, &s->secrets);
     *ctx = s;
     return 0;
 }
@@ -50,10 +50,10 @@ teardown(void **ctx)
 {
     struct state *s = *ctx;
 
-    sess_sealer_wipe(&s->sealer);
+    sess__sealer_wipe(&s->sealer);
     sess_secrets_free(&s->secrets);
-    sess_buf_free(&s->sealed);
-    sess_buf_free(&s->plain);
+    sess__buf_free(&s->sealed);
+    sess__buf_free(&s->plain);
     free(s);
     return 0;
 }
@@ -61,14 +61,14 @@ teardown(void **ctx)
 static void
 seal_plain(struct state *s)
 {
-    assert_int_equal(sess_seal(&s->sealer, SESS_STR_LIT(ID), SESS_STR_LIT(PLAIN), &s->sealed),
+    assert_int_equal(sess__seal(&s->sealer, SESS_STR_LIT(ID), SESS_STR_LIT(PLAIN), &s->sealed),
                      SESS_OK);
 }
 
 static enum sess_err
 unseal_with(const struct sess_sealer *sealer, struct state *s, const char *id, size_t len)
 {
-    return sess_unseal(sealer, sess_str_c(id), (struct sess_str){s->sealed.ptr, len}, &s->plain);
+    return sess__unseal(sealer, sess_str_c(id), (struct sess_str){s->sealed.ptr, len}, &s->plain);
 }
 
 static void
@@ -88,7 +88,7 @@ test_seal_empty_plaintext_round_trip(void **ctx)
 {
     struct state *s = *ctx;
 
-    assert_int_equal(sess_seal(&s->sealer, SESS_STR_LIT(ID), SESS_STR_LIT(""), &s->sealed),
+    assert_int_equal(sess__seal(&s->sealer, SESS_STR_LIT(ID), SESS_STR_LIT(""), &s->sealed),
                      SESS_OK);
     assert_int_equal(s->sealed.len, SESS_SEAL_OVERHEAD);
     assert_int_equal(unseal_with(&s->sealer, s, ID, s->sealed.len), SESS_OK);
@@ -100,13 +100,13 @@ test_seal_appends_after_existing_bytes(void **ctx)
 {
     struct state *s = *ctx;
 
-    assert_int_equal(sess_buf_append(&s->sealed, "HEADER", 6), SESS_OK);
+    assert_int_equal(sess__buf_append(&s->sealed, "HEADER", 6), SESS_OK);
     seal_plain(s);
     assert_memory_equal(s->sealed.ptr, "HEADER", 6);
     assert_int_equal(s->sealed.len, 6 + strlen(PLAIN) + SESS_SEAL_OVERHEAD);
-    assert_int_equal(sess_unseal(&s->sealer, SESS_STR_LIT(ID),
-                                 (struct sess_str){s->sealed.ptr + 6, s->sealed.len - 6},
-                                 &s->plain),
+    assert_int_equal(sess__unseal(&s->sealer, SESS_STR_LIT(ID),
+                                  (struct sess_str){s->sealed.ptr + 6, s->sealed.len - 6},
+                                  &s->plain),
                      SESS_OK);
     assert_memory_equal(s->plain.ptr, PLAIN, strlen(PLAIN));
 }
@@ -140,8 +140,8 @@ test_seal_layout_is_nonce_ciphertext_tag_under_derived_key(void **ctx)
 }
 
 /* What 0.1 sealed: under HMAC-SHA256(secret, "fcgi-session store"), by
- * libsodium directly. sess_unseal and sess_unseal_legacy open it;
- * sess_unseal_current, for formats 0.1 never wrote, does not. */
+ * libsodium directly. sess__unseal and sess__unseal_legacy open it;
+ * sess__unseal_current, for formats 0.1 never wrote, does not. */
 static void
 test_values_sealed_under_the_legacy_key_open_only_where_allowed(void **ctx)
 {
@@ -161,20 +161,22 @@ test_values_sealed_under_the_legacy_key_open_only_where_allowed(void **ctx)
         sealed + NONCE_BYTES, &clen, (const unsigned char *)PLAIN, strlen(PLAIN),
         (const unsigned char *)ID, strlen(ID), NULL, nonce, key);
     v = (struct sess_str){(const char *)sealed, NONCE_BYTES + (size_t)clen};
-    assert_int_equal(sess_unseal(&s->sealer, SESS_STR_LIT(ID), v, &s->plain), SESS_OK);
+    assert_int_equal(sess__unseal(&s->sealer, SESS_STR_LIT(ID), v, &s->plain), SESS_OK);
     assert_memory_equal(s->plain.ptr, PLAIN, strlen(PLAIN));
     s->plain.len = 0;
-    assert_int_equal(sess_unseal_legacy(&s->sealer, SESS_STR_LIT(ID), v, &s->plain), SESS_OK);
+    assert_int_equal(sess__unseal_legacy(&s->sealer, SESS_STR_LIT(ID), v, &s->plain), SESS_OK);
     s->plain.len = 0;
-    assert_int_equal(sess_unseal_current(&s->sealer, SESS_STR_LIT(ID), v, &s->plain), SESS_ECRYPTO);
+    assert_int_equal(sess__unseal_current(&s->sealer, SESS_STR_LIT(ID), v, &s->plain),
+                     SESS_ECRYPTO);
     /* And what this release seals is no business of the legacy keys. */
     seal_plain(s);
-    assert_int_equal(sess_unseal_legacy(&s->sealer, SESS_STR_LIT(ID),
-                                        (struct sess_str){s->sealed.ptr, s->sealed.len}, &s->plain),
-                     SESS_ECRYPTO);
-    assert_int_equal(sess_unseal_current(&s->sealer, SESS_STR_LIT(ID),
+    assert_int_equal(sess__unseal_legacy(&s->sealer, SESS_STR_LIT(ID),
                                          (struct sess_str){s->sealed.ptr, s->sealed.len},
                                          &s->plain),
+                     SESS_ECRYPTO);
+    assert_int_equal(sess__unseal_current(&s->sealer, SESS_STR_LIT(ID),
+                                          (struct sess_str){s->sealed.ptr, s->sealed.len},
+                                          &s->plain),
                      SESS_OK);
 }
 
@@ -268,7 +270,7 @@ test_unseal_refuses_trailing_bytes(void **ctx)
     struct state *s = *ctx;
 
     seal_plain(s);
-    assert_int_equal(sess_buf_append(&s->sealed, "x", 1), SESS_OK);
+    assert_int_equal(sess__buf_append(&s->sealed, "x", 1), SESS_OK);
     assert_int_equal(unseal_with(&s->sealer, s, ID, s->sealed.len), SESS_ECRYPTO);
 }
 
@@ -284,11 +286,11 @@ test_unseal_opens_values_sealed_under_an_older_secret(void **ctx)
     seal_plain(s); /* under A only */
     add_secret(&rotated, SECRET_B);
     add_secret(&rotated, SECRET_A);
-    sess_sealer_init(&new_sealer, &rotated);
+    sess__sealer_init(&new_sealer, &rotated);
     assert_int_equal(new_sealer.count, 2);
     assert_int_equal(unseal_with(&new_sealer, s, ID, s->sealed.len), SESS_OK);
     assert_memory_equal(s->plain.ptr, PLAIN, strlen(PLAIN));
-    sess_sealer_wipe(&new_sealer);
+    sess__sealer_wipe(&new_sealer);
     sess_secrets_free(&rotated);
 }
 
@@ -302,16 +304,16 @@ test_seal_uses_the_first_secret(void **ctx)
     add_secret(&rotated, SECRET_B);
     add_secret(&rotated, SECRET_A);
     add_secret(&only_b, SECRET_B);
-    sess_sealer_init(&rotated_sealer, &rotated);
-    sess_sealer_init(&b_sealer, &only_b);
-    assert_int_equal(sess_seal(&rotated_sealer, SESS_STR_LIT(ID), SESS_STR_LIT(PLAIN), &s->sealed),
+    sess__sealer_init(&rotated_sealer, &rotated);
+    sess__sealer_init(&b_sealer, &only_b);
+    assert_int_equal(sess__seal(&rotated_sealer, SESS_STR_LIT(ID), SESS_STR_LIT(PLAIN), &s->sealed),
                      SESS_OK);
     assert_int_equal(unseal_with(&b_sealer, s, ID, s->sealed.len), SESS_OK);
     /* and the sealer of A alone cannot open it */
     s->plain.len = 0;
     assert_int_equal(unseal_with(&s->sealer, s, ID, s->sealed.len), SESS_ECRYPTO);
-    sess_sealer_wipe(&rotated_sealer);
-    sess_sealer_wipe(&b_sealer);
+    sess__sealer_wipe(&rotated_sealer);
+    sess__sealer_wipe(&b_sealer);
     sess_secrets_free(&rotated);
     sess_secrets_free(&only_b);
 }
@@ -325,9 +327,9 @@ test_unseal_refuses_a_retired_secret(void **ctx)
 
     seal_plain(s); /* under A */
     add_secret(&only_b, SECRET_B);
-    sess_sealer_init(&b_sealer, &only_b);
+    sess__sealer_init(&b_sealer, &only_b);
     assert_int_equal(unseal_with(&b_sealer, s, ID, s->sealed.len), SESS_ECRYPTO);
-    sess_sealer_wipe(&b_sealer);
+    sess__sealer_wipe(&b_sealer);
     sess_secrets_free(&only_b);
 }
 
@@ -337,7 +339,7 @@ test_seal_without_keys_is_refused(void **ctx)
     struct state *s = *ctx;
     struct sess_sealer empty = {0};
 
-    assert_int_equal(sess_seal(&empty, SESS_STR_LIT(ID), SESS_STR_LIT(PLAIN), &s->sealed),
+    assert_int_equal(sess__seal(&empty, SESS_STR_LIT(ID), SESS_STR_LIT(PLAIN), &s->sealed),
                      SESS_ECRYPTO);
     assert_int_equal(s->sealed.len, 0);
     seal_plain(s);
@@ -355,10 +357,10 @@ test_sealer_keys_differ_per_secret_and_wipe_clears_them(void **ctx)
     (void)s;
     add_secret(&two, SECRET_A);
     add_secret(&two, SECRET_B);
-    sess_sealer_init(&sealer, &two);
+    sess__sealer_init(&sealer, &two);
     assert_memory_not_equal(sealer.key[0], sealer.key[1], 32);
     assert_memory_not_equal(sealer.key[0], zero, 32);
-    sess_sealer_wipe(&sealer);
+    sess__sealer_wipe(&sealer);
     assert_int_equal(sealer.count, 0);
     assert_memory_equal(sealer.key[0], zero, 32);
     assert_memory_equal(sealer.key[1], zero, 32);

@@ -1,4 +1,4 @@
-/* The cache of verified values (sess_unsign_cached, sign.c): it answers
+/* The cache of verified values (sess__unsign_cached, sign.c): it answers
  * as sess_unsign does, for every vector from Node (sign_vectors.h), and a
  * value it holds never lets a changed one through. */
 #include "sign_test.h"
@@ -8,7 +8,7 @@ static enum sess_err
 unsign_cached_c(const struct sess_secrets *s, struct sess_verified *cache, const char *value,
                 struct sess_str *id)
 {
-    return sess_unsign_cached(s, cache, sess_str_c(value), id);
+    return sess__unsign_cached(s, cache, sess_str_c(value), id);
 }
 
 static void

@@ -361,7 +361,7 @@ test_legacy_derive_key_is_hmac_of_the_purpose(void **state)
 
     (void)state;
     add_secret(&s, secret_a);
-    sess_derive_key_legacy(&s, 0, "store", key);
+    sess__derive_key_legacy(&s, 0, "store", key);
     sodium_bin2hex(hex, sizeof(hex), key, sizeof(key));
     assert_string_equal(hex, want_hex);
     sess_secrets_free(&s);
@@ -401,7 +401,7 @@ test_derived_keys_are_no_signature_of_any_label(void **state)
             assert_memory_not_equal(key, mac, sizeof mac);
             hmac_of(&s, i, label, mac);
             assert_memory_not_equal(key, mac, sizeof mac);
-            sess_derive_key_legacy(&s, i, purposes[p], key);
+            sess__derive_key_legacy(&s, i, purposes[p], key);
             assert_memory_equal(key, mac, sizeof mac);
         }
     }
@@ -419,7 +419,7 @@ test_derived_keys_are_no_signature_of_any_label(void **state)
         assert_int_equal(bin_len, 32);
         sess_derive_key(&s, 0, purposes[p], key);
         assert_memory_not_equal(key, sig_bin, sizeof sig_bin);
-        sess_derive_key_legacy(&s, 0, purposes[p], key);
+        sess__derive_key_legacy(&s, 0, purposes[p], key);
         assert_memory_equal(key, sig_bin, sizeof sig_bin);
     }
     sess_secrets_free(&s);

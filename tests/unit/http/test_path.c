@@ -92,10 +92,10 @@ path_of(struct fixture *f, const char *request_uri, const char *script_name, con
     memset(&req, 0, sizeof req);
     req.app = f->app;
     req.envp = envp;
-    sess_request_start(&req, f->now_ms);
+    sess__request_start(&req, f->now_ms);
     path = strdup(sess_path(&req));
     assert_non_null(path);
-    sess_request_reset(&req);
+    sess__request_reset(&req);
     assert_string_equal(sess_path(&req), "");
     return path;
 }

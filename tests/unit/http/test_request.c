@@ -366,7 +366,7 @@ test_csrf_token_of_the_previous_release_verifies(void **state)
         t /= 36;
     } while (t);
     time36[n] = '\0';
-    sess_derive_key_legacy(&f->app->secrets, 0, "csrf", key);
+    sess__derive_key_legacy(&f->app->secrets, 0, "csrf", key);
     crypto_auth_hmacsha256_init(&st, key, sizeof key);
     crypto_auth_hmacsha256_update(&st, (const unsigned char *)time36, n);
     crypto_auth_hmacsha256_update(&st, (const unsigned char *)"|", 1);
@@ -645,10 +645,10 @@ wire(struct fixture *f, const char *method, sess_route_fn route, size_t *len)
     req.envp = envp;
     req.cgi_out = open_memstream(&out, len);
     assert_non_null(req.cgi_out);
-    sess_request_handle(&req, route);
-    sess_request_reset(&req);
-    sess_buf_free(&req.headers);
-    sess_buf_free(&req.out);
+    sess__request_handle(&req, route);
+    sess__request_reset(&req);
+    sess__buf_free(&req.headers);
+    sess__buf_free(&req.out);
     assert_int_equal(fclose(req.cgi_out), 0);
     return out;
 }

@@ -168,7 +168,7 @@ another_request_counts(void)
     fixture_begin(the_fixture, the_client, &other);
     n = json_integer_value(sess_get(&other, "n"));
     assert_int_equal(sess_set(&other, "n", json_integer(n + 1)), SESS_OK);
-    assert_int_equal(sess_session_commit(&other), SESS_OK);
+    assert_int_equal(sess__session_commit(&other), SESS_OK);
     fixture_end(&other);
 }
 

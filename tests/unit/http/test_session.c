@@ -563,8 +563,8 @@ test_concurrent_requests_merge_changed_keys(void **state)
     fixture_begin(f, &c, &b);
     assert_int_equal(sess_set(&a, "a", json_integer(1)), SESS_OK);
     assert_int_equal(sess_set(&b, "b", json_integer(2)), SESS_OK);
-    assert_int_equal(sess_session_commit(&a), SESS_OK);
-    assert_int_equal(sess_session_commit(&b), SESS_OK);
+    assert_int_equal(sess__session_commit(&a), SESS_OK);
+    assert_int_equal(sess__session_commit(&b), SESS_OK);
     fixture_end(&a);
     fixture_end(&b);
     fixture_begin(f, &c, &a);
@@ -587,7 +587,7 @@ test_destroyed_meanwhile_is_never_recreated(void **state)
     fixture_begin(f, &c, &slow);
     fixture_get(f, &c, route_destroys);
     assert_int_equal(sess_set(&slow, "late", json_true()), SESS_OK);
-    assert_int_equal(sess_session_commit(&slow), SESS_OK);
+    assert_int_equal(sess__session_commit(&slow), SESS_OK);
     assert_null(memmem(slow.headers.ptr ? slow.headers.ptr : "", slow.headers.len, "Set-Cookie", 10));
     fixture_end(&slow);
     fixture_get(f, &after, route_counts);
@@ -644,7 +644,7 @@ test_unset_removes_key_from_store(void **state)
     fixture_begin(f, &c, &r);
     assert_int_equal(sess_unset(&r, "a"), SESS_OK);
     assert_int_equal(sess_set(&r, "b", json_true()), SESS_OK);
-    assert_int_equal(sess_session_commit(&r), SESS_OK);
+    assert_int_equal(sess__session_commit(&r), SESS_OK);
     fixture_end(&r);
     fixture_begin(f, &c, &r);
     assert_null(sess_get(&r, "a"));

@@ -112,14 +112,14 @@ submit_in_child(const char *path, char op, int stall_fd, int go_fd)
 
     assert_true(pid >= 0);
     if (pid == 0) {
-        struct sess_combiner *c = sess_combiner_open(path);
+        struct sess_combiner *c = sess__combiner_open(path);
         int result = 0;
         die_with_parent();
         stalled_fd = stall_fd;
         resume_fd = go_fd;
-        if (!c || !sess_combine(c, &op, 1, record, NULL, &result))
+        if (!c || !sess__combine(c, &op, 1, record, NULL, &result))
             _exit(2);
-        sess_combiner_close(c);
+        sess__combiner_close(c);
         _exit(result == op ? 0 : 1);
     }
     return pid;
@@ -229,13 +229,13 @@ an_op_too_large_is_left_to_its_owner(void **ctx)
     int result = -1;
 
     tmpdir_path(*ctx, "queue", path);
-    c = sess_combiner_open(path);
+    c = sess__combiner_open(path);
     assert_non_null(c);
-    assert_int_equal(sess_combine(c, big, sizeof big, record, NULL, &result), 0);
-    assert_int_equal(sess_combine(c, big, sizeof big - 1, record, NULL, &result), 1);
+    assert_int_equal(sess__combine(c, big, sizeof big, record, NULL, &result), 0);
+    assert_int_equal(sess__combine(c, big, sizeof big - 1, record, NULL, &result), 1);
     assert_int_equal(result, 0);
     assert_int_equal(journal->batches, 1);
-    sess_combiner_close(c);
+    sess__combiner_close(c);
 }
 
 static void
@@ -249,7 +249,7 @@ a_file_of_another_layout_is_not_used(void **ctx)
     assert_non_null(f);
     fputs("not a queue", f);
     fclose(f);
-    assert_null(sess_combiner_open(path));
+    assert_null(sess__combiner_open(path));
 }
 
 /* Through the store: processes that each set their own key of one session,
@@ -273,18 +273,18 @@ concurrent_updates_of_one_session_all_land(void **ctx)
     tmpdir_path(*ctx, "sessions", dir);
     assert_int_equal(
         sess_secrets_add(&secrets, SESS_STR_LIT("combine test secret, 32 bytes or more")), SESS_OK);
-    assert_int_equal(sess_store_lmdb_open(&st, dir, &cfg, &secrets, errmsg, sizeof errmsg),
+    assert_int_equal(sess__store_lmdb_open(&st, dir, &cfg, &secrets, errmsg, sizeof errmsg),
                      SESS_OK);
     rec.data = SESS_STR_LIT("{\"cookie\":{}}");
     assert_int_equal(st->ops->create(st, SESS_STR_LIT(SESSION_ID), T0, &rec), SESS_OK);
-    sess_store_close(st);
+    sess__store_close(st);
 
     for (p = 0; p < PROCS; p++) {
         pids[p] = fork();
         assert_true(pids[p] >= 0);
         if (pids[p] > 0)
             continue;
-        if (sess_store_lmdb_open(&st, dir, &cfg, &secrets, errmsg, sizeof errmsg) != SESS_OK)
+        if (sess__store_lmdb_open(&st, dir, &cfg, &secrets, errmsg, sizeof errmsg) != SESS_OK)
             _exit(2);
         snprintf(key, sizeof key, "p%d", p);
         for (r = 1; r <= ROUNDS; r++) {
@@ -293,15 +293,15 @@ concurrent_updates_of_one_session_all_land(void **ctx)
             json_object_set_new(patch.set, key, json_integer(r));
             if (st->ops->update(st, SESS_STR_LIT(SESSION_ID), T0, &patch) != SESS_OK)
                 _exit(3);
-            sess_patch_free(&patch);
+            sess__patch_free(&patch);
         }
-        sess_store_close(st);
+        sess__store_close(st);
         _exit(0);
     }
     for (p = 0; p < PROCS; p++)
         assert_int_equal(exit_code(pids[p]), 0);
 
-    assert_int_equal(sess_store_lmdb_open(&st, dir, &cfg, &secrets, errmsg, sizeof errmsg),
+    assert_int_equal(sess__store_lmdb_open(&st, dir, &cfg, &secrets, errmsg, sizeof errmsg),
                      SESS_OK);
     assert_int_equal(st->ops->get(st, SESS_STR_LIT(SESSION_ID), T0, &rec, &buf), SESS_OK);
     data = json_loadb(rec.data.ptr, rec.data.len, 0, NULL);
@@ -311,8 +311,8 @@ concurrent_updates_of_one_session_all_land(void **ctx)
         assert_int_equal(json_integer_value(json_object_get(data, key)), ROUNDS);
     }
     json_decref(data);
-    sess_buf_free(&buf);
-    sess_store_close(st);
+    sess__buf_free(&buf);
+    sess__store_close(st);
 }
 
 /* An update whose request holds the whole session is laid over it only if
@@ -336,7 +336,7 @@ a_record_changed_since_it_was_read_is_merged(void **ctx)
     tmpdir_path(*ctx, "sessions", dir);
     assert_int_equal(sess_secrets_add(&secrets, SESS_STR_LIT("combine test secret, 32 bytes ok")),
                      SESS_OK);
-    assert_int_equal(sess_store_lmdb_open(&st, dir, &cfg, &secrets, errmsg, sizeof errmsg),
+    assert_int_equal(sess__store_lmdb_open(&st, dir, &cfg, &secrets, errmsg, sizeof errmsg),
                      SESS_OK);
     rec.data = SESS_STR_LIT("{\"cookie\":{},\"a\":1}");
     assert_int_equal(st->ops->create(st, SESS_STR_LIT(SESSION_ID), T0, &rec), SESS_OK);
@@ -361,7 +361,7 @@ a_record_changed_since_it_was_read_is_merged(void **ctx)
                 struct sess_patch theirs = {
                     .expires_ms = T0 + 3600000, .set = json_object(), .del = json_object()};
                 json_object_set_new(theirs.set, "theirs", json_true());
-                if (sess_store_lmdb_open(&other, dir, &cfg, &secrets, errmsg, sizeof errmsg) ||
+                if (sess__store_lmdb_open(&other, dir, &cfg, &secrets, errmsg, sizeof errmsg) ||
                     other->ops->update(other, SESS_STR_LIT(SESSION_ID), T0, &theirs))
                     _exit(1);
                 _exit(0);
@@ -369,7 +369,7 @@ a_record_changed_since_it_was_read_is_merged(void **ctx)
             assert_int_equal(exit_code(pid), 0);
         }
         assert_int_equal(st->ops->update(st, SESS_STR_LIT(SESSION_ID), T0, &patch), SESS_OK);
-        sess_patch_free(&patch);
+        sess__patch_free(&patch);
         json_decref(whole);
 
         assert_int_equal(st->ops->get(st, SESS_STR_LIT(SESSION_ID), T0, &rec, &buf), SESS_OK);
@@ -380,8 +380,8 @@ a_record_changed_since_it_was_read_is_merged(void **ctx)
         assert_int_equal(json_is_true(json_object_get(data, "theirs")), round == 1);
         json_decref(data);
     }
-    sess_buf_free(&buf);
-    sess_store_close(st);
+    sess__buf_free(&buf);
+    sess__store_close(st);
 }
 
 static void
@@ -449,16 +449,16 @@ count(void *ctx, struct sess_combine_op *ops, size_t n)
 _Noreturn static void
 submit_op(const char *path, uint32_t id)
 {
-    struct sess_combiner *c = sess_combiner_open(path);
+    struct sess_combiner *c = sess__combiner_open(path);
     int result = -1;
 
     if (!c)
         _exit(2);
-    if (!sess_combine(c, &id, sizeof id, count, NULL, &result)) {
+    if (!sess__combine(c, &id, sizeof id, count, NULL, &result)) {
         __atomic_fetch_add(&tally->applied[id], 1, __ATOMIC_SEQ_CST);
         _exit(APPLIED_ALONE);
     }
-    sess_combiner_close(c);
+    sess__combiner_close(c);
     _exit(result == (int)id ? APPLIED_BY_QUEUE : 1);
 }
 
@@ -795,14 +795,14 @@ a_queue_of_the_previous_layout_is_not_used(void **ctx)
     FILE *f;
 
     tmpdir_path(*ctx, "queue", path);
-    c = sess_combiner_open(path);
+    c = sess__combiner_open(path);
     assert_non_null(c);
-    sess_combiner_close(c);
+    sess__combiner_close(c);
     f = fopen(path, "r+");
     assert_non_null(f);
     assert_int_equal(fwrite(&version1, sizeof version1, 1, f), 1);
     fclose(f);
-    assert_null(sess_combiner_open(path));
+    assert_null(sess__combiner_open(path));
 }
 
 int

@@ -33,14 +33,14 @@ test_merge_deletes_then_sets_over_the_stored_keys(void **state)
     (void)state;
     cur.data = SESS_STR_LIT("{\"cart\":[1],\"theme\":\"dark\"}");
     cur.owner = SESS_STR_LIT("alice");
-    assert_int_equal(sess_patch_merge(&p, &cur, &next), SESS_OK);
+    assert_int_equal(sess__patch_merge(&p, &cur, &next), SESS_OK);
     assert_str_view(next.data, "{\"theme\":\"dark\",\"user\":{\"username\":\"bob\"}}");
     /* The owner is the user the data is logged in as; the rest of the
      * record is the stored one, the expiry the patch's. */
     assert_str_view(next.owner, "bob");
     assert_int_equal(next.expires_ms, 5000);
     assert_int_equal(next.created_ms, 7);
-    sess_patch_free(&p);
+    sess__patch_free(&p);
 }
 
 static void
@@ -51,10 +51,10 @@ test_merge_over_data_that_is_not_an_object_is_not_found(void **state)
 
     (void)state;
     cur.data = SESS_STR_LIT("[1,2]");
-    assert_int_equal(sess_patch_merge(&p, &cur, &next), SESS_ENOTFOUND);
+    assert_int_equal(sess__patch_merge(&p, &cur, &next), SESS_ENOTFOUND);
     cur.data = SESS_STR_LIT("{not json");
-    assert_int_equal(sess_patch_merge(&p, &cur, &next), SESS_ENOTFOUND);
-    sess_patch_free(&p);
+    assert_int_equal(sess__patch_merge(&p, &cur, &next), SESS_ENOTFOUND);
+    sess__patch_free(&p);
 }
 
 /* A store that knows the record is still the one the request loaded passes
@@ -70,10 +70,10 @@ test_merge_of_the_record_as_loaded_takes_the_whole_session(void **state)
     struct sess_record cur = {.expires_ms = 1000}, next = {0};
 
     (void)state;
-    assert_int_equal(sess_patch_merge(&p, &cur, &next), SESS_OK);
+    assert_int_equal(sess__patch_merge(&p, &cur, &next), SESS_OK);
     assert_str_view(next.data, "{\"views\":3,\"theme\":\"dark\"}");
     json_decref(p.whole);
-    sess_patch_free(&p);
+    sess__patch_free(&p);
 }
 
 /* The request's sighting of the client and its change of the lifetime go
@@ -100,7 +100,7 @@ test_merge_lays_the_request_metadata_over_the_record(void **state)
     cur.data = SESS_STR_LIT("{}");
     cur.client_addr = SESS_STR_LIT("198.51.100.1");
     cur.user_agent = SESS_STR_LIT("curl/8");
-    assert_int_equal(sess_patch_merge(&p, &cur, &next), SESS_OK);
+    assert_int_equal(sess__patch_merge(&p, &cur, &next), SESS_OK);
     assert_int_equal(next.last_seen_ms, 4000);
     assert_str_view(next.client_addr, "192.0.2.9");
     assert_str_view(next.user_agent, "curl/8");
@@ -111,10 +111,10 @@ test_merge_lays_the_request_metadata_over_the_record(void **state)
     assert_int_equal(next.deadline_ms, 9000);
     /* A record made before handles existed takes the request's. */
     cur.has_handle = false;
-    assert_int_equal(sess_patch_merge(&p, &cur, &next), SESS_OK);
+    assert_int_equal(sess__patch_merge(&p, &cur, &next), SESS_OK);
     assert_true(next.has_handle);
     assert_memory_equal(next.handle, p.handle, sizeof next.handle);
-    sess_patch_free(&p);
+    sess__patch_free(&p);
 }
 
 static void
@@ -134,9 +134,9 @@ test_patch_text_carries_the_metadata(void **state)
 
     (void)state;
     memset(p.handle, 0xa5, sizeof p.handle);
-    text = sess_patch_dump(&p);
+    text = sess__patch_dump(&p);
     assert_non_null(text);
-    assert_int_equal(sess_patch_parse(&back, text, strlen(text), 7000), SESS_OK);
+    assert_int_equal(sess__patch_parse(&back, text, strlen(text), 7000), SESS_OK);
     assert_int_equal(back.expires_ms, 7000);
     assert_int_equal(back.last_seen_ms, 4000);
     assert_str_view(back.user_agent, "Mozilla/5.0");
@@ -149,8 +149,8 @@ test_patch_text_carries_the_metadata(void **state)
     assert_int_equal(back.lifetime_ms, 120000);
     assert_int_equal(back.deadline_ms, 9000);
     free(text);
-    sess_patch_free(&back);
-    sess_patch_free(&p);
+    sess__patch_free(&back);
+    sess__patch_free(&p);
 }
 
 static void
@@ -166,19 +166,19 @@ test_patch_text_carries_reads_and_is_checked_on_the_record(void **state)
     p.del = json_object();
     p.read = json_pack("{s:i}", "a", 1);
     p.absent = json_pack("{s:b}", "x", 1);
-    text = sess_patch_dump(&p);
+    text = sess__patch_dump(&p);
     assert_non_null(text);
-    assert_int_equal(sess_patch_parse(&back, text, strlen(text), 1000), SESS_OK);
+    assert_int_equal(sess__patch_parse(&back, text, strlen(text), 1000), SESS_OK);
     cur.data = sess_str_c(stored);
-    assert_int_equal(sess_patch_merge(&back, &cur, &next), SESS_OK);
+    assert_int_equal(sess__patch_merge(&back, &cur, &next), SESS_OK);
     assert_string_equal(next.data.ptr, "{\"a\":2,\"b\":2}");
     cur.data = sess_str_c("{\"a\":5,\"b\":2}");
-    assert_int_equal(sess_patch_merge(&back, &cur, &next), SESS_ECONFLICT);
+    assert_int_equal(sess__patch_merge(&back, &cur, &next), SESS_ECONFLICT);
     cur.data = sess_str_c("{\"a\":1,\"x\":0}");
-    assert_int_equal(sess_patch_merge(&back, &cur, &next), SESS_ECONFLICT);
+    assert_int_equal(sess__patch_merge(&back, &cur, &next), SESS_ECONFLICT);
     free(text);
-    sess_patch_free(&back);
-    sess_patch_free(&p);
+    sess__patch_free(&back);
+    sess__patch_free(&p);
 }
 
 static void
@@ -190,7 +190,7 @@ test_patch_without_reads_is_refused_as_foreign(void **state)
     (void)state;
     /* A queued update of a build that did not carry its reads must not be
      * taken for a blind write. */
-    assert_int_equal(sess_patch_parse(&back, old, strlen(old), 1000), SESS_EBADINPUT);
+    assert_int_equal(sess__patch_parse(&back, old, strlen(old), 1000), SESS_EBADINPUT);
 }
 
 int

@@ -15,11 +15,11 @@ static void
 test_expiry_is_the_sooner_of_idle_expiry_and_deadline(void **ctx)
 {
     (void)ctx;
-    assert_int_equal(sess_record_expiry_ms(1000, 0), 1000);
-    assert_int_equal(sess_record_expiry_ms(1000, 500), 500);
-    assert_int_equal(sess_record_expiry_ms(1000, 2000), 1000);
-    assert_int_equal(sess_record_expiry_ms(1000, 1000), 1000);
-    assert_true(sess_record_expiry_ms(INT64_MAX, 0) == INT64_MAX);
+    assert_int_equal(sess__record_expiry_ms(1000, 0), 1000);
+    assert_int_equal(sess__record_expiry_ms(1000, 500), 500);
+    assert_int_equal(sess__record_expiry_ms(1000, 2000), 1000);
+    assert_int_equal(sess__record_expiry_ms(1000, 1000), 1000);
+    assert_true(sess__record_expiry_ms(INT64_MAX, 0) == INT64_MAX);
 }
 
 static void
@@ -39,7 +39,7 @@ test_record_is_live_follows_expiry_and_deadline(void **ctx)
     for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct sess_record rec = {.expires_ms = cases[i].expires_ms,
                                   .deadline_ms = cases[i].deadline_ms};
-        assert_int_equal(sess_record_is_live(&rec, cases[i].now_ms), cases[i].is_live);
+        assert_int_equal(sess__record_is_live(&rec, cases[i].now_ms), cases[i].is_live);
     }
 }
 

@@ -35,23 +35,23 @@ test_store_open_dispatches_on_the_store_setting(void **ctx)
     for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         cfg.store = (char *)cases[i].store;
         errmsg[0] = '\0';
-        assert_int_equal(sess_store_open(&st, &cfg, &f->secrets, errmsg, sizeof errmsg),
+        assert_int_equal(sess__store_open(&st, &cfg, &f->secrets, errmsg, sizeof errmsg),
                          cases[i].err);
         assert_null(st);
         assert_non_null(strstr(errmsg, cases[i].message_part));
     }
     snprintf(spec, sizeof spec, "lmdb:%s/via-dispatch", f->dir.path);
     cfg.store = spec;
-    assert_int_equal(sess_store_open(&st, &cfg, &f->secrets, errmsg, sizeof errmsg), SESS_OK);
+    assert_int_equal(sess__store_open(&st, &cfg, &f->secrets, errmsg, sizeof errmsg), SESS_OK);
     assert_string_equal(st->ops->kind, "lmdb");
-    sess_store_close(st);
+    sess__store_close(st);
     /* Redis connects on first use: an unreachable server is no reason to
      * refuse to start (requests get 503 until it is back). */
     cfg.store = (char *)"unix:/nonexistent/redis.sock";
-    assert_int_equal(sess_store_open(&st, &cfg, &f->secrets, errmsg, sizeof errmsg), SESS_OK);
+    assert_int_equal(sess__store_open(&st, &cfg, &f->secrets, errmsg, sizeof errmsg), SESS_OK);
     assert_string_equal(st->ops->kind, "redis");
-    sess_store_close(st);
-    sess_store_close(NULL);
+    sess__store_close(st);
+    sess__store_close(NULL);
 }
 
 int

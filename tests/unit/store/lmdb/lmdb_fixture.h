@@ -42,7 +42,7 @@ open_store(struct fx *f)
 {
     char errmsg[SESS_ERRMSG_MAX];
 
-    if (sess_store_lmdb_open(&f->st, f->store_dir, &f->cfg, &f->secrets, errmsg, sizeof errmsg) !=
+    if (sess__store_lmdb_open(&f->st, f->store_dir, &f->cfg, &f->secrets, errmsg, sizeof errmsg) !=
         SESS_OK)
         fail_msg("open: %s", errmsg);
 }
@@ -50,7 +50,7 @@ open_store(struct fx *f)
 static inline void
 close_store(struct fx *f)
 {
-    sess_store_close(f->st);
+    sess__store_close(f->st);
     f->st = NULL;
 }
 
@@ -103,7 +103,7 @@ teardown(void **ctx)
 
     close_store(f);
     sess_secrets_free(&f->secrets);
-    sess_buf_free(&f->buf);
+    sess__buf_free(&f->buf);
     tmpdir_remove(&f->dir);
     free(f);
     return 0;
@@ -144,7 +144,7 @@ assert_str_view(struct sess_str view, const char *expected)
 /* An update as session.c makes one: the keys of `set` (JSON) laid over
  * the stored data, the idle expiry moved to `expires_ms`, and, when `read`
  * is not NULL, the keys the request read with the values it saw, checked
- * against the record first. Freed with sess_patch_free. */
+ * against the record first. Freed with sess__patch_free. */
 static inline struct sess_patch
 patch(const char *set, const char *read, int64_t expires_ms)
 {
@@ -165,7 +165,7 @@ update(struct fx *f, const char *id, int64_t now_ms, struct sess_patch *p)
     return f->st->ops->update(f->st, sess_str_c(id), now_ms, p);
 }
 
-/* sess_patch_merge leaves its result in the patch: whether the store ever
+/* sess__patch_merge leaves its result in the patch: whether the store ever
  * laid the patch over a record. */
 static inline bool
 was_merged(const struct sess_patch *p)
@@ -224,7 +224,7 @@ raw_get(const char *dir, const char *id, struct sess_buf *out)
     assert_int_equal(mdb_dbi_open(txn, "sessions", 0, &dbi), 0);
     assert_int_equal(mdb_get(txn, dbi, &k, &v), 0);
     out->len = 0;
-    assert_int_equal(sess_buf_append(out, v.mv_data, v.mv_size), SESS_OK);
+    assert_int_equal(sess__buf_append(out, v.mv_data, v.mv_size), SESS_OK);
     mdb_txn_abort(txn);
     mdb_env_close(env);
 }

@@ -45,8 +45,8 @@ setup(void **state)
     assert_non_null(f);
     assert_int_equal(tmpdir_make(&f->dir), 0);
     assert_int_equal(sess_secrets_add(&f->secrets, SESS_STR_LIT(SECRET)), SESS_OK);
-    if (sess_store_lmdb_open(&f->st, tmpdir_path(&f->dir, "s", dir), &cfg, &f->secrets, errmsg,
-                             sizeof errmsg) != SESS_OK)
+    if (sess__store_lmdb_open(&f->st, tmpdir_path(&f->dir, "s", dir), &cfg, &f->secrets, errmsg,
+                              sizeof errmsg) != SESS_OK)
         fail_msg("open: %s", errmsg);
     f->ls = (struct lmdb_store *)f->st;
     rec.data = SESS_STR_LIT("{\"n\":1}");
@@ -60,7 +60,7 @@ teardown(void **state)
 {
     struct fx *f = *state;
 
-    sess_store_close(f->st);
+    sess__store_close(f->st);
     sess_secrets_free(&f->secrets);
     tmpdir_remove(&f->dir);
     free(f);
@@ -82,7 +82,7 @@ queue_update(struct fx *f, size_t i, int64_t now_ms, json_int_t read, json_int_t
     memcpy(f->payload[i], f->ls->val.ptr, f->ls->val.len);
     f->ops[i] =
         (struct sess_combine_op){.payload = f->payload[i], .len = f->ls->val.len, .token = token};
-    sess_patch_free(&p);
+    sess__patch_free(&p);
 }
 
 static json_int_t
@@ -98,7 +98,7 @@ stored_n(struct fx *f)
     data = json_loadb(rec.data.ptr, rec.data.len, 0, &jerr);
     n = json_integer_value(json_object_get(data, "n"));
     json_decref(data);
-    sess_buf_free(&buf);
+    sess__buf_free(&buf);
     return n;
 }
 
@@ -200,7 +200,7 @@ count_up(const char *dir, const struct sess_secrets *secrets, int count)
     struct sess_buf buf = {0};
     int done = 0, status = 0;
 
-    if (sess_store_lmdb_open(&st, dir, &cfg, secrets, errmsg, sizeof errmsg) != SESS_OK) {
+    if (sess__store_lmdb_open(&st, dir, &cfg, secrets, errmsg, sizeof errmsg) != SESS_OK) {
         fprintf(stderr, "# open: %s\n", errmsg);
         return 1;
     }
@@ -229,10 +229,10 @@ count_up(const char *dir, const struct sess_secrets *secrets, int count)
             fprintf(stderr, "# update: %s: %s\n", sess_strerror(err), st->errmsg);
             status = 3;
         }
-        sess_patch_free(&p);
+        sess__patch_free(&p);
     }
-    sess_buf_free(&buf);
-    sess_store_close(st);
+    sess__buf_free(&buf);
+    sess__store_close(st);
     return status;
 }
 

@@ -132,14 +132,14 @@ test_map_grown_by_another_process_is_adopted(void **ctx)
         char errmsg[SESS_ERRMSG_MAX];
         struct sess_record rec = record(later, 0, "", data);
 
-        if (sess_store_lmdb_open(&st, f->store_dir, &f->cfg, &f->secrets, errmsg, sizeof errmsg))
+        if (sess__store_lmdb_open(&st, f->store_dir, &f->cfg, &f->secrets, errmsg, sizeof errmsg))
             _exit(2);
         for (i = 0; i < 300; i++) {
             make_id(id, i);
             if (st->ops->create(st, sess_str_c(id), T0, &rec) != SESS_OK)
                 _exit(3);
         }
-        sess_store_close(st);
+        sess__store_close(st);
         _exit(0);
     }
     assert_int_equal(waitpid(pid, &status, 0), pid);
@@ -165,9 +165,9 @@ test_open_creates_missing_directories_private(void **ctx)
     struct stat sb;
 
     tmpdir_path(&f->dir, "a/b/c", dir);
-    assert_int_equal(sess_store_lmdb_open(&st, dir, &f->cfg, &f->secrets, errmsg, sizeof errmsg),
+    assert_int_equal(sess__store_lmdb_open(&st, dir, &f->cfg, &f->secrets, errmsg, sizeof errmsg),
                      SESS_OK);
-    sess_store_close(st);
+    sess__store_close(st);
     assert_int_equal(stat(dir, &sb), 0);
     assert_int_equal(sb.st_mode & 0777, 0700);
 }
@@ -181,7 +181,7 @@ test_open_of_unusable_directory_names_it(void **ctx)
 
     assert_int_equal(tmpdir_write_str(&f->dir, "file", "not a directory"), 0);
     tmpdir_path(&f->dir, "file/sessions", dir);
-    assert_int_equal(sess_store_lmdb_open(&st, dir, &f->cfg, &f->secrets, errmsg, sizeof errmsg),
+    assert_int_equal(sess__store_lmdb_open(&st, dir, &f->cfg, &f->secrets, errmsg, sizeof errmsg),
                      SESS_ECONFIG);
     assert_null(st);
     assert_non_null(strstr(errmsg, dir));
@@ -196,7 +196,7 @@ test_open_with_encryption_and_no_secret_is_refused(void **ctx)
     char dir[PATH_MAX], errmsg[SESS_ERRMSG_MAX];
 
     tmpdir_path(&f->dir, "other", dir);
-    assert_int_equal(sess_store_lmdb_open(&st, dir, &f->cfg, &none, errmsg, sizeof errmsg),
+    assert_int_equal(sess__store_lmdb_open(&st, dir, &f->cfg, &none, errmsg, sizeof errmsg),
                      SESS_ECONFIG);
     assert_null(st);
 }

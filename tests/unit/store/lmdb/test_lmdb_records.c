@@ -57,7 +57,7 @@ test_sealed_data_never_reaches_the_file_in_plaintext(void **ctx)
 
     create(f, ID1, T0 + 30 * MIN_MS, "", "{\"note\":\"" MARKER "\"}");
     assert_int_equal(update(f, ID1, T0, &p), SESS_OK);
-    sess_patch_free(&p);
+    sess__patch_free(&p);
     close_store(f);
     assert_false(file_contains(f->store_dir, MARKER));
     open_store(f);
@@ -92,7 +92,7 @@ test_value_moved_to_another_id_does_not_open(void **ctx)
     open_store(f);
     assert_int_equal(get(f, ID2, T0), SESS_ENOTFOUND);
     assert_int_equal(get(f, ID1, T0), SESS_OK);
-    sess_buf_free(&raw);
+    sess__buf_free(&raw);
 }
 
 static void
@@ -112,7 +112,7 @@ test_corrupt_records_are_not_found(void **ctx)
     assert_int_equal(get(f, ID1, T0), SESS_ENOTFOUND);
     assert_int_equal(get(f, ID2, T0), SESS_ENOTFOUND);
     assert_int_equal(get(f, ID3, T0), SESS_ENOTFOUND);
-    sess_buf_free(&raw);
+    sess__buf_free(&raw);
 }
 
 static void
@@ -202,10 +202,10 @@ v1_value(struct sess_buf *out, const char *id, bool is_sealed, int64_t expires_m
     memcpy(header + 16, &deadline_ms, 8);
     memcpy(header + 24, &created_ms, 8);
     out->len = 0;
-    assert_int_equal(sess_buf_append(out, header, sizeof header), SESS_OK);
-    assert_int_equal(sess_buf_append(out, owner, owner_len), SESS_OK);
+    assert_int_equal(sess__buf_append(out, header, sizeof header), SESS_OK);
+    assert_int_equal(sess__buf_append(out, owner, owner_len), SESS_OK);
     if (!is_sealed) {
-        assert_int_equal(sess_buf_append(out, data, strlen(data)), SESS_OK);
+        assert_int_equal(sess__buf_append(out, data, strlen(data)), SESS_OK);
         return;
     }
     crypto_auth_hmacsha256_init(&h, (const unsigned char *)SECRET_A, strlen(SECRET_A));
@@ -217,7 +217,7 @@ v1_value(struct sess_buf *out, const char *id, bool is_sealed, int64_t expires_m
     crypto_aead_xchacha20poly1305_ietf_encrypt(sealed + 24, &clen, (const unsigned char *)data,
                                                strlen(data), (const unsigned char *)id, strlen(id),
                                                NULL, nonce, key);
-    assert_int_equal(sess_buf_append(out, sealed, 24 + (size_t)clen), SESS_OK);
+    assert_int_equal(sess__buf_append(out, sealed, 24 + (size_t)clen), SESS_OK);
 }
 
 /* The review's forgery: whoever can write the file puts plain JSON saying
@@ -250,7 +250,7 @@ test_plain_record_in_a_sealed_store_is_refused(void **ctx)
     assert_int_equal(get(f, ID1, T0), SESS_ENOTFOUND);
     assert_int_equal(get(f, ID2, T0), SESS_ENOTFOUND);
     assert_int_equal(get(f, ID3, T0), SESS_ENOTFOUND);
-    sess_buf_free(&raw);
+    sess__buf_free(&raw);
 }
 
 static struct sess_record
@@ -319,7 +319,7 @@ test_updates_keep_the_nonce_and_count_generations(void **ctx)
     assert_int_equal(get(f, ID1, T0), SESS_OK);
     memcpy(nonce, f->rec.nonce, sizeof nonce);
     assert_int_equal(update(f, ID1, T0, &p), SESS_OK);
-    sess_patch_free(&p);
+    sess__patch_free(&p);
     assert_int_equal(get(f, ID1, T0), SESS_OK);
     assert_int_equal(f->rec.generation, 2);
     assert_memory_equal(f->rec.nonce, nonce, sizeof nonce);
@@ -355,7 +355,7 @@ test_every_sealed_header_field_edited_does_not_open(void **ctx)
             continue;
         for (unsigned bit = 0; bit < 8; bit += 3) {
             raw.len = 0;
-            assert_int_equal(sess_buf_append(&raw, orig.ptr, orig.len), SESS_OK);
+            assert_int_equal(sess__buf_append(&raw, orig.ptr, orig.len), SESS_OK);
             raw.ptr[off] ^= (char)(1u << bit);
             raw_put(f->store_dir, ID1, raw.ptr, raw.len);
             open_store(f);
@@ -368,8 +368,8 @@ test_every_sealed_header_field_edited_does_not_open(void **ctx)
     raw_put(f->store_dir, ID1, orig.ptr, orig.len);
     open_store(f);
     assert_int_equal(get(f, ID1, T0), SESS_OK);
-    sess_buf_free(&orig);
-    sess_buf_free(&raw);
+    sess__buf_free(&orig);
+    sess__buf_free(&raw);
 }
 
 /* The idle expiry is outside the seal (a touch rewrites it alone), so it
@@ -391,7 +391,7 @@ test_edited_expiry_is_capped_by_the_sealed_deadline(void **ctx)
     assert_int_equal(get(f, ID1, T0 + 60 * MIN_MS), SESS_OK);
     assert_int_equal(f->rec.expires_ms, T0 + 120 * MIN_MS);
     assert_int_equal(get(f, ID1, T0 + 120 * MIN_MS), SESS_ENOTFOUND);
-    sess_buf_free(&raw);
+    sess__buf_free(&raw);
 }
 
 /* The payload of a destroyed session, put under the header of a new record
@@ -419,9 +419,9 @@ test_replayed_old_payload_does_not_open_under_a_new_header(void **ctx)
     raw_get(f->store_dir, ID1, &cur);
     assert_int_equal(old.len, cur.len);
     assert_memory_not_equal(old.ptr + V2_OFF_NONCE, cur.ptr + V2_OFF_NONCE, 16);
-    assert_int_equal(sess_buf_append(&mix, cur.ptr, v2_payload_off(&cur)), SESS_OK);
+    assert_int_equal(sess__buf_append(&mix, cur.ptr, v2_payload_off(&cur)), SESS_OK);
     assert_int_equal(
-        sess_buf_append(&mix, old.ptr + v2_payload_off(&old), old.len - v2_payload_off(&old)),
+        sess__buf_append(&mix, old.ptr + v2_payload_off(&old), old.len - v2_payload_off(&old)),
         SESS_OK);
     raw_put(f->store_dir, ID1, mix.ptr, mix.len);
     open_store(f);
@@ -433,21 +433,21 @@ test_replayed_old_payload_does_not_open_under_a_new_header(void **ctx)
     raw_put(f->store_dir, ID1, cur.ptr, cur.len);
     open_store(f);
     assert_int_equal(update(f, ID1, T0, &p), SESS_OK);
-    sess_patch_free(&p);
+    sess__patch_free(&p);
     close_store(f);
     raw_get(f->store_dir, ID1, &old); /* generation 2 */
     assert_int_equal(field_i64(&old, V2_OFF_GENERATION), 2);
     mix.len = 0;
-    assert_int_equal(sess_buf_append(&mix, old.ptr, v2_payload_off(&old)), SESS_OK);
+    assert_int_equal(sess__buf_append(&mix, old.ptr, v2_payload_off(&old)), SESS_OK);
     assert_int_equal(
-        sess_buf_append(&mix, cur.ptr + v2_payload_off(&cur), cur.len - v2_payload_off(&cur)),
+        sess__buf_append(&mix, cur.ptr + v2_payload_off(&cur), cur.len - v2_payload_off(&cur)),
         SESS_OK);
     raw_put(f->store_dir, ID1, mix.ptr, mix.len);
     open_store(f);
     assert_int_equal(get(f, ID1, T0), SESS_ENOTFOUND);
-    sess_buf_free(&old);
-    sess_buf_free(&cur);
-    sess_buf_free(&mix);
+    sess__buf_free(&old);
+    sess__buf_free(&cur);
+    sess__buf_free(&mix);
 }
 
 /* A store written by 0.1: its sealed records open, under its key and its
@@ -477,7 +477,7 @@ test_records_of_the_previous_format_still_open_and_are_rewritten(void **ctx)
     assert_int_equal(get(f, ID1, T0 + 45 * MIN_MS), SESS_OK);
     /* It read n = 1 there: the merge saw the old record opened. */
     assert_int_equal(update(f, ID1, T0, &p), SESS_OK);
-    sess_patch_free(&p);
+    sess__patch_free(&p);
     close_store(f);
     raw_get(f->store_dir, ID1, &raw);
     assert_int_equal(raw.ptr[0], 2);
@@ -490,7 +490,7 @@ test_records_of_the_previous_format_still_open_and_are_rewritten(void **ctx)
     raw_put(f->store_dir, ID3, raw.ptr, raw.len);
     open_store(f);
     assert_int_equal(get(f, ID3, T0), SESS_OK);
-    sess_buf_free(&raw);
+    sess__buf_free(&raw);
 }
 
 /* Extensions in a store without sealing, where they can be written by
@@ -524,9 +524,9 @@ test_unknown_extensions_are_skipped_unless_critical(void **ctx)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         uint32_t ext_len = (uint32_t)cases[i].len;
         raw.len = 0;
-        assert_int_equal(sess_buf_append(&raw, orig.ptr, payload_off), SESS_OK);
-        assert_int_equal(sess_buf_append(&raw, cases[i].ext, cases[i].len), SESS_OK);
-        assert_int_equal(sess_buf_append(&raw, orig.ptr + payload_off, orig.len - payload_off),
+        assert_int_equal(sess__buf_append(&raw, orig.ptr, payload_off), SESS_OK);
+        assert_int_equal(sess__buf_append(&raw, cases[i].ext, cases[i].len), SESS_OK);
+        assert_int_equal(sess__buf_append(&raw, orig.ptr + payload_off, orig.len - payload_off),
                          SESS_OK);
         memcpy(raw.ptr + V2_OFF_EXTLEN, &ext_len, sizeof ext_len);
         raw_put(f->store_dir, ID1, raw.ptr, raw.len);
@@ -538,8 +538,8 @@ test_unknown_extensions_are_skipped_unless_critical(void **ctx)
         close_store(f);
     }
     open_store(f);
-    sess_buf_free(&orig);
-    sess_buf_free(&raw);
+    sess__buf_free(&orig);
+    sess__buf_free(&raw);
 }
 
 int

@@ -138,7 +138,7 @@ test_update_merges_into_the_current_record(void **ctx)
     assert_int_equal(get(f, ID1, T0 + 35 * MIN_MS), SESS_OK);
     assert_int_equal(f->rec.expires_ms, T0 + 40 * MIN_MS);
     assert_str_view(f->rec.data, "{\"n\":2,\"kept\":true}");
-    sess_patch_free(&p);
+    sess__patch_free(&p);
 }
 
 static void
@@ -152,7 +152,7 @@ test_update_of_destroyed_record_is_not_found_and_not_recreated(void **ctx)
     assert_int_equal(update(f, ID1, T0, &p), SESS_ENOTFOUND);
     assert_false(was_merged(&p));
     assert_int_equal(get(f, ID1, T0), SESS_ENOTFOUND);
-    sess_patch_free(&p);
+    sess__patch_free(&p);
 }
 
 static void
@@ -166,7 +166,7 @@ test_update_of_expired_record_is_not_found(void **ctx)
     assert_false(was_merged(&p));
     assert_int_equal(get(f, ID1, T0), SESS_OK);
     assert_str_view(f->rec.data, "{\"n\":1}");
-    sess_patch_free(&p);
+    sess__patch_free(&p);
 }
 
 /* A merge that refuses (here: what the request read has changed) writes
@@ -182,7 +182,7 @@ test_update_aborts_when_merge_fails(void **ctx)
     assert_int_equal(get(f, ID1, T0), SESS_OK);
     assert_str_view(f->rec.data, "{\"n\":1}");
     assert_int_equal(f->rec.expires_ms, T0 + 30 * MIN_MS);
-    sess_patch_free(&p);
+    sess__patch_free(&p);
 }
 
 static void
@@ -201,10 +201,10 @@ test_update_refiles_the_expiry_for_gc(void **ctx)
     assert_int_equal(get(f, ID1, T0 + 60 * MIN_MS), SESS_OK);
     assert_int_equal(f->st->ops->gc(f->st, T0 + 90 * MIN_MS, 100, &purged, &more), SESS_OK);
     assert_int_equal(purged, 1);
-    sess_patch_free(&p);
+    sess__patch_free(&p);
 }
 
-/* The owner is the user the data is logged in as (sess_data_owner). */
+/* The owner is the user the data is logged in as (sess__data_owner). */
 static void
 test_update_moves_the_owner_index(void **ctx)
 {
@@ -224,8 +224,8 @@ test_update_moves_the_owner_index(void **ctx)
     assert_int_equal(f->st->ops->destroy_owner(f->st, SESS_STR_LIT("bob"), T0, &count), SESS_OK);
     assert_int_equal(count, 1);
     assert_int_equal(get(f, ID1, T0), SESS_ENOTFOUND);
-    sess_patch_free(&alice);
-    sess_patch_free(&bob);
+    sess__patch_free(&alice);
+    sess__patch_free(&bob);
 }
 
 /* ------------------------------------------------------------------------
@@ -327,9 +327,9 @@ increment(struct sess_store *st, int64_t later)
             err = SESS_ENOMEM;
         else
             err = st->ops->update(st, SESS_STR_LIT(COUNTER_ID), T0, &p);
-        sess_patch_free(&p);
+        sess__patch_free(&p);
     } while (err == SESS_ECONFLICT);
-    sess_buf_free(&buf);
+    sess__buf_free(&buf);
     return err;
 }
 
@@ -342,7 +342,7 @@ worker(struct fx *f, int w, int64_t later)
     int i, status = 0;
 
     /* After the fork: a store of this process's own. */
-    if (sess_store_lmdb_open(&st, f->store_dir, &f->cfg, &f->secrets, errmsg, sizeof errmsg))
+    if (sess__store_lmdb_open(&st, f->store_dir, &f->cfg, &f->secrets, errmsg, sizeof errmsg))
         return 2;
     for (i = 0; i < PER_WORKER && status == 0; i++) {
         make_id(id, (unsigned)(w * 1000 + i));
@@ -352,7 +352,7 @@ worker(struct fx *f, int w, int64_t later)
         else if (increment(st, later) != SESS_OK)
             status = 4;
     }
-    sess_store_close(st);
+    sess__store_close(st);
     return status;
 }
 

@@ -66,7 +66,7 @@ struct fx {
 static inline int64_t
 now_ms(void)
 {
-    return sess_clock_real_ms();
+    return sess__clock_real_ms();
 }
 
 static inline void
@@ -257,7 +257,7 @@ direct_connect(struct fx *f)
 static inline enum sess_err
 open_url(struct fx *f, const char *url, struct sess_store **st, char *errmsg, size_t len)
 {
-    return sess_store_redis_open(st, url, &f->cfg, &f->secrets, errmsg, len);
+    return sess__store_redis_open(st, url, &f->cfg, &f->secrets, errmsg, len);
 }
 
 static inline void
@@ -312,9 +312,9 @@ teardown(void **ctx)
 {
     struct fx *f = *ctx;
 
-    sess_store_close(f->st);
+    sess__store_close(f->st);
     sess_secrets_free(&f->secrets);
-    sess_buf_free(&f->buf);
+    sess__buf_free(&f->buf);
     redisFree(f->direct);
     free(f);
     return 0;
@@ -384,7 +384,7 @@ express_set(struct fx *f, const char *id, const char *expires_iso, const char *e
 /* An update as session.c makes one: the keys of `set` (JSON) laid over
  * the stored data, the idle expiry moved to `expires_ms`, and, when `read`
  * is not NULL, the keys the request read with the values it saw, checked
- * against the record first. Freed with sess_patch_free. */
+ * against the record first. Freed with sess__patch_free. */
 static inline struct sess_patch
 patch(const char *set, const char *read, int64_t expires_ms)
 {
@@ -405,7 +405,7 @@ update(struct fx *f, const char *id, int64_t now_ms, struct sess_patch *p)
     return f->st->ops->update(f->st, sess_str_c(id), now_ms, p);
 }
 
-/* sess_patch_merge leaves its result in the patch: whether the store ever
+/* sess__patch_merge leaves its result in the patch: whether the store ever
  * laid the patch over a record. */
 static inline bool
 was_merged(const struct sess_patch *p)

@@ -73,7 +73,7 @@ test_users_are_put_read_listed_and_deleted(void **ctx)
     assert_int_equal(f->st->ops->user_del(f->st, SESS_STR_LIT("zoe"), now_ms()), SESS_ENOTFOUND);
     assert_int_equal(f->st->ops->user_get(f->st, SESS_STR_LIT("zoe"), now_ms(), &value),
                      SESS_ENOTFOUND);
-    sess_buf_free(&value);
+    sess__buf_free(&value);
 }
 
 static void
@@ -184,7 +184,7 @@ test_user_replace_only_over_the_value_read(void **ctx)
     assert_int_equal(f->st->ops->user_get(f->st, SESS_STR_LIT("yann"), now_ms(), &value), SESS_OK);
     assert_string_equal(value.ptr, "{\"a\":2}");
     assert_int_equal(f->st->ops->user_del(f->st, SESS_STR_LIT("yann"), now_ms()), SESS_OK);
-    sess_buf_free(&value);
+    sess__buf_free(&value);
 }
 
 static void

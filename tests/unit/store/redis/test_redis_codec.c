@@ -65,7 +65,7 @@ teardown(void **ctx)
 
     rs_codec_wipe(&s->plain);
     rs_codec_wipe(&s->sealed);
-    sess_buf_free(&s->buf);
+    sess__buf_free(&s->buf);
     sess_secrets_free(&s->secrets);
     free(s);
     return 0;

@@ -82,7 +82,7 @@ test_stopped_server_is_unavailable_quickly_and_comes_back(void **ctx)
     /* --save '': the restarted server is empty. */
     assert_int_equal(get(f, ID1), SESS_ENOTFOUND);
     assert_int_equal(f->st->ops->create(f->st, SESS_STR_LIT(ID2), now_ms(), &rec), SESS_OK);
-    sess_patch_free(&p);
+    sess__patch_free(&p);
 }
 
 static void
@@ -229,12 +229,12 @@ through_proxy(struct fx *f, struct proxy *p, const char *command)
     struct sess_buf value = {0};
 
     proxy_start(p);
-    sess_store_close(f->st);
+    sess__store_close(f->st);
     snprintf(f->url, sizeof f->url, "redis://127.0.0.1:%d/0", p->port);
     open_store(f);
     assert_int_equal(f->st->ops->user_get(f->st, SESS_STR_LIT("nobody"), now_ms(), &value),
                      SESS_ENOTFOUND);
-    sess_buf_free(&value);
+    sess__buf_free(&value);
     snprintf(p->trigger, sizeof p->trigger, "$%zu\r\n%s\r\n", strlen(command), command);
 }
 
@@ -320,8 +320,8 @@ test_update_after_a_lost_exec_reply_is_applied_once(void **ctx)
     v = direct_json(f, "sess:" ID1);
     assert_int_equal(json_integer_value(json_object_get(v, "counter")), 3);
     json_decref(v);
-    sess_patch_free(&two);
-    sess_patch_free(&three);
+    sess__patch_free(&two);
+    sess__patch_free(&three);
     proxy_stop(&p);
 }
 
@@ -364,7 +364,7 @@ test_write_without_enough_replicas_fails_though_reads_work(void **ctx)
 
     NEEDS_SERVER();
     create(f, ID1, now_ms() + MIN_MS, 0, "", "{}");
-    sess_store_close(f->st);
+    sess__store_close(f->st);
     f->cfg.redis_min_replicas = 1;
     open_store(f);
     assert_int_equal(get(f, ID1), SESS_OK);
@@ -375,7 +375,7 @@ test_write_without_enough_replicas_fails_though_reads_work(void **ctx)
     assert_int_equal(update(f, ID1, now_ms(), &p), SESS_EUNAVAIL);
     assert_int_equal(f->st->ops->destroy(f->st, SESS_STR_LIT(ID1), now_ms()), SESS_EUNAVAIL);
     f->cfg.redis_min_replicas = 0;
-    sess_patch_free(&p);
+    sess__patch_free(&p);
 }
 
 int

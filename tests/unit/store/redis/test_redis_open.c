@@ -66,7 +66,7 @@ test_open_accepts_url_forms_and_refuses_bad_ones(void **ctx)
         } else if (!strstr(errmsg, cases[i].says)) {
             fail_msg("%s: message \"%s\" does not say %s", cases[i].url, errmsg, cases[i].says);
         }
-        sess_store_close(st);
+        sess__store_close(st);
     }
 }
 
@@ -93,11 +93,11 @@ test_store_open_dispatches_redis_urls(void **ctx)
 
     snprintf(url, sizeof url, "redis://127.0.0.1:%d/0", srv.port > 0 ? srv.port : 1);
     f->cfg.store = url;
-    assert_int_equal(sess_store_open(&st, &f->cfg, &f->secrets, errmsg, sizeof errmsg), SESS_OK);
+    assert_int_equal(sess__store_open(&st, &f->cfg, &f->secrets, errmsg, sizeof errmsg), SESS_OK);
     assert_string_equal(st->ops->kind, "redis");
-    sess_store_close(st);
+    sess__store_close(st);
     f->cfg.store = "rediss://127.0.0.1:1/0";
-    assert_int_equal(sess_store_open(&st, &f->cfg, &f->secrets, errmsg, sizeof errmsg),
+    assert_int_equal(sess__store_open(&st, &f->cfg, &f->secrets, errmsg, sizeof errmsg),
                      SESS_ECONFIG);
     f->cfg.store = NULL;
 }
@@ -122,8 +122,8 @@ test_open_refuses_a_wrong_password_and_a_missing_database(void **ctx)
     assert_int_equal(
         st->ops->user_put(st, SESS_STR_LIT("ann"), now_ms(), SESS_STR_LIT("{}"), false), SESS_OK);
     assert_int_equal(st->ops->user_get(st, SESS_STR_LIT("ann"), now_ms(), &value), SESS_OK);
-    sess_store_close(st);
-    sess_buf_free(&value);
+    sess__store_close(st);
+    sess__buf_free(&value);
     /* The account went to database 1. */
     direct_ok(f, "AUTH %s", "s3cret-pass");
     direct_ok(f, "SELECT 1");
@@ -163,8 +163,8 @@ test_sentinel_url_errors_say_what_and_show_no_password(void **ctx)
     size_t i;
 
     for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        assert_int_equal(sess_redis_url_parse(cases[i].url, &u, why, sizeof why), SESS_ECONFIG);
-        sess_redis_url_free(&u);
+        assert_int_equal(sess__redis_url_parse(cases[i].url, &u, why, sizeof why), SESS_ECONFIG);
+        sess__redis_url_free(&u);
         if (!strstr(why, cases[i].says))
             fail_msg("%s: \"%s\" does not say %s", cases[i].url, why, cases[i].says);
         assert_null(strstr(why, "SECRET"));
@@ -172,7 +172,7 @@ test_sentinel_url_errors_say_what_and_show_no_password(void **ctx)
         if (strstr(errmsg, "SECRET") || !strstr(errmsg, "***"))
             fail_msg("%s: the message shows the password: %s", cases[i].url, errmsg);
     }
-    sess_redis_url_mask("redis-sentinel://user:SECRETPW@a:1,b:2/m", errmsg, sizeof errmsg);
+    sess__redis_url_mask("redis-sentinel://user:SECRETPW@a:1,b:2/m", errmsg, sizeof errmsg);
     assert_string_equal(errmsg, "redis-sentinel://user:***@a:1,b:2/m");
 }
 
@@ -192,7 +192,7 @@ test_unix_socket_and_database_number(void **ctx)
     snprintf(url, sizeof url, "unix:%s?db=2", srv.sock);
     assert_int_equal(open_url(f, url, &st, errmsg, sizeof errmsg), SESS_OK);
     assert_int_equal(st->ops->create(st, SESS_STR_LIT(ID1), now_ms(), &rec), SESS_OK);
-    sess_store_close(st);
+    sess__store_close(st);
     assert_int_equal(direct_int(f, "EXISTS sess:" ID1), 0);
     direct_ok(f, "SELECT 2");
     assert_int_equal(direct_int(f, "EXISTS sess:" ID1), 1);

@@ -68,7 +68,7 @@ test_destroy_owner_ends_ours_by_the_index_and_express_ones_by_scan(void **ctx)
 static void
 reopen_with_prefix(struct fx *f, const char *prefix)
 {
-    sess_store_close(f->st);
+    sess__store_close(f->st);
     f->cfg.redis_prefix = (char *)prefix;
     open_store(f);
     f->cfg.redis_prefix = NULL;
@@ -150,8 +150,8 @@ test_index_follows_owner_and_ttl_and_drops_ids_that_are_gone(void **ctx)
     assert_int_equal(count, 1);
     assert_int_equal(direct_int(f, "EXISTS sess:" ID1 " fcgi-session:sess:user:ivy"), 0);
     assert_int_equal(direct_int(f, "EXISTS sess:" ID3), 1);
-    sess_patch_free(&p);
-    sess_patch_free(&logout);
+    sess__patch_free(&p);
+    sess__patch_free(&logout);
 }
 
 int

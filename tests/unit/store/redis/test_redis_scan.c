@@ -120,7 +120,7 @@ test_gc_if_due_runs_one_step_per_interval_across_stores(void **ctx)
     create(f, ID2, now + 30 * MIN_MS, now + MIN_MS, "", "{}");
     assert_int_equal(open_url(f, f->url, &other, errmsg, sizeof errmsg), SESS_OK);
     other->ops->gc_if_due(other, now + 2 * MIN_MS);
-    sess_store_close(other);
+    sess__store_close(other);
     assert_int_equal(direct_int(f, "EXISTS sess:" ID2), 1);
 }
 

@@ -169,7 +169,7 @@ test_express_session_ends_at_a_deadline_from_first_sight(void **ctx)
     json_t *v;
 
     NEEDS_SERVER();
-    sess_store_close(f->st);
+    sess__store_close(f->st);
     f->cfg.absolute_timeout_s = 3600;
     open_store(f);
     /* A long cookie maxAge: the TTL outlives the absolute timeout. */

@@ -48,9 +48,9 @@ increment(struct sess_store *st, struct sess_str id)
             err = SESS_ENOMEM;
         else
             err = st->ops->update(st, id, now_ms(), &p);
-        sess_patch_free(&p);
+        sess__patch_free(&p);
     } while (err == SESS_ECONFLICT);
-    sess_buf_free(&buf);
+    sess__buf_free(&buf);
     return err;
 }
 
@@ -110,7 +110,7 @@ test_update_merges_into_the_current_record_and_moves_the_ttl(void **ctx)
     assert_int_equal(f->rec.created_ms, 1795370400000LL);
     pttl = direct_int(f, "PTTL sess:" ID1);
     assert_true(pttl > 20 * MIN_MS - 2000 && pttl <= 20 * MIN_MS);
-    sess_patch_free(&p);
+    sess__patch_free(&p);
 }
 
 static void
@@ -127,8 +127,8 @@ test_update_of_absent_record_is_not_found_and_not_recreated(void **ctx)
     /* No WATCH left behind to spoil the next transaction. */
     create(f, ID2, now_ms() + MIN_MS, 0, "", "{}");
     assert_int_equal(update(f, ID2, now_ms(), &other), SESS_OK);
-    sess_patch_free(&p);
-    sess_patch_free(&other);
+    sess__patch_free(&p);
+    sess__patch_free(&other);
 }
 
 static void
@@ -142,7 +142,7 @@ test_update_past_the_deadline_is_not_found(void **ctx)
     create(f, ID1, now + 30 * MIN_MS, now + MIN_MS, "", "{}");
     assert_int_equal(update(f, ID1, now + MIN_MS, &p), SESS_ENOTFOUND);
     assert_false(was_merged(&p));
-    sess_patch_free(&p);
+    sess__patch_free(&p);
 }
 
 /* A merge that refuses (here: what the request read has changed) writes
@@ -158,7 +158,7 @@ test_update_aborts_when_the_merge_fails(void **ctx)
     assert_int_equal(update(f, ID1, now_ms(), &p), SESS_ECONFLICT);
     assert_int_equal(get(f, ID1), SESS_OK);
     assert_str_view(f->rec.data, "{\"a\":1}");
-    sess_patch_free(&p);
+    sess__patch_free(&p);
 }
 
 static void
@@ -182,7 +182,7 @@ test_update_starts_again_after_a_concurrent_write(void **ctx)
     assert_int_equal(command_calls(f, "watch"), 2);
     assert_int_equal(get(f, ID1), SESS_OK);
     assert_str_view(f->rec.data, "{\"other\":7,\"mine\":1}");
-    sess_patch_free(&p);
+    sess__patch_free(&p);
 }
 
 static void
@@ -210,7 +210,7 @@ test_concurrent_updates_from_processes_lose_nothing(void **ctx)
             for (n = 0; n < EACH; n++)
                 if (increment(st, SESS_STR_LIT(ID1)) != SESS_OK)
                     bad++;
-            sess_store_close(st);
+            sess__store_close(st);
             _exit(bad ? 1 : 0);
         }
     }
