@@ -326,12 +326,9 @@ sess_fail(struct sess_request *req, int status, const char *msg)
         return;
     /* A 5xx is the operator's to see (the log names the route); the path
      * without its query, which may carry what no log should keep. */
-    if (status >= 500) {
-        const char *uri = sess_param(req, "REQUEST_URI");
-        size_t len = uri ? strcspn(uri, "?") : 0;
-        sess__log_error(req->app, "%d for %s %.*s: %s", status, sess_method(req),
-                        (int)(len < 200 ? len : 200), uri ? uri : "", msg);
-    }
+    if (status >= 500)
+        sess__log_error(req->app, "%d for %s %.200s: %s", status, sess_method(req), sess_path(req),
+                        msg);
     if (sess_wants_json(req)) {
         json_t *body = json_pack("{s:s}", "msg", msg);
         send_json_now(req, status, body);
