@@ -213,7 +213,9 @@ start_stack() {
     STACK_CONFIG=$T_CONFIG
     STACK_SERVER=${TEST_SERVER:-lighttpd}
     STACK_FCGI=
-    [ "$STACK_SERVER" = lighttpd ] && STACK_FCGI=$fcgi
+    stack_driver 2> "$T_DIR/start.err" || bail "$(cat "$T_DIR/start.err")"
+    # --fcgi where the server lets it choose (lighttpd).
+    [ "$(stack_fcgi_choices | wc -l)" -gt 1 ] && STACK_FCGI=$fcgi
     STACK_PROCS=${TEST_PROCS:-1}
     STACK_LOG=$T_DIR/stack.log
     STACK_TLS=$tls
@@ -271,9 +273,12 @@ bail() {
 stop_stack() {
     local died route pid gone=
     [ -n "$T_STACK_UP" ] || return 0
-    # lighttpd's and mod_fcgid's words for an executable that died.
-    died=$(grep -E 'child (exited|signalled)|mod_fcgid: process .*(unexpected signal|possible coredump|return code: [1-9])' \
-        "$STACK_ERRLOG" 2> /dev/null)
+    # The server's words for an executable that died (lighttpd's,
+    # mod_fcgid's: its driver's STACK_DRV_DIED_RE).
+    died=
+    if [ -n "${STACK_DRV_DIED_RE:-}" ]; then
+        died=$(grep -E "$STACK_DRV_DIED_RE" "$STACK_ERRLOG" 2> /dev/null)
+    fi
     for route in "${!STACK_ROUTE_PIDS[@]}"; do
         for pid in ${STACK_ROUTE_PIDS[$route]}; do
             stack_alive "$pid" || gone="$gone $route.fcgi($pid)"
