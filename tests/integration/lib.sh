@@ -8,6 +8,18 @@
 # stack, checks that nothing is left running or listening, and prints the
 # plan.
 #
+# The tests sit in folders below this file, and source it as
+# "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"; tests/run finds them at any
+# depth:
+#   routes/   the HTTP contract, a route (or a concern of them all) a file
+#   deploy/   make run and install, Debian's servers, systemd, every web
+#             server, TLS, the configuration, sessctl, scripts/deps
+#   stress/   concurrency, crashes, exhausted connections, disk, map, files
+#   interop/  Redis with the Express peer and sentinels, a real browser,
+#             the benchmark's quick mode
+# The C helpers some of them build (hold_conns.c, hold_reader.c,
+# log_sink.c) sit here, next to this file.
+#
 # Environment: TEST_SERVER picks the web server (a SERVER of `make run`:
 # lighttpd, the default, lighttpd-cgi, apache, apache-fcgid, apache-cgi,
 # nginx); TEST_FCGI (lighttpd or spawn-fcgi) and TEST_PROCS as FCGI and
