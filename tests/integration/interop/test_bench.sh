@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # `make bench` still works: bench/run in its quick mode (BENCH_QUICK=1: 1 s
 # per measurement, one round, -c16, no peers, no scale runs) starts the
-# floors and the demo, loads every scenario with wrk, and writes
+# floors and the demo, loads every scenario with wrk, writes the raw
+# figures to $BUILD/bench-quick/raw/ and, through bench/report,
 # $BUILD/bench-quick/results.md and results.png. Its figures measure
 # nothing; what is checked is that each scenario has rows, each with
-# requests and no errors, that the committed bench/results.md is left alone,
-# and that nothing the benchmark started is left running. bench/run builds
+# requests and no errors, that bench/report alone writes the same
+# results.md again from the raw figures, that the committed bench/raw/ and
+# bench/results.md are left alone, and that nothing the benchmark started
+# is left running. bench/run builds
 # nothing: it runs the executables of BUILD (build/asan under SANITIZE=1)
 # that `make check` has built.
 # shellcheck source=tests/integration/lib.sh
@@ -34,8 +37,9 @@ trap bench_cleanup EXIT
 
 # The committed results, as they are on disk: they must stay as they are.
 committed() {
-    stat -c '%n %s %y' "$T_ROOT/bench/results.md" "$T_ROOT/bench/results.png" 2>&1
-    sha256sum "$T_ROOT/bench/results.md" "$T_ROOT/bench/results.png" 2>&1
+    local files=("$T_ROOT/bench/results.md" "$T_ROOT/bench/results.png" "$T_ROOT"/bench/raw/*)
+    stat -c '%n %s %y' "${files[@]}" 2>&1
+    sha256sum "${files[@]}" 2>&1
 }
 
 # Processes whose command line or environment names the given path.
@@ -67,7 +71,7 @@ for f in bench/floor bench/gen_sessions bench/bench_lib sessctl cgi-bin/views.fc
     [ -x "$T_BUILD/$f" ] || bail "$T_BUILD/$f is missing: make check (or make bench) builds it"
 done
 
-rm -f "$OUT/results.md" "$OUT/results.png"
+rm -rf "$OUT/results.md" "$OUT/results.png" "$OUT/raw"
 before=$(committed)
 mkdir -p "$WORK_PARENT"
 started=$(date +%s)
@@ -105,7 +109,28 @@ for scen in "${SCENARIOS[@]}"; do
     fi
 done
 is "$(head -c 4 "$OUT/results.png" 2> /dev/null | tail -c 3)" PNG "results.png written next to it"
-is "$(committed)" "$before" "the committed bench/results.md and results.png are untouched"
+measured=$(($(wc -l < "$OUT/raw/measurements.tsv" 2> /dev/null || echo 1) - 1))
+like "$(grep -m 1 '^ok 1 ' "$T_DIR/bench.out")" " $measured measurements," \
+    "raw/measurements.tsv holds every measurement ($measured), after its header"
+like "$(cat "$OUT/raw/run.tsv" 2> /dev/null)" $'(^|\n)format\t1\n.*(^|\n)quick\t1(\n|$)' \
+    "raw/run.tsv describes the run"
+
+# --- the report again, from the raw figures alone
+mkdir -p "$T_DIR/again"
+cp -r "$OUT/raw" "$T_DIR/again/raw"
+raw_sums=$(cd "$T_DIR/again/raw" && sha256sum ./*)
+rc=0
+"$T_ROOT/bench/report" "$T_DIR/again/raw" > "$T_DIR/report.out" 2>&1 || rc=$?
+is "$rc" 0 "bench/report rebuilds the report from the raw figures" || diag "$(cat "$T_DIR/report.out")"
+if cmp -s "$OUT/results.md" "$T_DIR/again/results.md"; then
+    ok "bench/report writes the same results.md as the run did"
+else
+    not_ok "bench/report writes the same results.md as the run did"
+    diag "$(diff "$OUT/results.md" "$T_DIR/again/results.md" | head -n 20)"
+fi
+is "$(head -c 4 "$T_DIR/again/results.png" 2> /dev/null | tail -c 3)" PNG "and results.png"
+is "$(cd "$T_DIR/again/raw" && sha256sum ./*)" "$raw_sums" "bench/report leaves the raw figures as they were"
+is "$(committed)" "$before" "the committed bench/results.md, results.png and raw/ are untouched"
 
 # --- what it started
 is "$(leftovers "$WORK_PARENT")" "" "nothing the benchmark started is left running"
