@@ -9,7 +9,7 @@
 # Skips when dpkg-buildpackage (dpkg-dev, debhelper) cannot be installed.
 # timeout: 300
 # shellcheck source=tests/integration/lib.sh
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 skip_all() {
     skip "the Debian packages" "$1"
