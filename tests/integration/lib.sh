@@ -12,8 +12,9 @@
 # "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"; tests/run finds them at any
 # depth:
 #   routes/   the HTTP contract, a route (or a concern of them all) a file
-#   deploy/   make run, install and deb, Debian's servers, systemd, every web
-#             server, TLS, the configuration, sessctl, scripts/deps
+#   deploy/   make run, install and deb, the man pages, Debian's servers,
+#             systemd, every web server, TLS, the configuration, sessctl,
+#             scripts/deps
 #   stress/   concurrency, crashes, exhausted connections, disk, map, files
 #   interop/  Redis with the Express peer and sentinels, a real browser,
 #             the benchmark's quick mode

@@ -6,7 +6,7 @@
 # `man NAME` of every public function, group pages' aliases included,
 # shows the page that lists it; `make uninstall` removes every page.
 # shellcheck source=tests/integration/lib.sh
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 if ! command -v groff > /dev/null || ! command -v man > /dev/null; then
     "$T_ROOT/scripts/deps" groff-base man-db > "$T_DIR/deps.log" 2>&1 ||
