@@ -63,7 +63,7 @@ endif
 .SECONDARY:
 
 .PHONY: all deps deps-run deps-check check unit integration run install uninstall fuzz lint bench \
-        bench-lib format format-check clean valgrind
+        bench-report bench-lib format format-check clean valgrind
 
 all: $(BUILD)/libfcgi-session.a $(BUILD)/libfcgi-session.so $(ROUTE_BIN) $(BUILD)/sessctl
 
@@ -162,8 +162,13 @@ lint: $(LIB_OBJ) | $(DEPS_STAMP)
 man-check: $(BUILD)/libfcgi-session.so
 	@BUILD=$(BUILD) scripts/man-check $(BUILD)/libfcgi-session.so
 
+# Measures, writes the raw figures (bench/raw/), then the report from them.
 bench: deps-run all $(BENCH_BIN)
 	@BUILD=$(BUILD) bench/run
+
+# bench/results.md and results.png again from bench/raw/, measuring nothing.
+bench-report:
+	@bench/report
 
 bench-lib: $(BUILD)/bench/bench_lib
 	$(BUILD)/bench/bench_lib

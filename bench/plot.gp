@@ -1,5 +1,5 @@
 # bench/results.png: requests per second per scenario (clusters) and
-# configuration (bars), medians at the highest concurrency measured. bench/run
+# configuration (bars), medians at the highest concurrency measured. bench/report
 # writes the data (tab-separated, a header of configuration names, "-" where
 # a configuration was not measured) and calls
 #   gnuplot -e "datafile='F'; outfile='O'; conns='64'; ncols=10" bench/plot.gp

@@ -1,9 +1,30 @@
 # shellcheck shell=bash disable=SC2153
 # Starts and stops the demo stack: a real web server on a loopback port in
 # front of the route executables, from the templates in lighttpd-conf/,
-# apache-conf/ and nginx-conf/. Sourced by scripts/run (`make run`) and
-# tests/integration/lib.sh, so the tests serve exactly what users run.
-# Functions only; nothing runs when sourced.
+# apache-conf/ and nginx-conf/. Sourced by scripts/run (`make run`),
+# tests/integration/lib.sh, scripts/valgrind-check and bench/run, so the
+# tests serve exactly what users run. Functions only; nothing runs when
+# sourced.
+#
+# What differs from one web server to the next is in its driver,
+# scripts/stack/NAME.sh, which serves SERVER=NAME and NAME-VARIANT (an
+# other way of running the executables: lighttpd-cgi, apache-fcgid);
+# stack_driver loads the one STACK_SERVER names. Each driver defines:
+#   stack_drv_fcgi        prints who may start the executables, the
+#                         default first: lighttpd, spawn-fcgi, fcgid, cgi
+#                         (STACK_FCGI takes one of them)
+#   stack_drv_check_path PATH  refuses, with a message, a path its
+#                         configuration cannot hold (beyond stack_check_path)
+#   stack_drv_drops       true when, started as root, its workers serve as
+#                         STACK_USER, not root
+#   stack_drv_prog        finds the server (and its modules); sets
+#                         STACK_PROG, STACK_CONF, STACK_ERRLOG, STACK_CMD (the
+#                         server in the foreground) and STACK_CHECK_CMD (the
+#                         check of its configuration)
+#   stack_drv_write       writes its configuration under STACK_RUN
+# and sets STACK_DRV_START_DIED_RE and STACK_DRV_DIED_RE: what its error
+# log says when an executable dies at start, or while it serves (extended
+# regular expressions; empty when it says nothing).
 #
 # The caller sets, before stack_prepare:
 #   STACK_ROOT    repository root (templates)
@@ -12,7 +33,8 @@
 #                 and log files (created)
 #   STACK_CONFIG  the fcgi-session configuration file (absolute)
 #   STACK_PORT    TCP port on STACK_BIND (default 127.0.0.1)
-#   STACK_SERVER  which server, and who starts the executables:
+#   STACK_SERVER  which server, and who starts the executables (one of
+#                 STACK_SERVERS):
 #                   lighttpd      lighttpd (STACK_FCGI decides; the default)
 #                   lighttpd-cgi  lighttpd, plain CGI (mod_cgi)
 #                   apache        Apache mod_proxy_fcgi, spawn-fcgi
@@ -52,6 +74,8 @@
 STACK_ROUTES=(index login logout profile dashboard session views prefs devices devices_revoke password)
 STACK_SERVERS=(lighttpd lighttpd-cgi apache apache-fcgid apache-cgi nginx)
 STACK_BIND=${STACK_BIND:-127.0.0.1}
+STACK_DRIVERS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/stack
+STACK_DRIVER=
 STACK_SERVER_PID=
 STACK_LIGHTTPD_PID=
 STACK_BACKEND_PIDS=
@@ -235,16 +259,13 @@ stack_check_path() {
         return 1
         ;;
     esac
-    if [ "$STACK_SERVER" = nginx ] && [[ $1 == *' '* ]]; then
-        stack_err "$1: a path with a space cannot go into nginx.conf"
-        return 1
-    fi
+    stack_drv_check_path "$1"
 }
 
 # Who the server's workers, and the executables it starts itself, run as:
-# the invoking user, or www-data (STACK_USER) when started as root, since
-# Apache refuses to serve as root and nginx's workers should not.
-# lighttpd keeps the invoking user, as it always did here.
+# the invoking user, or www-data (STACK_USER) when started as root and the
+# driver says its workers drop root (Apache refuses to serve as root, and
+# nginx's workers should not; lighttpd keeps the invoking user).
 stack_users() {
     if [ "$(id -u)" -eq 0 ]; then
         STACK_USER=${STACK_USER:-www-data}
@@ -256,10 +277,8 @@ stack_users() {
         return 1
     }
     STACK_DROPS=
-    if [ "$(id -u)" -eq 0 ] && [ "$(id -u "$STACK_USER")" -ne 0 ]; then
-        case $STACK_SERVER in
-        apache* | nginx) STACK_DROPS=1 ;;
-        esac
+    if [ "$(id -u)" -eq 0 ] && [ "$(id -u "$STACK_USER")" -ne 0 ] && stack_drv_drops; then
+        STACK_DROPS=1
     fi
 }
 
@@ -360,107 +379,62 @@ stack_render() {
         "$1" > "$2"
 }
 
-# Apache's module directory: Debian's, or another distribution's.
-stack_apache_modules() {
-    local d
-    for d in /usr/lib/apache2/modules /usr/lib64/httpd/modules /usr/lib/httpd/modules \
-        /usr/libexec/apache2; do
-        if [ -f "$d/mod_proxy.so" ]; then
-            printf '%s\n' "$d"
-            return 0
-        fi
+# stack_one_of WORD LIST...: true when WORD is one of LIST.
+stack_one_of() {
+    local w=$1
+    shift
+    while [ $# -gt 0 ]; do
+        [ "$1" = "$w" ] && return 0
+        shift
     done
     return 1
 }
 
-# Finds the server's program; sets the command that starts it in the
-# foreground (STACK_CMD) and the one that checks its configuration
-# (STACK_CHECK_CMD).
-stack_server_prog() {
-    local prog mode
-    case $STACK_SERVER in
-    lighttpd*) prog=lighttpd ;;
-    apache*) prog=apache2 ;;
-    nginx) prog=nginx ;;
-    esac
-    if ! STACK_PROG=$(stack_find_prog "$prog") &&
-        ! { [ "$prog" = apache2 ] && STACK_PROG=$(stack_find_prog httpd); }; then
-        stack_err "$prog is not installed (scripts/deps installs it)"
+# stack_driver: loads the driver of STACK_SERVER (scripts/stack/NAME.sh
+# for NAME or NAME-VARIANT), unless it is loaded already.
+stack_driver() {
+    local name=${STACK_SERVER%%-*}
+    if ! stack_one_of "$STACK_SERVER" "${STACK_SERVERS[@]}" || [ ! -r "$STACK_DRIVERS/$name.sh" ]; then
+        stack_err "SERVER=$STACK_SERVER is not supported; use one of ${STACK_SERVERS[*]}"
         return 1
     fi
-    case $STACK_SERVER in
-    lighttpd*)
-        STACK_CONF=$STACK_RUN/lighttpd.conf
-        STACK_ERRLOG=$STACK_RUN/lighttpd-error.log
-        STACK_CMD=("$STACK_PROG" -D -f "$STACK_CONF")
-        STACK_CHECK_CMD=("$STACK_PROG" -tt -f "$STACK_CONF")
-        ;;
-    apache*)
-        STACK_APACHE_MODULES=$(stack_apache_modules) || {
-            stack_err "Apache's modules (mod_proxy.so) are not installed (scripts/deps installs apache2)"
-            return 1
-        }
-        case $STACK_SERVER in
-        apache) mode=PROXY_FCGI ;;
-        apache-fcgid) mode=FCGID ;;
-        apache-cgi) mode=CGI ;;
-        esac
-        if [ "$mode" = FCGID ] && [ ! -f "$STACK_APACHE_MODULES/mod_fcgid.so" ]; then
-            stack_err "mod_fcgid is not installed (scripts/deps installs libapache2-mod-fcgid)"
-            return 1
-        fi
-        STACK_CONF=$STACK_RUN/apache.conf
-        STACK_ERRLOG=$STACK_RUN/apache-error.log
-        STACK_CMD=("$STACK_PROG" -f "$STACK_CONF" -DFOREGROUND -D "$mode")
-        [ "${STACK_TLS:-}" = 1 ] && STACK_CMD+=(-D TLS)
-        STACK_CHECK_CMD=("${STACK_CMD[@]}" -t)
-        ;;
-    nginx)
-        STACK_CONF=$STACK_RUN/nginx.conf
-        STACK_ERRLOG=$STACK_RUN/nginx-error.log
-        STACK_CMD=("$STACK_PROG" -c "$STACK_CONF" -p "$STACK_RUN/" -e "$STACK_ERRLOG")
-        STACK_CHECK_CMD=("${STACK_CMD[@]}" -t -q)
-        ;;
-    esac
+    [ "$STACK_DRIVER" = "$name" ] && return 0
+    # shellcheck source=/dev/null # one of scripts/stack/*.sh
+    . "$STACK_DRIVERS/$name.sh" || return 1
+    STACK_DRIVER=$name
+}
+
+# stack_fcgi_choices: who may start the executables behind STACK_SERVER,
+# one a line, the default first; more than one line: STACK_FCGI chooses.
+stack_fcgi_choices() {
+    local c
+    stack_driver || return 1
+    for c in $(stack_drv_fcgi); do
+        printf '%s\n' "$c"
+    done
 }
 
 # Writes the server's configuration under $STACK_RUN from its templates and
 # checks it with the server itself, then runs one executable once. Removes
 # what an earlier run left in $STACK_RUN.
 stack_prepare() {
-    local route p name
+    local route p choices=()
     STACK_SERVER=${STACK_SERVER:-lighttpd}
     STACK_PROCS=${STACK_PROCS:-2}
     STACK_WRITE_PROCS=${STACK_WRITE_PROCS:-$((STACK_PROCS > 4 ? STACK_PROCS : 4))}
-    case $STACK_SERVER in
-    lighttpd)
-        STACK_FCGI=${STACK_FCGI:-lighttpd}
-        case $STACK_FCGI in
-        lighttpd | spawn-fcgi) ;;
-        *)
-            stack_err "FCGI=$STACK_FCGI is not supported; use lighttpd or spawn-fcgi"
-            return 1
-            ;;
-        esac
-        ;;
-    lighttpd-cgi | apache | apache-fcgid | apache-cgi | nginx)
-        case $STACK_SERVER in
-        apache | nginx) p=spawn-fcgi ;;
-        apache-fcgid) p=fcgid ;;
-        *) p=cgi ;;
-        esac
-        if [ -n "${STACK_FCGI:-}" ] && [ "$STACK_FCGI" != "$p" ]; then
-            stack_err "FCGI=$STACK_FCGI applies to SERVER=lighttpd only" \
-                "(SERVER=$STACK_SERVER runs the executables with $p)"
-            return 1
+    stack_driver || return 1
+    mapfile -t choices < <(stack_fcgi_choices)
+    STACK_FCGI=${STACK_FCGI:-${choices[0]}}
+    if ! stack_one_of "$STACK_FCGI" "${choices[@]}"; then
+        if [ ${#choices[@]} -gt 1 ]; then
+            p=${choices[*]}
+            stack_err "FCGI=$STACK_FCGI is not supported; use ${p// / or }"
+        else
+            stack_err "FCGI=$STACK_FCGI does not apply to SERVER=$STACK_SERVER" \
+                "(it runs the executables with ${choices[0]})"
         fi
-        STACK_FCGI=$p
-        ;;
-    *)
-        stack_err "SERVER=$STACK_SERVER is not supported; use one of ${STACK_SERVERS[*]}"
         return 1
-        ;;
-    esac
+    fi
     case $STACK_PORT in
     '' | *[!0-9]* | 0*)
         stack_err "port \"$STACK_PORT\" is not a number from 1 to 65535"
@@ -497,20 +471,18 @@ stack_prepare() {
     stack_users || return 1
     STACK_EXEC_USER=$(id -un)
     STACK_EXEC_GROUP=$(id -gn)
-    case $STACK_SERVER in
-    apache-fcgid | apache-cgi)
-        if [ -n "$STACK_DROPS" ]; then
-            STACK_EXEC_USER=$STACK_USER
-            STACK_EXEC_GROUP=$STACK_GROUP
-        fi
-        ;;
-    esac
+    # What a server that drops root starts itself (mod_fcgid, CGI) runs as
+    # its workers' user.
+    if [ -n "$STACK_DROPS" ] && [ "$STACK_FCGI" != spawn-fcgi ]; then
+        STACK_EXEC_USER=$STACK_USER
+        STACK_EXEC_GROUP=$STACK_GROUP
+    fi
     if [ "$(id -u)" -eq 0 ] && [ "$STACK_FCGI" = spawn-fcgi ] && [ -n "${STACK_ROUTES_USER:-}" ]; then
         stack_system_user "$STACK_ROUTES_USER" || return 1
         STACK_EXEC_USER=$STACK_ROUTES_USER
         STACK_EXEC_GROUP=$(id -gn "$STACK_ROUTES_USER") || return 1
     fi
-    stack_server_prog || return 1
+    stack_drv_prog || return 1
     if [ "$STACK_FCGI" = spawn-fcgi ]; then
         STACK_SPAWN_FCGI=$(stack_find_prog spawn-fcgi) || {
             stack_err "spawn-fcgi is not installed (scripts/deps installs it)"
@@ -526,46 +498,7 @@ stack_prepare() {
     mkdir -p "$STACK_RUN/www" "$STACK_RUN/upload" || return 1
     rm -rf "$STACK_RUN"/*.sock "$STACK_RUN"/*.sock-[0-9]* "$STACK_RUN"/*.pid "$STACK_RUN/fcgid" \
         "$STACK_RUN/nginx-tmp" "$STACK_RUN"/*-error.log "$STACK_RUN"/ssl-cache*
-    case $STACK_SERVER in
-    lighttpd)
-        if [ "$STACK_FCGI" = lighttpd ]; then
-            stack_render "$STACK_ROOT/lighttpd-conf/lighttpd-fcgi-bin-path.conf.in" "$STACK_CONF"
-        else
-            stack_render "$STACK_ROOT/lighttpd-conf/lighttpd-spawn-fcgi.conf.in" "$STACK_CONF"
-        fi
-        ;;
-    lighttpd-cgi)
-        # lighttpd gives CGI programs none of its own environment.
-        {
-            printf 'setenv.add-environment = (\n'
-            while read -r name; do
-                printf '    "%s" => env.%s,\n' "$name" "$name"
-            done < <(stack_env_names)
-            printf ')\n'
-        } > "$STACK_RUN/lighttpd-env.conf"
-        stack_render "$STACK_ROOT/lighttpd-conf/lighttpd-cgi.conf.in" "$STACK_CONF"
-        ;;
-    apache*)
-        # mod_cgid gives CGI programs what PassEnv names; mod_fcgid starts
-        # its processes with FcgidInitialEnv alone. Apache itself reads the
-        # values (${NAME}) from its environment.
-        while read -r name; do
-            if [ "$STACK_SERVER" = apache-fcgid ]; then
-                # shellcheck disable=SC2016 # ${NAME} is Apache's to expand
-                printf 'FcgidInitialEnv %s "${%s}"\n' "$name" "$name"
-            else
-                printf 'PassEnv %s\n' "$name"
-            fi
-        done < <(stack_env_names) > "$STACK_RUN/apache-env.conf"
-        stack_render "$STACK_ROOT/apache-conf/apache.conf.in" "$STACK_CONF"
-        ;;
-    nginx)
-        # nginx makes its temporary directories, not their parent.
-        mkdir -p "$STACK_RUN/nginx-tmp" &&
-            stack_render "$STACK_ROOT/nginx-conf/fcgi-session.conf.in" "$STACK_RUN/fcgi-session.conf" &&
-            stack_render "$STACK_ROOT/nginx-conf/nginx.conf.in" "$STACK_CONF"
-        ;;
-    esac || return 1
+    stack_drv_write || return 1
     if ! "${STACK_CHECK_CMD[@]}" > "$STACK_RUN/check.log" 2>&1 < /dev/null; then
         stack_err "${STACK_PROG##*/} refuses $STACK_CONF:"
         cat "$STACK_RUN/check.log" >&2
@@ -768,7 +701,7 @@ stack_start() {
         status=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "${curl_tls[@]}" \
             "$STACK_URL/.fcgi-session-ready" 2> /dev/null) || true
         if [ "$status" = 404 ]; then
-            if grep -qsE 'child exited|spawning gw failed' "$STACK_ERRLOG"; then
+            if [ -n "$STACK_DRV_START_DIED_RE" ] && grep -qsE "$STACK_DRV_START_DIED_RE" "$STACK_ERRLOG"; then
                 stack_err "an executable died at start; from $STACK_ERRLOG:"
                 tail -n 15 "$STACK_ERRLOG" >&2
                 stack_stop > /dev/null 2>&1

@@ -8,6 +8,19 @@
 # stack, checks that nothing is left running or listening, and prints the
 # plan.
 #
+# The tests sit in folders below this file, and source it as
+# "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"; tests/run finds them at any
+# depth:
+#   routes/   the HTTP contract, a route (or a concern of them all) a file
+#   deploy/   make run, install and deb, the man pages, Debian's servers,
+#             systemd, every web server, TLS, the configuration, sessctl,
+#             scripts/deps
+#   stress/   concurrency, crashes, exhausted connections, disk, map, files
+#   interop/  Redis with the Express peer and sentinels, a real browser,
+#             the benchmark's quick mode
+# The C helpers some of them build (hold_conns.c, hold_reader.c,
+# log_sink.c) sit here, next to this file.
+#
 # Environment: TEST_SERVER picks the web server (a SERVER of `make run`:
 # lighttpd, the default, lighttpd-cgi, apache, apache-fcgid, apache-cgi,
 # nginx); TEST_FCGI (lighttpd or spawn-fcgi) and TEST_PROCS as FCGI and
@@ -213,7 +226,9 @@ start_stack() {
     STACK_CONFIG=$T_CONFIG
     STACK_SERVER=${TEST_SERVER:-lighttpd}
     STACK_FCGI=
-    [ "$STACK_SERVER" = lighttpd ] && STACK_FCGI=$fcgi
+    stack_driver 2> "$T_DIR/start.err" || bail "$(cat "$T_DIR/start.err")"
+    # --fcgi where the server lets it choose (lighttpd).
+    [ "$(stack_fcgi_choices | wc -l)" -gt 1 ] && STACK_FCGI=$fcgi
     STACK_PROCS=${TEST_PROCS:-1}
     STACK_LOG=$T_DIR/stack.log
     STACK_TLS=$tls
@@ -271,9 +286,12 @@ bail() {
 stop_stack() {
     local died route pid gone=
     [ -n "$T_STACK_UP" ] || return 0
-    # lighttpd's and mod_fcgid's words for an executable that died.
-    died=$(grep -E 'child (exited|signalled)|mod_fcgid: process .*(unexpected signal|possible coredump|return code: [1-9])' \
-        "$STACK_ERRLOG" 2> /dev/null)
+    # The server's words for an executable that died (lighttpd's,
+    # mod_fcgid's: its driver's STACK_DRV_DIED_RE).
+    died=
+    if [ -n "${STACK_DRV_DIED_RE:-}" ]; then
+        died=$(grep -E "$STACK_DRV_DIED_RE" "$STACK_ERRLOG" 2> /dev/null)
+    fi
     for route in "${!STACK_ROUTE_PIDS[@]}"; do
         for pid in ${STACK_ROUTE_PIDS[$route]}; do
             stack_alive "$pid" || gone="$gone $route.fcgi($pid)"
