@@ -10,7 +10,7 @@
 # session of the same user and no one else's, logout. Then the same
 # executable, built without an rpath, as plain CGI with LD_LIBRARY_PATH.
 # shellcheck source=tests/integration/lib.sh disable=SC2119
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 prefix=$T_DIR/prefix
 app=$T_DIR/cart
