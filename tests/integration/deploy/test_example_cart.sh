@@ -61,6 +61,7 @@ STACK_SERVER=lighttpd
 STACK_FCGI=lighttpd
 STACK_SCHEME=http
 STACK_LOG=$T_DIR/stack.log
+stack_driver || bail "no driver for lighttpd"
 STACK_PROG=$(stack_find_prog lighttpd) || bail "lighttpd is not installed (scripts/deps installs it)"
 STACK_CONF=$run/lighttpd.conf
 STACK_ERRLOG=$run/lighttpd-error.log
