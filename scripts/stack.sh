@@ -661,6 +661,12 @@ stack_start() {
             "(stop it, or choose another port with PORT=...)"
         return 2
     fi
+    # A caller that wrote its own configuration (and STACK_CMD) skips
+    # stack_prepare: its server's driver still says what a death at start
+    # looks like.
+    if [ -z "$STACK_DRIVER" ] && [ -n "${STACK_SERVER:-}" ]; then
+        stack_driver || return 1
+    fi
     STACK_ROUTE_PIDS=()
     STACK_URL=$STACK_SCHEME://$STACK_BIND:$STACK_PORT
     if [ "$STACK_FCGI" = spawn-fcgi ]; then
@@ -701,7 +707,7 @@ stack_start() {
         status=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "${curl_tls[@]}" \
             "$STACK_URL/.fcgi-session-ready" 2> /dev/null) || true
         if [ "$status" = 404 ]; then
-            if [ -n "$STACK_DRV_START_DIED_RE" ] && grep -qsE "$STACK_DRV_START_DIED_RE" "$STACK_ERRLOG"; then
+            if [ -n "${STACK_DRV_START_DIED_RE:-}" ] && grep -qsE "$STACK_DRV_START_DIED_RE" "$STACK_ERRLOG"; then
                 stack_err "an executable died at start; from $STACK_ERRLOG:"
                 tail -n 15 "$STACK_ERRLOG" >&2
                 stack_stop > /dev/null 2>&1
