@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# sanitizer: same
 # `make deb`: the Debian packages of debian/, built with dpkg-buildpackage
 # (about a minute, most of it the compiler), checked by lintian (any E: tag
 # fails), their Depends computed from the libraries' shlibs, then unpacked

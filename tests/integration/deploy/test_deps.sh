@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# sanitizer: same
 # What make installs and stops, on a fresh clone of this tree: `make` and
 # `make install` install at most the build's packages, saying so first;
 # `make run`'s and `make check`'s dependency steps add theirs; DEPS=no asks

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# sanitizer: same
 # The man pages: scripts/man-check against the built library (every public
 # function has a page, in its NAME, with its prototype as the header has
 # it; every exported symbol is declared in a public header; every page
