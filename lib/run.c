@@ -34,6 +34,7 @@ forget_answer(struct sess_request *req)
     req->is_answered = false;
     req->is_conflict = false;
     req->is_pre_csrf_sent = false; /* its Set-Cookie went with the headers */
+    req->has_own_csp = false;
     req->status = 0;
     req->headers.len = 0;
     req->out.len = 0;

@@ -85,6 +85,7 @@ struct sess_request {
     bool is_pre_csrf_read;
     bool is_pre_csrf_new;
     bool is_pre_csrf_sent;
+    bool has_own_csp; /* the route set Content-Security-Policy: no default one */
     char client_addr[SESS_ADDR_TEXT_MAX]; /* sess_client_addr, once worked out */
     bool has_client_addr;
     char path[SESS_PATH_MAX + 1]; /* sess_path, worked out by sess__request_start */

@@ -210,6 +210,8 @@ sess_header(struct sess_request *req, const char *name, const char *value)
     enum sess_err err;
     if (!*name || !is_header_safe(name, true) || !is_header_safe(value, false))
         return SESS_EBADINPUT;
+    if (strcasecmp(name, "Content-Security-Policy") == 0)
+        req->has_own_csp = true;
     err = sess__buf_append(&req->headers, name, strlen(name));
     if (err == SESS_OK)
         err = sess__buf_append(&req->headers, ": ", 2);
@@ -233,6 +235,7 @@ sess__request_reset(struct sess_request *req)
     req->is_pre_csrf_read = false;
     req->is_pre_csrf_new = false;
     req->is_pre_csrf_sent = false;
+    req->has_own_csp = false;
     req->status = 0;
     req->headers.len = 0;
     req->out.len = 0;

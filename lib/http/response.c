@@ -130,8 +130,10 @@ common_headers(struct sess_request *req, bool is_html)
     static const char common[] = COMMON_HEADERS;
     static const char html[] = HTML_HEADERS;
 
-    enum sess_err err = is_html ? sess__buf_append(&req->headers, html, sizeof html - 1)
-                                : sess__buf_append(&req->headers, common, sizeof common - 1);
+    /* A page whose route set its own policy gets that one alone. */
+    enum sess_err err = is_html && !req->has_own_csp
+                            ? sess__buf_append(&req->headers, html, sizeof html - 1)
+                            : sess__buf_append(&req->headers, common, sizeof common - 1);
 
     /* Out of memory leaves the response without them, as it always has. */
     (void)err;

@@ -697,6 +697,26 @@ test_page_bytes(void **state)
 }
 
 static void
+route_own_csp(struct sess_request *req)
+{
+    if (sess_header(req, "content-security-policy", "script-src 'self'") == SESS_OK)
+        sess_send_page(req, 200, "profile", NULL);
+}
+
+/* A route's own policy replaces the library's: one header, its own. */
+static void
+test_page_with_its_own_csp(void **state)
+{
+    size_t len;
+    char *out = wire(*state, "GET", route_own_csp, &len);
+
+    assert_non_null(strstr(out, "content-security-policy: script-src 'self'\r\n"));
+    assert_null(strstr(out, "Content-Security-Policy"));
+    assert_non_null(strstr(out, NO_CACHE));
+    free(out);
+}
+
+static void
 route_teapot(struct sess_request *req)
 {
     sess_send_json(req, 418, json_object());
@@ -841,6 +861,7 @@ main(void)
         T(test_redirect_accepts_paths_of_this_site),
         T(test_route_without_answer_gets_500),
         T(test_page_bytes),
+        T(test_page_with_its_own_csp),
         T(test_json_and_redirect_bytes),
         T(test_page_csrf_token_posts_back),
         cmocka_unit_test(test_param_lookup_as_fcgx),
