@@ -84,7 +84,7 @@ deps-run: | $(DEPS_STAMP)
 deps-check: | $(DEPS_STAMP)
 	$(DEPS_RUN) check
 
-$(BUILD)/obj/%.o: %.c $(LIB_HDR) $(wildcard cgi-bin/demo/*.h) | $(DEPS_STAMP)
+$(BUILD)/obj/%.o: %.c $(LIB_HDR) $(wildcard cgi-bin/demo/*.h tools/*.h) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
@@ -112,7 +112,7 @@ $(BUILD)/cgi-bin/%.fcgi: $(BUILD)/obj/cgi-bin/%.o $(DEMO_OBJ) $(BUILD)/libfcgi-s
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/sessctl: $(BUILD)/obj/tools/sessctl.o $(BUILD)/libfcgi-session.a
+$(BUILD)/sessctl: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tools/*.c)) $(BUILD)/libfcgi-session.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 define unit_rule
@@ -257,11 +257,11 @@ deb: | $(DEPS_STAMP)
 	@ls $(DEB_OUT)/*.deb
 
 format:
-	clang-format -i $(LIB_SRC) $(LIB_HDR) cgi-bin/*.c cgi-bin/demo/*.[ch] tools/*.c $(shell find tests/unit -name '*.[ch]') \
+	clang-format -i $(LIB_SRC) $(LIB_HDR) cgi-bin/*.c cgi-bin/demo/*.[ch] tools/*.[ch] $(shell find tests/unit -name '*.[ch]') \
 	    tests/fuzz/*.c bench/*.c
 
 format-check:
-	clang-format --dry-run -Werror $(LIB_SRC) $(LIB_HDR) cgi-bin/*.c cgi-bin/demo/*.[ch] tools/*.c \
+	clang-format --dry-run -Werror $(LIB_SRC) $(LIB_HDR) cgi-bin/*.c cgi-bin/demo/*.[ch] tools/*.[ch] \
 	    $(shell find tests/unit -name '*.[ch]') tests/fuzz/*.c bench/*.c
 
 clean:
