@@ -262,8 +262,10 @@ demo_store() {
         die "sessctl could not create the demo accounts in $dir"
 }
 
+# start_demo CFG SYNC LIVE EXPIRED [BUILD_DIR]: the demo of BUILD_DIR
+# (this run's build by default) over a store of its own.
 start_demo() {
-    local cfg=$1 sync=$2 live=$3 expired=$4 dir=$work/$1
+    local cfg=$1 sync=$2 live=$3 expired=$4 dir=$work/$1 build=${5:-$build}
     mkdir -p "$dir"
     demo_store "$dir" "$sync" "$live" "$expired"
     start_stack "$cfg" "$build" "$dir/fcgi-session.conf" || die "$cfg: could not start (see $dir/server.log)"
