@@ -8,8 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <syslog.h>
 #include <unistd.h>
 
 #include <fcgiapp.h>
@@ -178,40 +176,12 @@ catch_stop_signals(void)
     sigaction(SIGINT, &sa, NULL);
 }
 
-/* True when stderr is the journal's stream already (a systemd service):
- * systemd names it in JOURNAL_STREAM as "DEVICE:INODE". */
-static bool
-stderr_is_journal(void)
-{
-    const char *js = getenv("JOURNAL_STREAM");
-    unsigned long long dev, ino;
-    char *end;
-    struct stat st;
-
-    if (!js)
-        return false;
-    dev = strtoull(js, &end, 10);
-    if (end == js || *end != ':')
-        return false;
-    js = end + 1;
-    ino = strtoull(js, &end, 10);
-    return end != js && *end == '\0' && fstat(STDERR_FILENO, &st) == 0 &&
-           (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
-}
-
-/* Why the executable cannot start. spawn-fcgi points stderr at /dev/null
- * and web servers keep it in logs of their own, so unless stderr is a
- * terminal (someone ran it by hand) or the journal, it goes to syslog too,
- * where the operator looks when the server answers "connection refused". */
+/* Why the executable cannot start (log.c says where it goes). The
+ * configuration is the one sess_app_open reads when given none. */
 static void
-report_startup_error(const char *route_name, const char *msg)
+report_startup_error(struct sess_app *app, const char *route_name, const char *msg)
 {
-    fprintf(stderr, "%s: %s\n", route_name, msg);
-    if (isatty(STDERR_FILENO) || stderr_is_journal())
-        return;
-    openlog(route_name, LOG_PID, LOG_DAEMON);
-    syslog(LOG_ERR, "%s", msg);
-    closelog();
+    sess__log_startup_error(app, route_name, getenv("SESSION_CONFIG"), msg);
 }
 
 /* What a process serves: one route, or a table of them. */
@@ -283,11 +253,11 @@ run_process(const char *route_name, const struct serving *what)
     signal(SIGPIPE, SIG_IGN);
     err = sess_app_open(&app, NULL, errmsg, sizeof errmsg);
     if (err != SESS_OK) {
-        report_startup_error(route_name, errmsg);
+        report_startup_error(NULL, route_name, errmsg);
         return err == SESS_ECONFIG ? SESS_EXIT_CONFIG : SESS_EXIT_SOFTWARE;
     }
     if (sess__log_open(app, route_name, errmsg, sizeof errmsg) != SESS_OK) {
-        report_startup_error(route_name, errmsg);
+        report_startup_error(app, route_name, errmsg);
         sess_app_close(app);
         return SESS_EXIT_CONFIG;
     }
@@ -304,7 +274,7 @@ run_process(const char *route_name, const struct serving *what)
     }
     catch_stop_signals();
     if (FCGX_Init() != 0 || FCGX_InitRequest(&fcgx, 0, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
-        report_startup_error(route_name, "libfcgi failed to initialise");
+        report_startup_error(app, route_name, "libfcgi failed to initialise");
         status = SESS_EXIT_SOFTWARE;
         goto out;
     }
@@ -335,7 +305,7 @@ sess_run(const char *route_name, sess_route_fn route)
     const struct serving what = {.route = route};
 
     if (!route) {
-        report_startup_error(route_name, "no route given to sess_run");
+        report_startup_error(NULL, route_name, "no route given to sess_run");
         return SESS_EXIT_SOFTWARE;
     }
     return run_process(route_name, &what);
@@ -348,7 +318,7 @@ sess_run_routes(const char *name, const struct sess_route *routes, size_t count)
     char errmsg[SESS_ERRMSG_MAX];
 
     if (!routes_are_valid(routes, count, errmsg, sizeof errmsg)) {
-        report_startup_error(name, errmsg);
+        report_startup_error(NULL, name, errmsg);
         return SESS_EXIT_SOFTWARE;
     }
     return run_process(name, &what);

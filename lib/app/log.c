@@ -7,7 +7,9 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -152,4 +154,142 @@ sess__log_error(struct sess_app *app, const char *fmt, ...)
     va_end(ap);
     sess__fmt(line, sizeof line, "fcgi-session[%s]: %s", route_of(app), msg);
     emit_line(app, LOG_ERR, line);
+}
+
+/* True when stderr is the journal's stream already (a systemd service):
+ * systemd names it in JOURNAL_STREAM as "DEVICE:INODE". */
+static bool
+stderr_is_journal(void)
+{
+    const char *js = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    char *end;
+    struct stat st;
+
+    if (!js)
+        return false;
+    dev = strtoull(js, &end, 10);
+    if (end == js || *end != ':')
+        return false;
+    js = end + 1;
+    ino = strtoull(js, &end, 10);
+    return end != js && *end == '\0' && fstat(STDERR_FILENO, &st) == 0 &&
+           (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+/* The value of the `log` line of a configuration file that did not load,
+ * cut as the loader cuts it (quotes, a comment after whitespace), into
+ * `out`; false when there is none. The loader stops at the first bad line,
+ * and the `log` line may come after it: the operator who set a log file
+ * looks there for why the executable does not start. */
+static bool
+find_log_line(const char *path, char *out, size_t out_cap)
+{
+    char line[1024];
+    bool found = false;
+    FILE *fp = fopen(path, "re");
+
+    if (!fp)
+        return false;
+    while (!found && fgets(line, sizeof line, fp)) {
+        char *p = line + strspn(line, " \t"), *end;
+
+        if (strncmp(p, "log", 3) != 0)
+            continue;
+        p += 3 + strspn(p + 3, " \t");
+        if (*p != '=')
+            continue;
+        p += 1 + strspn(p + 1, " \t");
+        if (*p == '"' || *p == '\'') {
+            end = strchr(p + 1, *p);
+            if (!end)
+                continue;
+            p++;
+        } else {
+            for (end = p; *end && *end != '\n' && *end != '\r'; end++)
+                if (*end == '#' && end > p && (end[-1] == ' ' || end[-1] == '\t'))
+                    break;
+            while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+                end--;
+        }
+        *end = '\0';
+        found = *p != '\0' && strlen(p) < out_cap;
+        if (found)
+            memcpy(out, p, strlen(p) + 1);
+    }
+    fclose(fp);
+    return found;
+}
+
+/* The `log` destination of the configuration at `path`, read leniently:
+ * stderr when it names none or cannot be read. `cfg` is to be freed. */
+static void
+startup_target(struct sess_config *cfg, const char *path)
+{
+    char value[1024], err[SESS_ERRMSG_MAX];
+
+    memset(cfg, 0, sizeof *cfg);
+    cfg->log_to = SESS_LOG_STDERR;
+    if (!path || !*path || !find_log_line(path, value, sizeof value))
+        return;
+    cfg->path = strdup(path); /* sess_config_set: relative to the file */
+    if (!cfg->path || sess_config_set(cfg, path, "log", value, err, sizeof err) != SESS_OK) {
+        free(cfg->log_path);
+        cfg->log_path = NULL;
+        cfg->log_to = SESS_LOG_STDERR;
+    }
+}
+
+void
+sess__log_startup_error(struct sess_app *app, const char *route_name, const char *config_path,
+                        const char *msg)
+{
+    struct sess_config lenient;
+    const struct sess_config *cfg;
+    char line[LINE_MAX_BYTES + 32], stamp[25];
+    bool in_syslog = false;
+    int fd;
+
+    sess__fmt(line, sizeof line, "%s: %s\n", route_name, msg);
+    write_all(STDERR_FILENO, line, strlen(line));
+    memset(&lenient, 0, sizeof lenient);
+    if (app) {
+        cfg = &app->cfg;
+    } else {
+        startup_target(&lenient, config_path);
+        cfg = &lenient;
+    }
+    if (cfg->log_to == SESS_LOG_FILE && cfg->log_path) {
+        fd = app && app->log_fd >= 0
+                 ? app->log_fd
+                 : open(cfg->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+        if (fd >= 0) {
+            sess_iso_date(sess__clock_real_ms(), stamp);
+            memcpy(stamp + 19, "Z", 2);
+            sess__fmt(line, sizeof line, "%s fcgi-session[%s]: %s\n", stamp, route_name, msg);
+            write_all(fd, line, strlen(line));
+            if (!app || fd != app->log_fd)
+                close(fd);
+        }
+    } else if (cfg->log_to == SESS_LOG_SYSLOG) {
+        /* Where every other line of the route goes (facility auth). */
+        openlog(route_name, LOG_PID, LOG_AUTH);
+        syslog(LOG_ERR, "fcgi-session[%s]: %s", route_name, msg);
+        closelog();
+        if (app)
+            app->is_syslog_open = false;
+        in_syslog = true;
+    }
+    /* spawn-fcgi points stderr at /dev/null and web servers keep it in
+     * logs of their own, so unless stderr is a terminal (someone ran it by
+     * hand) or the journal, the system log gets it too, where the operator
+     * looks when the server answers "connection refused". */
+    if (!in_syslog && !isatty(STDERR_FILENO) && !stderr_is_journal()) {
+        openlog(route_name, LOG_PID, LOG_DAEMON);
+        syslog(LOG_ERR, "%s", msg);
+        closelog();
+        if (app)
+            app->is_syslog_open = false;
+    }
+    sess_config_free(&lenient);
 }

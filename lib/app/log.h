@@ -28,6 +28,16 @@ void sess__log_auth_app(struct sess_app *app, const char *event, const char *use
 /* An error message of the library: `fcgi-session[ROUTE]: MESSAGE`. */
 void sess__log_error(struct sess_app *app, const char *fmt, ...) SESS_PRINTF(2, 3);
 
+/* Why the executable cannot start, for every place an operator may look:
+ * stderr ("ROUTE: MESSAGE": the web server's error log under lighttpd's
+ * bin-path and mod_fcgid, the journal under systemd); the `log` file or
+ * syslog of the configuration (`app`'s, or with `app` NULL, the `log`
+ * line of the file at `config_path` even when another line of it is
+ * broken); and, unless stderr is a terminal or the journal, syslog with
+ * facility daemon and ident ROUTE (spawn-fcgi sends stderr to /dev/null). */
+void sess__log_startup_error(struct sess_app *app, const char *route_name, const char *config_path,
+                             const char *msg);
+
 /* Formats an auth line (without the newline or the file's timestamp) into
  * `out` (NUL-terminated, cut to fit). Returns its length. For tests. */
 size_t sess__log_auth_line(char *out, size_t out_cap, const char *route, const char *event,

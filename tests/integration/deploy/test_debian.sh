@@ -230,51 +230,8 @@ finish() {
 }
 
 # --- The system log, where the routes' startup errors go
-# A stand-in syslog daemon (log_sink.c) receives what the processes started
-# with "${LOGGED[@]}" send to /dev/log: at /dev/log itself when nothing is
-# there (removed afterwards), else at a path of the test's own, bound over
-# /dev/log in a mount namespace of theirs; the machine's own syslog is left
-# alone either way.
-LOG_SINK_PID=
-LOGGED=()
-log_capture_start() {
-    local sock=/dev/log i
-    "${CC:-cc}" -O2 -o "$T_DIR/log_sink" "$T_ROOT/tests/integration/log_sink.c" 2> "$T_DIR/cc.err" ||
-        bail "cannot build log_sink: $(head -n 3 "$T_DIR/cc.err")"
-    : > "$T_DIR/syslog"
-    if [ -e /dev/log ] || [ -L /dev/log ]; then
-        sock=$T_DIR/log.sock
-        # shellcheck disable=SC2016 # for the inner shell
-        LOGGED=(unshare -m sh -c 'mount --bind "$0" /dev/log && exec "$@"' "$sock")
-    fi
-    "$T_DIR/log_sink" "$sock" "$T_DIR/syslog" &
-    LOG_SINK_PID=$!
-    for ((i = 0; i < 100; i++)); do
-        [ -S "$sock" ] && return 0
-        sleep 0.05
-    done
-    bail "log_sink did not bind $sock"
-}
-
-# shellcheck disable=SC2317 # called from the EXIT trap
-log_capture_stop() {
-    if [ -n "$LOG_SINK_PID" ]; then
-        kill -TERM "$LOG_SINK_PID" 2> /dev/null
-        wait "$LOG_SINK_PID" 2> /dev/null
-        LOG_SINK_PID=
-    fi
-}
-trap 'log_capture_stop; t_cleanup' EXIT
-
-# wait_log ERE: waits up to 10 s for a line of the captured log to match.
-wait_log() {
-    local i
-    for ((i = 0; i < 200; i++)); do
-        grep -qE -- "$1" "$T_DIR/syslog" && return 0
-        sleep 0.05
-    done
-    return 1
-}
+# shellcheck source=tests/integration/deploy/syslog_capture.sh
+. "$(dirname "${BASH_SOURCE[0]}")/syslog_capture.sh"
 
 # --- The pre-flight check: sessctl check, as fcgi-session
 preflight() {
