@@ -2,7 +2,8 @@
 # `make install PREFIX= DESTDIR=` and what a user then builds with it: a C
 # route and a C++ program from `pkg-config --cflags --libs fcgi-session`,
 # against the installed header and library only. The C route answers a
-# request as plain CGI.
+# request as plain CGI; linked with `pkg-config --static` and -static, it
+# runs with the shared library removed.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
@@ -82,6 +83,29 @@ out=$(SESSION_CONFIG=$T_DIR/hello.conf REQUEST_METHOD=GET LD_LIBRARY_PATH=$dest$
     "$T_DIR/hello" < /dev/null 2>&1)
 like "$out" '^Status: 200 OK' "the installed library serves a request as plain CGI"
 like "$out" '\{"hello":"world"\}' "with the route's body"
+
+# pkg-config --static is for a static link (-static): the program then
+# needs no libfcgi-session.so.0 at run time, whatever the PREFIX. Not with
+# the sanitizers, which do not link statically.
+if [ -n "$san" ]; then
+    skip "a -static link from pkg-config --static --libs" "the sanitizers' runtime is shared"
+else
+    sflags=$(pc --cflags --static --libs fcgi-session)
+    like "$sflags" "-lfcgi-session .*-lfcgi .*-llmdb" "pkg-config --static --libs adds what the static library needs"
+    # shellcheck disable=SC2086 # pkg-config's output is a list of flags
+    cc -std=c11 -Wall -Wextra -Werror -o "$T_DIR/hello-static" "$T_DIR/hello.c" $sflags -static \
+        > "$T_DIR/cc-static.log" 2>&1
+    is "$?" 0 "a C route links with cc ... \$(pkg-config --static --libs fcgi-session) -static" ||
+        diag "$(cat "$T_DIR/cc-static.log")"
+    mv "$dest$prefix/lib/libfcgi-session.so.0" "$T_DIR/libfcgi-session.so.0.away"
+    out=$(env -u LD_LIBRARY_PATH "$T_DIR/hello" < /dev/null 2>&1)
+    like "$out" "libfcgi-session\.so\.0: cannot open shared object file" \
+        "with the shared library gone, the program linked without -static cannot start"
+    out=$(env -u LD_LIBRARY_PATH SESSION_CONFIG="$T_DIR/hello.conf" REQUEST_METHOD=GET \
+        "$T_DIR/hello-static" < /dev/null 2>&1)
+    like "$out" '^Status: 200 OK' "the -static one serves a request as plain CGI without it"
+    mv "$T_DIR/libfcgi-session.so.0.away" "$dest$prefix/lib/libfcgi-session.so.0"
+fi
 
 # The installed index route, as plain CGI, renders the installed pages.
 t_config "$T_DIR/pages.conf" secret_file=secret store=lmdb:sessions \
