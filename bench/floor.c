@@ -115,8 +115,7 @@ main(int argc, char **argv)
         FCGX_PutStr(out, out_len, req.out);
         while (FCGX_GetStr(sink, sizeof sink, req.in) > 0)
             ;
-        if (FCGX_FFlush(req.out) == 0)
-            FCGX_Detach(&req);
+        FCGX_Detach(&req);
         FCGX_Finish_r(&req);
     }
     if (rtxn)

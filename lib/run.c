@@ -108,9 +108,12 @@ sess__request_route(struct sess_request *req, const struct sess_route *routes, s
 
 /* libfcgi's FCGX_Finish_r shuts its side down and waits for the web server
  * to close first; detaching first closes at once (3.5x on a bare hello,
- * README, "Performance"). The server must have all our output and we must have
- * all its input by then, or the close can reset the connection: drain
- * first, and keep the lingering close when the input is too large. */
+ * README, "Performance"). We must have all the server's input by then, or
+ * the close can reset the connection: drain first, and keep the lingering
+ * close when the input is too large. The output needs no flush of its own:
+ * FCGX_Finish_r writes what is buffered, the end of the stream and the end
+ * of the request in one write before it closes, where a flush first made
+ * it two (and woke the server twice). */
 static void
 finish(FCGX_Request *fcgx)
 {
@@ -120,7 +123,7 @@ finish(FCGX_Request *fcgx)
 
     while (drained < DRAIN_MAX_BYTES && (n = FCGX_GetStr(sink, sizeof sink, fcgx->in)) > 0)
         drained += (size_t)n;
-    if (n == 0 && FCGX_FFlush(fcgx->out) == 0)
+    if (n == 0)
         FCGX_Detach(fcgx);
     FCGX_Finish_r(fcgx);
 }

@@ -8,7 +8,8 @@
 # route table and its 404s, adding to the cart, the flash shown once, a form
 # login (CSRF) that keeps the cart, "log out everywhere" ending another
 # session of the same user and no one else's, logout. Then the same
-# executable, built without an rpath, as plain CGI with LD_LIBRARY_PATH.
+# executable behind nginx (spawn-fcgi, one `location /cart`), and, built
+# without an rpath, as plain CGI with LD_LIBRARY_PATH.
 # shellcheck source=tests/integration/lib.sh disable=SC2119
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
@@ -225,6 +226,69 @@ like "$(cart_set_cookie)" '^cart\.sid=; .*Max-Age=0' "the cookie expires"
 get d /cart
 unlike "$BODY" 'Logged in as' "logged out"
 
+stop_stack
+
+# --- nginx: the same executable under spawn-fcgi, one prefix location
+# (README's line) with the demo snippet's fastcgi_param lines; nginx in
+# one process of the test's own user (master_process off).
+mkdir -p "$T_DIR/bin/cgi-bin" "$run/nginx-tmp"
+ln -sf "$app/cart.fcgi" "$T_DIR/bin/cgi-bin/cart.fcgi"
+STACK_SERVER=nginx
+STACK_DRIVER=
+stack_driver || bail "no driver for nginx"
+STACK_FCGI=spawn-fcgi
+STACK_SPAWN_FCGI=$(stack_find_prog spawn-fcgi) || bail "spawn-fcgi is not installed"
+STACK_PROG=$(stack_find_prog nginx) || bail "nginx is not installed (scripts/deps installs it)"
+STACK_BUILD=$T_DIR/bin
+STACK_CONFIG=$app/cart.conf
+STACK_ROUTES=(cart)
+STACK_PROCS=1
+STACK_WRITE_PROCS=1
+STACK_CONF=$run/nginx.conf
+STACK_ERRLOG=$run/nginx-error.log
+STACK_CMD=("$STACK_PROG" -c "$STACK_CONF" -p "$run/" -e "$STACK_ERRLOG")
+for ((tries = 0; tries < 20; tries++)); do
+    STACK_PORT=$(stack_free_port)
+    {
+        printf 'daemon off;\nmaster_process off;\npid %s/nginx.pid;\n' "$run"
+        printf 'error_log %s warn;\nevents { worker_connections 64; }\n' "$STACK_ERRLOG"
+        printf 'http {\n  access_log off;\n'
+        for d in client_body fastcgi proxy uwsgi scgi; do
+            printf '  %s_temp_path %s/nginx-tmp/%s;\n' "$d" "$run" "$d"
+        done
+        printf '  server {\n    listen %s:%s;\n    root %s/www;\n' "$STACK_BIND" "$STACK_PORT" "$run"
+        printf '    location /cart {\n      fastcgi_pass unix:%s/cart.sock;\n' "$run"
+        sed -n 's/^\(fastcgi_param .*\)/      \1/p' "$T_ROOT/nginx-conf/fcgi-session.conf.in"
+        printf '    }\n  }\n}\n'
+    } > "$STACK_CONF"
+    rc=0
+    stack_start 2> "$T_DIR/start.err" || rc=$?
+    [ "$rc" -eq 0 ] && break
+    [ "$rc" -eq 2 ] && continue
+    bail "nginx did not start: $(cat "$T_DIR/start.err")"
+done
+[ "$rc" -eq 0 ] || bail "no free port found"
+T_STACK_UP=1
+T_URL=$STACK_URL
+T_ORIGIN=$T_URL
+get n /cart
+status_is 200 "nginx, location /cart: GET /cart: 200"
+like "$BODY" 'Your cart is empty' "the cart page"
+get n /cart/login
+status_is 200 "GET /cart/login: 200, from the same executable"
+for path in /cart/nope /cartx; do
+    get n "$path"
+    status_is 404 "GET $path: 404 from the route table (the location is a prefix)"
+    like "$BODY" 'Back to the cart' "the example's error page"
+done
+get n /other
+status_is 404 "GET /other: nginx's own 404"
+post_json n /cart/login '{"username":"bob","password":"builder"}'
+status_is 200 "POST /cart/login (JSON): 200"
+post_json n /cart/add '{"item":"pear","qty":1}'
+check "POST /cart/add keeps the cart in bob's session" json_eq '{"cart":{"pear":1}}'
+get_json n /cart
+is "$(json .user)" bob "GET /cart: bob, through the session's cookie"
 stop_stack
 
 # --- plain CGI, built without an rpath: LD_LIBRARY_PATH finds the library
