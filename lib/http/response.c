@@ -160,15 +160,26 @@ commit_or_503(struct sess_request *req)
     return false;
 }
 
+/* A 5xx is the operator's to see: the log names the route and says why;
+ * the path without its query, which may carry what no log should keep. */
+static void
+log_5xx(struct sess_request *req, int status, const char *why)
+{
+    sess__log_error(req->app, "%d for %s %.200s: %s", status, sess_method(req), sess_path(req), why);
+}
+
 static void
 send_json_now(struct sess_request *req, int status, json_t *body)
 {
-    char *text = json_dumps(body, JSON_COMPACT);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     req->out.len = 0;
     if (!text || sess__buf_append(&req->out, text, strlen(text)) != SESS_OK ||
         sess__buf_append(&req->out, "\n", 1) != SESS_OK) {
         free(text);
         req->out.len = 0;
+        log_5xx(req, 500,
+                body ? "the JSON body could not be written (out of memory)"
+                     : "sess_send_json got no JSON body (NULL: a json_pack that failed?)");
         status = 500;
     } else {
         free(text);
@@ -184,6 +195,8 @@ sess_send_json(struct sess_request *req, int status, json_t *body)
         json_decref(body);
         return;
     }
+    if (status >= 500)
+        log_5xx(req, status, "the route's own answer");
     if (commit_or_503(req))
         send_json_now(req, status, body);
     json_decref(body);
@@ -278,6 +291,8 @@ sess_send_page(struct sess_request *req, int status, const char *page, json_t *v
         vars = json_object();
     if (vars && !req->is_answered)
         take_flash(req, vars);
+    if (status >= 500 && !req->is_answered)
+        log_5xx(req, status, "the route's own answer");
     if (!req->is_answered && vars && commit_or_503(req))
         send_page_now(req, status, page, vars);
     json_decref(vars);
@@ -326,11 +341,8 @@ sess_fail(struct sess_request *req, int status, const char *msg)
 {
     if (req->is_answered)
         return;
-    /* A 5xx is the operator's to see (the log names the route); the path
-     * without its query, which may carry what no log should keep. */
     if (status >= 500)
-        sess__log_error(req->app, "%d for %s %.200s: %s", status, sess_method(req), sess_path(req),
-                        msg);
+        log_5xx(req, status, msg);
     if (sess_wants_json(req)) {
         json_t *body = json_pack("{s:s}", "msg", msg);
         send_json_now(req, status, body);
