@@ -551,8 +551,9 @@ stack_reachable() {
         return 1
     fi
     # Only the stylesheet is missing then: say so, and serve.
-    if ! setpriv --reuid="$STACK_USER" --regid="$STACK_GROUP" --clear-groups -- \
-        test -x "$STACK_STATIC_DIR" 2> /dev/null; then
+    if [ -d "$STACK_STATIC_DIR" ] &&
+        ! setpriv --reuid="$STACK_USER" --regid="$STACK_GROUP" --clear-groups -- \
+            test -x "$STACK_STATIC_DIR" 2> /dev/null; then
         stack_err "warning: $STACK_USER (the server's user when started as root) cannot get to" \
             "$STACK_STATIC_DIR: the pages are served without their stylesheet"
     fi
