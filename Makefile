@@ -175,7 +175,8 @@ bench-lib: $(BUILD)/bench/bench_lib
 
 # The directories install puts files in, under PREFIX.
 INSTALL_DIRS := lib lib/pkgconfig include bin lib/fcgi-session lib/fcgi-session/cgi-bin \
-                share/man/man3 share/man/man8 share/fcgi-session share/fcgi-session/html
+                share/man/man3 share/man/man8 share/fcgi-session share/fcgi-session/html \
+                share/fcgi-session/html/static
 # The directories install made (those missing before, PREFIX and its
 # parents included), one a line, for uninstall to remove.
 MADE_DIRS    = $(DESTDIR)$(PREFIX)/lib/fcgi-session/made-dirs
@@ -203,6 +204,7 @@ install: all
 	install -m 644 $(wildcard man/*.3) $(DESTDIR)$(PREFIX)/share/man/man3/
 	install -m 644 $(wildcard man/*.8) $(DESTDIR)$(PREFIX)/share/man/man8/
 	install -m 644 $(wildcard html/*.html) $(DESTDIR)$(PREFIX)/share/fcgi-session/html/
+	install -m 644 $(wildcard html/static/*) $(DESTDIR)$(PREFIX)/share/fcgi-session/html/static/
 	sed -e 's|^secret_file = .*|secret_file = /etc/fcgi-session/secret|' \
 	    -e 's|^store = .*|store = lmdb:/var/lib/fcgi-session/sessions|' \
 	    -e 's|^html_dir = .*|html_dir = $(PREFIX)/share/fcgi-session/html|' \
@@ -220,10 +222,12 @@ uninstall:
 	      $(addprefix $(DESTDIR)$(PREFIX)/share/man/man3/,$(notdir $(wildcard man/*.3))) \
 	      $(addprefix $(DESTDIR)$(PREFIX)/share/man/man8/,$(notdir $(wildcard man/*.8))) \
 	      $(addprefix $(DESTDIR)$(PREFIX)/share/fcgi-session/html/,$(notdir $(wildcard html/*.html))) \
+	      $(addprefix $(DESTDIR)$(PREFIX)/share/fcgi-session/html/static/,$(notdir $(wildcard html/static/*))) \
 	      $(DESTDIR)$(PREFIX)/share/fcgi-session/fcgi-session.conf
 	@made=$$(cat $(MADE_DIRS) 2> /dev/null); rm -f $(MADE_DIRS); \
 	for d in $$(printf '%s\n' $$made $(PREFIX)/lib/fcgi-session/cgi-bin $(PREFIX)/lib/fcgi-session \
-	        $(PREFIX)/share/fcgi-session/html $(PREFIX)/share/fcgi-session | LC_ALL=C sort -ru); do \
+	        $(PREFIX)/share/fcgi-session/html/static $(PREFIX)/share/fcgi-session/html \
+	        $(PREFIX)/share/fcgi-session | LC_ALL=C sort -ru); do \
 	    rmdir "$(DESTDIR)$$d" 2> /dev/null || true; \
 	done
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" -eq 0 ] && command -v ldconfig > /dev/null; then \

@@ -236,11 +236,12 @@ EOF
     die "$cfg: lighttpd did not start (see $dir/server.log)"
 }
 
-# demo_store DIR SYNC LIVE EXPIRED: etc/fcgi-session.conf with its own secret
-# and store in DIR, filled by the generator; the first sessions' cookies go
-# to DIR/cookies, and the demo accounts are created.
+# demo_store DIR SYNC LIVE EXPIRED [HTML_DIR]: etc/fcgi-session.conf with its
+# own secret and store in DIR and the pages of HTML_DIR (this tree's html/),
+# filled by the generator; the first sessions' cookies go to DIR/cookies,
+# and the demo accounts are created.
 demo_store() {
-    local dir=$1 sync=$2 live=$3 expired=$4 key
+    local dir=$1 sync=$2 live=$3 expired=$4 html=${5:-$root/html} key
     mkdir -p "$dir/store"
     stack_secret "$dir/secret"
     # The demo's own file, so the benchmark serves what `make run` serves;
@@ -248,7 +249,7 @@ demo_store() {
     # a million sessions up front: growth would purge expired ones first.
     sed -e "s|^secret_file = .*|secret_file = $dir/secret|" \
         -e "s|^store = .*|store = lmdb:$dir/store|" \
-        -e "s|^html_dir = .*|html_dir = $root/html|" \
+        -e "s|^html_dir = .*|html_dir = $html|" \
         -e "s|^lmdb_sync = .*|lmdb_sync = $sync|" \
         -e "s|^lmdb_map_size = .*|lmdb_map_size = 4294967296|" \
         "$root/etc/fcgi-session.conf" > "$dir/fcgi-session.conf"
@@ -263,11 +264,18 @@ demo_store() {
 }
 
 # start_demo CFG SYNC LIVE EXPIRED [BUILD_DIR]: the demo of BUILD_DIR
-# (this run's build by default) over a store of its own.
+# (this run's build by default) over a store of its own, with the pages of
+# the tree BUILD_DIR is in (the nearest directory above it with
+# html/layout.html), so that an earlier build serves its own pages.
 start_demo() {
-    local cfg=$1 sync=$2 live=$3 expired=$4 dir=$work/$1 build=${5:-$build}
+    local cfg=$1 sync=$2 live=$3 expired=$4 dir=$work/$1 build=${5:-$build} tree
+    tree=$build
+    while [ "$tree" != / ] && [ ! -f "$tree/html/layout.html" ]; do
+        tree=$(dirname "$tree")
+    done
+    [ -f "$tree/html/layout.html" ] || tree=$root
     mkdir -p "$dir"
-    demo_store "$dir" "$sync" "$live" "$expired"
+    demo_store "$dir" "$sync" "$live" "$expired" "$tree/html"
     start_stack "$cfg" "$build" "$dir/fcgi-session.conf" || die "$cfg: could not start (see $dir/server.log)"
     CFG_COOKIES[$cfg]=$dir/cookies
 }

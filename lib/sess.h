@@ -509,10 +509,10 @@ void sess_log_auth(struct sess_request *req, const char *event, const char *user
 
 /* Adds a response header. SESS_EBADINPUT if name or value holds CR, LF or
  * another control byte. A page's Content-Security-Policy set this way
- * replaces the library's own (default-src 'none'; style-src
- * 'unsafe-inline'; img-src 'self' data:; form-action 'self';
- * frame-ancestors 'none'; base-uri 'none'), for a page that loads a script
- * or a stylesheet. */
+ * replaces the library's own (default-src 'none'; style-src 'self';
+ * img-src 'self' data:; form-action 'self'; frame-ancestors 'none';
+ * base-uri 'none': stylesheets of the site, no inline style), for a page
+ * that loads a script or a stylesheet of another site. */
 enum sess_err sess_header(struct sess_request *req, const char *name, const char *value);
 
 /* Saves the session by express-session's rules, then sends `body` (owned:

@@ -53,6 +53,9 @@
 #                 most requests, views and prefs (default 4, or STACK_PROCS
 #                 if larger): their concurrent commits share one fsync
 #                 (group commit), which needs several processes
+#   STACK_STATIC  the folder the server serves at /static/ (stack_prepare
+#                 sets STACK_STATIC_DIR to it; default: the
+#                 static/ folder of STACK_CONFIG's html_dir, as installed)
 #   STACK_LOG     file for the server's and the executables' stderr
 #                 (default: inherited)
 #   STACK_TLS     1: serve HTTPS with STACK_TLS_CERT and STACK_TLS_KEY (PEM
@@ -81,6 +84,7 @@ STACK_LIGHTTPD_PID=
 STACK_BACKEND_PIDS=
 STACK_URL=
 STACK_ERRLOG=
+STACK_STATIC_DIR=
 declare -gA STACK_ROUTE_PIDS=()
 
 stack_err() {
@@ -372,11 +376,28 @@ stack_render() {
         -e "s|@BIND@|$STACK_BIND|g" -e "s|@PORT@|$STACK_PORT|g" -e "s|@RUN@|$STACK_RUN|g" \
         -e "s|@BUILD@|$STACK_BUILD|g" -e "s|@CONFIG@|$STACK_CONFIG|g" \
         -e "s|@PROCS@|$STACK_PROCS|g" -e "s|@WRITE_PROCS@|$STACK_WRITE_PROCS|g" \
-        -e "s|@ROOT@|$STACK_ROOT|g" \
+        -e "s|@ROOT@|$STACK_ROOT|g" -e "s|@STATIC@|$STACK_STATIC_DIR|g" \
         -e "s|@USER@|$STACK_USER|g" -e "s|@GROUP@|$STACK_GROUP|g" \
         -e "s|@MODULES@|${STACK_APACHE_MODULES:-}|g" -e "s|@SSL@|$ssl|g" \
         -e "s|@CERT@|${STACK_TLS_CERT:-}|g" -e "s|@KEY@|${STACK_TLS_KEY:-}|g" \
         "$1" > "$2"
+}
+
+# Prints the static/ folder of the configuration's html_dir (a relative one
+# is the configuration's directory's, as the executables read it): the
+# pages and their stylesheet stay together, wherever html_dir points. The
+# tree's html/static when the file names none (or does not exist).
+stack_static_dir() {
+    local dir
+    dir=$(sed -n 's/^[[:space:]]*html_dir[[:space:]]*=[[:space:]]*//p' "$STACK_CONFIG" 2> /dev/null |
+        tail -n 1 | sed 's/[[:space:]]*$//')
+    case $dir in
+    '') dir=$STACK_ROOT/html ;;
+    /*) ;;
+    *) dir=$(dirname "$STACK_CONFIG")/$dir ;;
+    esac
+    # Canonical: Apache matches <Directory> against the path as given.
+    realpath -m "$dir/static"
 }
 
 # stack_one_of WORD LIST...: true when WORD is one of LIST.
@@ -454,7 +475,8 @@ stack_prepare() {
             ;;
         esac
     done
-    for p in "$STACK_ROOT" "$STACK_BUILD" "$STACK_RUN" "$STACK_CONFIG"; do
+    STACK_STATIC_DIR=${STACK_STATIC:-$(stack_static_dir)}
+    for p in "$STACK_ROOT" "$STACK_BUILD" "$STACK_RUN" "$STACK_CONFIG" "$STACK_STATIC_DIR"; do
         stack_check_path "$p" || return 1
     done
     STACK_SCHEME=http
@@ -527,6 +549,13 @@ stack_reachable() {
         stack_err "$STACK_USER (the server's user when started as root) cannot get to $STACK_RUN:" \
             "give the directories above it o+x, or use a VAR elsewhere (make run VAR=/srv/fcgi-session)"
         return 1
+    fi
+    # Only the stylesheet is missing then: say so, and serve.
+    if [ -d "$STACK_STATIC_DIR" ] &&
+        ! setpriv --reuid="$STACK_USER" --regid="$STACK_GROUP" --clear-groups -- \
+            test -x "$STACK_STATIC_DIR" 2> /dev/null; then
+        stack_err "warning: $STACK_USER (the server's user when started as root) cannot get to" \
+            "$STACK_STATIC_DIR: the pages are served without their stylesheet"
     fi
 }
 

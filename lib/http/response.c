@@ -119,10 +119,13 @@ emit(struct sess_request *req, int status, const char *content_type)
     "Cache-Control: no-store\r\n"                                                                  \
     "X-Content-Type-Options: nosniff\r\n"                                                          \
     "Referrer-Policy: same-origin\r\n"
+/* Stylesheets from the site only ('self', no 'unsafe-inline'): the demo's
+ * CSS is a file the web server serves (html/static/), so markup injected
+ * into a page cannot restyle it to hide or fake what it shows. */
 #define HTML_HEADERS                                                                               \
     COMMON_HEADERS                                                                                 \
-    "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; img-src 'self' "      \
-    "data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'\r\n"
+    "Content-Security-Policy: default-src 'none'; style-src 'self'; img-src 'self' data:; "        \
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'\r\n"
 
 static void
 common_headers(struct sess_request *req, bool is_html)

@@ -106,7 +106,7 @@ async function run(context, page) {
     const badResponses = [];
     const pageErrors = [];
     page.on('response', (r) => {
-        if (r.request().resourceType() === 'document' && r.status() >= 400)
+        if (['document', 'stylesheet'].includes(r.request().resourceType()) && r.status() >= 400)
             badResponses.push(`${r.status()} ${r.request().method()} ${r.url()}`);
     });
     page.on('pageerror', (e) => pageErrors.push(e.message));
@@ -126,6 +126,14 @@ async function run(context, page) {
     const remember = page.getByLabel('Remember me');
     is(await remember.getAttribute('type'), 'checkbox', 'the login form has a Remember me checkbox');
     await shot(page, 'login');
+
+    // --- the stylesheet: a file the web server serves, which the page's
+    // CSP (style-src 'self') lets apply; a refused one is a console error.
+    const sheets = await page.evaluate(() => [...document.styleSheets].map((s) => s.href));
+    is(sheets.map((h) => h && new URL(h).pathname).join(' '), '/static/style.css',
+       'the page has one stylesheet, /static/style.css');
+    is(await page.evaluate(() => getComputedStyle(document.querySelector('main')).borderTopLeftRadius),
+       '12px', 'the stylesheet applies (main.card has its rounded corners)');
 
     await page.getByLabel('Username').fill(USER);
     await page.getByLabel('Password', { exact: true }).fill(PASSWORD);

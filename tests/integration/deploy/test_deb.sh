@@ -97,7 +97,8 @@ has libfcgi-session0 /usr/lib/libfcgi-session.so.0
 has libfcgi-session-dev /usr/include/sess.h /usr/lib/libfcgi-session.a /usr/lib/libfcgi-session.so \
     /usr/lib/pkgconfig/fcgi-session.pc /usr/share/man/man3/fcgi-session.3.gz
 has fcgi-session /usr/bin/sessctl /usr/share/man/man8/sessctl.8.gz \
-    /usr/share/fcgi-session/html/layout.html /lib/systemd/system/fcgi-session@.service \
+    /usr/share/fcgi-session/html/layout.html /usr/share/fcgi-session/html/static/style.css \
+    /lib/systemd/system/fcgi-session@.service \
     /lib/systemd/system/fcgi-session@.socket /usr/share/doc/fcgi-session/examples/fcgi-session.conf \
     /usr/share/doc/fcgi-session/examples/apache2/fcgi-session-proxy-fcgi.conf \
     /usr/share/doc/fcgi-session/examples/nginx/fcgi-session.conf.in \
@@ -119,6 +120,9 @@ for r in "${STACK_ROUTES[@]}"; do
     [ -x "$root/usr/lib/fcgi-session/cgi-bin/$r.fcgi" ] || missing_route="${missing_route:-} $r"
 done
 is "${missing_route:-}" "" "every route is in /usr/lib/fcgi-session/cgi-bin"
+like "$(cat "$root/usr/share/doc/fcgi-session/examples/apache2/fcgi-session-proxy-fcgi.conf")" \
+    $'\n    Define FCGI_SESSION_STATIC /usr/share/fcgi-session/html/static\n' \
+    "the Apache drop-in serves the packaged stylesheet by default"
 like "$(cat "$root/lib/systemd/system/fcgi-session@.service")" \
     $'(^|\n)ExecStart=/usr/lib/fcgi-session/cgi-bin/%i.fcgi\n' "the systemd unit starts the packaged routes"
 

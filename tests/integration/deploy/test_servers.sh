@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The HTTP contract behind every web server we ship a configuration for:
 # the route tests (routes/test_index.sh ... test_devices.sh, test_bad_input.sh;
-# /devices/revoke is the one path with a slash) run again with
+# /devices/revoke is the one path with a slash; test_static.sh, the
+# stylesheet each configuration serves from html/static/) run again with
 # TEST_SERVER set to each of lighttpd-cgi, apache (mod_proxy_fcgi and
 # spawn-fcgi), apache-fcgid, apache-cgi and nginx, each starting that real
 # server from its template on a free loopback port (lighttpd itself is the
@@ -21,7 +22,7 @@
 all_servers="lighttpd-cgi apache apache-fcgid apache-cgi nginx"
 [ "${SANITIZE:-}" = 1 ] && all_servers="lighttpd-cgi nginx"
 read -r -a servers <<< "${TEST_SERVERS:-$all_servers}"
-read -r -a contract <<< "${TEST_CONTRACT:-index login logout profile dashboard session views prefs devices bad_input}"
+read -r -a contract <<< "${TEST_CONTRACT:-index login logout profile dashboard session views prefs devices bad_input static}"
 
 # The processes of one server's runs: every one of them (the server, its
 # workers, spawn-fcgi's and mod_fcgid's executables) names a path under the

@@ -3,7 +3,9 @@
 # Chromium (Debian's, through playwright-core) against a private stack: log
 # in through the form with "Remember me", reload, switch to the dark theme,
 # log other devices out, change the password, log out, with the cookie
-# checked in the browser's own jar and the flash messages seen once. Screenshots of each page land in
+# checked in the browser's own jar and the flash messages seen once; the
+# stylesheet of /static/ applies under the pages' CSP, with no console
+# error (a refused style is one). Screenshots of each page land in
 # build/screenshots/. Installs chromium, node and the npm lock when missing;
 # skips only when chromium cannot be installed.
 # shellcheck source=tests/integration/lib.sh disable=SC2119

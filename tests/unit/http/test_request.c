@@ -654,8 +654,8 @@ wire(struct fixture *f, const char *method, sess_route_fn route, size_t *len)
 }
 
 #define CSP                                                                                        \
-    "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; img-src 'self' "      \
-    "data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'\r\n"
+    "Content-Security-Policy: default-src 'none'; style-src 'self'; img-src 'self' data:; "        \
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'\r\n"
 #define NO_CACHE                                                                                   \
     "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nReferrer-Policy: "              \
     "same-origin\r\n"

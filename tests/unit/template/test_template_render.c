@@ -383,7 +383,8 @@ test_demo_pages_render(void **state)
         assert_non_null(strstr(fx->out, "<!doctype html>"));
         assert_non_null(strstr(fx->out, "<html lang=\"fr\" data-theme=\"dark\">"));
         assert_non_null(strstr(fx->out, "<title>Page · fcgi-session</title>"));
-        assert_non_null(strstr(fx->out, "<style>"));
+        assert_non_null(strstr(fx->out, "<link rel=\"stylesheet\" href=\"/static/style.css\">"));
+        assert_null(strstr(fx->out, "<style"));
         assert_non_null(strstr(fx->out, "href=\"/logout\">Log out</a>"));
         assert_null(strstr(fx->out, "href=\"/login\">Log in</a>"));
         assert_null(strstr(fx->out, "{{"));
