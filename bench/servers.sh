@@ -151,8 +151,9 @@ start_stack() {
     STACK_CONFIG=$3
     STACK_RUN=$work/$cfg/run
     STACK_FCGI=lighttpd
-    # As `make run` starts them (scripts/stack.sh's defaults).
-    STACK_PROCS=
+    # As `make run` starts them (scripts/stack.sh's defaults), but for
+    # PROCS processes per read route when given.
+    STACK_PROCS=${PROCS:-}
     STACK_WRITE_PROCS=
     STACK_LOG=$work/$cfg/server.log
     for ((attempt = 0; attempt < 5; attempt++)); do
