@@ -135,6 +135,21 @@ topology_ready() {
     done
 }
 
+# True when every replica of the master has all of its writes: the
+# sentinels may fail over when they wake from a stop (their last ping is
+# older than down-after then), and that must not lose a write they never
+# had the time to copy.
+replicas_caught_up() {
+    local m info offset
+    m=$(master_port)
+    [ -n "$m" ] || return 1
+    info=$(rcli "$m" info replication | tr -d '\r')
+    offset=$(sed -n 's/^master_repl_offset://p' <<< "$info")
+    [ -n "$offset" ] || return 1
+    [ "$(grep -c 'state=online' <<< "$info")" -ge 2 ] || return 1
+    ! grep '^slave[0-9]*:' <<< "$info" | grep -vq "offset=$offset,"
+}
+
 now_ms() {
     date +%s%3N
 }
@@ -280,6 +295,7 @@ ok "redis_min_replicas = 0: $LOST of $SESSIONS sessions lost an acknowledged cou
 
 get_json z /views
 is "$STATUS $(json .views)" "200 1" "a new session on the master the sentinels named last"
+until_true 10 replicas_caught_up || diag "the replicas had not caught up with the master in 10 s"
 bad_before=${#T_BAD_STATUS[@]}
 for p in "${S_PORTS[@]}"; do
     kill -STOP "${S_PID[$p]}"
