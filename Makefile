@@ -134,8 +134,10 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/libfcgi-session.a
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# TEST_JOBS: the integration tests run that many at once (tests/run: 2 when
+# empty; 1, one after the other).
 check: deps-check all $(UNIT_BIN) $(FUZZ_BIN) $(BENCH_BIN)
-	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run
+	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) TEST_JOBS=$(TEST_JOBS) tests/run
 
 # The route executables and sessctl under valgrind behind lighttpd (CI);
 # needs the normal build, not SANITIZE=1.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# parallel: no (may apt-get install, failing while another holds dpkg's lock; a minute of compiling)
 # sanitizer: same
 # `make deb`: the Debian packages of debian/, built with dpkg-buildpackage
 # (about a minute, most of it the compiler), checked by lintian (any E: tag

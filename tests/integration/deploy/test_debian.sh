@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# parallel: no (adduser fcgi-session fails while another useradd holds /etc/passwd; binds /dev/log)
 # The drop-ins installed as README.md tells, into copies of Debian's own
 # configurations of Apache (a2enmod, sites-available, a2ensite), nginx
 # (snippets/, included in the default site) and lighttpd (conf-available,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# parallel: no (may apt-get install, failing while another holds dpkg's lock)
 # sanitizer: same
 # The man pages: scripts/man-check against the built library (every public
 # function has a page, in its NAME, with its prototype as the header has

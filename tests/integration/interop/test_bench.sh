@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# parallel: no (wrk loads every core)
 # `make bench` still works: bench/run in its quick mode (BENCH_QUICK=1: 1 s
 # per measurement, one round, -c16, no peers, no scale runs) starts the
 # floors and the demo, loads every scenario with wrk, writes the raw

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# parallel: no (a write load, a failover within 15 s)
 # timeout: 400
 # Redis that survives losing a node: store = redis-sentinel://... over a
 # master, two replicas and three sentinels (quorum 2) on loopback ports of

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# parallel: no (hundreds of requests at once, four processes a write route: a load of its own)
 # Concurrent requests of one session are serializable (README, "Parallel requests of one session"): 8
 # clients sharing one cookie send 100 GET /views each, in parallel, and the
 # counter ends at exactly the number of 200 answers, on LMDB (lmdb_sync meta

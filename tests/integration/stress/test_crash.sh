@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# parallel: no (a write load, executables killed, an answer within 5 s)
 # Crash safety: a write load (GET /views on many sessions) while the views
 # executables are killed with SIGKILL, several times. The server must answer
 # again within 5 s, no client may see its counter go back (an acknowledged

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# parallel: no (10 000 connections held open, descriptors to the hard limit)
 # Connection and request-size exhaustion through the real stack. 10 000
 # idle client connections are lighttpd's to hold: the FastCGI executables
 # never see them, keep their few descriptors, and go on answering other

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# parallel: no (40 sessions must be stored within their 3 s max_age)
 # Store map full (MDB_MAP_FULL) through the real stack, with the smallest
 # map the configuration allows (64 KiB): a write that does not fit grows the
 # map by doubling while nothing has expired, the other executables adopt the
