@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # sanitizer: same
+# parallel: no (binds /dev/log where the machine has none; four stacks with a broken configuration)
 # Where a route's startup error lands in each deployment of README.md,
 # "When a route does not start", with a configuration broken after the
 # stack served once (an unknown key at its last line): the config loader's

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# parallel: no (a systemd and a journald of its own in a private mount namespace)
 # The systemd units in systemd/: systemd-analyze verify accepts the socket
 # and the service of a route (ExecStart pointed at this build, the only
 # change), its security review rates the service's sandbox at most 2.0
