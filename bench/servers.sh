@@ -142,7 +142,7 @@ cleanup() {
 
 # start_stack CFG BUILD_DIR CONFIG: lighttpd with the route executables of
 # BUILD_DIR/cgi-bin, exactly as `make run` serves them (lighttpd-conf/
-# lighttpd-fcgi-bin-path.conf.in, two processes per read route, WRITE_PROCS for
+# lighttpd-fcgi-bin-path.conf.in, one process per read route, WRITE_PROCS for
 # views and prefs).
 start_stack() {
     local cfg=$1 attempt rc=1

@@ -46,9 +46,10 @@
 #                 default) or spawn-fcgi (spawn-fcgi starts them,
 #                 stack_supervise restarts them). The other servers set it:
 #                 spawn-fcgi, fcgid or cgi.
-#   STACK_PROCS   processes per route (default 2: on 2 cores, GET /profile
-#                 at -c64 gave ~1.4x the requests of 1 process, lighttpd and
-#                 the route each busy on a core; bench/results.md, notes)
+#   STACK_PROCS   processes per route (default 1, 2 under mod_fcgid: on 2
+#                 cores, with lighttpd and the load on the same machine, one
+#                 process per read route answered as much as two or more in
+#                 every round of one run; bench/results.md, demo-procs-1)
 #   STACK_WRITE_PROCS  processes for the routes that update their session on
 #                 most requests, views and prefs (default 4, or STACK_PROCS
 #                 if larger): their concurrent commits share one fsync
@@ -441,8 +442,6 @@ stack_fcgi_choices() {
 stack_prepare() {
     local route p choices=()
     STACK_SERVER=${STACK_SERVER:-lighttpd}
-    STACK_PROCS=${STACK_PROCS:-2}
-    STACK_WRITE_PROCS=${STACK_WRITE_PROCS:-$((STACK_PROCS > 4 ? STACK_PROCS : 4))}
     stack_driver || return 1
     mapfile -t choices < <(stack_fcgi_choices)
     STACK_FCGI=${STACK_FCGI:-${choices[0]}}
@@ -456,6 +455,13 @@ stack_prepare() {
         fi
         return 1
     fi
+    # mod_fcgid keeps two: a request that finds no process idle waits for
+    # one in 1 s sleeps.
+    if [ -z "${STACK_PROCS:-}" ]; then
+        STACK_PROCS=1
+        [ "$STACK_FCGI" = fcgid ] && STACK_PROCS=2
+    fi
+    STACK_WRITE_PROCS=${STACK_WRITE_PROCS:-$((STACK_PROCS > 4 ? STACK_PROCS : 4))}
     case $STACK_PORT in
     '' | *[!0-9]* | 0*)
         stack_err "port \"$STACK_PORT\" is not a number from 1 to 65535"
