@@ -1,5 +1,9 @@
 #!/usr/bin/env bash
 # parallel: no (a systemd and a journald of its own in a private mount namespace)
+# sanitizer: same
+# (Its checks are systemd's: the units and the journal. The service runs as
+# fcgi-session under the unit's hardening, where an ASan build cannot write
+# its reports.)
 # The systemd units in systemd/: systemd-analyze verify accepts the socket
 # and the service of a route (ExecStart pointed at this build, the only
 # change), its security review rates the service's sandbox at most 2.0
