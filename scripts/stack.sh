@@ -78,6 +78,12 @@
 STACK_ROUTES=(index login logout profile dashboard session views prefs devices devices_revoke password)
 STACK_SERVERS=(lighttpd lighttpd-cgi apache apache-fcgid apache-cgi nginx)
 STACK_BIND=${STACK_BIND:-127.0.0.1}
+# The environment of every FastCGI route process, beside SESSION_CONFIG: a
+# request frees a few dozen small jansson values of three sizes at once, past
+# glibc's per-thread cache of 7 chunks a size, and the rest of them took
+# malloc's slow paths (README.md, "Performance"). The server templates and
+# the systemd and init.d files set the same.
+STACK_ROUTE_TUNABLES=glibc.malloc.tcache_count=64
 STACK_DRIVERS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/stack
 STACK_DRIVER=
 STACK_SERVER_PID=
@@ -608,10 +614,10 @@ stack_spawn() {
         owner=(-U "$STACK_USER" -G "$STACK_GROUP")
     fi
     if [ -n "${STACK_LOG:-}" ]; then
-        SESSION_CONFIG=$STACK_CONFIG "$STACK_SPAWN_FCGI" -s "$sock" "${owner[@]}" -M "$mode" \
+        SESSION_CONFIG=$STACK_CONFIG GLIBC_TUNABLES=$STACK_ROUTE_TUNABLES "$STACK_SPAWN_FCGI" -s "$sock" "${owner[@]}" -M "$mode" \
             -F "$procs" -P "$pidfile" -- "$STACK_BUILD/cgi-bin/$route.fcgi" >> "$STACK_LOG" 2>&1
     else
-        SESSION_CONFIG=$STACK_CONFIG "$STACK_SPAWN_FCGI" -s "$sock" "${owner[@]}" -M "$mode" \
+        SESSION_CONFIG=$STACK_CONFIG GLIBC_TUNABLES=$STACK_ROUTE_TUNABLES "$STACK_SPAWN_FCGI" -s "$sock" "${owner[@]}" -M "$mode" \
             -F "$procs" -P "$pidfile" -- "$STACK_BUILD/cgi-bin/$route.fcgi" > /dev/null
     fi || {
         stack_err "spawn-fcgi could not start $route.fcgi"

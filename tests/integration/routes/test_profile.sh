@@ -43,4 +43,21 @@ req b POST /profile -H 'Content-Type: application/json' --data-binary '{}'
 status_is 405 "POST /profile: 405"
 like "$(hdr Allow)" '^GET, HEAD$' "Allow: GET, HEAD"
 
+# A FastCGI route starts with glibc's per-thread cache at 64 chunks a size
+# (scripts/stack.sh and each server's template); a CGI one lives for one
+# request.
+tunables=
+case "${TEST_SERVER:-lighttpd}" in
+*-cgi) skip "the route's GLIBC_TUNABLES" "plain CGI keeps no process" ;;
+*)
+    for p in /proc/[0-9]*; do
+        if grep -qsF "cgi-bin/profile.fcgi" "$p/cmdline" && grep -qsF "$T_CONFIG" "$p/environ"; then
+            tunables=$(tr '\0' '\n' < "$p/environ" | grep '^GLIBC_TUNABLES=')
+            break
+        fi
+    done
+    is "$tunables" "GLIBC_TUNABLES=glibc.malloc.tcache_count=64" "the route's GLIBC_TUNABLES"
+    ;;
+esac
+
 done_testing
