@@ -9,9 +9,8 @@
 /* Sets NAME_VALUE: true, only for short [a-z] values, so that no value can
  * make a name of its own choosing. */
 static void
-flag_choice(json_t *vars, const char *name)
+flag_choice(json_t *vars, const char *name, const char *v)
 {
-    const char *v = json_string_value(json_object_get(vars, name));
     size_t name_len = strlen(name), v_len;
     char key[40];
 
@@ -30,14 +29,18 @@ flag_choice(json_t *vars, const char *name)
 static void
 pref(json_t *vars, json_t *prefs, const char *name, const char *fallback)
 {
-    json_t *v = json_is_object(prefs) ? json_object_get(prefs, name) : NULL;
+    json_t *v = json_object_get(vars, name);
 
     /* Keys and defaults are ASCII constants: the _nocheck calls skip
-     * jansson's UTF-8 scan of them. */
-    if (!json_object_get(vars, name))
-        json_object_set_new_nocheck(vars, name,
-                                    json_is_string(v) ? json_copy(v) : json_string_nocheck(fallback));
-    flag_choice(vars, name);
+     * jansson's UTF-8 scan of them. The session's string is shared, not
+     * copied: a page only reads it. */
+    if (!v) {
+        v = json_is_object(prefs) ? json_object_get(prefs, name) : NULL;
+        v = json_is_string(v) ? json_incref(v) : json_string_nocheck(fallback);
+        if (json_object_set_new_nocheck(vars, name, v) != 0)
+            return;
+    }
+    flag_choice(vars, name, json_string_value(v));
 }
 
 static void

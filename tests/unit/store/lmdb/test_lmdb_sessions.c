@@ -228,6 +228,43 @@ test_update_moves_the_owner_index(void **ctx)
     sess__patch_free(&bob);
 }
 
+/* A read tag names what was read: the same until the record is written
+ * or touched, and never again after, even when a write leaves the data as
+ * it was or a record is made again under the same id. */
+static void
+test_read_tag_moves_with_every_write_and_touch(void **ctx)
+{
+    struct fx *f = *ctx;
+    struct sess_patch p = patch("{\"n\":1}", NULL, T0 + 30 * MIN_MS);
+    uint64_t tags[5];
+
+    create(f, ID1, T0 + 30 * MIN_MS, "", "{\"n\":1}");
+    assert_int_equal(get(f, ID1, T0), SESS_OK);
+    tags[0] = f->rec.read_tag;
+    assert_int_equal(get(f, ID1, T0 + 1), SESS_OK);
+    assert_true(tags[0] != 0 && f->rec.read_tag == tags[0]);
+    /* the same data and expiry: only the generation moves */
+    assert_int_equal(update(f, ID1, T0, &p), SESS_OK);
+    assert_int_equal(get(f, ID1, T0), SESS_OK);
+    assert_str_view(f->rec.data, "{\"n\":1}");
+    tags[1] = f->rec.read_tag;
+    assert_int_equal(
+        f->st->ops->touch(f->st, SESS_STR_LIT(ID1), T0 + 20 * MIN_MS, T0 + 50 * MIN_MS), SESS_OK);
+    assert_int_equal(get(f, ID1, T0), SESS_OK);
+    tags[2] = f->rec.read_tag;
+    assert_int_equal(f->st->ops->destroy(f->st, SESS_STR_LIT(ID1), T0), SESS_OK);
+    create(f, ID1, T0 + 30 * MIN_MS, "", "{\"n\":1}");
+    assert_int_equal(get(f, ID1, T0), SESS_OK);
+    tags[3] = f->rec.read_tag;
+    create(f, ID2, T0 + 30 * MIN_MS, "", "{\"n\":1}");
+    assert_int_equal(get(f, ID2, T0), SESS_OK);
+    tags[4] = f->rec.read_tag;
+    for (size_t i = 0; i < 5; i++)
+        for (size_t j = i + 1; j < 5; j++)
+            assert_true(tags[i] != tags[j]);
+    sess__patch_free(&p);
+}
+
 /* ------------------------------------------------------------------------
  * touch / destroy
  * ------------------------------------------------------------------------ */
@@ -416,6 +453,7 @@ main(void)
         T(test_update_aborts_when_merge_fails),
         T(test_update_refiles_the_expiry_for_gc),
         T(test_update_moves_the_owner_index),
+        T(test_read_tag_moves_with_every_write_and_touch),
         T(test_touch_moves_the_expiry_and_keeps_the_data),
         T(test_touch_of_dead_or_absent_record_is_not_found),
         T(test_touch_refiles_the_expiry_for_gc),
