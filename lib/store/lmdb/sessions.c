@@ -86,8 +86,7 @@ delete_record(struct lmdb_store *ls, MDB_txn *txn, struct sess_str id, const MDB
 /* Names the stored bytes of a record for sess_record.read_tag; never 0.
  * A format 2 header names them alone: a new record draws a nonce of its
  * own, every write of it moves its generation, a touch its expiry. So the
- * 64 bytes are hashed rather than the whole record (a fifth of a read's
- * cost before, for a sealed one of a few hundred bytes). */
+ * 64 bytes are hashed, not the whole sealed record. */
 static uint64_t
 read_tag(const struct lmdb_store *ls, const MDB_val *v)
 {
