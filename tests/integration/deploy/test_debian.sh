@@ -212,7 +212,7 @@ serve_checks() {
 }
 
 finish() {
-    local name=$1 left r
+    local name=$1 left r i
     if [ ${#SPAWNED[@]} -gt 0 ]; then
         # The README's stop line, with its pidfiles (spawn-fcgi ends the
         # last pid of a file with no newline).
@@ -222,7 +222,13 @@ finish() {
         done
         stack_kill_wait "${SPAWNED[@]}" || true
     fi
-    left=$(leftovers "$D/")
+    # lighttpd sends its bin-path children SIGTERM as it exits and does not
+    # wait for them: give them the time a sanitizer build takes to exit.
+    for ((i = 0; i < 50; i++)); do
+        left=$(leftovers "$D/")
+        [ -z "$left" ] && break
+        sleep 0.1
+    done
     is "$left" "" "$name: nothing left running"
     if [ -n "$left" ]; then
         # shellcheck disable=SC2046 # a list of pids
