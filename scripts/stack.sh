@@ -49,7 +49,7 @@
 #   STACK_PROCS   processes per route (default 1, 2 under mod_fcgid: on 2
 #                 cores, with lighttpd and the load on the same machine, one
 #                 process per read route answered as much as two or more in
-#                 every round of one run; bench/results.md, demo-procs-1)
+#                 every round of one run; bench/results.md, demo-procs-2)
 #   STACK_WRITE_PROCS  processes for the routes that update their session on
 #                 most requests, views and prefs (default 4, or STACK_PROCS
 #                 if larger): their concurrent commits share one fsync
@@ -613,13 +613,10 @@ stack_spawn() {
     elif [ -n "${STACK_DROPS:-}" ]; then
         owner=(-U "$STACK_USER" -G "$STACK_GROUP")
     fi
-    if [ -n "${STACK_LOG:-}" ]; then
-        SESSION_CONFIG=$STACK_CONFIG GLIBC_TUNABLES=$STACK_ROUTE_TUNABLES "$STACK_SPAWN_FCGI" -s "$sock" "${owner[@]}" -M "$mode" \
-            -F "$procs" -P "$pidfile" -- "$STACK_BUILD/cgi-bin/$route.fcgi" >> "$STACK_LOG" 2>&1
-    else
-        SESSION_CONFIG=$STACK_CONFIG GLIBC_TUNABLES=$STACK_ROUTE_TUNABLES "$STACK_SPAWN_FCGI" -s "$sock" "${owner[@]}" -M "$mode" \
-            -F "$procs" -P "$pidfile" -- "$STACK_BUILD/cgi-bin/$route.fcgi" > /dev/null
-    fi || {
+    # Without STACK_LOG, its words on stderr stay on the terminal.
+    SESSION_CONFIG=$STACK_CONFIG GLIBC_TUNABLES=$STACK_ROUTE_TUNABLES "$STACK_SPAWN_FCGI" -s "$sock" \
+        "${owner[@]}" -M "$mode" -F "$procs" -P "$pidfile" -- "$STACK_BUILD/cgi-bin/$route.fcgi" \
+        >> "${STACK_LOG:-/dev/null}" 2>> "${STACK_LOG:-/dev/stderr}" || {
         stack_err "spawn-fcgi could not start $route.fcgi"
         return 1
     }

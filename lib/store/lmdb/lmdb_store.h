@@ -201,6 +201,11 @@ struct lmdb_header {
 /* Parses the header of either format; false for an unknown or
  * inconsistent layout (a corrupt record is never read past its end). */
 bool lmdb__header_read(const MDB_val *v, struct lmdb_header *h);
+/* How many leading bytes of a stored value tell it from every other value
+ * stored under its id: a format 2 header alone (a new record draws a nonce
+ * of its own, every write moves the generation, a touch the expiry), and
+ * all of a format 1 value. */
+size_t lmdb__record_name_len(const MDB_val *v);
 /* Builds the stored value of `rec` under `id` in ls->val, in format 2,
  * sealed when the store seals. A record that has a nonce keeps it and
  * gets the next generation. SESS_EBADINPUT for an unusable id or an owner

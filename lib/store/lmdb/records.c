@@ -91,6 +91,16 @@ _Static_assert(REC_OFF_NONCE + SESS_RECORD_NONCE_BYTES == REC_HEADER_BYTES, "hea
 
 /* Parses the header of either format; false for an unknown or
  * inconsistent layout (a corrupt record is never read past its end). */
+size_t
+lmdb__record_name_len(const MDB_val *v)
+{
+    const unsigned char *p = v->mv_data;
+
+    if (v->mv_size >= REC_HEADER_BYTES && p[REC_OFF_VERSION] == REC_VERSION)
+        return REC_HEADER_BYTES;
+    return v->mv_size;
+}
+
 bool
 lmdb__header_read(const MDB_val *v, struct lmdb_header *h)
 {

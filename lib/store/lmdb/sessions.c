@@ -84,20 +84,15 @@ delete_record(struct lmdb_store *ls, MDB_txn *txn, struct sess_str id, const MDB
 }
 
 /* Names the stored bytes of a record for sess_record.read_tag; never 0.
- * A format 2 header names them alone: a new record draws a nonce of its
- * own, every write of it moves its generation, a touch its expiry. So the
- * 64 bytes are hashed, not the whole sealed record. */
+ * Only the bytes that tell it apart are hashed (lmdb__record_name_len),
+ * not the whole sealed record. */
 static uint64_t
 read_tag(const struct lmdb_store *ls, const MDB_val *v)
 {
     unsigned char h[crypto_shorthash_BYTES];
-    struct lmdb_header hdr;
-    size_t len = v->mv_size;
     uint64_t tag;
 
-    if (lmdb__header_read(v, &hdr) && hdr.version == 2)
-        len = hdr.owner_off;
-    crypto_shorthash(h, v->mv_data, len, ls->tag_key);
+    crypto_shorthash(h, v->mv_data, lmdb__record_name_len(v), ls->tag_key);
     memcpy(&tag, h, sizeof tag);
     return tag ? tag : 1;
 }
